@@ -1,0 +1,19 @@
+//! `tierdesk forecast`.
+
+use std::process::ExitCode;
+
+use super::Context;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<ExitCode> {
+    super::not_built("forecast")
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BacktestArgs {}
+
+pub fn run_backtest(_ctx: &Context, _args: BacktestArgs) -> anyhow::Result<ExitCode> {
+    super::not_built("forecast")
+}

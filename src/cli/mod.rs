@@ -1,0 +1,181 @@
+//! The command line: one file per subcommand, each a thin shell over the core.
+//!
+//! Every subcommand file defines `Args` (clap) and
+//! `pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode>`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, Paths, Role};
+
+pub mod audit;
+pub mod bench;
+pub mod commissions;
+pub mod decide;
+pub mod demo;
+pub mod doctor;
+pub mod explain;
+pub mod forecast;
+pub mod import;
+pub mod journal;
+pub mod login;
+pub mod queue;
+pub mod score;
+pub mod sim;
+pub mod sync;
+pub mod workbench;
+
+/// tierdesk: a keyboard-driven workbench for multi-tier channel-partner commissions.
+///
+/// With no subcommand it opens the workbench on your cache. New here? Run
+/// `tierdesk demo` to generate a realistic program and explore it.
+#[derive(Debug, Parser)]
+#[command(name = "tierdesk", version, about, long_about = None)]
+pub struct Cli {
+    /// The SQLite cache to use (default: cache.db in the platform data directory).
+    #[arg(long, global = true, env = "TIERDESK_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    /// Who is acting (default: `user` in config.toml, else $USER).
+    #[arg(long, global = true, env = "TIERDESK_USER", value_name = "NAME")]
+    pub user: Option<String>,
+
+    /// The role you act in: analyst or manager (default: `role` in config.toml, else analyst).
+    #[arg(long, global = true, value_enum, env = "TIERDESK_ROLE")]
+    pub role: Option<Role>,
+
+    /// Colour theme: dark, light, high-contrast, colorblind (NO_COLOR selects monochrome).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub theme: Option<String>,
+
+    /// Config file (default: config.toml in the platform config directory).
+    #[arg(long, global = true, env = "TIERDESK_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate a realistic demo program, import it into a demo cache and open the workbench.
+    Demo(demo::Args),
+    /// Import a data-set folder (the format of spec/dataset.md) into the cache.
+    Import(import::Args),
+    /// Score transactions for anomalies, from a data-set folder or the cache.
+    Score(score::Args),
+    /// Recalculate commission lines from the plan, from a data-set folder or the cache.
+    Commissions(commissions::Args),
+    /// Explain how every commission line of one transaction was derived.
+    Explain(explain::Args),
+    /// Show the paths, versions and row counts tierdesk is using.
+    Doctor(doctor::Args),
+    /// Decide on a flagged transaction: approve, override, dismiss, escalate, request documents.
+    Decide(decide::DecideArgs),
+    /// Sign off (or reject) an adjustment awaiting a manager's sign-off.
+    Signoff(decide::SignoffArgs),
+    /// Undo the latest decision on a transaction (compensating decision once pushed).
+    Undo(decide::UndoArgs),
+    /// Print the exception queue with workflow states.
+    Queue(queue::Args),
+    /// Verify or export the tamper-evident audit trail.
+    Audit(audit::Args),
+    /// Recommended accrual journal entries for signed-off adjustments of a period.
+    Journal(journal::Args),
+    /// Run a PRM simulator (PartnerStack or Impartner flavour) on a local port.
+    Sim(sim::Args),
+    /// Store a PRM credential in the OS keyring.
+    Login(login::LoginArgs),
+    /// Remove the stored PRM credential from the OS keyring.
+    Logout(login::LogoutArgs),
+    /// Pull records and AI flags from the PRM and push queued decisions.
+    Sync(sync::Args),
+    /// Forecast bookings and accruals with prediction intervals.
+    Forecast(forecast::Args),
+    /// Rolling-origin backtest of the forecast against what happened.
+    Backtest(forecast::BacktestArgs),
+    /// Benchmarks that print figures (import, score, commissions, tui, sync).
+    Bench(bench::Args),
+}
+
+/// What every subcommand gets: resolved paths, config and the acting person.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub paths: Paths,
+    pub config: Config,
+    pub user: String,
+    pub role: Role,
+    pub theme: Option<String>,
+}
+
+impl Context {
+    pub fn from_cli(cli: &Cli) -> anyhow::Result<Context> {
+        let mut paths = Paths::resolve(cli.db.as_deref());
+        if let Some(c) = &cli.config {
+            paths.config_file = c.clone();
+        }
+        let config = Config::load(&paths.config_file)?;
+        let user = cli
+            .user
+            .clone()
+            .or_else(|| config.user.clone())
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "analyst".to_string());
+        let role = cli.role.or(config.role).unwrap_or(Role::Analyst);
+        let theme = cli.theme.clone().or_else(|| config.theme.clone());
+        Ok(Context {
+            paths,
+            config,
+            user,
+            role,
+            theme,
+        })
+    }
+
+    /// Opens the user's cache.
+    pub fn open_store(&self) -> anyhow::Result<crate::store::Store> {
+        Ok(crate::store::Store::open(&self.paths.db)?)
+    }
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let ctx = Context::from_cli(&cli)?;
+    match cli.command {
+        None => workbench::run(&ctx),
+        Some(Command::Demo(a)) => demo::run(&ctx, a),
+        Some(Command::Import(a)) => import::run(&ctx, a),
+        Some(Command::Score(a)) => score::run(&ctx, a),
+        Some(Command::Commissions(a)) => commissions::run(&ctx, a),
+        Some(Command::Explain(a)) => explain::run(&ctx, a),
+        Some(Command::Doctor(a)) => doctor::run(&ctx, a),
+        Some(Command::Decide(a)) => decide::run_decide(&ctx, a),
+        Some(Command::Signoff(a)) => decide::run_signoff(&ctx, a),
+        Some(Command::Undo(a)) => decide::run_undo(&ctx, a),
+        Some(Command::Queue(a)) => queue::run(&ctx, a),
+        Some(Command::Audit(a)) => audit::run(&ctx, a),
+        Some(Command::Journal(a)) => journal::run(&ctx, a),
+        Some(Command::Sim(a)) => sim::run(&ctx, a),
+        Some(Command::Login(a)) => login::run_login(&ctx, a),
+        Some(Command::Logout(a)) => login::run_logout(&ctx, a),
+        Some(Command::Sync(a)) => sync::run(&ctx, a),
+        Some(Command::Forecast(a)) => forecast::run(&ctx, a),
+        Some(Command::Backtest(a)) => forecast::run_backtest(&ctx, a),
+        Some(Command::Bench(a)) => bench::run(&ctx, a),
+    }
+}
+
+/// For subcommands whose issue has not landed yet.
+pub fn not_built(what: &str) -> anyhow::Result<ExitCode> {
+    eprintln!("tierdesk {what}: not built yet");
+    Ok(ExitCode::from(2))
+}
+
+/// Output formats shared by several subcommands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Jsonl,
+    Table,
+}

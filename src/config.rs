@@ -1,0 +1,163 @@
+//! Paths and the user's config file (`config.toml` in the platform config directory).
+//!
+//! Secrets never live here: PRM tokens and AI keys are in the OS keyring or an
+//! environment variable (see the `sync` module).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// Where tierdesk keeps things on this machine.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// The user's cache (`--db`, `TIERDESK_DB`, or `DATA/cache.db`).
+    pub db: PathBuf,
+    /// The demo program's cache (never the user's real one).
+    pub demo_db: PathBuf,
+    pub data_dir: PathBuf,
+    pub config_dir: PathBuf,
+    pub config_file: PathBuf,
+    pub log_dir: PathBuf,
+}
+
+impl Paths {
+    /// Resolves the platform directories; `db_override` comes from `--db`/`TIERDESK_DB`.
+    pub fn resolve(db_override: Option<&Path>) -> Paths {
+        let (data_dir, config_dir) = match directories::ProjectDirs::from("", "", "tierdesk") {
+            Some(p) => (p.data_dir().to_path_buf(), p.config_dir().to_path_buf()),
+            None => (PathBuf::from(".tierdesk"), PathBuf::from(".tierdesk")),
+        };
+        let db = db_override
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| data_dir.join("cache.db"));
+        Paths {
+            demo_db: data_dir.join("demo.db"),
+            config_file: config_dir.join("config.toml"),
+            log_dir: data_dir.clone(),
+            db,
+            data_dir,
+            config_dir,
+        }
+    }
+}
+
+/// Roles a person acts in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Analyst,
+    Manager,
+}
+
+impl Role {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Analyst => "analyst",
+            Role::Manager => "manager",
+        }
+    }
+}
+
+/// `config.toml`. Every field is optional in the file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Who acts (overridden by `--user` / `TIERDESK_USER`).
+    pub user: Option<String>,
+    pub role: Option<Role>,
+    /// Theme name, a file in `themes/` (overridden by `--theme`).
+    pub theme: Option<String>,
+    /// Sign-off thresholds per currency: adjustments whose absolute value is at or
+    /// above the threshold need a manager's sign-off. `default` applies otherwise.
+    pub signoff_thresholds: BTreeMap<String, Decimal>,
+    pub default_signoff_threshold: Decimal,
+    /// Partners whose adjustments always need sign-off.
+    pub high_value_partners: Vec<String>,
+    /// Key overrides: action name -> key list, e.g. `approve = ["a", "ctrl-a"]`.
+    pub keys: BTreeMap<String, Vec<String>>,
+    /// The PRM this cache syncs with (the secret is in the keyring, not here).
+    pub prm: Option<PrmConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PrmConfig {
+    pub url: String,
+    pub flavor: String,
+    #[serde(default)]
+    pub tenant: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            user: None,
+            role: None,
+            theme: None,
+            signoff_thresholds: BTreeMap::new(),
+            default_signoff_threshold: Decimal::from(5000),
+            high_value_partners: Vec::new(),
+            keys: BTreeMap::new(),
+            prm: None,
+        }
+    }
+}
+
+impl Config {
+    /// Loads the config file; a missing file is the default config, a malformed
+    /// one is an error naming the file and the problem.
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => toml::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(e) => Err(anyhow::anyhow!(
+                "cannot read config file {}: {e}",
+                path.display()
+            )),
+        }
+    }
+
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, toml::to_string_pretty(self)?)?;
+        Ok(())
+    }
+
+    /// The sign-off threshold for a currency.
+    pub fn signoff_threshold(&self, currency: &str) -> Decimal {
+        self.signoff_thresholds
+            .get(currency)
+            .copied()
+            .unwrap_or(self.default_signoff_threshold)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_thresholds_and_defaults() {
+        let c: Config = toml::from_str(
+            "user = \"ana\"\nrole = \"manager\"\n[signoff_thresholds]\nEUR = \"2500\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.user.as_deref(), Some("ana"));
+        assert_eq!(c.role, Some(Role::Manager));
+        assert_eq!(c.signoff_threshold("EUR"), Decimal::from(2500));
+        assert_eq!(c.signoff_threshold("USD"), Decimal::from(5000));
+    }
+
+    #[test]
+    fn malformed_config_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config.toml");
+        std::fs::write(&p, "role = 5").unwrap();
+        let err = Config::load(&p).unwrap_err().to_string();
+        assert!(err.contains("config.toml"), "{err}");
+    }
+}

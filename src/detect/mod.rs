@@ -1,0 +1,1 @@
+//! Anomaly detection: explainable scores for partner-submitted transactions.

@@ -1,0 +1,1 @@
+//! Forecasting: accruals, bookings and tier-attainment risk.

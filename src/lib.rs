@@ -1,0 +1,24 @@
+//! tierdesk: the validation layer between a PRM's commission objects and the ERP.
+//!
+//! Data flows one way (see `shared/guides/architecture.md`):
+//! PRM --sync--> [`store`] --> [`detect`] / [`plan`] --> flags, proposals --> [`workflow`]
+//! --> outbox --sync--> PRM. The [`tui`] and [`cli`] are thin shells over the core.
+//!
+//! The domain core ([`detect`], [`plan`], [`forecast`], [`workflow`]) knows nothing of
+//! the terminal or HTTP.
+
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod detect;
+pub mod forecast;
+pub mod import;
+pub mod logging;
+pub mod model;
+pub mod money;
+pub mod plan;
+pub mod sim;
+pub mod store;
+pub mod sync;
+pub mod tui;
+pub mod workflow;

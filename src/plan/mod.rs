@@ -1,0 +1,1 @@
+//! Shadow commission recalculation (spec/plan.md).

@@ -1,0 +1,1 @@
+//! PRM simulator (PartnerStack and Impartner flavours).

@@ -1,0 +1,1 @@
+//! PRM sync: adapters, credentials, pull and push.

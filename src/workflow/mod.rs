@@ -1,0 +1,1 @@
+//! Workflow: decisions, approvals, sign-off, audit trail, outbox.

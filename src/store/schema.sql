@@ -271,3 +271,4 @@ CREATE INDEX IF NOT EXISTS idx_decisions_tx ON decisions (transaction_id, create
 CREATE INDEX IF NOT EXISTS idx_audit_target ON audit_log (target, seq);
 CREATE INDEX IF NOT EXISTS idx_outbox_status ON outbox (status, id);
 CREATE INDEX IF NOT EXISTS idx_reg_partner ON registrations (partner_id);
+CREATE INDEX IF NOT EXISTS idx_quarantine_line ON quarantine (source, line);

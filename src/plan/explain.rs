@@ -51,17 +51,26 @@ pub(crate) fn currency(ds: &Dataset) -> &str {
     }
 }
 
-/// Money exactly: cents when the value has no more, else every digit.
+/// Money exactly: cents when the value has no more, else every digit (grouped).
 pub(crate) fn money(d: Decimal, cur: &str) -> String {
     if round_cents(d) == d {
-        format_money(d, cur)
-    } else {
-        let n = d.normalize();
-        if n.is_sign_negative() {
-            format!("-{}{}", currency_prefix(cur), n.abs())
-        } else {
-            format!("{}{}", currency_prefix(cur), n)
+        return format_money(d, cur);
+    }
+    let n = d.normalize();
+    let text = n.abs().to_string();
+    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+    let mut grouped = String::with_capacity(int.len() + int.len() / 3);
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
         }
+        grouped.push(c);
+    }
+    let sign = if n.is_sign_negative() { "-" } else { "" };
+    if frac.is_empty() {
+        format!("{sign}{}{grouped}", currency_prefix(cur))
+    } else {
+        format!("{sign}{}{grouped}.{frac}", currency_prefix(cur))
     }
 }
 

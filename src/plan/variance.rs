@@ -184,7 +184,7 @@ pub(crate) fn compare(
                 .find(|l| l.role == e.role && l.payee_partner_id == e.payee_partner_id);
             match same {
                 Some(l) => format!(
-                    " (the plan gives one {} line of {} to {})",
+                    " (the plan gives only one {} line of {} to {})",
                     l.role.as_str(),
                     format_money(l.amount, cur),
                     l.payee_partner_id

@@ -145,7 +145,7 @@ fn seller_steps(d: &SellerDerivation, line: &CommissionLine, cur: &str) -> Vec<S
         )),
     }
     for seg in &d.segments {
-        let rate = d.rate * seg.multiplier;
+        let rate = d.rate.checked_mul(seg.multiplier).unwrap_or_default();
         match seg.attainment_from {
             None => s.push(format!(
                 "{} (bookings {} to {}) below the first accelerator threshold at {} = {}.",
@@ -202,7 +202,7 @@ pub(crate) fn steps(d: &Derivation, line: &CommissionLine, cur: &str) -> Vec<Str
             "{parent_partner_id} is the parent distributor of {seller_partner_id}: override {} of {} = {} (no accelerator, no cap).",
             pct(*rate),
             money(*base, cur),
-            money(*base * *rate, cur)
+            base.checked_mul(*rate).map(|x| money(x, cur)).unwrap_or_default()
         )],
         Derivation::Spiff {
             spiff_id,
@@ -223,7 +223,10 @@ pub(crate) fn steps(d: &Derivation, line: &CommissionLine, cur: &str) -> Vec<Str
             vec![format!(
                 "SPIFF {spiff_id} ({what}) runs {from} to {to}; the close date is inside it and tier {tier_id} is eligible: {} per unit x {quantity} = {}.",
                 money(*amount_per_unit, cur),
-                money(*amount_per_unit * Decimal::from(*quantity), cur)
+                amount_per_unit
+                    .checked_mul(Decimal::from(*quantity))
+                    .map(|x| money(x, cur))
+                    .unwrap_or_default()
             )]
         }
         Derivation::Clawback {

@@ -104,3 +104,81 @@ fn sample_reproduces_expected_commissions_and_variances() {
         assert!(v.reason.contains("PRM"), "{}", v.reason);
     }
 }
+
+#[test]
+fn cli_prints_the_contract_keys_and_explains() {
+    let exe = env!("CARGO_BIN_EXE_tierdesk");
+    let dir = sample().to_str().unwrap();
+    let out = std::process::Command::new(exe)
+        .args(["commissions", "--dataset", dir, "--format", "jsonl"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let expected = read_lines(&sample().join("answers/expected_commissions.jsonl"));
+    let mut n = 0;
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let obj = v.as_object().unwrap();
+        let keys: BTreeSet<&str> = obj.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            BTreeSet::from([
+                "transaction_id",
+                "role",
+                "payee_partner_id",
+                "amount",
+                "period",
+                "commission_id"
+            ])
+        );
+        // amount is a decimal string with cents.
+        let amount = obj["amount"].as_str().unwrap();
+        assert!(amount.parse::<rust_decimal::Decimal>().is_ok(), "{amount}");
+        assert_eq!(amount.split('.').nth(1).map(str::len), Some(2), "{amount}");
+        n += 1;
+    }
+    assert_eq!(n, expected.len());
+
+    let out = std::process::Command::new(exe)
+        .args([
+            "commissions",
+            "--dataset",
+            dir,
+            "--variances",
+            "--format",
+            "jsonl",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let var_lines = String::from_utf8(out.stdout).unwrap();
+    assert!(var_lines.lines().count() > 0);
+    for l in var_lines.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert!(v["reason"].as_str().unwrap().contains("PRM"));
+    }
+
+    // explain: a transaction with a variance, and an unknown one.
+    let first: serde_json::Value = serde_json::from_str(var_lines.lines().next().unwrap()).unwrap();
+    let tid = first["transaction_id"].as_str().unwrap();
+    let out = std::process::Command::new(exe)
+        .args(["explain", tid, "--dataset", dir])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let e = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        e.contains(tid) && e.contains("Variance:") && e.contains("Tier "),
+        "{e}"
+    );
+    let out = std::process::Command::new(exe)
+        .args(["explain", "NO-SUCH-TX", "--dataset", dir])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -367,8 +367,9 @@ pub(crate) fn describe_no_line(n: &NoLine) -> String {
 }
 
 impl Calculator<'_> {
-    /// The explanation of one transaction (`None`: not in the data set). Compares with
-    /// the PRM's lines for it, which costs a scan of the PRM lines.
+    /// The explanation of one transaction (`None`: not in the data set), with its
+    /// variance against the PRM's lines. Cheap once the calculator is built: keep one
+    /// calculator per loaded data set to explain many transactions (the TUI).
     pub fn explain(&self, transaction_id: &str) -> Option<Explanation> {
         let i = self.index_of(transaction_id)?;
         let ds = self.dataset();
@@ -390,14 +391,9 @@ impl Calculator<'_> {
                 .cmp(&b.line.role)
                 .then(a.line.commission_id.cmp(&b.line.commission_id))
         });
-        let prm_lines: Vec<CommissionLine> = ds
-            .commissions
-            .iter()
-            .filter(|l| l.transaction_id == transaction_id)
-            .cloned()
-            .collect();
+        let prm_refs = self.prm_lines(transaction_id);
+        let prm_lines: Vec<CommissionLine> = prm_refs.iter().map(|l| (*l).clone()).collect();
         let plan_lines: Vec<&CommissionLine> = lines.iter().map(|l| &l.line).collect();
-        let prm_refs: Vec<&CommissionLine> = prm_lines.iter().collect();
         let variance = compare(transaction_id, &plan_lines, &prm_refs, Some(self), cur);
         Some(Explanation {
             transaction_id: t.transaction_id.clone(),

@@ -244,6 +244,8 @@ pub struct Calculator<'a> {
     before: Vec<Decimal>,
     /// Accelerators sorted by `attainment_from`.
     accelerators: Vec<(Decimal, Decimal)>,
+    /// The PRM's lines by transaction, built on first use (explanations).
+    prm_index: std::sync::OnceLock<HashMap<&'a str, Vec<usize>>>,
 }
 
 /// All lines of one transaction with their derivations, and why roles gave none.
@@ -313,6 +315,7 @@ impl<'a> Calculator<'a> {
             tx_index,
             before: vec![Decimal::ZERO; ds.transactions.len()],
             accelerators,
+            prm_index: std::sync::OnceLock::new(),
         };
         calc.compute_bookings();
         calc
@@ -671,6 +674,21 @@ impl<'a> Calculator<'a> {
         }
         sort_lines(&mut out);
         out
+    }
+
+    /// The PRM's lines of one transaction (indexed on first call).
+    pub fn prm_lines(&self, transaction_id: &str) -> Vec<&'a CommissionLine> {
+        let ds = self.ds;
+        let idx = self.prm_index.get_or_init(|| {
+            let mut m: HashMap<&'a str, Vec<usize>> = HashMap::new();
+            for (k, l) in ds.commissions.iter().enumerate() {
+                m.entry(l.transaction_id.as_str()).or_default().push(k);
+            }
+            m
+        });
+        idx.get(transaction_id)
+            .map(|v| v.iter().map(|&k| &ds.commissions[k]).collect())
+            .unwrap_or_default()
     }
 
     /// The data set this calculator indexes.

@@ -1072,6 +1072,7 @@ pub fn lapse_changed_signoffs(
             lapsed.push(tx_id);
         }
         db.resync_flag_status()?;
+        lapsed.sort();
         Ok(lapsed)
     })
 }
@@ -1237,3 +1238,6 @@ pub fn mark_conflict(
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -218,6 +218,12 @@ impl Ctx {
                 edits += 1;
             }
         }
+        // A resubmission, not a backdating: keep it prompt or in the same quarter.
+        let late = (sub_day - d.closed_on).num_days() > 14
+            && quarter_start(sub_day, self.fy) != quarter_start(d.closed_on, self.fy);
+        if late {
+            return false;
+        }
         self.push(d, None, vec![AnomalyKind::Duplicate]);
         true
     }

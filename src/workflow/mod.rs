@@ -508,7 +508,7 @@ fn decide_in(
                     "decision_id": d.decision_id,
                     "transaction_id": tx_id,
                     "action": cmd.action(),
-                    "prm_action": "adjust",
+                    "prm_action": if amount_s.is_some() { "adjust" } else { "approve" },
                     "current_amount": current.to_string(),
                     "amount": amount_s,
                     "delta": delta.to_string(),
@@ -699,7 +699,7 @@ fn signoff_in(
                 "decision_id": d.decision_id,
                 "transaction_id": tx_id,
                 "action": proposal_decision.as_ref().map(|p| p.action.clone()).unwrap_or_else(|| "approve".into()),
-                "prm_action": "adjust",
+                "prm_action": if case.decided_amount.is_some() { "adjust" } else { "approve" },
                 "current_amount": current.to_string(),
                 "amount": case.decided_amount,
                 "delta": delta.to_string(),
@@ -814,6 +814,9 @@ fn undo_in(
             version: case.version,
             updated_at: case.updated_at.clone(),
         });
+    if pushed && last.action == "sign_off" && actor.role != crate::config::Role::Manager {
+        return Err(WorkflowError::NotManager);
+    }
     let op = Op {
         db,
         actor,
@@ -859,29 +862,37 @@ fn undo_in(
         Some(&d.decision_id),
         Some(json!({"reverts": last.decision_id, "reverted_action": last.action})),
     )?;
-    if pushed {
-        let original: Value = outbox
-            .as_ref()
-            .and_then(|o| serde_json::from_str(&o.payload).ok())
-            .unwrap_or(Value::Null);
-        let payload = json!({
-            "decision_id": d.decision_id,
-            "transaction_id": tx_id,
-            "action": "compensate",
-            "prm_action": "revert",
-            "reverts": last.decision_id,
-            "reverted_prm_action": original.get("prm_action").cloned().unwrap_or(Value::Null),
-            "amount": original.get("current_amount").cloned().unwrap_or(Value::Null),
-            "reverted_amount": original.get("amount").cloned().unwrap_or(Value::Null),
-            "currency": original.get("currency").cloned().unwrap_or(Value::Null),
-            "reason": reason,
-            "decided_by": actor.user,
-            "decided_at": op.at,
-            "seen": op.seen(tx_id)?,
-        });
+    if let (true, Some(o)) = (pushed, &outbox) {
+        let payload = compensation_payload(&op, &d, o, reason)?;
         op.outbox(&d, payload, &head)?;
     }
     Ok(prev_state)
+}
+
+/// The outbox payload of a decision that reverts `original` (already pushed).
+fn compensation_payload(
+    op: &Op<'_, '_>,
+    d: &DecisionRow,
+    original: &OutboxRow,
+    reason: &str,
+) -> Result<Value, WorkflowError> {
+    let orig: Value = serde_json::from_str(&original.payload).unwrap_or(Value::Null);
+    let get = |k: &str| orig.get(k).cloned().unwrap_or(Value::Null);
+    Ok(json!({
+        "decision_id": d.decision_id,
+        "transaction_id": d.transaction_id,
+        "action": "compensate",
+        "prm_action": "revert",
+        "reverts": original.decision_id,
+        "reverted_prm_action": get("prm_action"),
+        "amount": get("current_amount"),
+        "reverted_amount": get("amount"),
+        "currency": get("currency"),
+        "reason": reason,
+        "decided_by": op.actor.user,
+        "decided_at": op.at,
+        "seen": op.seen(&d.transaction_id)?,
+    }))
 }
 
 /// Decides on one flagged transaction. Returns the state the case rests in.
@@ -1050,6 +1061,11 @@ pub fn lapse_changed_signoffs(
             let from = parse_state(&c.state)?;
             let d = op.decision(&tx_id, "lapse", None, &why, from, CaseState::InReview, None)?;
             for dd in db.decisions_for(&tx_id)? {
+                let queues_adjustment = dd.to_state == CaseState::QueuedForPush.as_str()
+                    && matches!(dd.action.as_str(), "approve" | "override" | "sign_off");
+                if !queues_adjustment {
+                    continue;
+                }
                 if let Some(o) = db.get_outbox(&dd.decision_id)? {
                     if o.status == "pending" || o.status == "failed" {
                         db.set_outbox_status(&o.decision_id, "cancelled", None, Some(&why))?;
@@ -1145,6 +1161,37 @@ pub fn mark_pushed(
         let d = db.get_decision(decision_id)?;
         let flag = db.get_flag(&o.transaction_id)?;
         let detail = json!({"remote_ref": remote_ref, "decision_id": decision_id, "outbox_status_was": o.status});
+        if o.status == "cancelled" {
+            // Undone or lapsed while the push was in flight: the PRM has it now, so
+            // queue a compensating decision to take it back.
+            let c = db.get_case(&o.transaction_id)?;
+            let st = match &c {
+                Some(c) => parse_state(&c.state)?,
+                None => CaseState::Flagged,
+            };
+            let why = "pushed after it was undone or lapsed; compensating";
+            let comp = op.decision(
+                &o.transaction_id,
+                "compensate",
+                None,
+                why,
+                st,
+                st,
+                Some(decision_id.to_string()),
+            )?;
+            let head = op.audit(
+                "compensate",
+                &o.transaction_id,
+                None,
+                Some(detail),
+                Some(why),
+                flag.as_ref(),
+                Some(&comp.decision_id),
+            )?;
+            let payload = compensation_payload(&op, &comp, &o, why)?;
+            op.outbox(&comp, payload, &head)?;
+            return Ok(());
+        }
         match db.get_case(&o.transaction_id)? {
             Some(mut c)
                 if c.state == CaseState::QueuedForPush.as_str()
@@ -1177,6 +1224,29 @@ pub fn mark_pushed(
     })
 }
 
+/// A push attempt failed transiently (network, 5xx, 429): count it and keep the error;
+/// the entry stays pending and is retried in order.
+pub fn record_push_attempt(
+    store: &mut Store,
+    decision_id: &str,
+    error: &str,
+) -> Result<(), WorkflowError> {
+    store.wf_tx(|db| {
+        db.get_outbox(decision_id)?
+            .ok_or_else(|| WorkflowError::UnknownDecision(decision_id.to_string()))?;
+        db.record_outbox_attempt(decision_id, error)?;
+        Ok(())
+    })
+}
+
+/// The PRM refused a decision for good (e.g. it enforces four-eyes itself, or the record
+/// is locked): the entry is marked `failed`, the refusal is recorded as a conflict
+/// (what was seen, decided, and the PRM's answer) and the case goes to `conflict` so a
+/// reviewer sees it.
+pub fn mark_refused(store: &mut Store, decision_id: &str, why: &str) -> Result<(), WorkflowError> {
+    mark_conflict_as(store, decision_id, json!({"refused": why}), why, "failed")
+}
+
 /// The PRM refused a decision because its record changed: keep what the reviewer saw,
 /// what they decided and what the PRM has now; the case goes to `conflict`.
 pub fn mark_conflict(
@@ -1184,6 +1254,16 @@ pub fn mark_conflict(
     decision_id: &str,
     remote_snapshot: Value,
     why: &str,
+) -> Result<(), WorkflowError> {
+    mark_conflict_as(store, decision_id, remote_snapshot, why, "conflict")
+}
+
+fn mark_conflict_as(
+    store: &mut Store,
+    decision_id: &str,
+    remote_snapshot: Value,
+    why: &str,
+    status: &str,
 ) -> Result<(), WorkflowError> {
     store.wf_tx(|db| {
         let o = db
@@ -1195,7 +1275,12 @@ pub fn mark_conflict(
             actor: &actor,
             at: now(),
         };
-        db.set_outbox_status(decision_id, "conflict", None, Some(why))?;
+        if o.status == "pushed" {
+            return Err(WorkflowError::Corrupt(format!(
+                "decision {decision_id} was already pushed; it cannot conflict now"
+            )));
+        }
+        db.set_outbox_status(decision_id, status, None, Some(why))?;
         let payload: Value = serde_json::from_str(&o.payload).unwrap_or(Value::Null);
         let seen = payload.get("seen").cloned().unwrap_or(Value::Null);
         db.insert_conflict(

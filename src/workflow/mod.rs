@@ -171,9 +171,19 @@ struct Op<'a, 'b> {
     db: &'a WfDb<'b>,
     actor: &'a Actor,
     at: String,
+    /// Recorded role: the actor's, or `system` for the sync's bookkeeping.
+    system: bool,
 }
 
 impl Op<'_, '_> {
+    fn role(&self) -> &'static str {
+        if self.system {
+            "system"
+        } else {
+            self.actor.role.as_str()
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn audit(
         &self,
@@ -188,7 +198,7 @@ impl Op<'_, '_> {
         audit::append(
             self.db,
             self.actor,
-            self.actor.role.as_str(),
+            self.role(),
             &self.at,
             NewEntry {
                 action,
@@ -221,7 +231,7 @@ impl Op<'_, '_> {
             amount,
             reason: reason.to_string(),
             actor: self.actor.user.clone(),
-            role: self.actor.role.as_str().to_string(),
+            role: self.role().to_string(),
             from_state: from.as_str().to_string(),
             to_state: to.as_str().to_string(),
             record_version,
@@ -305,16 +315,12 @@ impl Op<'_, '_> {
     }
 }
 
-fn load_case(db: &WfDb<'_>, tx_id: &str, flag: &FlagRow) -> Result<CaseRow, WorkflowError> {
+fn load_case(db: &WfDb<'_>, tx_id: &str, _flag: &FlagRow) -> Result<CaseRow, WorkflowError> {
     Ok(match db.get_case(tx_id)? {
         Some(c) => c,
         None => CaseRow {
             transaction_id: tx_id.to_string(),
-            state: CaseState::parse(&flag.status)
-                .filter(|s| *s == CaseState::Flagged)
-                .unwrap_or(CaseState::Flagged)
-                .as_str()
-                .to_string(),
+            state: CaseState::Flagged.as_str().to_string(),
             decided_amount: None,
             proposer: None,
             signed_hash: None,
@@ -378,6 +384,7 @@ fn decide_in(
         db,
         actor,
         at: now(),
+        system: false,
     };
     let same_state = matches!(
         (cmd, from),
@@ -621,6 +628,7 @@ fn signoff_in(
         db,
         actor,
         at: now(),
+        system: false,
     };
     let reason_opt = Some(reason).filter(|r| !r.is_empty());
     match cmd {
@@ -821,6 +829,7 @@ fn undo_in(
         db,
         actor,
         at: now(),
+        system: false,
     };
     let action = if pushed { "compensate" } else { "undo" };
     let d = op.decision(
@@ -1044,6 +1053,7 @@ pub fn lapse_changed_signoffs(
             db,
             actor,
             at: now(),
+            system: false,
         };
         let cases = db.cases_in_states(&[
             CaseState::AwaitingSignoff.as_str(),
@@ -1156,6 +1166,7 @@ pub fn mark_pushed(
             db,
             actor: &actor,
             at: now(),
+            system: true,
         };
         db.set_outbox_status(decision_id, "pushed", Some(&op.at), None)?;
         let d = db.get_decision(decision_id)?;
@@ -1274,6 +1285,7 @@ fn mark_conflict_as(
             db,
             actor: &actor,
             at: now(),
+            system: true,
         };
         if o.status == "pushed" {
             return Err(WorkflowError::Corrupt(format!(

@@ -788,6 +788,48 @@ fn compensating_a_signed_off_adjustment_needs_a_manager() {
     );
 }
 
+#[test]
+fn two_processes_deciding_the_same_case_cannot_both_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cache.db");
+    {
+        let s = Store::open(&path).unwrap();
+        ts::insert_partner(&s, "P1", false).unwrap();
+        for i in 0..20 {
+            add(&s, &format!("T{i}"), "P1", "USD", "100", "90");
+        }
+    }
+    let run = |user: &'static str, cmd: Command| {
+        let path = path.clone();
+        std::thread::spawn(move || {
+            let mut s = Store::open(&path).unwrap();
+            let p = policy();
+            (0..20)
+                .filter(|i| {
+                    decide(
+                        &mut s,
+                        &p,
+                        &analyst(user),
+                        &format!("T{i}"),
+                        cmd.clone(),
+                        "r",
+                    )
+                    .is_ok()
+                })
+                .count()
+        })
+    };
+    let a = run("ana", Command::Approve);
+    let b = run("bob", Command::Dismiss);
+    let (na, nb) = (a.join().unwrap(), b.join().unwrap());
+    assert_eq!(na + nb, 20, "each case decided exactly once ({na} + {nb})");
+    let s = Store::open(&path).unwrap();
+    assert_eq!(pending_outbox(&s, 100).unwrap().len(), 20);
+    assert!(verify_chain(&s).unwrap().is_ok());
+    let r = verify_chain(&s).unwrap();
+    assert_eq!(r.entries as usize, na * 3 + nb * 2);
+}
+
 fn chain_with_entries(n: usize) -> Store {
     let mut s = store();
     let p = policy();

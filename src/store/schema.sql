@@ -214,6 +214,14 @@ CREATE TABLE IF NOT EXISTS audit_log (
     hash             TEXT NOT NULL
 );
 
+-- The head of the audit chain as last written (same SQLite transaction as the entry):
+-- lets `audit verify` notice entries removed from the end of the chain.
+CREATE TABLE IF NOT EXISTS audit_anchor (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    seq  INTEGER NOT NULL,
+    hash TEXT NOT NULL
+);
+
 -- Transactional outbox of decisions to push to the PRM.
 CREATE TABLE IF NOT EXISTS outbox (
     id              INTEGER PRIMARY KEY,
@@ -223,7 +231,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     payload         TEXT NOT NULL,    -- JSON
     record_version  INTEGER,
     audit_head      TEXT,
-    status          TEXT NOT NULL DEFAULT 'pending', -- pending | pushed | conflict | failed
+    status          TEXT NOT NULL DEFAULT 'pending', -- pending | pushed | conflict | failed | cancelled (undone before push)
     attempts        INTEGER NOT NULL DEFAULT 0,
     last_error      TEXT,
     created_at      TEXT NOT NULL,

@@ -428,6 +428,8 @@ impl App {
         }
         let mut note = TextArea::default();
         note.set_placeholder_text("Why? (required for override, dismiss and reject)");
+        let load = (kind == FormKind::Override && ids.len() == 1 && amount.is_empty())
+            .then(|| ids[0].clone());
         self.modal = Some(Modal::Form(Box::new(DecisionForm {
             kind,
             ids,
@@ -436,7 +438,14 @@ impl App {
             on_amount: kind == FormKind::Override,
             error: None,
         })));
-        vec![]
+        // Prefill the override amount with the proposal once the record is loaded.
+        match load {
+            Some(id) => {
+                self.detail_id = Some(id.clone());
+                vec![Effect::LoadDetail(id)]
+            }
+            None => vec![],
+        }
     }
 
     /// The pure update: one action in, effects out.
@@ -825,6 +834,17 @@ impl App {
             }
             Msg::Detail(id, d) => {
                 if self.detail_id.as_deref() == Some(id.as_str()) {
+                    if let (Some(Modal::Form(form)), Some(p)) = (
+                        self.modal.as_mut(),
+                        d.as_ref().and_then(|d| d.proposal.as_ref()),
+                    ) {
+                        if form.kind == FormKind::Override
+                            && form.amount.is_empty()
+                            && form.ids == [id.clone()]
+                        {
+                            form.amount = p.proposed_amount.clone();
+                        }
+                    }
                     self.detail = d;
                 }
                 vec![]
@@ -1048,8 +1068,16 @@ impl App {
                         KeyCode::Backspace => {
                             form.amount.pop();
                         }
-                        KeyCode::Char(c) if c.is_ascii_digit() || c == '.' || c == '-' => {
+                        KeyCode::Char('u') if ctrl => form.amount.clear(),
+                        KeyCode::Char(c)
+                            if !ctrl && (c.is_ascii_digit() || c == '.' || c == '-') =>
+                        {
                             form.amount.push(c)
+                        }
+                        KeyCode::Char(c) if !ctrl && c != ',' => {
+                            // Words belong in the note: move there and keep typing.
+                            form.on_amount = false;
+                            form.note.input(key);
                         }
                         _ => {}
                     }

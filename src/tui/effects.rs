@@ -13,6 +13,7 @@ use crate::store::queue::{
     SyncStatus,
 };
 use crate::store::Store;
+use crate::workflow::{self, Actor, CaseState, Command, Policy, SignoffCommand};
 
 /// A decision the user asked for.
 #[derive(Debug, Clone, PartialEq)]
@@ -178,35 +179,86 @@ fn done(r: Result<String, String>) -> Msg {
     }
 }
 
-const NO_WORKFLOW: &str =
-    "decisions need the workflow module, which is not in this build yet; nothing was changed";
+fn actor(env: &Env) -> (Policy, Actor) {
+    (
+        Policy::from_config(&env.config),
+        Actor::new(env.user.clone(), env.role),
+    )
+}
+
+fn states(v: &[CaseState]) -> String {
+    let mut names: Vec<&str> = v.iter().map(|s| s.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    names.join(", ")
+}
 
 /// The one place workbench decisions reach the workflow (the only way state changes).
 fn workflow_decide(
-    _store: &mut Store,
-    _env: &Env,
+    store: &mut Store,
+    env: &Env,
     ids: &[String],
     decision: &Decision,
-    _reason: &str,
+    reason: &str,
 ) -> Result<String, String> {
-    let _ = (ids, decision);
-    Err(NO_WORKFLOW.into())
+    let (policy, actor) = actor(env);
+    let cmd = match decision {
+        Decision::Approve => Command::Approve,
+        Decision::Override(amount) => Command::Override { amount: *amount },
+        Decision::Dismiss => Command::Dismiss,
+        Decision::Escalate => Command::Escalate,
+        Decision::RequestDocuments => Command::RequestDocuments,
+    };
+    let result = match ids {
+        [one] => workflow::decide(store, &policy, &actor, one, cmd, reason).map(|s| vec![s]),
+        many => workflow::decide_batch(store, &policy, &actor, many, cmd, reason),
+    };
+    match result {
+        Ok(st) if ids.len() == 1 => Ok(format!(
+            "{}: {} → {}",
+            ids[0],
+            decision.label(),
+            states(&st)
+        )),
+        Ok(st) => Ok(format!(
+            "{} records: {} → {}",
+            ids.len(),
+            decision.label(),
+            states(&st)
+        )),
+        Err(e) => Err(format!("{}: {e}", decision.label())),
+    }
 }
 
 fn workflow_signoff(
-    _store: &mut Store,
-    _env: &Env,
+    store: &mut Store,
+    env: &Env,
     ids: &[String],
     approve: bool,
-    _reason: &str,
+    reason: &str,
 ) -> Result<String, String> {
-    let _ = (ids, approve);
-    Err(NO_WORKFLOW.into())
+    let (policy, actor) = actor(env);
+    let cmd = if approve {
+        SignoffCommand::Approve
+    } else {
+        SignoffCommand::Reject
+    };
+    let what = if approve { "sign off" } else { "reject" };
+    let result = match ids {
+        [one] => workflow::signoff(store, &policy, &actor, one, cmd, reason).map(|s| vec![s]),
+        many => workflow::signoff_batch(store, &policy, &actor, many, cmd, reason),
+    };
+    match result {
+        Ok(st) => Ok(format!("{} record(s): {what} → {}", ids.len(), states(&st))),
+        Err(e) => Err(format!("{what}: {e}")),
+    }
 }
 
-fn workflow_undo(_store: &mut Store, _env: &Env, id: &str) -> Result<String, String> {
-    let _ = id;
-    Err(NO_WORKFLOW.into())
+fn workflow_undo(store: &mut Store, env: &Env, id: &str) -> Result<String, String> {
+    let (policy, actor) = actor(env);
+    workflow::undo(store, &policy, &actor, id, "undone in the workbench")
+        .map(|s| format!("{id}: undone → {}", s.as_str()))
+        .map_err(|e| format!("undo: {e}"))
 }
 
 /// The background worker: one thread, its own store connection. Detail requests are

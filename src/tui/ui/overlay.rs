@@ -257,10 +257,16 @@ fn decision_form(f: &mut Frame, app: &App, form: &crate::tui::app::DecisionForm,
             Paragraph::new(Line::from(vec![
                 Span::styled("amount ", if form.on_amount { t.accent } else { t.muted }),
                 Span::styled(
-                    format!(" {} ", form.amount),
+                    format!(" {}{} ", form.amount, if form.on_amount { "▏" } else { "" }),
                     if form.on_amount { t.selection } else { t.text },
                 ),
-                Span::styled(format!(" {}", app.currency()), t.muted),
+                Span::styled(
+                    format!(
+                        " {}  (the new commission amount; Ctrl-U clears)",
+                        app.currency()
+                    ),
+                    t.muted,
+                ),
             ])),
             amt,
         );

@@ -1120,3 +1120,46 @@ mod props {
         }
     }
 }
+
+/// Figures, not a check: `cargo test --lib workflow::tests::throughput -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn throughput() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&dir.path().join("c.db")).unwrap();
+    ts::insert_partner(&s, "P1", false).unwrap();
+    let n = 5000;
+    let ids: Vec<String> = (0..n).map(|i| format!("T{i}")).collect();
+    for t in &ids {
+        add(&s, t, "P1", "USD", "100", "90");
+    }
+    let p = policy();
+    let t0 = std::time::Instant::now();
+    decide_batch(
+        &mut s,
+        &p,
+        &analyst("a"),
+        &ids[..n / 2],
+        Command::Approve,
+        "bulk",
+    )
+    .unwrap();
+    let batch = t0.elapsed();
+    let t0 = std::time::Instant::now();
+    for t in &ids[n / 2..n / 2 + 200] {
+        decide(&mut s, &p, &analyst("a"), t, Command::Dismiss, "fp").unwrap();
+    }
+    let single = t0.elapsed() / 200;
+    let t0 = std::time::Instant::now();
+    let r = verify_chain(&s).unwrap();
+    let verify = t0.elapsed();
+    println!(
+        "batch approve {} cases: {:?} ({:.0}/s); single decide (own fsync'd tx): {:?}; verify {} entries: {:?}",
+        n / 2,
+        batch,
+        (n / 2) as f64 / batch.as_secs_f64(),
+        single,
+        r.entries,
+        verify
+    );
+}

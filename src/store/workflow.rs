@@ -183,6 +183,21 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Runs `f` in a transaction that is always rolled back: validates an action and
+    /// reports its outcome without applying it.
+    pub fn wf_dry_run<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&WfDb<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.conn.set_prepared_statement_cache_capacity(64);
+        let tx = self.conn.transaction().map_err(StoreError::from)?;
+        let out = f(&WfDb { conn: &tx });
+        tx.rollback().map_err(StoreError::from)?;
+        out
+    }
+}
+
 fn case_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<CaseRow> {
     Ok(CaseRow {
         transaction_id: r.get(0)?,

@@ -951,6 +951,26 @@ pub fn decide_batch(
     })
 }
 
+/// What [`decide`] would do, without doing it: the state the case would rest in (e.g.
+/// `awaiting_signoff` tells the workbench a sign-off will be needed), or why it would be
+/// refused.
+pub fn preview_decide(
+    store: &mut Store,
+    policy: &Policy,
+    actor: &Actor,
+    tx_id: &str,
+    cmd: Command,
+    reason: &str,
+) -> Result<CaseState, WorkflowError> {
+    store.wf_dry_run(|db| decide_in(db, policy, actor, tx_id, &cmd, reason))
+}
+
+/// Whether `actor` may sign off `tx_id` now (role, four-eyes, state, nothing changed),
+/// without doing it. The workbench uses it to enable or explain the sign-off action.
+pub fn check_signoff(store: &mut Store, actor: &Actor, tx_id: &str) -> Result<(), WorkflowError> {
+    store.wf_dry_run(|db| signoff_in(db, actor, tx_id, SignoffCommand::Approve, "").map(|_| ()))
+}
+
 /// A manager signs off (or rejects) an adjustment awaiting sign-off.
 pub fn signoff(
     store: &mut Store,

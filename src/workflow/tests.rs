@@ -1163,3 +1163,34 @@ fn throughput() {
         verify
     );
 }
+
+#[test]
+fn previews_apply_nothing() {
+    let mut s = store();
+    let p = policy();
+    add(&s, "T", "PH", "USD", "100", "90");
+    let a = analyst("ana");
+    assert_eq!(
+        preview_decide(&mut s, &p, &a, "T", Command::Approve, "").unwrap(),
+        CaseState::AwaitingSignoff
+    );
+    assert!(matches!(
+        preview_decide(&mut s, &p, &a, "T", Command::Dismiss, "").unwrap_err(),
+        WorkflowError::ReasonRequired
+    ));
+    assert_eq!(counts(&s), (0, 0, 0));
+    assert_eq!(state(&s, "T"), CaseState::Flagged);
+    decide(&mut s, &p, &a, "T", Command::Approve, "").unwrap();
+    let before = counts(&s);
+    assert!(matches!(
+        check_signoff(&mut s, &manager("ana"), "T").unwrap_err(),
+        WorkflowError::FourEyes { .. }
+    ));
+    assert!(matches!(
+        check_signoff(&mut s, &analyst("bob"), "T").unwrap_err(),
+        WorkflowError::NotManager
+    ));
+    check_signoff(&mut s, &manager("max"), "T").unwrap();
+    assert_eq!(counts(&s), before);
+    assert_eq!(state(&s, "T"), CaseState::AwaitingSignoff);
+}

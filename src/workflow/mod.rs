@@ -40,7 +40,7 @@ use sha2::{Digest, Sha256};
 
 pub use audit::{audit_head, canonical, export as export_audit, trail, verify_chain, GENESIS};
 pub use journal::{journal, write_csv as write_journal_csv, JournalLine};
-pub use queue::{queue, QueueItem};
+pub use queue::{queue, signoff_queue, QueueItem, SignoffItem};
 pub use types::*;
 
 use crate::money::parse_money;

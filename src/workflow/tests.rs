@@ -1192,5 +1192,10 @@ fn previews_apply_nothing() {
     ));
     check_signoff(&mut s, &manager("max"), "T").unwrap();
     assert_eq!(counts(&s), before);
+    let q = signoff_queue(&s).unwrap();
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].period, "2026-Q3");
+    assert_eq!(q[0].delta, dec!(-10));
+    assert_eq!(q[0].proposer.as_deref(), Some("ana"));
     assert_eq!(state(&s, "T"), CaseState::AwaitingSignoff);
 }

@@ -279,3 +279,51 @@ CREATE INDEX IF NOT EXISTS idx_decisions_tx ON decisions (transaction_id, create
 CREATE INDEX IF NOT EXISTS idx_audit_target ON audit_log (target, seq);
 CREATE INDEX IF NOT EXISTS idx_outbox_status ON outbox (status, id);
 CREATE INDEX IF NOT EXISTS idx_reg_partner ON registrations (partner_id);
+
+-- Workbench queue (tui): rank/sort indexes for keyset pagination over in-window flags.
+CREATE INDEX IF NOT EXISTS idx_flags_rank ON flags (in_window, score, at_stake_minor, transaction_id);
+CREATE INDEX IF NOT EXISTS idx_flags_stake ON flags (in_window, at_stake_minor, transaction_id);
+CREATE INDEX IF NOT EXISTS idx_flags_amount ON flags (in_window, amount_minor, transaction_id);
+
+-- Queue header counters (tui): `queue:total`, `kind:<kind>` and `status:<state>` over the
+-- exception queue (in-window flags with at least one kind), kept current by triggers so the
+-- header never counts rows per frame.
+CREATE TRIGGER IF NOT EXISTS trg_flags_count_ins AFTER INSERT ON flags
+WHEN NEW.in_window = 1 AND NEW.kinds <> '[]'
+BEGIN
+    INSERT INTO counters (name, value) VALUES ('queue:total', 1)
+        ON CONFLICT (name) DO UPDATE SET value = value + 1;
+    INSERT INTO counters (name, value) VALUES ('status:' || NEW.status, 1)
+        ON CONFLICT (name) DO UPDATE SET value = value + 1;
+    INSERT INTO counters (name, value) SELECT 'kind:' || j.value, 1 FROM json_each(NEW.kinds) AS j WHERE 1
+        ON CONFLICT (name) DO UPDATE SET value = value + 1;
+END;
+
+CREATE TRIGGER IF NOT EXISTS trg_flags_count_del AFTER DELETE ON flags
+WHEN OLD.in_window = 1 AND OLD.kinds <> '[]'
+BEGIN
+    UPDATE counters SET value = value - 1 WHERE name = 'queue:total';
+    UPDATE counters SET value = value - 1 WHERE name = 'status:' || OLD.status;
+    UPDATE counters SET value = value - 1
+        WHERE name IN (SELECT 'kind:' || j.value FROM json_each(OLD.kinds) AS j);
+END;
+
+CREATE TRIGGER IF NOT EXISTS trg_flags_count_upd_old AFTER UPDATE OF in_window, kinds, status ON flags
+WHEN OLD.in_window = 1 AND OLD.kinds <> '[]'
+BEGIN
+    UPDATE counters SET value = value - 1 WHERE name = 'queue:total';
+    UPDATE counters SET value = value - 1 WHERE name = 'status:' || OLD.status;
+    UPDATE counters SET value = value - 1
+        WHERE name IN (SELECT 'kind:' || j.value FROM json_each(OLD.kinds) AS j);
+END;
+
+CREATE TRIGGER IF NOT EXISTS trg_flags_count_upd_new AFTER UPDATE OF in_window, kinds, status ON flags
+WHEN NEW.in_window = 1 AND NEW.kinds <> '[]'
+BEGIN
+    INSERT INTO counters (name, value) VALUES ('queue:total', 1)
+        ON CONFLICT (name) DO UPDATE SET value = value + 1;
+    INSERT INTO counters (name, value) VALUES ('status:' || NEW.status, 1)
+        ON CONFLICT (name) DO UPDATE SET value = value + 1;
+    INSERT INTO counters (name, value) SELECT 'kind:' || j.value, 1 FROM json_each(NEW.kinds) AS j WHERE 1
+        ON CONFLICT (name) DO UPDATE SET value = value + 1;
+END;

@@ -522,6 +522,7 @@ fn decide_in(
                     "currency": currency,
                     "reason": reason,
                     "decided_by": actor.user,
+                    "proposer": actor.user,
                     "signed_off_by": Value::Null,
                     "decided_at": op.at,
                     "seen": op.seen(tx_id)?,
@@ -572,6 +573,7 @@ fn decide_in(
                     "prm_action": prm_action,
                     "reason": reason,
                     "decided_by": actor.user,
+                    "proposer": actor.user,
                     "decided_at": op.at,
                     "seen": op.seen(tx_id)?,
                 });
@@ -714,6 +716,7 @@ fn signoff_in(
                 "currency": currency,
                 "reason": proposal_decision.as_ref().map(|p| p.reason.clone()).unwrap_or_default(),
                 "decided_by": case.proposer,
+                "proposer": case.proposer,
                 "proposal_decision_id": proposal_decision.as_ref().map(|p| p.decision_id.clone()),
                 "signed_off_by": actor.user,
                 "signoff_reason": reason,
@@ -887,18 +890,28 @@ fn compensation_payload(
 ) -> Result<Value, WorkflowError> {
     let orig: Value = serde_json::from_str(&original.payload).unwrap_or(Value::Null);
     let get = |k: &str| orig.get(k).cloned().unwrap_or(Value::Null);
+    // The PRM write that takes the original back: an adjustment restores the previous
+    // commission; an approval/release is put back on hold; a hold is released.
+    let restore = get("current_amount");
+    let (action, amount) = match orig.get("prm_action").and_then(Value::as_str) {
+        Some("adjust") if !restore.is_null() => ("adjust", restore),
+        Some("hold") => ("approve", Value::Null),
+        _ => ("hold", Value::Null),
+    };
     Ok(json!({
         "decision_id": d.decision_id,
         "transaction_id": d.transaction_id,
-        "action": "compensate",
+        "action": action,
+        "compensates": true,
         "prm_action": "revert",
         "reverts": original.decision_id,
         "reverted_prm_action": get("prm_action"),
-        "amount": get("current_amount"),
+        "amount": amount,
         "reverted_amount": get("amount"),
         "currency": get("currency"),
         "reason": reason,
         "decided_by": op.actor.user,
+        "proposer": op.actor.user,
         "decided_at": op.at,
         "seen": op.seen(&d.transaction_id)?,
     }))

@@ -1199,3 +1199,102 @@ fn previews_apply_nothing() {
     assert_eq!(q[0].proposer.as_deref(), Some("ana"));
     assert_eq!(state(&s, "T"), CaseState::AwaitingSignoff);
 }
+
+/// Every outbox entry the workflow writes maps to the PRM write the sync sends.
+#[test]
+fn the_sync_understands_every_outbox_payload() {
+    let mut s = store();
+    let p = policy();
+    let a = analyst("ana");
+    add(&s, "AP", "P1", "USD", "100", "90");
+    add(&s, "OV", "P1", "USD", "100", "100");
+    add(&s, "SO", "PH", "USD", "100", "90");
+    add(&s, "DI", "P1", "USD", "100", "90");
+    add(&s, "RD", "P1", "USD", "100", "90");
+    decide(&mut s, &p, &a, "AP", Command::Approve, "").unwrap();
+    decide(
+        &mut s,
+        &p,
+        &a,
+        "OV",
+        Command::Override { amount: dec!(120) },
+        "rate",
+    )
+    .unwrap();
+    decide(&mut s, &p, &a, "SO", Command::Approve, "").unwrap();
+    signoff(
+        &mut s,
+        &p,
+        &manager("max"),
+        "SO",
+        SignoffCommand::Approve,
+        "",
+    )
+    .unwrap();
+    decide(&mut s, &p, &a, "DI", Command::Dismiss, "fp").unwrap();
+    decide(&mut s, &p, &a, "RD", Command::RequestDocuments, "po").unwrap();
+    for o in pending_outbox(&s, 100).unwrap() {
+        mark_pushed(&mut s, &o.decision_id, "r").unwrap();
+    }
+    for t in ["AP", "OV", "SO", "DI", "RD"] {
+        undo(&mut s, &p, &manager("mia"), t, "take back").unwrap();
+    }
+    let mut got = Vec::new();
+    for (o, status) in outbox_entries(&s).unwrap() {
+        let row = crate::store::sync::OutboxRow {
+            id: o.id,
+            decision_id: o.decision_id.clone(),
+            idempotency_key: o.idempotency_key.clone(),
+            transaction_id: o.transaction_id.clone(),
+            payload: o.payload.to_string(),
+            record_version: o.record_version,
+            audit_head: o.audit_head.clone(),
+            status,
+            attempts: o.attempts,
+            last_error: None,
+        };
+        let req =
+            crate::sync::push_request(&row, None).unwrap_or_else(|e| panic!("{e}: {}", o.payload));
+        assert_eq!(req.idempotency_key, o.decision_id);
+        got.push((
+            o.transaction_id,
+            req.action,
+            req.amount.map(|a| a.to_string()),
+            req.approver,
+        ));
+    }
+    let s_ = |x: &str| x.to_string();
+    assert_eq!(
+        got,
+        vec![
+            (s_("AP"), s_("adjust"), Some(s_("90")), None),
+            (s_("OV"), s_("adjust"), Some(s_("120")), None),
+            (s_("SO"), s_("adjust"), Some(s_("90")), Some(s_("max"))),
+            (s_("DI"), s_("approve"), None, None),
+            (s_("RD"), s_("hold"), None, None),
+            // compensations, in order
+            (s_("AP"), s_("adjust"), Some(s_("100")), None),
+            (s_("OV"), s_("adjust"), Some(s_("100")), None),
+            (s_("SO"), s_("adjust"), Some(s_("100")), None),
+            (s_("DI"), s_("hold"), None, None),
+            (s_("RD"), s_("approve"), None, None),
+        ]
+    );
+}
+
+#[test]
+fn flag_status_follows_the_case_whoever_writes_it() {
+    let mut s = store();
+    add(&s, "T", "P1", "USD", "100", "90");
+    decide(&mut s, &policy(), &analyst("a"), "T", Command::Approve, "").unwrap();
+    ts::exec(
+        &s,
+        "UPDATE cases SET state = 'pushed' WHERE transaction_id = 'T'",
+    )
+    .unwrap();
+    assert_eq!(flag_status(&s, "T"), "pushed");
+    // a rescore re-inserting the flag keeps the workflow's status
+    ts::exec(&s, "DELETE FROM flags WHERE transaction_id = 'T'").unwrap();
+    ts::insert_flag(&s, "T", "P1", 0.7, &["duplicate"], "h-T").unwrap();
+    assert_eq!(flag_status(&s, "T"), "pushed");
+}

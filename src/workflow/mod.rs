@@ -347,6 +347,17 @@ fn current_amount(
     Ok(sum)
 }
 
+/// The flag, or why there is none: an unknown id or an unflagged transaction.
+fn no_flag(db: &WfDb<'_>, tx_id: &str, flag: Option<FlagRow>) -> Result<FlagRow, WorkflowError> {
+    match flag {
+        Some(f) => Ok(f),
+        None if db.get_transaction(tx_id)?.is_none() => {
+            Err(WorkflowError::UnknownTransaction(tx_id.to_string()))
+        }
+        None => Err(WorkflowError::NoFlag(tx_id.to_string())),
+    }
+}
+
 fn illegal(tx_id: &str, from: CaseState, action: &str) -> WorkflowError {
     let hint = match from {
         CaseState::AwaitingSignoff => "; a manager must sign it off or reject it, or undo it",
@@ -375,9 +386,7 @@ fn decide_in(
     if cmd.needs_reason() && reason.is_empty() {
         return Err(WorkflowError::ReasonRequired);
     }
-    let flag = db
-        .get_flag(tx_id)?
-        .ok_or_else(|| WorkflowError::NoFlag(tx_id.to_string()))?;
+    let flag = no_flag(db, tx_id, db.get_flag(tx_id)?)?;
     let mut case = load_case(db, tx_id, &flag)?;
     let from = parse_state(&case.state)?;
     let op = Op {
@@ -596,9 +605,7 @@ fn signoff_in(
     reason: &str,
 ) -> Result<CaseState, WorkflowError> {
     let reason = reason.trim();
-    let flag = db
-        .get_flag(tx_id)?
-        .ok_or_else(|| WorkflowError::NoFlag(tx_id.to_string()))?;
+    let flag = no_flag(db, tx_id, db.get_flag(tx_id)?)?;
     let mut case = load_case(db, tx_id, &flag)?;
     let from = parse_state(&case.state)?;
     if from != CaseState::AwaitingSignoff {

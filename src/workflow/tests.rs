@@ -463,7 +463,13 @@ fn unflagged_transactions_and_bad_amounts_are_refused() {
     let p = policy();
     let e = decide(&mut s, &p, &analyst("a"), "NOPE", Command::Approve, "").unwrap_err();
     assert!(
-        matches!(e, WorkflowError::NoFlag(ref t) if t == "NOPE"),
+        matches!(e, WorkflowError::UnknownTransaction(ref t) if t == "NOPE"),
+        "{e}"
+    );
+    ts::insert_transaction(&s, "CLEAN", "P1", "10", "USD", "2026-08-01", "h").unwrap();
+    let e = decide(&mut s, &p, &analyst("a"), "CLEAN", Command::Approve, "").unwrap_err();
+    assert!(
+        matches!(e, WorkflowError::NoFlag(ref t) if t == "CLEAN"),
         "{e}"
     );
     add(&s, "T", "P1", "USD", "100", "90");
@@ -1008,6 +1014,8 @@ mod props {
         Undo(usize, usize),
         Push,
         Conflict,
+        Refuse,
+        Batch(usize, u8),
         Change(usize),
         Lapse,
     }
@@ -1019,6 +1027,8 @@ mod props {
             2 => (0..3usize, 0..4usize).prop_map(|(t, a)| Act::Undo(t, a)),
             2 => Just(Act::Push),
             1 => Just(Act::Conflict),
+            1 => Just(Act::Refuse),
+            1 => (0..4usize, 0..2u8).prop_map(|(a, c)| Act::Batch(a, c)),
             1 => (0..3usize).prop_map(Act::Change),
             1 => Just(Act::Lapse),
         ]
@@ -1060,9 +1070,18 @@ mod props {
                 }
             }
         }
+        let pending = pending_outbox(s, 1000).unwrap();
         for t in TXS {
             if let Some(c) = db.get_case(t).unwrap() {
                 assert_eq!(db.get_flag(t).unwrap().unwrap().status, c.state);
+                if c.state == "queued_for_push" {
+                    // what is queued is in the outbox, bound to its decision
+                    let o = pending
+                        .iter()
+                        .rfind(|o| o.transaction_id == t && o.payload["prm_action"] != "revert")
+                        .expect("a queued case has a pending outbox entry");
+                    assert_eq!(o.payload["amount"].as_str(), c.decided_amount.as_deref());
+                }
             }
         }
     }
@@ -1105,6 +1124,15 @@ mod props {
                         Some(o) => mark_conflict(&mut s, &o.decision_id, serde_json::json!({}), "stale"),
                         None => Ok(()),
                     },
+                    Act::Refuse => match pending_outbox(&s, 1).unwrap().first() {
+                        Some(o) => mark_refused(&mut s, &o.decision_id, "refused"),
+                        None => Ok(()),
+                    },
+                    Act::Batch(who, c) => {
+                        let ids: Vec<String> = TXS.iter().map(|t| t.to_string()).collect();
+                        let cmd = if c == 0 { Command::Approve } else { Command::Dismiss };
+                        decide_batch(&mut s, &p, &people[who], &ids, cmd, "bulk").map(|_| ())
+                    }
                     Act::Change(t) => {
                         version += 1;
                         ts::change_transaction(&s, TXS[t], &format!("v{version}")).unwrap();

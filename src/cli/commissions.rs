@@ -47,10 +47,16 @@ pub(crate) fn load(ctx: &Context, dataset: Option<&Path>) -> anyhow::Result<Data
     }
 }
 
-fn load_cache(_ctx: &Context) -> anyhow::Result<Dataset> {
-    anyhow::bail!(
-        "--dataset required: reading the program from the cache is not available in this build"
-    )
+fn load_cache(ctx: &Context) -> anyhow::Result<Dataset> {
+    let store = ctx
+        .open_store()
+        .with_context(|| format!("opening the cache {}", ctx.paths.db.display()))?;
+    store.load_dataset().with_context(|| {
+        format!(
+            "reading the program from the cache {}",
+            ctx.paths.db.display()
+        )
+    })
 }
 
 #[derive(Serialize)]
@@ -186,7 +192,7 @@ fn bench_dataset(opts: &super::bench::BenchOpts) -> anyhow::Result<(Dataset, Str
             .args(["demo", "--export"])
             .arg(&dir)
             .args(["--transactions", &opts.transactions.to_string()])
-            .args(["--seed", &opts.seed.to_string()])
+            .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .status()

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use crate::model::*;
-use crate::store::dataset::{transaction_hash, UpsertCounts};
+use crate::store::dataset::{PreparedTransaction, UpsertCounts};
 use crate::store::Store;
 use parse::{Bad, Validator};
 
@@ -116,14 +116,20 @@ impl std::fmt::Display for ImportReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "{:<24} {:>10} {:>10} {:>10} {:>10} {:>10}",
-            "file", "read", "inserted", "updated", "unchanged", "rejected"
+            "{:<24} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}",
+            "file", "read", "inserted", "updated", "unchanged", "rejected", "seconds"
         )?;
         for r in &self.files {
             writeln!(
                 f,
-                "{:<24} {:>10} {:>10} {:>10} {:>10} {:>10}",
-                r.file, r.read, r.inserted, r.updated, r.unchanged, r.rejected
+                "{:<24} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8.2}",
+                r.file,
+                r.read,
+                r.inserted,
+                r.updated,
+                r.unchanged,
+                r.rejected,
+                r.elapsed.as_secs_f64()
             )?;
         }
         let sum = |g: fn(&FileReport) -> u64| self.files.iter().map(g).sum::<u64>();
@@ -305,6 +311,25 @@ fn stream_jsonl<T>(
     sink(rows, rejs, progress)
 }
 
+/// Pre-pass over partners.jsonl: every partner id in it, so that a parent may be
+/// named before its own line.
+fn prescan_partners(dir: &Path, v: &mut Validator) -> anyhow::Result<()> {
+    let path = dir.join("partners.jsonl");
+    let f =
+        std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut reader = BufReader::new(f);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf)? == 0 {
+            return Ok(());
+        }
+        if let Ok(line) = std::str::from_utf8(&buf) {
+            v.note_partner_id(line.trim_end());
+        }
+    }
+}
+
 /// Loads a data-set folder into memory, validating exactly like [`import_dir`]:
 /// bad rows are returned in `rejected`, good rows kept. A missing file, or a
 /// `program.json`/`plan.json` that cannot be used, is an error. Never reads `answers/`.
@@ -346,6 +371,7 @@ pub fn load_dataset(dir: &Path) -> anyhow::Result<Loaded> {
         Validator::discount_policy,
         &mut rejected,
     )?;
+    prescan_partners(dir, &mut v)?;
     let partners = collect(
         dir,
         "partners.jsonl",
@@ -508,16 +534,11 @@ impl Run<'_> {
     }
 }
 
-fn hashed(t: Transaction) -> (Transaction, String) {
-    let h = transaction_hash(&t);
-    (t, h)
-}
-
-fn write_hashed(
+fn write_prepared(
     store: &mut Store,
-    rows: &[(Transaction, String)],
+    rows: &[PreparedTransaction],
 ) -> crate::store::Result<UpsertCounts> {
-    store.upsert_transactions_hashed(rows.iter().map(|(t, h)| (t, h.as_str())))
+    store.upsert_prepared_transactions(rows)
 }
 
 fn seed_known(store: &Store, v: &mut Validator) -> anyhow::Result<()> {
@@ -578,6 +599,7 @@ pub fn import_dir(
             id,
             Store::upsert_discount_policy,
         )?;
+        prescan_partners(dir, &mut v)?;
         run.jsonl_file(
             dir,
             "partners.jsonl",
@@ -615,8 +637,8 @@ pub fn import_dir(
             "transactions.jsonl",
             &mut v,
             Validator::transaction,
-            hashed,
-            write_hashed,
+            PreparedTransaction::new,
+            write_prepared,
         )?;
         run.jsonl_file(
             dir,

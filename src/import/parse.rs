@@ -221,6 +221,9 @@ pub struct Validator {
     pub products: IdSet,
     pub discount_policy: IdSet,
     pub partners: IdSet,
+    /// Every `partner_id` in partners.jsonl (so a reseller may name a distributor
+    /// that comes later in the file).
+    pub partner_ids_in_file: IdSet,
     pub tier_history: IdSet,
     pub quotas: IdSet,
     pub registrations: IdSet,
@@ -503,7 +506,19 @@ fn period(field: &str, s: &str) -> Result<(), Bad> {
         .ok_or_else(|| bad(field, format!("not a fiscal quarter YYYY-Qn: {s:?}")))
 }
 
+#[derive(Deserialize)]
+struct JustPartnerId {
+    partner_id: String,
+}
+
 impl Validator {
+    /// Notes the `partner_id` of one partners.jsonl line, if it has one (pre-pass).
+    pub fn note_partner_id(&mut self, line: &str) {
+        if let Ok(r) = serde_json::from_str::<JustPartnerId>(line) {
+            self.partner_ids_in_file.add_known(&r.partner_id);
+        }
+    }
+
     pub fn tier(&mut self, line: &str, no: usize) -> Result<Tier, Bad> {
         let r: RawTier = parse_typed(line, TIER_SPEC)?;
         nonempty("tier_id", &r.tier_id)?;
@@ -571,7 +586,7 @@ impl Validator {
         };
         let joined_on = date("joined_on", &r.joined_on)?;
         if let Some(p) = &r.parent_partner_id {
-            if !self.partners.contains(p) {
+            if !self.partners.contains(p) && !self.partner_ids_in_file.contains(p) {
                 return Err(unknown("parent_partner_id", "partner", p));
             }
         }
@@ -829,6 +844,25 @@ mod tests {
         let (field, msg) = val.transaction(TX, 3).unwrap_err();
         assert_eq!(field.as_deref(), Some("transaction_id"));
         assert!(msg.contains("line 2"), "{msg}");
+    }
+
+    #[test]
+    fn parent_may_come_later_in_the_file_but_must_exist() {
+        let child = r#"{"partner_id":"R1","name":"r","kind":"reseller","parent_partner_id":"D9","region":"NA","joined_on":"2021-01-01","certifications":[]}"#;
+        let parent = r#"{"partner_id":"D9","name":"d","kind":"distributor","parent_partner_id":null,"region":"NA","country":null,"joined_on":"2021-01-01","certifications":["x"],"tax_id":null,"bank_account":null}"#;
+        let mut val = Validator::default();
+        let (field, _) = val.partner(child, 1).unwrap_err();
+        assert_eq!(field.as_deref(), Some("parent_partner_id"));
+        val.note_partner_id(child);
+        val.note_partner_id(parent);
+        assert_eq!(
+            val.partner(child, 1).unwrap().parent_partner_id.as_deref(),
+            Some("D9")
+        );
+        assert_eq!(
+            val.partner(parent, 2).unwrap().kind,
+            PartnerKind::Distributor
+        );
     }
 
     #[test]

@@ -77,6 +77,34 @@ pub fn transaction_hash(t: &Transaction) -> String {
     hex::encode(h.finalize())
 }
 
+/// A transaction with the text forms the store writes and its row hash computed.
+#[derive(Debug, Clone)]
+pub struct PreparedTransaction {
+    pub tx: Transaction,
+    unit_list_price: String,
+    unit_net_price: String,
+    amount: String,
+    amount_minor: i64,
+    closed_on: String,
+    submitted_at: String,
+    pub row_hash: String,
+}
+
+impl PreparedTransaction {
+    pub fn new(tx: Transaction) -> PreparedTransaction {
+        PreparedTransaction {
+            unit_list_price: tx.unit_list_price.to_string(),
+            unit_net_price: tx.unit_net_price.to_string(),
+            amount: tx.amount.to_string(),
+            amount_minor: crate::money::to_minor(tx.amount),
+            closed_on: tx.closed_on.to_string(),
+            submitted_at: format_timestamp(&tx.submitted_at),
+            row_hash: transaction_hash(&tx),
+            tx,
+        }
+    }
+}
+
 fn corrupt(what: &str, v: &str) -> StoreError {
     StoreError::Corrupt(format!("{what}: cannot read {v:?}"))
 }
@@ -489,16 +517,18 @@ impl Store {
     /// [`transaction_hash`] changed is rewritten with `record_version` bumped and
     /// `updated_at` set; identical rows are not written.
     pub fn upsert_transactions(&mut self, rows: &[Transaction]) -> Result<UpsertCounts> {
-        let hashed: Vec<(&Transaction, String)> =
-            rows.iter().map(|t| (t, transaction_hash(t))).collect();
-        self.upsert_transactions_hashed(hashed.iter().map(|(t, h)| (*t, h.as_str())))
+        let prepared: Vec<PreparedTransaction> = rows
+            .iter()
+            .map(|t| PreparedTransaction::new(t.clone()))
+            .collect();
+        self.upsert_prepared_transactions(&prepared)
     }
 
-    /// [`Store::upsert_transactions`] with the hashes already computed (the import
-    /// computes them on its parsing thread).
-    pub fn upsert_transactions_hashed<'a>(
+    /// [`Store::upsert_transactions`] with the text forms and hash computed ahead
+    /// (the import prepares them on its parsing thread).
+    pub fn upsert_prepared_transactions(
         &mut self,
-        rows: impl IntoIterator<Item = (&'a Transaction, &'a str)>,
+        rows: &[PreparedTransaction],
     ) -> Result<UpsertCounts> {
         let now = now_rfc3339();
         let tx = self.write_tx()?;
@@ -506,13 +536,9 @@ impl Store {
         {
             let mut ins = tx.prepare_cached(TX_INSERT)?;
             let mut upd = tx.prepare_cached(TX_UPDATE)?;
-            for (r, hash) in rows {
-                let ulp = r.unit_list_price.to_string();
-                let unp = r.unit_net_price.to_string();
-                let amount = r.amount.to_string();
-                let closed = r.closed_on.to_string();
-                let submitted = format_timestamp(&r.submitted_at);
-                let p = params![
+            for p in rows {
+                let r = &p.tx;
+                let params = params![
                     r.transaction_id,
                     r.kind.as_str(),
                     r.original_transaction_id,
@@ -521,21 +547,21 @@ impl Store {
                     r.customer_name,
                     r.sku,
                     r.quantity,
-                    ulp,
-                    unp,
-                    amount,
-                    crate::money::to_minor(r.amount),
+                    p.unit_list_price,
+                    p.unit_net_price,
+                    p.amount,
+                    p.amount_minor,
                     r.currency,
-                    closed,
-                    submitted,
+                    p.closed_on,
+                    p.submitted_at,
                     r.invoice_number,
                     r.notes,
-                    hash,
+                    p.row_hash,
                     now,
                 ];
-                if ins.execute(p)? == 1 {
+                if ins.execute(params)? == 1 {
                     c.inserted += 1;
-                } else if upd.execute(p)? == 1 {
+                } else if upd.execute(params)? == 1 {
                     c.updated += 1;
                 } else {
                     c.unchanged += 1;

@@ -623,9 +623,18 @@ impl WfDb<'_> {
     ) -> Result<()> {
         self.conn.execute(
             "UPDATE outbox SET status = ?2, pushed_at = COALESCE(?3, pushed_at),
-               last_error = COALESCE(?4, last_error), attempts = attempts + CASE WHEN ?2 IN ('pushed','conflict') THEN 1 ELSE 0 END
+               last_error = COALESCE(?4, last_error), attempts = attempts + CASE WHEN ?2 IN ('pushed','conflict','failed') THEN 1 ELSE 0 END
              WHERE decision_id = ?1",
             params![decision_id, status, pushed_at, last_error],
+        )?;
+        Ok(())
+    }
+
+    /// One more failed attempt for an outbox row (it stays pending).
+    pub fn record_outbox_attempt(&self, decision_id: &str, error: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?2 WHERE decision_id = ?1",
+            params![decision_id, error],
         )?;
         Ok(())
     }

@@ -30,6 +30,7 @@
 
 mod audit;
 mod journal;
+mod queue;
 mod types;
 
 use chrono::{SecondsFormat, Utc};
@@ -39,6 +40,7 @@ use sha2::{Digest, Sha256};
 
 pub use audit::{audit_head, canonical, export as export_audit, trail, verify_chain, GENESIS};
 pub use journal::{journal, write_csv as write_journal_csv, JournalLine};
+pub use queue::{queue, QueueItem};
 pub use types::*;
 
 use crate::money::parse_money;
@@ -169,9 +171,19 @@ struct Op<'a, 'b> {
     db: &'a WfDb<'b>,
     actor: &'a Actor,
     at: String,
+    /// Recorded role: the actor's, or `system` for the sync's bookkeeping.
+    system: bool,
 }
 
 impl Op<'_, '_> {
+    fn role(&self) -> &'static str {
+        if self.system {
+            "system"
+        } else {
+            self.actor.role.as_str()
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn audit(
         &self,
@@ -186,7 +198,7 @@ impl Op<'_, '_> {
         audit::append(
             self.db,
             self.actor,
-            self.actor.role.as_str(),
+            self.role(),
             &self.at,
             NewEntry {
                 action,
@@ -219,7 +231,7 @@ impl Op<'_, '_> {
             amount,
             reason: reason.to_string(),
             actor: self.actor.user.clone(),
-            role: self.actor.role.as_str().to_string(),
+            role: self.role().to_string(),
             from_state: from.as_str().to_string(),
             to_state: to.as_str().to_string(),
             record_version,
@@ -303,16 +315,12 @@ impl Op<'_, '_> {
     }
 }
 
-fn load_case(db: &WfDb<'_>, tx_id: &str, flag: &FlagRow) -> Result<CaseRow, WorkflowError> {
+fn load_case(db: &WfDb<'_>, tx_id: &str, _flag: &FlagRow) -> Result<CaseRow, WorkflowError> {
     Ok(match db.get_case(tx_id)? {
         Some(c) => c,
         None => CaseRow {
             transaction_id: tx_id.to_string(),
-            state: CaseState::parse(&flag.status)
-                .filter(|s| *s == CaseState::Flagged)
-                .unwrap_or(CaseState::Flagged)
-                .as_str()
-                .to_string(),
+            state: CaseState::Flagged.as_str().to_string(),
             decided_amount: None,
             proposer: None,
             signed_hash: None,
@@ -376,6 +384,7 @@ fn decide_in(
         db,
         actor,
         at: now(),
+        system: false,
     };
     let same_state = matches!(
         (cmd, from),
@@ -506,7 +515,7 @@ fn decide_in(
                     "decision_id": d.decision_id,
                     "transaction_id": tx_id,
                     "action": cmd.action(),
-                    "prm_action": "adjust",
+                    "prm_action": if amount_s.is_some() { "adjust" } else { "approve" },
                     "current_amount": current.to_string(),
                     "amount": amount_s,
                     "delta": delta.to_string(),
@@ -619,6 +628,7 @@ fn signoff_in(
         db,
         actor,
         at: now(),
+        system: false,
     };
     let reason_opt = Some(reason).filter(|r| !r.is_empty());
     match cmd {
@@ -697,7 +707,7 @@ fn signoff_in(
                 "decision_id": d.decision_id,
                 "transaction_id": tx_id,
                 "action": proposal_decision.as_ref().map(|p| p.action.clone()).unwrap_or_else(|| "approve".into()),
-                "prm_action": "adjust",
+                "prm_action": if case.decided_amount.is_some() { "adjust" } else { "approve" },
                 "current_amount": current.to_string(),
                 "amount": case.decided_amount,
                 "delta": delta.to_string(),
@@ -812,10 +822,14 @@ fn undo_in(
             version: case.version,
             updated_at: case.updated_at.clone(),
         });
+    if pushed && last.action == "sign_off" && actor.role != crate::config::Role::Manager {
+        return Err(WorkflowError::NotManager);
+    }
     let op = Op {
         db,
         actor,
         at: now(),
+        system: false,
     };
     let action = if pushed { "compensate" } else { "undo" };
     let d = op.decision(
@@ -857,29 +871,37 @@ fn undo_in(
         Some(&d.decision_id),
         Some(json!({"reverts": last.decision_id, "reverted_action": last.action})),
     )?;
-    if pushed {
-        let original: Value = outbox
-            .as_ref()
-            .and_then(|o| serde_json::from_str(&o.payload).ok())
-            .unwrap_or(Value::Null);
-        let payload = json!({
-            "decision_id": d.decision_id,
-            "transaction_id": tx_id,
-            "action": "compensate",
-            "prm_action": "revert",
-            "reverts": last.decision_id,
-            "reverted_prm_action": original.get("prm_action").cloned().unwrap_or(Value::Null),
-            "amount": original.get("current_amount").cloned().unwrap_or(Value::Null),
-            "reverted_amount": original.get("amount").cloned().unwrap_or(Value::Null),
-            "currency": original.get("currency").cloned().unwrap_or(Value::Null),
-            "reason": reason,
-            "decided_by": actor.user,
-            "decided_at": op.at,
-            "seen": op.seen(tx_id)?,
-        });
+    if let (true, Some(o)) = (pushed, &outbox) {
+        let payload = compensation_payload(&op, &d, o, reason)?;
         op.outbox(&d, payload, &head)?;
     }
     Ok(prev_state)
+}
+
+/// The outbox payload of a decision that reverts `original` (already pushed).
+fn compensation_payload(
+    op: &Op<'_, '_>,
+    d: &DecisionRow,
+    original: &OutboxRow,
+    reason: &str,
+) -> Result<Value, WorkflowError> {
+    let orig: Value = serde_json::from_str(&original.payload).unwrap_or(Value::Null);
+    let get = |k: &str| orig.get(k).cloned().unwrap_or(Value::Null);
+    Ok(json!({
+        "decision_id": d.decision_id,
+        "transaction_id": d.transaction_id,
+        "action": "compensate",
+        "prm_action": "revert",
+        "reverts": original.decision_id,
+        "reverted_prm_action": get("prm_action"),
+        "amount": get("current_amount"),
+        "reverted_amount": get("amount"),
+        "currency": get("currency"),
+        "reason": reason,
+        "decided_by": op.actor.user,
+        "decided_at": op.at,
+        "seen": op.seen(&d.transaction_id)?,
+    }))
 }
 
 /// Decides on one flagged transaction. Returns the state the case rests in.
@@ -1031,6 +1053,7 @@ pub fn lapse_changed_signoffs(
             db,
             actor,
             at: now(),
+            system: false,
         };
         let cases = db.cases_in_states(&[
             CaseState::AwaitingSignoff.as_str(),
@@ -1048,6 +1071,11 @@ pub fn lapse_changed_signoffs(
             let from = parse_state(&c.state)?;
             let d = op.decision(&tx_id, "lapse", None, &why, from, CaseState::InReview, None)?;
             for dd in db.decisions_for(&tx_id)? {
+                let queues_adjustment = dd.to_state == CaseState::QueuedForPush.as_str()
+                    && matches!(dd.action.as_str(), "approve" | "override" | "sign_off");
+                if !queues_adjustment {
+                    continue;
+                }
                 if let Some(o) = db.get_outbox(&dd.decision_id)? {
                     if o.status == "pending" || o.status == "failed" {
                         db.set_outbox_status(&o.decision_id, "cancelled", None, Some(&why))?;
@@ -1138,11 +1166,43 @@ pub fn mark_pushed(
             db,
             actor: &actor,
             at: now(),
+            system: true,
         };
         db.set_outbox_status(decision_id, "pushed", Some(&op.at), None)?;
         let d = db.get_decision(decision_id)?;
         let flag = db.get_flag(&o.transaction_id)?;
         let detail = json!({"remote_ref": remote_ref, "decision_id": decision_id, "outbox_status_was": o.status});
+        if o.status == "cancelled" {
+            // Undone or lapsed while the push was in flight: the PRM has it now, so
+            // queue a compensating decision to take it back.
+            let c = db.get_case(&o.transaction_id)?;
+            let st = match &c {
+                Some(c) => parse_state(&c.state)?,
+                None => CaseState::Flagged,
+            };
+            let why = "pushed after it was undone or lapsed; compensating";
+            let comp = op.decision(
+                &o.transaction_id,
+                "compensate",
+                None,
+                why,
+                st,
+                st,
+                Some(decision_id.to_string()),
+            )?;
+            let head = op.audit(
+                "compensate",
+                &o.transaction_id,
+                None,
+                Some(detail),
+                Some(why),
+                flag.as_ref(),
+                Some(&comp.decision_id),
+            )?;
+            let payload = compensation_payload(&op, &comp, &o, why)?;
+            op.outbox(&comp, payload, &head)?;
+            return Ok(());
+        }
         match db.get_case(&o.transaction_id)? {
             Some(mut c)
                 if c.state == CaseState::QueuedForPush.as_str()
@@ -1175,6 +1235,29 @@ pub fn mark_pushed(
     })
 }
 
+/// A push attempt failed transiently (network, 5xx, 429): count it and keep the error;
+/// the entry stays pending and is retried in order.
+pub fn record_push_attempt(
+    store: &mut Store,
+    decision_id: &str,
+    error: &str,
+) -> Result<(), WorkflowError> {
+    store.wf_tx(|db| {
+        db.get_outbox(decision_id)?
+            .ok_or_else(|| WorkflowError::UnknownDecision(decision_id.to_string()))?;
+        db.record_outbox_attempt(decision_id, error)?;
+        Ok(())
+    })
+}
+
+/// The PRM refused a decision for good (e.g. it enforces four-eyes itself, or the record
+/// is locked): the entry is marked `failed`, the refusal is recorded as a conflict
+/// (what was seen, decided, and the PRM's answer) and the case goes to `conflict` so a
+/// reviewer sees it.
+pub fn mark_refused(store: &mut Store, decision_id: &str, why: &str) -> Result<(), WorkflowError> {
+    mark_conflict_as(store, decision_id, json!({"refused": why}), why, "failed")
+}
+
 /// The PRM refused a decision because its record changed: keep what the reviewer saw,
 /// what they decided and what the PRM has now; the case goes to `conflict`.
 pub fn mark_conflict(
@@ -1182,6 +1265,16 @@ pub fn mark_conflict(
     decision_id: &str,
     remote_snapshot: Value,
     why: &str,
+) -> Result<(), WorkflowError> {
+    mark_conflict_as(store, decision_id, remote_snapshot, why, "conflict")
+}
+
+fn mark_conflict_as(
+    store: &mut Store,
+    decision_id: &str,
+    remote_snapshot: Value,
+    why: &str,
+    status: &str,
 ) -> Result<(), WorkflowError> {
     store.wf_tx(|db| {
         let o = db
@@ -1192,8 +1285,14 @@ pub fn mark_conflict(
             db,
             actor: &actor,
             at: now(),
+            system: true,
         };
-        db.set_outbox_status(decision_id, "conflict", None, Some(why))?;
+        if o.status == "pushed" {
+            return Err(WorkflowError::Corrupt(format!(
+                "decision {decision_id} was already pushed; it cannot conflict now"
+            )));
+        }
+        db.set_outbox_status(decision_id, status, None, Some(why))?;
         let payload: Value = serde_json::from_str(&o.payload).unwrap_or(Value::Null);
         let seen = payload.get("seen").cloned().unwrap_or(Value::Null);
         db.insert_conflict(

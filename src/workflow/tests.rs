@@ -700,6 +700,136 @@ fn lapse_resyncs_flag_status_after_a_rescore() {
     assert_eq!(flag_status(&s, "T"), "escalated");
 }
 
+#[test]
+fn sync_outcomes_retry_refusal_and_push_after_undo() {
+    let mut s = store();
+    let p = policy();
+    let a = analyst("ana");
+    for t in ["R", "F", "U"] {
+        add(&s, t, "P1", "USD", "100", "90");
+        decide(&mut s, &p, &a, t, Command::Approve, "").unwrap();
+    }
+    let out = pending_outbox(&s, 10).unwrap();
+    let id = |t: &str| {
+        out.iter()
+            .find(|o| o.transaction_id == t)
+            .unwrap()
+            .decision_id
+            .clone()
+    };
+    // transient failure: stays pending, counted
+    record_push_attempt(&mut s, &id("R"), "503").unwrap();
+    let r = pending_outbox(&s, 10)
+        .unwrap()
+        .into_iter()
+        .find(|o| o.transaction_id == "R")
+        .unwrap();
+    assert_eq!(r.attempts, 1);
+    // refusal: failed, conflict recorded, case needs a reviewer
+    mark_refused(&mut s, &id("F"), "self sign-off refused by PRM").unwrap();
+    assert_eq!(state(&s, "F"), CaseState::Conflict);
+    assert!(pending_outbox(&s, 10)
+        .unwrap()
+        .iter()
+        .all(|o| o.transaction_id != "F"));
+    let last = trail(&s, "F").unwrap().pop().unwrap();
+    assert_eq!(last.reason.as_deref(), Some("self sign-off refused by PRM"));
+    // undone while the push was in flight, then the push lands: compensation queued
+    let u = id("U");
+    undo(&mut s, &p, &a, "U", "changed my mind").unwrap();
+    mark_pushed(&mut s, &u, "late").unwrap();
+    let comp = pending_outbox(&s, 10)
+        .unwrap()
+        .into_iter()
+        .find(|o| o.transaction_id == "U")
+        .unwrap();
+    assert_eq!(comp.payload["prm_action"], "revert");
+    assert_eq!(comp.payload["reverts"], u.as_str());
+    assert_eq!(state(&s, "U"), CaseState::InReview);
+    // a lapse never cancels a pending compensation
+    ts::change_transaction(&s, "U", "new").unwrap();
+    lapse_changed_signoffs(&mut s, &a).unwrap();
+    assert!(pending_outbox(&s, 10)
+        .unwrap()
+        .iter()
+        .any(|o| o.decision_id == comp.decision_id));
+    assert!(mark_pushed(&mut s, "no-such-decision", "x").is_err());
+    assert!(verify_chain(&s).unwrap().is_ok());
+}
+
+#[test]
+fn compensating_a_signed_off_adjustment_needs_a_manager() {
+    let mut s = store();
+    let p = policy();
+    add(&s, "T", "PH", "USD", "100", "90");
+    decide(&mut s, &p, &analyst("ana"), "T", Command::Approve, "").unwrap();
+    signoff(
+        &mut s,
+        &p,
+        &manager("max"),
+        "T",
+        SignoffCommand::Approve,
+        "",
+    )
+    .unwrap();
+    let d = pending_outbox(&s, 1).unwrap()[0].decision_id.clone();
+    mark_pushed(&mut s, &d, "r").unwrap();
+    assert!(matches!(
+        undo(&mut s, &p, &analyst("ana"), "T", "").unwrap_err(),
+        WorkflowError::NotManager
+    ));
+    assert_eq!(
+        undo(&mut s, &p, &manager("mia"), "T", "").unwrap(),
+        CaseState::AwaitingSignoff
+    );
+    assert_eq!(
+        pending_outbox(&s, 1).unwrap()[0].payload["prm_action"],
+        "revert"
+    );
+}
+
+#[test]
+fn two_processes_deciding_the_same_case_cannot_both_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cache.db");
+    {
+        let s = Store::open(&path).unwrap();
+        ts::insert_partner(&s, "P1", false).unwrap();
+        for i in 0..20 {
+            add(&s, &format!("T{i}"), "P1", "USD", "100", "90");
+        }
+    }
+    let run = |user: &'static str, cmd: Command| {
+        let path = path.clone();
+        std::thread::spawn(move || {
+            let mut s = Store::open(&path).unwrap();
+            let p = policy();
+            (0..20)
+                .filter(|i| {
+                    decide(
+                        &mut s,
+                        &p,
+                        &analyst(user),
+                        &format!("T{i}"),
+                        cmd.clone(),
+                        "r",
+                    )
+                    .is_ok()
+                })
+                .count()
+        })
+    };
+    let a = run("ana", Command::Approve);
+    let b = run("bob", Command::Dismiss);
+    let (na, nb) = (a.join().unwrap(), b.join().unwrap());
+    assert_eq!(na + nb, 20, "each case decided exactly once ({na} + {nb})");
+    let s = Store::open(&path).unwrap();
+    assert_eq!(pending_outbox(&s, 100).unwrap().len(), 20);
+    assert!(verify_chain(&s).unwrap().is_ok());
+    let r = verify_chain(&s).unwrap();
+    assert_eq!(r.entries as usize, na * 3 + nb * 2);
+}
+
 fn chain_with_entries(n: usize) -> Store {
     let mut s = store();
     let p = policy();

@@ -1,16 +1,303 @@
+//! Shadow commission recalculation (spec/plan.md).
 //! `tierdesk commissions`.
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
 
-use super::Context;
+use anyhow::Context as _;
+use serde::Serialize;
+
+use super::{Context, Format};
+use crate::model::{CommissionLine, Dataset, Transaction};
+use crate::money::format_money;
+use crate::plan;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
-
-pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<ExitCode> {
-    super::not_built("commissions")
+pub struct Args {
+    /// A data-set folder (spec/dataset.md); without it, the cache.
+    #[arg(long, value_name = "DIR")]
+    pub dataset: Option<PathBuf>,
+    /// Output format: one JSON object per line, or a table.
+    #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+    pub format: Format,
+    /// Print the variance report (PRM lines against the plan) instead of the lines.
+    #[arg(long)]
+    pub variances: bool,
 }
 
-pub fn bench(_ctx: &Context, _opts: &super::bench::BenchOpts) -> anyhow::Result<ExitCode> {
-    super::not_built("bench")
+/// Loads the data set from a folder, else from the cache.
+pub(crate) fn load(ctx: &Context, dataset: Option<&Path>) -> anyhow::Result<Dataset> {
+    match dataset {
+        Some(dir) => {
+            let loaded = crate::import::load_dataset(dir)
+                .with_context(|| format!("loading data set {}", dir.display()))?;
+            if !loaded.rejected.is_empty() {
+                eprintln!(
+                    "warning: {} rows of {} rejected (first: {})",
+                    loaded.rejected.len(),
+                    dir.display(),
+                    loaded.rejected[0]
+                );
+            }
+            Ok(loaded.dataset)
+        }
+        None => load_cache(ctx),
+    }
+}
+
+fn load_cache(ctx: &Context) -> anyhow::Result<Dataset> {
+    let store = ctx
+        .open_store()
+        .with_context(|| format!("opening the cache {}", ctx.paths.db.display()))?;
+    store.load_dataset().with_context(|| {
+        format!(
+            "reading the program from the cache {}",
+            ctx.paths.db.display()
+        )
+    })
+}
+
+#[derive(Serialize)]
+struct JsonLine<'a> {
+    transaction_id: &'a str,
+    role: &'a str,
+    payee_partner_id: &'a str,
+    amount: String,
+    period: &'a str,
+    commission_id: &'a str,
+}
+
+#[derive(Serialize)]
+struct JsonVariance<'a> {
+    transaction_id: &'a str,
+    missing: Vec<JsonLine<'a>>,
+    extra: Vec<JsonLine<'a>>,
+    reason: &'a str,
+}
+
+fn json_line(l: &CommissionLine) -> JsonLine<'_> {
+    JsonLine {
+        transaction_id: &l.transaction_id,
+        role: l.role.as_str(),
+        payee_partner_id: &l.payee_partner_id,
+        amount: format!("{:.2}", l.amount),
+        period: &l.period,
+        commission_id: &l.commission_id,
+    }
+}
+
+/// Treats a closed pipe (`| head`) as a normal end of output.
+fn finish(r: std::io::Result<()>) -> anyhow::Result<ExitCode> {
+    match r {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(e).context("writing output"),
+    }
+}
+
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    let ds = load(ctx, args.dataset.as_deref())?;
+    let lines = plan::recalculate(&ds);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let cur = ds.program.currency.clone();
+    if args.variances {
+        let vars = plan::variances(&ds, &lines);
+        return finish((|| {
+            match args.format {
+                Format::Jsonl => {
+                    for v in vars.values() {
+                        let j = JsonVariance {
+                            transaction_id: &v.transaction_id,
+                            missing: v.missing.iter().map(json_line).collect(),
+                            extra: v.extra.iter().map(json_line).collect(),
+                            reason: &v.reason,
+                        };
+                        serde_json::to_writer(&mut out, &j)?;
+                        out.write_all(b"\n")?;
+                    }
+                }
+                Format::Table => {
+                    writeln!(out, "{:<12} REASON", "TRANSACTION")?;
+                    for v in vars.values() {
+                        writeln!(out, "{:<12} {}", v.transaction_id, v.reason)?;
+                    }
+                    writeln!(
+                        out,
+                        "{} of {} transactions differ from the plan.",
+                        vars.len(),
+                        ds.transactions.len()
+                    )?;
+                }
+            }
+            out.flush()
+        })());
+    }
+    finish((|| {
+        match args.format {
+            Format::Jsonl => {
+                for l in &lines {
+                    serde_json::to_writer(&mut out, &json_line(l))?;
+                    out.write_all(b"\n")?;
+                }
+            }
+            Format::Table => {
+                writeln!(
+                    out,
+                    "{:<12} {:<9} {:<10} {:>16} {:<8} COMMISSION_ID",
+                    "TRANSACTION", "ROLE", "PAYEE", "AMOUNT", "PERIOD"
+                )?;
+                let mut total = rust_decimal::Decimal::ZERO;
+                for l in &lines {
+                    total += l.amount;
+                    writeln!(
+                        out,
+                        "{:<12} {:<9} {:<10} {:>16} {:<8} {}",
+                        l.transaction_id,
+                        l.role.as_str(),
+                        l.payee_partner_id,
+                        format_money(l.amount, &cur),
+                        l.period,
+                        l.commission_id
+                    )?;
+                }
+                writeln!(
+                    out,
+                    "{} lines, total {}.",
+                    lines.len(),
+                    format_money(total, &cur)
+                )?;
+            }
+        }
+        out.flush()
+    })())
+}
+
+/// Produces a data set of about `n` transactions for the benchmark: through
+/// `tierdesk demo --export` when that command works, else by replicating the sample.
+fn bench_dataset(opts: &super::bench::BenchOpts) -> anyhow::Result<(Dataset, String)> {
+    let tmp;
+    let dir = match &opts.dir {
+        Some(d) => d.clone(),
+        None => {
+            tmp = std::env::temp_dir()
+                .join(format!("tierdesk-bench-commissions-{}", std::process::id()));
+            tmp
+        }
+    };
+    let exported = std::env::current_exe().ok().and_then(|exe| {
+        let status = std::process::Command::new(exe)
+            .args(["demo", "--export"])
+            .arg(&dir)
+            .args(["--transactions", &opts.transactions.to_string()])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        (status.success() && dir.join("transactions.jsonl").exists()).then_some(())
+    });
+    if exported.is_some() {
+        let ds = crate::import::load_dataset(&dir)?.dataset;
+        if opts.dir.is_none() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        return Ok((ds, "demo --export".to_string()));
+    }
+    if opts.dir.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let sample = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/fixtures/sample-program"
+    ));
+    let base = crate::import::load_dataset(sample)
+        .with_context(|| {
+            format!(
+                "no `demo --export` and no sample at {} to replicate",
+                sample.display()
+            )
+        })?
+        .dataset;
+    Ok((
+        replicate(&base, opts.transactions),
+        format!(
+            "sample replicated ({} transactions each copy)",
+            base.transactions.len()
+        ),
+    ))
+}
+
+/// The sample's transactions copied with new ids until there are `n`; copies keep
+/// partners and dates, so quarters fill up and accelerators and caps are exercised.
+fn replicate(base: &Dataset, n: usize) -> Dataset {
+    let mut ds = base.clone();
+    ds.commissions.clear();
+    ds.transactions = Vec::with_capacity(n);
+    let src = &base.transactions;
+    if src.is_empty() {
+        return ds;
+    }
+    let mut copy = 0usize;
+    while ds.transactions.len() < n {
+        for t in src {
+            if ds.transactions.len() >= n {
+                break;
+            }
+            let mut c: Transaction = t.clone();
+            c.transaction_id = format!("{}-{copy}", t.transaction_id);
+            c.original_transaction_id = t
+                .original_transaction_id
+                .as_ref()
+                .map(|o| format!("{o}-{copy}"));
+            ds.transactions.push(c);
+        }
+        copy += 1;
+    }
+    ds
+}
+
+pub fn bench(_ctx: &Context, opts: &super::bench::BenchOpts) -> anyhow::Result<ExitCode> {
+    let t0 = Instant::now();
+    let (ds, source) = bench_dataset(opts)?;
+    let prep = t0.elapsed();
+    println!(
+        "bench commissions: {} transactions ({source}), prepared in {:.2} s",
+        ds.transactions.len(),
+        prep.as_secs_f64()
+    );
+    let t1 = Instant::now();
+    let lines = plan::recalculate(&ds);
+    let secs = t1.elapsed().as_secs_f64();
+    println!(
+        "recalculate: {} lines in {:.3} s = {:.0} lines/s, {:.0} transactions/s",
+        lines.len(),
+        secs,
+        lines.len() as f64 / secs.max(1e-9),
+        ds.transactions.len() as f64 / secs.max(1e-9)
+    );
+    let t2 = Instant::now();
+    let vars = plan::variances(&ds, &lines);
+    println!(
+        "variances: {} transactions differ, {:.3} s",
+        vars.len(),
+        t2.elapsed().as_secs_f64()
+    );
+    match super::bench::peak_memory_mib() {
+        Some(m) => println!("peak memory: {m:.1} MiB"),
+        None => println!("peak memory: unknown"),
+    }
+    let goal = if ds.transactions.len() >= 1_000_000 {
+        if secs < 5.0 {
+            " (goal < 5 s for 1,000,000: met)"
+        } else {
+            " (goal < 5 s for 1,000,000: NOT met)"
+        }
+    } else {
+        ""
+    };
+    println!("result: {:.3} s{goal}", secs);
+    Ok(ExitCode::SUCCESS)
 }

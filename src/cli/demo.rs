@@ -1,12 +1,225 @@
-//! `tierdesk demo`.
+//! `tierdesk demo`: generate a realistic demo program, import it into the demo
+//! cache (never the user's real one) and open the workbench; or, with
+//! `--export DIR`, write it as a data-set folder.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use chrono::NaiveDate;
 
 use super::Context;
+use crate::demo::{self, DemoOptions, Generated};
+use crate::model::{PartnerKind, TransactionKind};
 
+/// Generate a realistic multi-tier channel program (distributors and resellers,
+/// tiers, products, deal registrations, two years of seasonal sales, refunds,
+/// PRM commission lines and labelled anomalies of every kind).
+///
+/// Without --export it is imported into a separate demo cache and the workbench
+/// opens on it. The same seed always gives the same program.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Generator seed: the same seed gives byte-identical output.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Number of partners (distributors and resellers).
+    #[arg(long, default_value_t = 150)]
+    pub partners: usize,
+    /// Number of transactions (sales and refunds).
+    #[arg(long, default_value_t = 20_000)]
+    pub transactions: usize,
+    /// Program variant: changes tier names, currency, fiscal year, product
+    /// families and sizes (0 resembles the shared sample program).
+    #[arg(long, default_value_t = 0)]
+    pub variant: u32,
+    /// "Today" of the program (YYYY-MM-DD); the review window is its last two months.
+    #[arg(long, value_name = "DATE", default_value = "2026-09-30")]
+    pub as_of: NaiveDate,
+    /// Write the data set (spec/dataset.md format, with answers/) to DIR and exit.
+    #[arg(long, value_name = "DIR")]
+    pub export: Option<PathBuf>,
+    /// With --export: leave out the answers/ folder (labels, expected commissions).
+    #[arg(long, requires = "export")]
+    pub no_answers: bool,
+    /// The demo cache to (re)create (default: demo.db in the data directory).
+    #[arg(long, value_name = "PATH")]
+    pub demo_db: Option<PathBuf>,
+    /// Import and print the summary, but do not open the workbench.
+    #[arg(long)]
+    pub no_tui: bool,
+}
 
-pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<ExitCode> {
-    super::not_built("demo")
+impl Args {
+    pub fn options(&self) -> DemoOptions {
+        DemoOptions {
+            seed: self.seed,
+            partners: self.partners,
+            transactions: self.transactions,
+            variant: self.variant,
+            as_of: self.as_of,
+        }
+    }
+}
+
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    let opts = args.options();
+    let t0 = Instant::now();
+    let g = demo::generate(&opts);
+    let gen_secs = t0.elapsed().as_secs_f64();
+
+    if let Some(dir) = &args.export {
+        let t1 = Instant::now();
+        demo::export(&g, dir, !args.no_answers)?;
+        eprintln!(
+            "wrote {} transactions ({} labelled anomalies) to {} (generate {:.2}s, write {:.2}s)",
+            g.dataset.transactions.len(),
+            g.labels.len(),
+            dir.display(),
+            gen_secs,
+            t1.elapsed().as_secs_f64()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let db = args
+        .demo_db
+        .clone()
+        .unwrap_or_else(|| ctx.paths.demo_db.clone());
+    let tmp = std::env::temp_dir().join(format!(
+        "tierdesk-demo-{}-{}",
+        std::process::id(),
+        opts.seed
+    ));
+    demo::export(&g, &tmp, false)?;
+    let imported = fresh_import(&db, &tmp);
+    let _ = std::fs::remove_dir_all(&tmp);
+    let imported = imported?;
+    print_summary(&g, &db, imported, gen_secs);
+    if !imported {
+        return Ok(ExitCode::SUCCESS);
+    }
+    score_hook(&db)?;
+    if args.no_tui {
+        return Ok(ExitCode::SUCCESS);
+    }
+    open_workbench_hook(ctx, &db)
+}
+
+/// Replaces the demo cache with a fresh one holding the data set in `dir`.
+/// Returns false when the import into the cache is not available in this build.
+fn fresh_import(db: &Path, dir: &Path) -> anyhow::Result<bool> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = db.as_os_str().to_owned();
+        p.push(suffix);
+        let p = PathBuf::from(p);
+        if p.exists() {
+            std::fs::remove_file(&p)
+                .with_context(|| format!("cannot replace the demo cache {}", p.display()))?;
+        }
+    }
+    let store = crate::store::Store::open(db)?;
+    import_hook(&store, dir)
+}
+
+/// HOOK(import): the streaming import of the foundation issue.
+/// Replace with `crate::import::import_dir(store, dir, progress)` once merged.
+fn import_hook(_store: &crate::store::Store, _dir: &Path) -> anyhow::Result<bool> {
+    Ok(false)
+}
+
+/// HOOK(detect): score the demo cache once `crate::detect` offers it.
+fn score_hook(_db: &Path) -> anyhow::Result<()> {
+    Ok(())
+}
+
+/// HOOK(tui): open the workbench on the demo cache once `crate::tui::run` exists.
+fn open_workbench_hook(_ctx: &Context, _db: &Path) -> anyhow::Result<ExitCode> {
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_summary(g: &Generated, db: &Path, imported: bool, gen_secs: f64) {
+    let ds = &g.dataset;
+    let p = &ds.program;
+    println!(
+        "Demo program {} ({}), currency {}, fiscal year starts in month {}, as of {}",
+        p.program_id, p.name, p.currency, p.fiscal_year_start_month, p.as_of
+    );
+    let dist = ds
+        .partners
+        .iter()
+        .filter(|x| x.kind == PartnerKind::Distributor)
+        .count();
+    println!(
+        "Partners: {} ({} distributors, {} resellers)",
+        ds.partners.len(),
+        dist,
+        ds.partners.len() - dist
+    );
+    // Current tier of each partner: its latest tier_history row.
+    let mut current: std::collections::BTreeMap<&str, &str> = Default::default();
+    for h in &ds.tier_history {
+        if h.effective_from <= p.as_of {
+            current.insert(h.partner_id.as_str(), h.tier_id.as_str());
+        }
+    }
+    let tiers: Vec<String> = ds
+        .tiers
+        .iter()
+        .map(|t| {
+            let n = current.values().filter(|v| **v == t.tier_id).count();
+            format!("{} {}", t.name, n)
+        })
+        .collect();
+    println!("  by tier:   {}", tiers.join(", "));
+    let mut regions: std::collections::BTreeMap<&str, usize> = Default::default();
+    for x in &ds.partners {
+        *regions.entry(x.region.as_str()).or_default() += 1;
+    }
+    let regions: Vec<String> = regions.iter().map(|(r, n)| format!("{r} {n}")).collect();
+    println!("  by region: {}", regions.join(", "));
+    let refunds = ds
+        .transactions
+        .iter()
+        .filter(|t| t.kind == TransactionKind::Refund)
+        .count();
+    let window = ds
+        .transactions
+        .iter()
+        .filter(|t| p.review_window.contains(&t.submitted_at))
+        .count();
+    println!(
+        "Products {}, registrations {}, quotas {}, commission lines {}",
+        ds.products.len(),
+        ds.registrations.len(),
+        ds.quotas.len(),
+        ds.commissions.len()
+    );
+    println!(
+        "Transactions: {} ({} refunds); review window {} to {}: {} submitted",
+        ds.transactions.len(),
+        refunds,
+        p.review_window.start,
+        p.review_window.end,
+        window
+    );
+    let kinds: Vec<String> = g
+        .kind_counts()
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    println!(
+        "Injected anomalies: {} transactions: {}",
+        g.labels.len(),
+        kinds.join(", ")
+    );
+    println!("Generated in {gen_secs:.2}s");
+    if imported {
+        println!("Imported into the demo cache {}", db.display());
+    } else {
+        println!(
+            "Import into the demo cache is not built yet; use `tierdesk demo --export DIR` to write the data set."
+        );
+    }
 }

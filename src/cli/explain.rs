@@ -1,12 +1,35 @@
 //! `tierdesk explain`.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::Context;
+use crate::plan::Calculator;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The transaction whose commission lines to explain.
+    #[arg(value_name = "TRANSACTION_ID")]
+    pub transaction_id: String,
+    /// A data-set folder (spec/dataset.md); without it, the cache.
+    #[arg(long, value_name = "DIR")]
+    pub dataset: Option<PathBuf>,
+}
 
-pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<ExitCode> {
-    super::not_built("explain")
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    let ds = super::commissions::load(ctx, args.dataset.as_deref())?;
+    let calc = Calculator::new(&ds);
+    match calc.explain(args.transaction_id.trim()) {
+        Some(e) => {
+            print!("{e}");
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            eprintln!(
+                "tierdesk explain: no transaction {:?} in the data set",
+                args.transaction_id
+            );
+            Ok(ExitCode::from(1))
+        }
+    }
 }

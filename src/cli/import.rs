@@ -1,16 +1,287 @@
-//! `tierdesk import`.
+//! `tierdesk import DIR` and `tierdesk bench import`.
 
+use std::io::{BufRead, BufWriter, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
 
 use super::Context;
+use crate::import::{import_dir, ImportProgress, ImportReport, FILES};
+use crate::store::Store;
 
+/// Import a data-set folder (spec/dataset.md) into the cache.
+///
+/// Reads program.json, plan.json and the nine .jsonl files, streaming them line by
+/// line. Re-importing the same folder changes nothing; importing a newer export
+/// updates the rows that changed. Each bad row (not JSON, a missing field, a wrong
+/// type, a duplicate id, an unknown reference) is printed on stderr as
+/// `FILE:LINE: field: what is wrong`, kept in the quarantine with its raw text, and
+/// every good row is imported. The exit status is non-zero only when a required
+/// file is missing or nothing usable remains in the cache.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
-
-pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<ExitCode> {
-    super::not_built("import")
+#[command(
+    after_help = "Examples:\n  tierdesk import ./prm-export\n  tierdesk --db /tmp/test.db import ../shared/fixtures/sample-program"
+)]
+pub struct Args {
+    /// The data-set folder (program.json, plan.json, tiers.jsonl, ... commissions.jsonl).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Print no progress, only the summary and rejected rows.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
-pub fn bench(_ctx: &Context, _opts: &super::bench::BenchOpts) -> anyhow::Result<ExitCode> {
-    super::not_built("bench")
+/// Prints progress on stderr at most twice a second, and rejections as they come.
+struct Reporter {
+    quiet: bool,
+    last: Instant,
+    shown: bool,
+}
+
+impl Reporter {
+    fn new(quiet: bool) -> Reporter {
+        Reporter {
+            quiet,
+            last: Instant::now(),
+            shown: false,
+        }
+    }
+
+    fn on(&mut self, p: &ImportProgress) {
+        let mut err = std::io::stderr().lock();
+        if !p.new_rejections.is_empty() && self.shown {
+            let _ = write!(err, "\r\x1b[K");
+            self.shown = false;
+        }
+        for r in &p.new_rejections {
+            let _ = writeln!(err, "{r}");
+        }
+        if self.quiet || p.total_bytes < 4 << 20 {
+            return;
+        }
+        if p.done || self.last.elapsed() >= Duration::from_millis(500) {
+            self.last = Instant::now();
+            let pct = 100.0 * p.bytes as f64 / p.total_bytes.max(1) as f64;
+            let _ = write!(err, "\r\x1b[K{}: {} lines ({:.0}%)", p.file, p.lines, pct);
+            self.shown = true;
+            if p.done {
+                let _ = writeln!(err);
+                self.shown = false;
+            }
+        }
+    }
+}
+
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    let mut store = ctx.open_store()?;
+    let mut rep = Reporter::new(args.quiet);
+    let report = import_dir(&mut store, &args.dir, &mut |p| rep.on(p))?;
+    println!(
+        "imported {} into {}",
+        args.dir.display(),
+        store.path().display()
+    );
+    println!("{report}");
+    let has_program = store.program()?.is_some();
+    let tx = store.count_rows("transactions")?;
+    if !has_program || tx == 0 {
+        eprintln!(
+            "tierdesk import: nothing usable in the cache ({})",
+            if has_program {
+                "no transactions"
+            } else {
+                "no program"
+            }
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn has_dataset(dir: &Path) -> bool {
+    FILES.iter().all(|f| dir.join(f).is_file())
+}
+
+/// Asks `tierdesk demo --export` (a child process) for a data set of `n` transactions.
+fn export_demo(dir: &Path, n: usize, seed: u64) -> bool {
+    let Ok(exe) = std::env::current_exe() else {
+        return false;
+    };
+    let status = std::process::Command::new(exe)
+        .arg("demo")
+        .arg("--export")
+        .arg(dir)
+        .arg("--transactions")
+        .arg(n.to_string())
+        .arg("--seed")
+        .arg(seed.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    matches!(status, Ok(s) if s.success()) && has_dataset(dir)
+}
+
+/// Fallback while `demo --export` is not available: the sample program with its
+/// transactions (and their commission lines) replicated under new ids up to `n`.
+fn replicate_sample(dir: &Path, n: usize) -> anyhow::Result<()> {
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/sample-program");
+    if !has_dataset(&sample) {
+        anyhow::bail!(
+            "no data set for the benchmark: `tierdesk demo --export` failed and the sample \
+             program is not at {}",
+            sample.display()
+        );
+    }
+    std::fs::create_dir_all(dir)?;
+    for f in FILES {
+        if f != "transactions.jsonl" && f != "commissions.jsonl" {
+            std::fs::copy(sample.join(f), dir.join(f))?;
+        }
+    }
+    let read = |name: &str| -> anyhow::Result<Vec<serde_json::Value>> {
+        let f = std::fs::File::open(sample.join(name))?;
+        std::io::BufReader::new(f)
+            .lines()
+            .filter(|l| l.as_ref().map(|l| !l.trim().is_empty()).unwrap_or(true))
+            .map(|l| Ok(serde_json::from_str(&l?)?))
+            .collect()
+    };
+    let txs = read("transactions.jsonl")?;
+    let comms = read("commissions.jsonl")?;
+    let mut tw = BufWriter::new(std::fs::File::create(dir.join("transactions.jsonl"))?);
+    let mut cw = BufWriter::new(std::fs::File::create(dir.join("commissions.jsonl"))?);
+    let rename = |v: &mut serde_json::Value, key: &str, copy: usize| {
+        if let Some(serde_json::Value::String(s)) = v.get_mut(key) {
+            if copy > 0 {
+                *s = format!("{s}-{copy}");
+            }
+        }
+    };
+    let mut written = 0;
+    let mut copy = 0;
+    while written < n && !txs.is_empty() {
+        let mut kept = std::collections::HashSet::new();
+        for t in &txs {
+            if written >= n {
+                break;
+            }
+            let mut t = t.clone();
+            if let Some(id) = t.get("transaction_id").and_then(|v| v.as_str()) {
+                kept.insert(id.to_string());
+            }
+            rename(&mut t, "transaction_id", copy);
+            rename(&mut t, "original_transaction_id", copy);
+            serde_json::to_writer(&mut tw, &t)?;
+            tw.write_all(b"\n")?;
+            written += 1;
+        }
+        for c in &comms {
+            let of = c.get("transaction_id").and_then(|v| v.as_str());
+            if of.is_some_and(|id| kept.contains(id)) {
+                let mut c = c.clone();
+                rename(&mut c, "commission_id", copy);
+                rename(&mut c, "transaction_id", copy);
+                serde_json::to_writer(&mut cw, &c)?;
+                cw.write_all(b"\n")?;
+            }
+        }
+        copy += 1;
+    }
+    tw.flush()?;
+    cw.flush()?;
+    Ok(())
+}
+
+/// A scratch folder removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> anyhow::Result<TempDir> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let p = std::env::temp_dir().join(format!("tierdesk-bench-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&p).with_context(|| format!("cannot create {}", p.display()))?;
+        Ok(TempDir(p))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `tierdesk bench import`: imports N transactions into a fresh cache and prints
+/// the load rate, the index build time, the all-in rate and peak memory.
+pub fn bench(_ctx: &Context, opts: &super::bench::BenchOpts) -> anyhow::Result<ExitCode> {
+    let tmp = TempDir::new()?;
+    let dir = opts.dir.clone().unwrap_or_else(|| tmp.0.join("data"));
+    if !has_dataset(&dir) {
+        eprintln!(
+            "generating {} transactions in {} ...",
+            opts.transactions,
+            dir.display()
+        );
+        let t = Instant::now();
+        if export_demo(&dir, opts.transactions, opts.seed) {
+            eprintln!(
+                "  tierdesk demo --export: {:.1}s",
+                t.elapsed().as_secs_f64()
+            );
+        } else {
+            eprintln!(
+                "  (demo --export unavailable: replicating the sample program's transactions)"
+            );
+            replicate_sample(&dir, opts.transactions)
+                .with_context(|| format!("cannot build a data set in {}", dir.display()))?;
+            eprintln!("  replicated: {:.1}s", t.elapsed().as_secs_f64());
+        }
+    }
+    let db = tmp.0.join("bench.db");
+    let mut store = Store::open(&db)?;
+    let mem_before = super::bench::peak_memory_mib();
+    let report: ImportReport = import_dir(&mut store, &dir, &mut |_| {})?;
+    let tx = report
+        .file("transactions.jsonl")
+        .cloned()
+        .unwrap_or_default();
+    let n_tx = (tx.inserted + tx.updated + tx.unchanged) as f64;
+    let load = tx.elapsed.as_secs_f64();
+    let idx = report.index_build.as_secs_f64();
+    println!("{report}");
+    println!();
+    println!(
+        "bench import: {} transactions from {}",
+        n_tx as u64,
+        dir.display()
+    );
+    println!(
+        "  load (transactions.jsonl, indexes dropped): {:.2}s = {:.0} transactions/s",
+        load,
+        n_tx / load.max(1e-9)
+    );
+    println!(
+        "  index build ({}): {:.2}s",
+        report.indexes_rebuilt.join(", "),
+        idx
+    );
+    println!(
+        "  all in (load + index build): {:.0} transactions/s",
+        n_tx / (load + idx).max(1e-9)
+    );
+    println!(
+        "  whole import (all {} files, {} rows): {:.2}s",
+        report.files.len(),
+        report.accepted(),
+        report.elapsed.as_secs_f64()
+    );
+    match (mem_before, super::bench::peak_memory_mib()) {
+        (Some(b), Some(a)) => println!("  peak memory: {a:.0} MiB (before import {b:.0} MiB)"),
+        _ => println!("  peak memory: unknown on this platform"),
+    }
+    Ok(ExitCode::SUCCESS)
 }

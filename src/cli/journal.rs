@@ -1,12 +1,35 @@
-//! `tierdesk journal`.
+//! `tierdesk journal --period 2026-Q3 --format csv`: recommended accrual entries.
 
 use std::process::ExitCode;
 
 use super::Context;
+use crate::workflow::{self, WorkflowError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum JournalFormat {
+    Csv,
+}
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The fiscal quarter, e.g. 2026-Q3.
+    #[arg(long, value_name = "PERIOD")]
+    pub period: String,
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: JournalFormat,
+}
 
-pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<ExitCode> {
-    super::not_built("journal")
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    let store = ctx.open_store()?;
+    let lines = match workflow::journal(&store, &args.period) {
+        Ok(l) => l,
+        Err(e @ WorkflowError::InvalidPeriod(_)) => {
+            eprintln!("tierdesk journal: {e}");
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let stdout = std::io::stdout();
+    workflow::write_journal_csv(&lines, stdout.lock())?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,16 +1,249 @@
-//! `tierdesk sync`.
+//! `tierdesk sync` (and `tierdesk bench sync`).
 
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
 
 use super::Context;
+use crate::sim::Flavor;
+use crate::sync::{creds, AnyPrm, Conn, Progress, SyncOptions, SyncReport};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
-
-pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<ExitCode> {
-    super::not_built("sync")
+pub struct Args {
+    /// Sync once and exit (default: keep syncing every --interval seconds).
+    #[arg(long)]
+    pub once: bool,
+    /// Do not contact the PRM: mark the cache offline and show what waits in the outbox.
+    #[arg(long)]
+    pub offline: bool,
+    /// PRM base URL (default: `prm.url` in config.toml).
+    #[arg(long, value_name = "URL")]
+    pub prm: Option<String>,
+    /// PRM flavour (default: `prm.flavor` in config.toml).
+    #[arg(long, value_enum)]
+    pub flavor: Option<Flavor>,
+    /// Impartner tenant (default: `prm.tenant` in config.toml).
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Items per page requested from the PRM.
+    #[arg(long, default_value_t = 250)]
+    pub page_size: usize,
+    /// Seconds between syncs when not --once.
+    #[arg(long, default_value_t = 60)]
+    pub interval: u64,
 }
 
-pub fn bench(_ctx: &Context, _opts: &super::bench::BenchOpts) -> anyhow::Result<ExitCode> {
-    super::not_built("bench")
+/// The PRM this command talks to: flags, else config.
+fn target(ctx: &Context, args: &Args) -> anyhow::Result<(String, Flavor, String)> {
+    let cfg = ctx.config.prm.as_ref();
+    let url = args
+        .prm
+        .clone()
+        .or_else(|| cfg.map(|c| c.url.clone()))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "no PRM configured: pass --prm URL or run `tierdesk login --prm URL --flavor F`"
+            )
+        })?;
+    let flavor = match args.flavor {
+        Some(f) => f,
+        None => match cfg.map(|c| c.flavor.as_str()) {
+            Some(f) => Flavor::parse(f).ok_or_else(|| {
+                anyhow::anyhow!("config prm.flavor `{f}` is not partnerstack or impartner")
+            })?,
+            None => Flavor::Partnerstack,
+        },
+    };
+    let tenant = args
+        .tenant
+        .clone()
+        .or_else(|| cfg.and_then(|c| c.tenant.clone()))
+        .unwrap_or_else(|| crate::sim::DEFAULT_TENANT.to_string());
+    Ok((url, flavor, tenant))
+}
+
+fn print_report(r: &SyncReport, took: Duration) {
+    if !r.online {
+        eprintln!("PRM unreachable: working offline; queued decisions wait in the outbox.");
+    }
+    println!(
+        "pulled {} items ({} rows written, {} quarantined), pushed {} decisions, {} conflicts, {} refused in {:.1}s",
+        r.total_pulled(),
+        r.written,
+        r.quarantined,
+        r.pushed,
+        r.conflicts,
+        r.refused.len(),
+        took.as_secs_f64()
+    );
+    for (tx, decision, msg) in &r.refused {
+        println!("refused by the PRM: transaction {tx} decision {decision}: {msg}");
+    }
+    for e in &r.errors {
+        eprintln!("error: {e}");
+    }
+}
+
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    let mut store = ctx.open_store()?;
+    if args.offline {
+        crate::sync::record_offline(&store)?;
+        let counts = store.sync_counts()?;
+        println!(
+            "offline: {} decisions wait in the outbox, {} conflicts open, {} items quarantined",
+            counts.get("outbox_pending").unwrap_or(&0),
+            counts.get("conflicts").unwrap_or(&0),
+            counts.get("quarantined").unwrap_or(&0)
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (url, flavor, tenant) = target(ctx, &args)?;
+    let token = creds::load(&creds::account(&url, flavor.as_str()), creds::TIMEOUT)?;
+    let conn = Conn::new(&url, token, &tenant).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let prm = AnyPrm::new(flavor, conn);
+    let mut opts = SyncOptions {
+        page_limit: args.page_size,
+        ..SyncOptions::default()
+    };
+    if let Ok(ms) = std::env::var("TIERDESK_SYNC_BACKOFF_MS") {
+        if let Ok(ms) = ms.parse::<u64>() {
+            opts.backoff_base = Duration::from_millis(ms);
+            opts.backoff_cap = Duration::from_millis(ms * 20);
+        }
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let tty = std::io::stderr().is_terminal();
+    loop {
+        let started = Instant::now();
+        let mut last = Instant::now();
+        let mut bar = |p: &Progress| {
+            if tty && last.elapsed() > Duration::from_millis(100) {
+                last = Instant::now();
+                let width = 24usize;
+                let filled = ((p.done / 250) as usize) % (width + 1);
+                eprint!(
+                    "\r{:<5} {:<13} [{}{}] {:>9}",
+                    p.phase,
+                    p.resource,
+                    "#".repeat(filled),
+                    "-".repeat(width - filled),
+                    p.done
+                );
+                let _ = std::io::stderr().flush();
+            }
+        };
+        let (s, report) = rt.block_on(crate::sync::run_once(&prm, store, &opts, &mut bar));
+        store = s;
+        if tty {
+            eprint!("\r{:60}\r", "");
+        }
+        print_report(&report, started.elapsed());
+        if args.once {
+            let failed = report.errors.iter().any(|e| !e.starts_with("push")) && report.online;
+            return Ok(if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            });
+        }
+        std::thread::sleep(Duration::from_secs(args.interval.max(1)));
+    }
+}
+
+/// `tierdesk bench sync`: pull N transactions from a simulator over loopback.
+pub fn bench(ctx: &Context, o: &super::bench::BenchOpts) -> anyhow::Result<ExitCode> {
+    let _ = ctx;
+    let dir = match &o.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            tempdir_in(d)?
+        }
+        None => tempdir_in(&std::env::temp_dir())?,
+    };
+    let exe = std::env::current_exe()?;
+    eprintln!(
+        "starting the simulator with {} transactions...",
+        o.transactions
+    );
+    let mut child = std::process::Command::new(exe)
+        .args([
+            "sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--seed",
+            &o.seed.to_string(),
+            "--transactions",
+            &o.transactions.to_string(),
+            "--partners",
+            "2000",
+            "--bare",
+        ])
+        .env("TIERDESK_SIM_TOKEN", crate::sim::DEFAULT_TOKEN)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .context("starting the simulator")?;
+    let result = (|| -> anyhow::Result<()> {
+        let stdout = child.stdout.take().context("simulator stdout")?;
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)?;
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .context("simulator did not print its address")?
+            .to_string();
+        let store = crate::store::Store::open(&dir.join("bench.db"))?;
+        let conn = Conn::new(
+            &url,
+            secrecy::SecretString::from(crate::sim::DEFAULT_TOKEN.to_string()),
+            crate::sim::DEFAULT_TENANT,
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let prm = AnyPrm::new(Flavor::Partnerstack, conn);
+        let opts = SyncOptions {
+            resources: vec![crate::sim::data::Res::Transactions],
+            push: false,
+            ..SyncOptions::default()
+        };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let t = Instant::now();
+        let (_store, report) = rt.block_on(crate::sync::run_once(&prm, store, &opts, &mut |_| {}));
+        let secs = t.elapsed().as_secs_f64();
+        if !report.errors.is_empty() {
+            anyhow::bail!("sync failed: {}", report.errors.join("; "));
+        }
+        let n = report.total_pulled();
+        println!("bench sync: pulled {n} transactions over loopback in {secs:.2}s");
+        println!(
+            "bench sync: {:.0} records/s end to end (fetch, map, SQLite commit; goal >= 50000)",
+            n as f64 / secs
+        );
+        println!("bench sync: {} rows written", report.written);
+        match super::bench::peak_memory_mib() {
+            Some(m) => println!("bench sync: peak memory of the syncing process {m:.0} MiB"),
+            None => println!("bench sync: peak memory unknown on this platform"),
+        }
+        Ok(())
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    if o.dir.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tempdir_in(base: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    let d = base.join(format!("tierdesk-bench-sync-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&d)?;
+    Ok(d)
 }

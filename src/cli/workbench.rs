@@ -1,13 +1,232 @@
+//! The workbench (terminal UI).
+//! Store: queue.
 //! `tierdesk` with no subcommand: the workbench on the user's cache.
+//! `tierdesk bench tui`: first frame, key-to-frame latency and memory on a large cache.
 
+use std::path::Path;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
 
 use super::Context;
+use crate::store::queue::synthetic;
+use crate::store::Store;
+use crate::tui::app::App;
+use crate::tui::effects::{self, Effect, Env};
 
-pub fn run(_ctx: &Context) -> anyhow::Result<ExitCode> {
-    super::not_built("workbench")
+pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
+    crate::tui::run(ctx, &ctx.paths.db)?;
+    Ok(ExitCode::SUCCESS)
 }
 
-pub fn bench(_ctx: &Context, _opts: &super::bench::BenchOpts) -> anyhow::Result<ExitCode> {
-    super::not_built("bench tui")
+/// Runs effects synchronously until none are left (what the worker does, inline).
+pub fn settle(app: &mut App, store: &mut Store, env: &Env, mut fx: Vec<Effect>) {
+    while !fx.is_empty() {
+        let mut next = Vec::new();
+        for e in fx {
+            let m = effects::execute(store, env, e);
+            next.extend(app.on_msg(m));
+        }
+        fx = next;
+    }
+}
+
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+fn pct(v: &mut [Duration], p: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort();
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i.min(v.len() - 1)].as_secs_f64() * 1000.0
+}
+
+/// Builds (or reuses) a synthetic cache of `n` transactions at `db`.
+pub fn bench_cache(db: &Path, n: usize, seed: u64) -> anyhow::Result<()> {
+    if db.exists() {
+        let s = Store::open(db)?;
+        let have = s
+            .row_counts()?
+            .into_iter()
+            .find(|(t, _)| t == "transactions")
+            .map(|(_, c)| c)
+            .unwrap_or(0);
+        if have as usize == n {
+            println!("cache: reusing {} ({n} transactions)", db.display());
+            return Ok(());
+        }
+        drop(s);
+        std::fs::remove_file(db)?;
+        let _ = std::fs::remove_file(db.with_extension("db-wal"));
+        let _ = std::fs::remove_file(db.with_extension("db-shm"));
+    }
+    let t = Instant::now();
+    let mut s = Store::open(db)?;
+    s.execute_fixture_sql("PRAGMA synchronous=OFF")?;
+    let queued = synthetic::fill(
+        &mut s,
+        &synthetic::Options {
+            transactions: n,
+            seed,
+            currency: "USD".into(),
+            anomaly_rate: 0.3,
+        },
+    )?;
+    s.execute_fixture_sql("PRAGMA wal_checkpoint(TRUNCATE); ANALYZE;")?;
+    println!(
+        "cache: built {} with {n} transactions, {queued} in the queue, in {:.1} s",
+        db.display(),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+pub fn bench(ctx: &Context, opts: &super::bench::BenchOpts) -> anyhow::Result<ExitCode> {
+    // The cache is kept (and reused by the next run) in --dir or the temp folder.
+    let dir = opts
+        .dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join("tierdesk-bench-tui"));
+    std::fs::create_dir_all(&dir)?;
+    let db = dir.join(format!("bench-tui-{}.db", opts.transactions));
+    bench_cache(&db, opts.transactions, opts.seed)?;
+    // Reset the peak-memory mark so the figure covers the workbench, not the cache build.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+
+    let (w, h) = (160u16, 48u16);
+    let env = Env {
+        user: ctx.user.clone(),
+        role: ctx.role,
+        config: ctx.config.clone(),
+    };
+    // Start to first full frame: open the cache, load program, counters, status, first page, draw.
+    let t0 = Instant::now();
+    let (theme, keymap) = crate::tui::theme_and_keys(ctx)?;
+    let mut store = Store::open(&db)?;
+    let mut app = crate::tui::new_app(ctx, theme, keymap);
+    app.size.set((w, h));
+    let mut term = Terminal::new(TestBackend::new(w, h))?;
+    let fx = app.start();
+    settle(&mut app, &mut store, &env, fx);
+    term.draw(|f| crate::tui::ui::draw(f, &app))?;
+    // A full frame has the record pane too (wide layout): load it as the app asked.
+    let first_frame = t0.elapsed();
+    let first_full = {
+        let fx: Vec<Effect> = app
+            .detail_id
+            .clone()
+            .map(|id| vec![Effect::LoadDetail(id)])
+            .unwrap_or_default();
+        settle(&mut app, &mut store, &env, fx);
+        term.draw(|f| crate::tui::ui::draw(f, &app))?;
+        t0.elapsed()
+    };
+    anyhow::ensure!(
+        !app.queue.rows.is_empty(),
+        "the queue is empty: nothing to measure"
+    );
+
+    let mut measure = |app: &mut App,
+                       store: &mut Store,
+                       keys: &[KeyEvent],
+                       out: &mut Vec<Duration>|
+     -> anyhow::Result<()> {
+        for k in keys {
+            let t = Instant::now();
+            let fx = app.on_key(*k);
+            settle(app, store, &env, fx);
+            term.draw(|f| crate::tui::ui::draw(f, app))?;
+            out.push(t.elapsed());
+        }
+        Ok(())
+    };
+    let mut moves = Vec::new();
+    let mut pages = Vec::new();
+    let mut filters = Vec::new();
+    let mut searches = Vec::new();
+    let down: Vec<KeyEvent> = (0..600).map(|_| key(KeyCode::Char('j'))).collect();
+    let up: Vec<KeyEvent> = (0..300).map(|_| key(KeyCode::Char('k'))).collect();
+    measure(&mut app, &mut store, &down, &mut moves)?;
+    measure(&mut app, &mut store, &up, &mut moves)?;
+    let pgdn: Vec<KeyEvent> = (0..200).map(|_| key(KeyCode::PageDown)).collect();
+    let pgup: Vec<KeyEvent> = (0..100).map(|_| key(KeyCode::PageUp)).collect();
+    measure(&mut app, &mut store, &pgdn, &mut pages)?;
+    measure(&mut app, &mut store, &pgup, &mut pages)?;
+    measure(
+        &mut app,
+        &mut store,
+        &[key(KeyCode::Char('G')), key(KeyCode::Char('g'))],
+        &mut pages,
+    )?;
+    // Filters: open the dialog, step through kinds and statuses, apply, clear.
+    for i in 0..8 {
+        let mut ks = vec![key(KeyCode::Char('f'))];
+        ks.extend((0..=i).map(|_| key(KeyCode::Right)));
+        if i % 2 == 1 {
+            ks.push(key(KeyCode::Down));
+            ks.push(key(KeyCode::Right));
+        }
+        ks.push(key(KeyCode::Enter));
+        measure(&mut app, &mut store, &ks, &mut filters)?;
+        measure(
+            &mut app,
+            &mut store,
+            &[key(KeyCode::PageDown), key(KeyCode::Char('j'))],
+            &mut filters,
+        )?;
+        measure(
+            &mut app,
+            &mut store,
+            &[key(KeyCode::Char('F'))],
+            &mut filters,
+        )?;
+    }
+    // Incremental search: each typed character re-queries.
+    for word in ["acme", "helios", "tx-00012", "p0001", "kestrel bank", "zzz"] {
+        let mut ks = vec![key(KeyCode::Char('/'))];
+        ks.extend(word.chars().map(|c| key(KeyCode::Char(c))));
+        ks.push(key(KeyCode::Enter));
+        measure(&mut app, &mut store, &ks, &mut searches)?;
+        measure(
+            &mut app,
+            &mut store,
+            &[key(KeyCode::Char('F'))],
+            &mut searches,
+        )?;
+    }
+    let peak = super::bench::peak_memory_mib();
+    println!(
+        "bench tui: {} transactions, TestBackend {w}x{h}, effects run inline (worst case)",
+        opts.transactions
+    );
+    println!(
+        "  first frame            {:>8.1} ms (queue page + header)   first full frame {:.1} ms (goal < 200)",
+        first_frame.as_secs_f64() * 1000.0,
+        first_full.as_secs_f64() * 1000.0
+    );
+    for (name, v) in [
+        ("move", &mut moves),
+        ("page", &mut pages),
+        ("filter", &mut filters),
+        ("search", &mut searches),
+    ] {
+        let n = v.len();
+        let p50 = pct(v, 0.5);
+        let p99 = pct(v, 0.99);
+        let max = pct(v, 1.0);
+        println!("  key-to-frame {name:<8}  p50 {p50:>7.2} ms   p99 {p99:>7.2} ms   max {max:>7.2} ms   (n={n}, goal p99 < 16)");
+    }
+    match peak {
+        Some(m) => println!(
+            "  peak memory            {m:>8.1} MiB (VmHWM after the cache build; goal < 150)"
+        ),
+        None => println!("  peak memory            unknown on this platform"),
+    }
+    Ok(ExitCode::SUCCESS)
 }

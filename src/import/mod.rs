@@ -1,18 +1,28 @@
 //! Data-set import (the format of `shared/spec/dataset.md`).
 //!
-//! [`load_dataset`] reads a folder into memory (for `--dataset DIR` commands);
-//! the streaming import into the cache lives beside it.
+//! - [`load_dataset`] reads a folder into memory (for `--dataset DIR` commands).
+//! - [`import_dir`] streams a folder into the cache: line by line, batches parsed on
+//!   one thread and written on another, one SQLite transaction per batch.
 //!
-//! NOTE: this first version stops at the first bad line; the foundation issue
-//! replaces it with per-row validation, quarantine and reporting.
+//! Both validate the same way: each bad row (not JSON, a missing required field, a
+//! wrong type such as a float where a decimal string is required, a duplicate id, an
+//! unknown id reference, a truncated last line) is rejected with its file, line,
+//! field and reason; every good row is kept. Unknown extra fields are ignored.
+//! Neither ever reads `answers/`.
 
-use std::io::BufRead;
+pub mod parse;
+
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use serde::de::DeserializeOwned;
 
 use crate::model::*;
+use crate::store::dataset::{PreparedTransaction, UpsertCounts};
+use crate::store::Store;
+use parse::{Bad, Validator};
 
 /// A rejected input row: where it was, which field, what is wrong, and the raw text.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,45 +50,618 @@ pub struct Loaded {
     pub rejected: Vec<Rejection>,
 }
 
-fn read_json<T: DeserializeOwned>(dir: &Path, name: &str) -> anyhow::Result<T> {
-    let p = dir.join(name);
-    let text = std::fs::read_to_string(&p)
-        .with_context(|| format!("missing required file {}", p.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{name}: invalid"))
+/// The files of a data set, in load order (references point backwards).
+pub const FILES: [&str; 11] = [
+    "program.json",
+    "plan.json",
+    "tiers.jsonl",
+    "products.jsonl",
+    "discount_policy.jsonl",
+    "partners.jsonl",
+    "tier_history.jsonl",
+    "quotas.jsonl",
+    "registrations.jsonl",
+    "transactions.jsonl",
+    "commissions.jsonl",
+];
+
+/// Rows per batch (and per SQLite transaction) for the large files.
+const BATCH: usize = 20_000;
+
+/// How many rejections an [`ImportReport`] keeps in memory (all are counted,
+/// quarantined and passed to the progress callback).
+const KEEP_REJECTIONS: usize = 10_000;
+
+/// Counts for one file of an import.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileReport {
+    pub file: String,
+    /// Non-blank lines read.
+    pub read: u64,
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub rejected: u64,
+    pub elapsed: Duration,
 }
 
-fn read_jsonl<T: DeserializeOwned>(dir: &Path, name: &str) -> anyhow::Result<Vec<T>> {
+/// What an import did.
+#[derive(Debug, Clone, Default)]
+pub struct ImportReport {
+    pub files: Vec<FileReport>,
+    /// The first rejections (up to 10,000; `rejected_total` counts them all).
+    pub rejections: Vec<Rejection>,
+    pub rejected_total: u64,
+    /// Secondary indexes dropped for the bulk load and rebuilt after it.
+    pub indexes_rebuilt: Vec<String>,
+    pub index_build: Duration,
+    pub elapsed: Duration,
+}
+
+impl ImportReport {
+    pub fn file(&self, name: &str) -> Option<&FileReport> {
+        self.files.iter().find(|f| f.file == name)
+    }
+
+    /// Rows accepted (inserted, updated or unchanged) over all files.
+    pub fn accepted(&self) -> u64 {
+        self.files
+            .iter()
+            .map(|f| f.inserted + f.updated + f.unchanged)
+            .sum()
+    }
+}
+
+impl std::fmt::Display for ImportReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{:<24} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}",
+            "file", "read", "inserted", "updated", "unchanged", "rejected", "seconds"
+        )?;
+        for r in &self.files {
+            writeln!(
+                f,
+                "{:<24} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8.2}",
+                r.file,
+                r.read,
+                r.inserted,
+                r.updated,
+                r.unchanged,
+                r.rejected,
+                r.elapsed.as_secs_f64()
+            )?;
+        }
+        let sum = |g: fn(&FileReport) -> u64| self.files.iter().map(g).sum::<u64>();
+        writeln!(
+            f,
+            "{:<24} {:>10} {:>10} {:>10} {:>10} {:>10}",
+            "total",
+            sum(|r| r.read),
+            sum(|r| r.inserted),
+            sum(|r| r.updated),
+            sum(|r| r.unchanged),
+            sum(|r| r.rejected)
+        )?;
+        if self.rejected_total > 0 {
+            writeln!(f, "rejected rows (kept in the quarantine):")?;
+            for r in &self.rejections {
+                writeln!(f, "  {r}")?;
+            }
+            let more = self.rejected_total - self.rejections.len() as u64;
+            if more > 0 {
+                writeln!(f, "  ... and {more} more")?;
+            }
+        }
+        write!(f, "took {:.2}s", self.elapsed.as_secs_f64())?;
+        if !self.indexes_rebuilt.is_empty() {
+            write!(f, " (index build {:.2}s)", self.index_build.as_secs_f64())?;
+        }
+        Ok(())
+    }
+}
+
+/// Progress of an import, reported per batch.
+#[derive(Debug, Clone)]
+pub struct ImportProgress {
+    pub file: String,
+    /// Lines read so far in this file.
+    pub lines: u64,
+    /// Bytes read so far in this file, and its size.
+    pub bytes: u64,
+    pub total_bytes: u64,
+    /// Rejections found in the last batch (for printing as they come).
+    pub new_rejections: Vec<Rejection>,
+    /// True on the last report for a file.
+    pub done: bool,
+}
+
+fn require_files(dir: &Path) -> anyhow::Result<()> {
+    if !dir.is_dir() {
+        anyhow::bail!("{} is not a folder", dir.display());
+    }
+    let missing: Vec<&str> = FILES
+        .iter()
+        .copied()
+        .filter(|f| !dir.join(f).is_file())
+        .collect();
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "{} is missing required file{} {} (a data set has {}; see spec/dataset.md)",
+            dir.display(),
+            if missing.len() > 1 { "s" } else { "" },
+            missing.join(", "),
+            FILES.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn reject(file: &str, line: usize, raw: &str, (field, error): Bad) -> Rejection {
+    Rejection {
+        file: file.to_string(),
+        line,
+        field,
+        error,
+        raw: raw.to_string(),
+    }
+}
+
+/// Reads one of the two `.json` files (small: read whole).
+fn read_json_file<T>(
+    dir: &Path,
+    name: &str,
+    parse: fn(&str) -> Result<T, Bad>,
+) -> anyhow::Result<Result<T, Rejection>> {
     let p = dir.join(name);
-    let f = std::fs::File::open(&p)
-        .with_context(|| format!("missing required file {}", p.display()))?;
-    let mut out = Vec::new();
-    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
-        let line = line.with_context(|| format!("{name}:{}: unreadable", i + 1))?;
-        if line.trim().is_empty() {
+    let bytes = std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?;
+    let text = String::from_utf8_lossy(&bytes);
+    Ok(parse(&text).map_err(|bad| {
+        let line = match serde_json::from_str::<serde_json::Value>(&text) {
+            Err(e) => e.line().max(1),
+            Ok(_) => 1,
+        };
+        reject(name, line, &text, bad)
+    }))
+}
+
+/// Streams one `.jsonl` file through `parse`, handing batches of good rows and
+/// rejections to `sink`. Memory stays flat: one line and one batch at a time.
+fn stream_jsonl<T>(
+    dir: &Path,
+    name: &str,
+    v: &mut Validator,
+    parse: fn(&mut Validator, &str, usize) -> Result<T, Bad>,
+    batch: usize,
+    sink: &mut dyn FnMut(Vec<T>, Vec<Rejection>, ImportProgress) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let path = dir.join(name);
+    let file =
+        std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+    let total_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut buf: Vec<u8> = Vec::with_capacity(1024);
+    let mut rows = Vec::with_capacity(batch.min(BATCH));
+    let mut rejs = Vec::new();
+    let (mut lineno, mut lines, mut bytes) = (0usize, 0u64, 0u64);
+    loop {
+        buf.clear();
+        let n = reader
+            .by_ref()
+            .read_until(b'\n', &mut buf)
+            .with_context(|| format!("{name}:{}: cannot read", lineno + 1))?;
+        if n == 0 {
+            break;
+        }
+        lineno += 1;
+        bytes += n as u64;
+        let terminated = buf.last() == Some(&b'\n');
+        let mut end = buf.len();
+        while end > 0 && (buf[end - 1] == b'\n' || buf[end - 1] == b'\r') {
+            end -= 1;
+        }
+        let raw = &buf[..end];
+        if raw.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        out.push(serde_json::from_str(&line).with_context(|| format!("{name}:{}", i + 1))?);
+        lines += 1;
+        match std::str::from_utf8(raw) {
+            Err(e) => rejs.push(reject(
+                name,
+                lineno,
+                &String::from_utf8_lossy(raw),
+                (None, format!("not valid UTF-8 text: {e}")),
+            )),
+            Ok(line) => match parse(v, line, lineno) {
+                Ok(row) => rows.push(row),
+                Err((field, msg)) => {
+                    let msg = if terminated {
+                        msg
+                    } else {
+                        format!("truncated last line (no newline at end of file): {msg}")
+                    };
+                    rejs.push(reject(name, lineno, line, (field, msg)));
+                }
+            },
+        }
+        if rows.len() >= batch {
+            let progress = ImportProgress {
+                file: name.to_string(),
+                lines,
+                bytes,
+                total_bytes,
+                new_rejections: Vec::new(),
+                done: false,
+            };
+            sink(
+                std::mem::replace(&mut rows, Vec::with_capacity(batch)),
+                std::mem::take(&mut rejs),
+                progress,
+            )?;
+        }
     }
-    Ok(out)
+    let progress = ImportProgress {
+        file: name.to_string(),
+        lines,
+        bytes,
+        total_bytes,
+        new_rejections: Vec::new(),
+        done: true,
+    };
+    sink(rows, rejs, progress)
 }
 
-/// Loads a data-set folder into memory. Never reads `answers/`.
+/// Pre-pass over partners.jsonl: every partner id in it, so that a parent may be
+/// named before its own line.
+fn prescan_partners(dir: &Path, v: &mut Validator) -> anyhow::Result<()> {
+    let path = dir.join("partners.jsonl");
+    let f =
+        std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut reader = BufReader::new(f);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf)? == 0 {
+            return Ok(());
+        }
+        if let Ok(line) = std::str::from_utf8(&buf) {
+            v.note_partner_id(line.trim_end());
+        }
+    }
+}
+
+/// Loads a data-set folder into memory, validating exactly like [`import_dir`]:
+/// bad rows are returned in `rejected`, good rows kept. A missing file, or a
+/// `program.json`/`plan.json` that cannot be used, is an error. Never reads `answers/`.
 pub fn load_dataset(dir: &Path) -> anyhow::Result<Loaded> {
-    let dataset = Dataset {
-        program: read_json(dir, "program.json")?,
-        plan: read_json(dir, "plan.json")?,
-        tiers: read_jsonl(dir, "tiers.jsonl")?,
-        products: read_jsonl(dir, "products.jsonl")?,
-        discount_policy: read_jsonl(dir, "discount_policy.jsonl")?,
-        partners: read_jsonl(dir, "partners.jsonl")?,
-        tier_history: read_jsonl(dir, "tier_history.jsonl")?,
-        quotas: read_jsonl(dir, "quotas.jsonl")?,
-        registrations: read_jsonl(dir, "registrations.jsonl")?,
-        transactions: read_jsonl(dir, "transactions.jsonl")?,
-        commissions: read_jsonl(dir, "commissions.jsonl")?,
-    };
+    require_files(dir)?;
+    let program =
+        read_json_file(dir, "program.json", parse::program)?.map_err(|r| anyhow::anyhow!("{r}"))?;
+    let plan =
+        read_json_file(dir, "plan.json", parse::plan)?.map_err(|r| anyhow::anyhow!("{r}"))?;
+    let mut v = Validator::default();
+    let mut rejected = Vec::new();
+    fn collect<T>(
+        dir: &Path,
+        name: &str,
+        v: &mut Validator,
+        parse: fn(&mut Validator, &str, usize) -> Result<T, Bad>,
+        rejected: &mut Vec<Rejection>,
+    ) -> anyhow::Result<Vec<T>> {
+        let mut out = Vec::new();
+        stream_jsonl(dir, name, v, parse, usize::MAX, &mut |rows, rejs, _| {
+            out.extend(rows);
+            rejected.extend(rejs);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+    let tiers = collect(dir, "tiers.jsonl", &mut v, Validator::tier, &mut rejected)?;
+    let products = collect(
+        dir,
+        "products.jsonl",
+        &mut v,
+        Validator::product,
+        &mut rejected,
+    )?;
+    let discount_policy = collect(
+        dir,
+        "discount_policy.jsonl",
+        &mut v,
+        Validator::discount_policy,
+        &mut rejected,
+    )?;
+    prescan_partners(dir, &mut v)?;
+    let partners = collect(
+        dir,
+        "partners.jsonl",
+        &mut v,
+        Validator::partner,
+        &mut rejected,
+    )?;
+    let tier_history = collect(
+        dir,
+        "tier_history.jsonl",
+        &mut v,
+        Validator::tier_history,
+        &mut rejected,
+    )?;
+    let quotas = collect(dir, "quotas.jsonl", &mut v, Validator::quota, &mut rejected)?;
+    let registrations = collect(
+        dir,
+        "registrations.jsonl",
+        &mut v,
+        Validator::registration,
+        &mut rejected,
+    )?;
+    let transactions = collect(
+        dir,
+        "transactions.jsonl",
+        &mut v,
+        Validator::transaction,
+        &mut rejected,
+    )?;
+    let commissions = collect(
+        dir,
+        "commissions.jsonl",
+        &mut v,
+        Validator::commission,
+        &mut rejected,
+    )?;
     Ok(Loaded {
-        dataset,
-        rejected: Vec::new(),
+        dataset: Dataset {
+            program,
+            plan,
+            tiers,
+            products,
+            discount_policy,
+            partners,
+            tier_history,
+            quotas,
+            registrations,
+            transactions,
+            commissions,
+        },
+        rejected,
     })
+}
+
+struct Run<'a> {
+    store: &'a mut Store,
+    report: ImportReport,
+    progress: &'a mut dyn FnMut(&ImportProgress),
+}
+
+impl Run<'_> {
+    fn rejections(&mut self, rejs: &[Rejection]) -> anyhow::Result<()> {
+        if rejs.is_empty() {
+            return Ok(());
+        }
+        self.store.quarantine(rejs)?;
+        self.report.rejected_total += rejs.len() as u64;
+        let room = KEEP_REJECTIONS.saturating_sub(self.report.rejections.len());
+        self.report
+            .rejections
+            .extend(rejs.iter().take(room).cloned());
+        Ok(())
+    }
+
+    fn json_file<T>(
+        &mut self,
+        dir: &Path,
+        name: &str,
+        parse: fn(&str) -> Result<T, Bad>,
+        write: fn(&mut Store, &T) -> crate::store::Result<UpsertCounts>,
+    ) -> anyhow::Result<()> {
+        let t0 = Instant::now();
+        let mut fr = FileReport {
+            file: name.to_string(),
+            read: 1,
+            ..Default::default()
+        };
+        let rejs = match read_json_file(dir, name, parse)? {
+            Ok(row) => {
+                let c = write(self.store, &row)?;
+                fr.inserted = c.inserted;
+                fr.updated = c.updated;
+                fr.unchanged = c.unchanged;
+                Vec::new()
+            }
+            Err(r) => {
+                fr.rejected = 1;
+                vec![r]
+            }
+        };
+        self.rejections(&rejs)?;
+        fr.elapsed = t0.elapsed();
+        (self.progress)(&ImportProgress {
+            file: name.to_string(),
+            lines: 1,
+            bytes: 0,
+            total_bytes: 0,
+            new_rejections: rejs,
+            done: true,
+        });
+        self.report.files.push(fr);
+        Ok(())
+    }
+
+    /// Parses `name` on a second thread while this one writes the batches.
+    fn jsonl_file<T: Send, W: Send>(
+        &mut self,
+        dir: &Path,
+        name: &str,
+        v: &mut Validator,
+        parse: fn(&mut Validator, &str, usize) -> Result<T, Bad>,
+        prepare: fn(T) -> W,
+        write: fn(&mut Store, &[W]) -> crate::store::Result<UpsertCounts>,
+    ) -> anyhow::Result<()> {
+        let t0 = Instant::now();
+        let mut fr = FileReport {
+            file: name.to_string(),
+            ..Default::default()
+        };
+        type Msg<W> = (Vec<W>, Vec<Rejection>, ImportProgress);
+        let (tx, rx) = mpsc::sync_channel::<Msg<W>>(2);
+        let result = std::thread::scope(|s| -> anyhow::Result<()> {
+            let parser = s.spawn(move || {
+                stream_jsonl(dir, name, v, parse, BATCH, &mut |rows, rejs, p| {
+                    let rows: Vec<W> = rows.into_iter().map(prepare).collect();
+                    tx.send((rows, rejs, p))
+                        .map_err(|_| anyhow::anyhow!("import stopped"))
+                })
+            });
+            for (rows, rejs, mut p) in rx.iter() {
+                let c = write(self.store, &rows)?;
+                fr.inserted += c.inserted;
+                fr.updated += c.updated;
+                fr.unchanged += c.unchanged;
+                fr.rejected += rejs.len() as u64;
+                fr.read = p.lines;
+                self.rejections(&rejs)?;
+                p.new_rejections = rejs;
+                (self.progress)(&p);
+            }
+            match parser.join() {
+                Ok(r) => r,
+                Err(_) => Err(anyhow::anyhow!("{name}: the parsing thread failed")),
+            }
+        });
+        result?;
+        fr.elapsed = t0.elapsed();
+        self.report.files.push(fr);
+        Ok(())
+    }
+}
+
+fn write_prepared(
+    store: &mut Store,
+    rows: &[PreparedTransaction],
+) -> crate::store::Result<UpsertCounts> {
+    store.upsert_prepared_transactions(rows)
+}
+
+fn seed_known(store: &Store, v: &mut Validator) -> anyhow::Result<()> {
+    store.stored_ids("tiers", &mut |id| v.tiers.add_known(id))?;
+    store.stored_ids("products", &mut |id| v.products.add_known(id))?;
+    store.stored_ids("partners", &mut |id| v.partners.add_known(id))?;
+    store.stored_ids("registrations", &mut |id| v.registrations.add_known(id))?;
+    store.stored_ids("transactions", &mut |id| v.transactions.add_known(id))?;
+    Ok(())
+}
+
+/// Streams a data-set folder into the cache. Re-importing the same folder changes
+/// nothing; a newer export updates the rows that changed. Bad rows are rejected,
+/// quarantined (with their raw text) and listed in the report; good rows are kept.
+/// A missing required file is an error before anything is written.
+pub fn import_dir(
+    store: &mut Store,
+    dir: &Path,
+    progress: &mut dyn FnMut(&ImportProgress),
+) -> anyhow::Result<ImportReport> {
+    let t0 = Instant::now();
+    require_files(dir)?;
+    let mut v = Validator::default();
+    seed_known(store, &mut v)?;
+    let dropped = store.begin_bulk_import()?;
+    let mut run = Run {
+        store,
+        report: ImportReport::default(),
+        progress,
+    };
+    let res = (|| -> anyhow::Result<()> {
+        run.json_file(dir, "program.json", parse::program, Store::upsert_program)?;
+        run.json_file(dir, "plan.json", parse::plan, Store::upsert_plan)?;
+        fn id<T>(t: T) -> T {
+            t
+        }
+        run.jsonl_file(
+            dir,
+            "tiers.jsonl",
+            &mut v,
+            Validator::tier,
+            id,
+            Store::upsert_tiers,
+        )?;
+        run.jsonl_file(
+            dir,
+            "products.jsonl",
+            &mut v,
+            Validator::product,
+            id,
+            Store::upsert_products,
+        )?;
+        run.jsonl_file(
+            dir,
+            "discount_policy.jsonl",
+            &mut v,
+            Validator::discount_policy,
+            id,
+            Store::upsert_discount_policy,
+        )?;
+        prescan_partners(dir, &mut v)?;
+        run.jsonl_file(
+            dir,
+            "partners.jsonl",
+            &mut v,
+            Validator::partner,
+            id,
+            Store::upsert_partners,
+        )?;
+        run.jsonl_file(
+            dir,
+            "tier_history.jsonl",
+            &mut v,
+            Validator::tier_history,
+            id,
+            Store::upsert_tier_history,
+        )?;
+        run.jsonl_file(
+            dir,
+            "quotas.jsonl",
+            &mut v,
+            Validator::quota,
+            id,
+            Store::upsert_quotas,
+        )?;
+        run.jsonl_file(
+            dir,
+            "registrations.jsonl",
+            &mut v,
+            Validator::registration,
+            id,
+            Store::upsert_registrations,
+        )?;
+        run.jsonl_file(
+            dir,
+            "transactions.jsonl",
+            &mut v,
+            Validator::transaction,
+            PreparedTransaction::new,
+            write_prepared,
+        )?;
+        run.jsonl_file(
+            dir,
+            "commissions.jsonl",
+            &mut v,
+            Validator::commission,
+            id,
+            Store::upsert_commissions,
+        )?;
+        Ok(())
+    })();
+    // Rebuild indexes even when the import failed part-way.
+    let built = run.store.end_bulk_import();
+    res?;
+    let mut report = run.report;
+    report.index_build = built?;
+    report.indexes_rebuilt = dropped;
+    report.elapsed = t0.elapsed();
+    tracing::info!(
+        dir = %dir.display(),
+        accepted = report.accepted(),
+        rejected = report.rejected_total,
+        "import finished"
+    );
+    Ok(report)
 }

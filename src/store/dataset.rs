@@ -1,1 +1,1152 @@
-//! Store: dataset.
+//! The imported program entities: idempotent upserts per entity (one SQLite
+//! transaction per call), the quarantine of rejected input rows, the bulk-import
+//! mode (relaxed `synchronous`, secondary indexes dropped and rebuilt) and loading
+//! everything back as domain types.
+
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use rusqlite::types::Value;
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use rust_decimal::Decimal;
+use sha2::{Digest, Sha256};
+
+use super::{Result, Store, StoreError};
+use crate::import::Rejection;
+use crate::model::*;
+
+/// What an upsert did: rows new to the cache, rows changed, rows already identical.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UpsertCounts {
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+impl std::ops::AddAssign for UpsertCounts {
+    fn add_assign(&mut self, o: UpsertCounts) {
+        self.inserted += o.inserted;
+        self.updated += o.updated;
+        self.unchanged += o.unchanged;
+    }
+}
+
+/// Key of `sync_state` holding the indexes a bulk import dropped (JSON array of
+/// `CREATE INDEX` statements) until it rebuilds them.
+const DROPPED_INDEXES_KEY: &str = "import.dropped_indexes";
+
+/// Tables whose secondary indexes a bulk import into an empty cache may drop.
+const BULK_TABLES: &[&str] = &["transactions", "commissions", "registrations"];
+
+fn now_rfc3339() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// RFC 3339 in UTC with `Z`, fractional seconds only when present.
+pub fn format_timestamp(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// SHA-256 (hex) of a canonical serialisation of a transaction: every field in a
+/// fixed order, length-prefixed, decimals normalised (`"230.0"` == `"230.00"`).
+/// It changes exactly when the PRM changes something about the row.
+pub fn transaction_hash(t: &Transaction) -> String {
+    let mut h = Sha256::new();
+    let mut field = |s: &str| {
+        h.update((s.len() as u64).to_le_bytes());
+        h.update(s.as_bytes());
+    };
+    let dec = |d: &Decimal| d.normalize().to_string();
+    field(&t.transaction_id);
+    field(t.kind.as_str());
+    field(t.original_transaction_id.as_deref().unwrap_or("\u{0}null"));
+    field(&t.partner_id);
+    field(t.registration_id.as_deref().unwrap_or("\u{0}null"));
+    field(&t.customer_name);
+    field(&t.sku);
+    field(&t.quantity.to_string());
+    field(&dec(&t.unit_list_price));
+    field(&dec(&t.unit_net_price));
+    field(&dec(&t.amount));
+    field(&t.currency);
+    field(&t.closed_on.to_string());
+    field(&format_timestamp(&t.submitted_at));
+    field(&t.invoice_number);
+    field(t.notes.as_deref().unwrap_or("\u{0}null"));
+    hex::encode(h.finalize())
+}
+
+/// A transaction with the text forms the store writes and its row hash computed.
+#[derive(Debug, Clone)]
+pub struct PreparedTransaction {
+    pub tx: Transaction,
+    unit_list_price: String,
+    unit_net_price: String,
+    amount: String,
+    amount_minor: i64,
+    closed_on: String,
+    submitted_at: String,
+    pub row_hash: String,
+}
+
+impl PreparedTransaction {
+    pub fn new(tx: Transaction) -> PreparedTransaction {
+        PreparedTransaction {
+            unit_list_price: tx.unit_list_price.to_string(),
+            unit_net_price: tx.unit_net_price.to_string(),
+            amount: tx.amount.to_string(),
+            amount_minor: crate::money::to_minor(tx.amount),
+            closed_on: tx.closed_on.to_string(),
+            submitted_at: format_timestamp(&tx.submitted_at),
+            row_hash: transaction_hash(&tx),
+            tx,
+        }
+    }
+}
+
+fn corrupt(what: &str, v: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what}: cannot read {v:?}"))
+}
+
+fn dec(what: &str, s: &str) -> Result<Decimal> {
+    Decimal::from_str(s).map_err(|_| corrupt(what, s))
+}
+
+fn date(what: &str, s: &str) -> Result<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| corrupt(what, s))
+}
+
+fn timestamp(what: &str, s: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|_| corrupt(what, s))
+}
+
+fn json<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|_| corrupt(what, s))
+}
+
+/// A table's shape for the generic upsert: its columns and which of them are the key.
+struct Shape {
+    table: &'static str,
+    cols: &'static [&'static str],
+    key: &'static [&'static str],
+}
+
+impl Shape {
+    fn insert_sql(&self) -> String {
+        let ph: Vec<String> = (1..=self.cols.len()).map(|i| format!("?{i}")).collect();
+        format!(
+            "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING",
+            self.table,
+            self.cols.join(","),
+            ph.join(",")
+        )
+    }
+
+    fn update_sql(&self) -> String {
+        let mut set = Vec::new();
+        let mut same = Vec::new();
+        let mut key = Vec::new();
+        for (i, c) in self.cols.iter().enumerate() {
+            let p = i + 1;
+            if self.key.contains(c) {
+                key.push(format!("{c} = ?{p}"));
+            } else {
+                set.push(format!("{c} = ?{p}"));
+                same.push(format!("{c} IS ?{p}"));
+            }
+        }
+        if set.is_empty() {
+            // Key-only table: an existing row is always unchanged.
+            return format!(
+                "UPDATE {} SET {c} = {c} WHERE 0",
+                self.table,
+                c = self.cols[0]
+            );
+        }
+        format!(
+            "UPDATE {} SET {} WHERE {} AND NOT ({})",
+            self.table,
+            set.join(", "),
+            key.join(" AND "),
+            same.join(" AND ")
+        )
+    }
+}
+
+const TIERS: Shape = Shape {
+    table: "tiers",
+    cols: &["tier_id", "name", "rank"],
+    key: &["tier_id"],
+};
+const PRODUCTS: Shape = Shape {
+    table: "products",
+    cols: &[
+        "sku",
+        "name",
+        "family",
+        "list_price",
+        "certification_required",
+        "active",
+    ],
+    key: &["sku"],
+};
+const DISCOUNT_POLICY: Shape = Shape {
+    table: "discount_policy",
+    cols: &["tier_id", "family", "max_discount_pct"],
+    key: &["tier_id", "family"],
+};
+const PARTNERS: Shape = Shape {
+    table: "partners",
+    cols: &[
+        "partner_id",
+        "name",
+        "kind",
+        "parent_partner_id",
+        "region",
+        "country",
+        "joined_on",
+        "certifications",
+        "tax_id",
+        "bank_account",
+    ],
+    key: &["partner_id"],
+};
+const TIER_HISTORY: Shape = Shape {
+    table: "tier_history",
+    cols: &["partner_id", "tier_id", "effective_from"],
+    key: &["partner_id", "effective_from"],
+};
+const QUOTAS: Shape = Shape {
+    table: "quotas",
+    cols: &["partner_id", "period", "quota"],
+    key: &["partner_id", "period"],
+};
+const REGISTRATIONS: Shape = Shape {
+    table: "registrations",
+    cols: &[
+        "registration_id",
+        "partner_id",
+        "customer_name",
+        "expected_amount",
+        "registered_on",
+        "expires_on",
+        "status",
+    ],
+    key: &["registration_id"],
+};
+const COMMISSIONS: Shape = Shape {
+    table: "commissions",
+    cols: &[
+        "commission_id",
+        "transaction_id",
+        "payee_partner_id",
+        "role",
+        "amount",
+        "period",
+    ],
+    key: &["commission_id"],
+};
+const PROGRAM: Shape = Shape {
+    table: "program",
+    cols: &[
+        "id",
+        "program_id",
+        "name",
+        "currency",
+        "fiscal_year_start_month",
+        "as_of",
+        "review_start",
+        "review_end",
+    ],
+    key: &["id"],
+};
+const PLAN: Shape = Shape {
+    table: "plan",
+    cols: &["id", "plan_id", "json"],
+    key: &["id"],
+};
+
+fn t(s: &str) -> Value {
+    Value::Text(s.to_string())
+}
+fn ot(s: Option<&str>) -> Value {
+    s.map(t).unwrap_or(Value::Null)
+}
+fn i(n: i64) -> Value {
+    Value::Integer(n)
+}
+
+/// Upserts rows of one shape inside an open transaction.
+fn upsert_in<R>(
+    tx: &rusqlite::Transaction<'_>,
+    shape: &Shape,
+    rows: &[R],
+    values: impl Fn(&R) -> Vec<Value>,
+) -> Result<UpsertCounts> {
+    let mut ins = tx.prepare_cached(&shape.insert_sql())?;
+    let mut upd = tx.prepare_cached(&shape.update_sql())?;
+    let mut c = UpsertCounts::default();
+    for r in rows {
+        let v = values(r);
+        if ins.execute(rusqlite::params_from_iter(v.iter()))? == 1 {
+            c.inserted += 1;
+        } else if upd.execute(rusqlite::params_from_iter(v.iter()))? == 1 {
+            c.updated += 1;
+        } else {
+            c.unchanged += 1;
+        }
+    }
+    Ok(c)
+}
+
+fn program_values(p: &Program) -> Vec<Value> {
+    vec![
+        i(1),
+        t(&p.program_id),
+        t(&p.name),
+        t(&p.currency),
+        i(p.fiscal_year_start_month as i64),
+        t(&p.as_of.to_string()),
+        t(&p.review_window.start.to_string()),
+        t(&p.review_window.end.to_string()),
+    ]
+}
+
+fn partner_values(p: &Partner) -> Vec<Value> {
+    vec![
+        t(&p.partner_id),
+        t(&p.name),
+        t(p.kind.as_str()),
+        ot(p.parent_partner_id.as_deref()),
+        t(&p.region),
+        ot(p.country.as_deref()),
+        t(&p.joined_on.to_string()),
+        Value::Text(serde_json::to_string(&p.certifications).unwrap_or_else(|_| "[]".into())),
+        ot(p.tax_id.as_deref()),
+        match &p.bank_account {
+            Some(b) => Value::Text(serde_json::to_string(b).unwrap_or_else(|_| "null".into())),
+            None => Value::Null,
+        },
+    ]
+}
+
+fn registration_values(r: &Registration) -> Vec<Value> {
+    vec![
+        t(&r.registration_id),
+        t(&r.partner_id),
+        t(&r.customer_name),
+        t(&r.expected_amount.to_string()),
+        t(&r.registered_on.to_string()),
+        t(&r.expires_on.to_string()),
+        t(r.status.as_str()),
+    ]
+}
+
+fn commission_values(c: &CommissionLine) -> Vec<Value> {
+    vec![
+        t(&c.commission_id),
+        t(&c.transaction_id),
+        t(&c.payee_partner_id),
+        t(c.role.as_str()),
+        t(&c.amount.to_string()),
+        t(&c.period),
+    ]
+}
+
+const TX_INSERT: &str = "INSERT INTO transactions (transaction_id, kind, original_transaction_id, \
+     partner_id, registration_id, customer_name, sku, quantity, unit_list_price, unit_net_price, \
+     amount, amount_minor, currency, closed_on, submitted_at, invoice_number, notes, row_hash, \
+     record_version, updated_at) \
+     VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,1,?19) \
+     ON CONFLICT(transaction_id) DO NOTHING";
+
+const TX_UPDATE: &str = "UPDATE transactions SET kind=?2, original_transaction_id=?3, \
+     partner_id=?4, registration_id=?5, customer_name=?6, sku=?7, quantity=?8, \
+     unit_list_price=?9, unit_net_price=?10, amount=?11, amount_minor=?12, currency=?13, \
+     closed_on=?14, submitted_at=?15, invoice_number=?16, notes=?17, row_hash=?18, \
+     record_version = record_version + 1, updated_at=?19 \
+     WHERE transaction_id=?1 AND row_hash <> ?18";
+
+fn tx_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<[Option<String>; 17]> {
+    let mut out: [Option<String>; 17] = Default::default();
+    for (k, slot) in out.iter_mut().enumerate() {
+        *slot = if k == 7 {
+            Some(r.get::<_, i64>(k)?.to_string())
+        } else {
+            r.get(k)?
+        };
+    }
+    Ok(out)
+}
+
+fn tx_from_strings(v: [Option<String>; 17]) -> Result<Transaction> {
+    let [id, kind, orig, partner, reg, customer, sku, qty, ulp, unp, amount, currency, closed, submitted, invoice, notes, _hash] =
+        v;
+    let req = |o: Option<String>, what: &str| -> Result<String> {
+        o.ok_or_else(|| StoreError::Corrupt(format!("transactions.{what} is NULL")))
+    };
+    let id = req(id, "transaction_id")?;
+    let kind = match req(kind, "kind")?.as_str() {
+        "sale" => TransactionKind::Sale,
+        "refund" => TransactionKind::Refund,
+        other => return Err(corrupt("transactions.kind", other)),
+    };
+    let qty = req(qty, "quantity")?;
+    Ok(Transaction {
+        kind,
+        original_transaction_id: orig,
+        partner_id: req(partner, "partner_id")?,
+        registration_id: reg,
+        customer_name: req(customer, "customer_name")?,
+        sku: req(sku, "sku")?,
+        quantity: qty
+            .parse()
+            .map_err(|_| corrupt("transactions.quantity", &qty))?,
+        unit_list_price: dec(
+            "transactions.unit_list_price",
+            &req(ulp, "unit_list_price")?,
+        )?,
+        unit_net_price: dec("transactions.unit_net_price", &req(unp, "unit_net_price")?)?,
+        amount: dec("transactions.amount", &req(amount, "amount")?)?,
+        currency: req(currency, "currency")?,
+        closed_on: date("transactions.closed_on", &req(closed, "closed_on")?)?,
+        submitted_at: timestamp(
+            "transactions.submitted_at",
+            &req(submitted, "submitted_at")?,
+        )?,
+        invoice_number: req(invoice, "invoice_number")?,
+        notes,
+        transaction_id: id,
+    })
+}
+
+const TX_SELECT: &str = "SELECT transaction_id, kind, original_transaction_id, partner_id, \
+     registration_id, customer_name, sku, quantity, unit_list_price, unit_net_price, amount, \
+     currency, closed_on, submitted_at, invoice_number, notes, row_hash FROM transactions";
+
+impl Store {
+    fn write_tx(&mut self) -> Result<rusqlite::Transaction<'_>> {
+        Ok(self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?)
+    }
+
+    fn upsert_shape<R>(
+        &mut self,
+        shape: &Shape,
+        rows: &[R],
+        values: impl Fn(&R) -> Vec<Value>,
+    ) -> Result<UpsertCounts> {
+        let tx = self.write_tx()?;
+        let c = upsert_in(&tx, shape, rows, values)?;
+        tx.commit()?;
+        Ok(c)
+    }
+
+    pub fn upsert_program(&mut self, p: &Program) -> Result<UpsertCounts> {
+        self.upsert_shape(&PROGRAM, std::slice::from_ref(p), program_values)
+    }
+
+    pub fn upsert_plan(&mut self, p: &Plan) -> Result<UpsertCounts> {
+        let text = serde_json::to_string(p)
+            .map_err(|e| StoreError::Corrupt(format!("plan cannot be serialised: {e}")))?;
+        self.upsert_shape(&PLAN, &[(p.plan_id.clone(), text)], |(id, j)| {
+            vec![i(1), t(id), t(j)]
+        })
+    }
+
+    pub fn upsert_tiers(&mut self, rows: &[Tier]) -> Result<UpsertCounts> {
+        self.upsert_shape(&TIERS, rows, |r| vec![t(&r.tier_id), t(&r.name), i(r.rank)])
+    }
+
+    pub fn upsert_products(&mut self, rows: &[Product]) -> Result<UpsertCounts> {
+        self.upsert_shape(&PRODUCTS, rows, |r| {
+            vec![
+                t(&r.sku),
+                t(&r.name),
+                t(&r.family),
+                t(&r.list_price.to_string()),
+                ot(r.certification_required.as_deref()),
+                i(r.active as i64),
+            ]
+        })
+    }
+
+    pub fn upsert_discount_policy(&mut self, rows: &[DiscountPolicy]) -> Result<UpsertCounts> {
+        self.upsert_shape(&DISCOUNT_POLICY, rows, |r| {
+            vec![
+                t(&r.tier_id),
+                t(&r.family),
+                t(&r.max_discount_pct.to_string()),
+            ]
+        })
+    }
+
+    pub fn upsert_partners(&mut self, rows: &[Partner]) -> Result<UpsertCounts> {
+        self.upsert_shape(&PARTNERS, rows, partner_values)
+    }
+
+    pub fn upsert_tier_history(&mut self, rows: &[TierHistory]) -> Result<UpsertCounts> {
+        self.upsert_shape(&TIER_HISTORY, rows, |r| {
+            vec![
+                t(&r.partner_id),
+                t(&r.tier_id),
+                t(&r.effective_from.to_string()),
+            ]
+        })
+    }
+
+    pub fn upsert_quotas(&mut self, rows: &[Quota]) -> Result<UpsertCounts> {
+        self.upsert_shape(&QUOTAS, rows, |r| {
+            vec![t(&r.partner_id), t(&r.period), t(&r.quota.to_string())]
+        })
+    }
+
+    pub fn upsert_registrations(&mut self, rows: &[Registration]) -> Result<UpsertCounts> {
+        self.upsert_shape(&REGISTRATIONS, rows, registration_values)
+    }
+
+    pub fn upsert_commissions(&mut self, rows: &[CommissionLine]) -> Result<UpsertCounts> {
+        self.upsert_shape(&COMMISSIONS, rows, commission_values)
+    }
+
+    /// Upserts transactions: new ids are inserted; an existing row whose
+    /// [`transaction_hash`] changed is rewritten with `record_version` bumped and
+    /// `updated_at` set; identical rows are not written.
+    pub fn upsert_transactions(&mut self, rows: &[Transaction]) -> Result<UpsertCounts> {
+        let prepared: Vec<PreparedTransaction> = rows
+            .iter()
+            .map(|t| PreparedTransaction::new(t.clone()))
+            .collect();
+        self.upsert_prepared_transactions(&prepared)
+    }
+
+    /// [`Store::upsert_transactions`] with the text forms and hash computed ahead
+    /// (the import prepares them on its parsing thread).
+    pub fn upsert_prepared_transactions(
+        &mut self,
+        rows: &[PreparedTransaction],
+    ) -> Result<UpsertCounts> {
+        let now = now_rfc3339();
+        let tx = self.write_tx()?;
+        let mut c = UpsertCounts::default();
+        {
+            let mut ins = tx.prepare_cached(TX_INSERT)?;
+            let mut upd = tx.prepare_cached(TX_UPDATE)?;
+            for p in rows {
+                let r = &p.tx;
+                let params = params![
+                    r.transaction_id,
+                    r.kind.as_str(),
+                    r.original_transaction_id,
+                    r.partner_id,
+                    r.registration_id,
+                    r.customer_name,
+                    r.sku,
+                    r.quantity,
+                    p.unit_list_price,
+                    p.unit_net_price,
+                    p.amount,
+                    p.amount_minor,
+                    r.currency,
+                    p.closed_on,
+                    p.submitted_at,
+                    r.invoice_number,
+                    r.notes,
+                    p.row_hash,
+                    now,
+                ];
+                if ins.execute(params)? == 1 {
+                    c.inserted += 1;
+                } else if upd.execute(params)? == 1 {
+                    c.updated += 1;
+                } else {
+                    c.unchanged += 1;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(c)
+    }
+
+    /// Keeps rejected input rows (with their raw text). A row already quarantined
+    /// (same source, line and raw text) is not added twice.
+    pub fn quarantine(&mut self, rows: &[Rejection]) -> Result<usize> {
+        let now = now_rfc3339();
+        let tx = self.write_tx()?;
+        let mut n = 0;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO quarantine (source, line, field, error, raw, received_at)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6
+                 WHERE NOT EXISTS (SELECT 1 FROM quarantine
+                                   WHERE source = ?1 AND line IS ?2 AND raw = ?5 AND error = ?4)",
+            )?;
+            for r in rows {
+                n += st.execute(params![r.file, r.line as i64, r.field, r.error, r.raw, now])?;
+            }
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// Every quarantined row, oldest first.
+    pub fn quarantined(&self) -> Result<Vec<Rejection>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT source, line, field, error, raw FROM quarantine ORDER BY id")?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(Rejection {
+                    file: r.get(0)?,
+                    line: r.get::<_, Option<i64>>(1)?.unwrap_or(0).max(0) as usize,
+                    field: r.get(2)?,
+                    error: r.get(3)?,
+                    raw: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    pub fn program(&self) -> Result<Option<Program>> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT program_id, name, currency, fiscal_year_start_month, as_of, review_start, review_end
+                 FROM program WHERE id = 1",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, String>(6)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((program_id, name, currency, fy, as_of, start, end)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(Program {
+            program_id,
+            name,
+            currency,
+            fiscal_year_start_month: u32::try_from(fy)
+                .map_err(|_| corrupt("program.fiscal_year_start_month", &fy.to_string()))?,
+            as_of: date("program.as_of", &as_of)?,
+            review_window: ReviewWindow {
+                start: date("program.review_start", &start)?,
+                end: date("program.review_end", &end)?,
+            },
+        }))
+    }
+
+    pub fn plan(&self) -> Result<Option<Plan>> {
+        let text: Option<String> = self
+            .conn
+            .query_row("SELECT json FROM plan WHERE id = 1", [], |r| r.get(0))
+            .optional()?;
+        text.map(|s| json("plan.json", &s)).transpose()
+    }
+
+    pub fn tiers(&self) -> Result<Vec<Tier>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT tier_id, name, rank FROM tiers ORDER BY rowid")?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(Tier {
+                    tier_id: r.get(0)?,
+                    name: r.get(1)?,
+                    rank: r.get(2)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    pub fn products(&self) -> Result<Vec<Product>> {
+        let mut st = self.conn.prepare(
+            "SELECT sku, name, family, list_price, certification_required, active FROM products ORDER BY rowid",
+        )?;
+        let raw: Vec<(String, String, String, String, Option<String>, bool)> = st
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        raw.into_iter()
+            .map(|(sku, name, family, lp, cert, active)| {
+                Ok(Product {
+                    list_price: dec("products.list_price", &lp)?,
+                    sku,
+                    name,
+                    family,
+                    certification_required: cert,
+                    active,
+                })
+            })
+            .collect()
+    }
+
+    pub fn discount_policy(&self) -> Result<Vec<DiscountPolicy>> {
+        let mut st = self.conn.prepare(
+            "SELECT tier_id, family, max_discount_pct FROM discount_policy ORDER BY rowid",
+        )?;
+        let raw: Vec<(String, String, String)> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        raw.into_iter()
+            .map(|(tier_id, family, pct)| {
+                Ok(DiscountPolicy {
+                    max_discount_pct: dec("discount_policy.max_discount_pct", &pct)?,
+                    tier_id,
+                    family,
+                })
+            })
+            .collect()
+    }
+
+    fn partners_where(&self, clause: &str, p: &[&dyn rusqlite::ToSql]) -> Result<Vec<Partner>> {
+        let mut st = self.conn.prepare(&format!(
+            "SELECT partner_id, name, kind, parent_partner_id, region, country, joined_on,
+                    certifications, tax_id, bank_account FROM partners {clause}"
+        ))?;
+        type Raw = (
+            String,
+            String,
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+        );
+        let raw: Vec<Raw> = st
+            .query_map(p, |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        raw.into_iter()
+            .map(
+                |(partner_id, name, kind, parent, region, country, joined, certs, tax, bank)| {
+                    Ok(Partner {
+                        kind: match kind.as_str() {
+                            "distributor" => PartnerKind::Distributor,
+                            "reseller" => PartnerKind::Reseller,
+                            other => return Err(corrupt("partners.kind", other)),
+                        },
+                        parent_partner_id: parent,
+                        region,
+                        country,
+                        joined_on: date("partners.joined_on", &joined)?,
+                        certifications: json("partners.certifications", &certs)?,
+                        tax_id: tax,
+                        bank_account: bank
+                            .map(|b| json("partners.bank_account", &b))
+                            .transpose()?,
+                        partner_id,
+                        name,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    pub fn partners(&self) -> Result<Vec<Partner>> {
+        self.partners_where("ORDER BY rowid", &[])
+    }
+
+    pub fn get_partner(&self, id: &str) -> Result<Option<Partner>> {
+        Ok(self
+            .partners_where("WHERE partner_id = ?1", &[&id])?
+            .into_iter()
+            .next())
+    }
+
+    pub fn tier_history(&self) -> Result<Vec<TierHistory>> {
+        let mut st = self.conn.prepare(
+            "SELECT partner_id, tier_id, effective_from FROM tier_history ORDER BY rowid",
+        )?;
+        let raw: Vec<(String, String, String)> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        raw.into_iter()
+            .map(|(partner_id, tier_id, from)| {
+                Ok(TierHistory {
+                    effective_from: date("tier_history.effective_from", &from)?,
+                    partner_id,
+                    tier_id,
+                })
+            })
+            .collect()
+    }
+
+    pub fn quotas(&self) -> Result<Vec<Quota>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT partner_id, period, quota FROM quotas ORDER BY rowid")?;
+        let raw: Vec<(String, String, String)> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        raw.into_iter()
+            .map(|(partner_id, period, q)| {
+                Ok(Quota {
+                    quota: dec("quotas.quota", &q)?,
+                    partner_id,
+                    period,
+                })
+            })
+            .collect()
+    }
+
+    pub fn registrations(&self) -> Result<Vec<Registration>> {
+        let mut st = self.conn.prepare(
+            "SELECT registration_id, partner_id, customer_name, expected_amount, registered_on,
+                    expires_on, status FROM registrations ORDER BY rowid",
+        )?;
+        type Raw = (String, String, String, String, String, String, String);
+        let raw: Vec<Raw> = st
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        raw.into_iter()
+            .map(|(id, partner_id, customer, amount, reg, exp, status)| {
+                Ok(Registration {
+                    registration_id: id,
+                    partner_id,
+                    customer_name: customer,
+                    expected_amount: dec("registrations.expected_amount", &amount)?,
+                    registered_on: date("registrations.registered_on", &reg)?,
+                    expires_on: date("registrations.expires_on", &exp)?,
+                    status: match status.as_str() {
+                        "approved" => RegistrationStatus::Approved,
+                        "rejected" => RegistrationStatus::Rejected,
+                        "expired" => RegistrationStatus::Expired,
+                        other => return Err(corrupt("registrations.status", other)),
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// Every transaction, in the order it was first imported.
+    pub fn transactions(&self) -> Result<Vec<Transaction>> {
+        let mut st = self.conn.prepare(&format!("{TX_SELECT} ORDER BY rowid"))?;
+        let raw: Vec<[Option<String>; 17]> = st
+            .query_map([], tx_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        raw.into_iter().map(tx_from_strings).collect()
+    }
+
+    pub fn get_transaction(&self, id: &str) -> Result<Option<Transaction>> {
+        let raw = self
+            .conn
+            .query_row(
+                &format!("{TX_SELECT} WHERE transaction_id = ?1"),
+                [id],
+                tx_from_row,
+            )
+            .optional()?;
+        raw.map(tx_from_strings).transpose()
+    }
+
+    /// The stored `row_hash` of a transaction (see [`transaction_hash`]).
+    pub fn transaction_row_hash(&self, id: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT row_hash FROM transactions WHERE transaction_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// The stored `record_version` of a transaction.
+    pub fn transaction_record_version(&self, id: &str) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT record_version FROM transactions WHERE transaction_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    pub fn commissions(&self) -> Result<Vec<CommissionLine>> {
+        let mut st = self.conn.prepare(
+            "SELECT commission_id, transaction_id, payee_partner_id, role, amount, period
+             FROM commissions ORDER BY rowid",
+        )?;
+        type Raw = (String, String, String, String, String, String);
+        let raw: Vec<Raw> = st
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        raw.into_iter()
+            .map(|(id, tx, payee, role, amount, period)| {
+                Ok(CommissionLine {
+                    commission_id: id,
+                    transaction_id: tx,
+                    payee_partner_id: payee,
+                    role: match role.as_str() {
+                        "seller" => CommissionRole::Seller,
+                        "override" => CommissionRole::Override,
+                        "spiff" => CommissionRole::Spiff,
+                        "clawback" => CommissionRole::Clawback,
+                        other => return Err(corrupt("commissions.role", other)),
+                    },
+                    amount: dec("commissions.amount", &amount)?,
+                    period,
+                })
+            })
+            .collect()
+    }
+
+    /// The whole program back as domain types (as `import::load_dataset(dir)` gives it).
+    pub fn load_dataset(&self) -> Result<Dataset> {
+        let program = self.program()?.ok_or_else(|| {
+            StoreError::Corrupt("the cache holds no program yet: run `tierdesk import DIR`".into())
+        })?;
+        let plan = self.plan()?.ok_or_else(|| {
+            StoreError::Corrupt("the cache holds no plan yet: run `tierdesk import DIR`".into())
+        })?;
+        Ok(Dataset {
+            program,
+            plan,
+            tiers: self.tiers()?,
+            products: self.products()?,
+            discount_policy: self.discount_policy()?,
+            partners: self.partners()?,
+            tier_history: self.tier_history()?,
+            quotas: self.quotas()?,
+            registrations: self.registrations()?,
+            transactions: self.transactions()?,
+            commissions: self.commissions()?,
+        })
+    }
+
+    /// Ids of one stored entity (the import checks references against these).
+    /// `what` is one of: tiers, products, partners, registrations, transactions, commissions.
+    pub fn stored_ids(&self, what: &str, each: &mut dyn FnMut(&str)) -> Result<()> {
+        let sql = match what {
+            "tiers" => "SELECT tier_id FROM tiers",
+            "products" => "SELECT sku FROM products",
+            "partners" => "SELECT partner_id FROM partners",
+            "registrations" => "SELECT registration_id FROM registrations",
+            "transactions" => "SELECT transaction_id FROM transactions",
+            "commissions" => "SELECT commission_id FROM commissions",
+            other => return Err(StoreError::Corrupt(format!("no id list for {other}"))),
+        };
+        let mut st = self.conn.prepare(sql)?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let s: rusqlite::types::ValueRef<'_> = r.get_ref(0)?;
+            if let rusqlite::types::ValueRef::Text(b) = s {
+                each(&String::from_utf8_lossy(b));
+            }
+        }
+        Ok(())
+    }
+
+    /// Row count of one of the data-set tables.
+    pub fn count_rows(&self, table: &str) -> Result<i64> {
+        const KNOWN: &[&str] = &[
+            "program",
+            "plan",
+            "tiers",
+            "products",
+            "discount_policy",
+            "partners",
+            "tier_history",
+            "quotas",
+            "registrations",
+            "transactions",
+            "commissions",
+            "quarantine",
+        ];
+        if !KNOWN.contains(&table) {
+            return Err(StoreError::Corrupt(format!("unknown table {table}")));
+        }
+        Ok(self
+            .conn
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?)
+    }
+
+    /// Starts a bulk import: `synchronous=NORMAL` (WAL stays crash-safe), a larger
+    /// page cache, and — for tables that are empty now — their secondary indexes
+    /// dropped (remembered in `sync_state` so an interrupted import is repaired by
+    /// the next one). Returns the names of the indexes dropped.
+    pub fn begin_bulk_import(&mut self) -> Result<Vec<String>> {
+        self.restore_dropped_indexes()?;
+        self.conn.execute_batch(
+            "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=10000;",
+        )?;
+        let tx = self.write_tx()?;
+        let mut dropped: Vec<(String, String)> = Vec::new();
+        for table in BULK_TABLES {
+            let empty: bool = tx.query_row(
+                &format!("SELECT NOT EXISTS (SELECT 1 FROM {table})"),
+                [],
+                |r| r.get(0),
+            )?;
+            if !empty {
+                continue;
+            }
+            let mut st = tx.prepare(
+                "SELECT name, sql FROM sqlite_master
+                 WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL",
+            )?;
+            let idx: Vec<(String, String)> = st
+                .query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            dropped.extend(idx);
+        }
+        if !dropped.is_empty() {
+            let sqls: Vec<&str> = dropped.iter().map(|(_, s)| s.as_str()).collect();
+            let saved = serde_json::to_string(&sqls)
+                .map_err(|e| StoreError::Corrupt(format!("index list: {e}")))?;
+            tx.execute(
+                "INSERT INTO sync_state (key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![DROPPED_INDEXES_KEY, saved],
+            )?;
+            for (name, _) in &dropped {
+                tx.execute_batch(&format!("DROP INDEX IF EXISTS \"{name}\""))?;
+            }
+        }
+        tx.commit()?;
+        Ok(dropped.into_iter().map(|(n, _)| n).collect())
+    }
+
+    /// Ends a bulk import: rebuilds the indexes it dropped (timed) and restores
+    /// `synchronous=FULL`.
+    pub fn end_bulk_import(&mut self) -> Result<Duration> {
+        let t0 = Instant::now();
+        self.restore_dropped_indexes()?;
+        let took = t0.elapsed();
+        self.conn.execute_batch(
+            "PRAGMA synchronous=FULL; PRAGMA cache_size=-2000; PRAGMA wal_autocheckpoint=1000;
+             PRAGMA wal_checkpoint(PASSIVE);",
+        )?;
+        Ok(took)
+    }
+
+    /// Recreates indexes a bulk import dropped and has not rebuilt (also repairs a
+    /// cache whose import was interrupted). Returns how many it built.
+    pub fn restore_dropped_indexes(&mut self) -> Result<usize> {
+        let saved: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT value FROM sync_state WHERE key = ?1",
+                [DROPPED_INDEXES_KEY],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(saved) = saved else { return Ok(0) };
+        let sqls: Vec<String> = json("sync_state.import.dropped_indexes", &saved)?;
+        let tx = self.write_tx()?;
+        for sql in &sqls {
+            let sql = if sql.contains("IF NOT EXISTS") {
+                sql.clone()
+            } else {
+                sql.replacen("INDEX", "INDEX IF NOT EXISTS", 1)
+            };
+            tx.execute_batch(&sql)?;
+        }
+        tx.execute(
+            "DELETE FROM sync_state WHERE key = ?1",
+            [DROPPED_INDEXES_KEY],
+        )?;
+        tx.commit()?;
+        Ok(sqls.len())
+    }
+
+    /// A digest of every row of the data-set tables (for tests and `doctor`):
+    /// equal digests mean equal contents.
+    pub fn dataset_digest(&self) -> Result<String> {
+        let mut h = Sha256::new();
+        for table in [
+            "program",
+            "plan",
+            "tiers",
+            "products",
+            "discount_policy",
+            "partners",
+            "tier_history",
+            "quotas",
+            "registrations",
+            "transactions",
+            "commissions",
+            "quarantine",
+        ] {
+            let mut st = self
+                .conn
+                .prepare(&format!("SELECT * FROM {table} ORDER BY rowid"))?;
+            let n = st.column_count();
+            let mut rows = st.query([])?;
+            h.update(table.as_bytes());
+            while let Some(r) = rows.next()? {
+                for k in 0..n {
+                    let v = match r.get_ref(k)? {
+                        rusqlite::types::ValueRef::Null => "\u{0}N".to_string(),
+                        rusqlite::types::ValueRef::Integer(x) => x.to_string(),
+                        rusqlite::types::ValueRef::Real(x) => x.to_string(),
+                        rusqlite::types::ValueRef::Text(b) | rusqlite::types::ValueRef::Blob(b) => {
+                            String::from_utf8_lossy(b).into_owned()
+                        }
+                    };
+                    h.update((v.len() as u64).to_le_bytes());
+                    h.update(v.as_bytes());
+                }
+            }
+        }
+        Ok(hex::encode(h.finalize()))
+    }
+}

@@ -1,1 +1,1475 @@
-//! Store: queue.
+//! Read models for the workbench: keyset-paginated queue pages, header counters,
+//! the record detail, the audit trail, the sign-off list and sync status.
+//!
+//! The queue is the review window's exceptions: `flags` rows with `in_window = 1` and at
+//! least one kind. Pages are fetched with keyset pagination on indexes declared in
+//! `schema.sql` (`idx_flags_rank`, `idx_flags_stake`, `idx_flags_amount`), never with OFFSET.
+
+use rusqlite::{params_from_iter, types::Value, OptionalExtension, Row};
+
+use super::{Result, Store};
+
+/// How the queue is ordered (always descending: the biggest problems first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QueueSort {
+    /// Score, then commission at stake.
+    #[default]
+    Rank,
+    /// Commission at stake.
+    AtStake,
+    /// Transaction amount.
+    Amount,
+}
+
+impl QueueSort {
+    pub const ALL: [QueueSort; 3] = [QueueSort::Rank, QueueSort::AtStake, QueueSort::Amount];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            QueueSort::Rank => "score",
+            QueueSort::AtStake => "at stake",
+            QueueSort::Amount => "amount",
+        }
+    }
+
+    pub fn next(self) -> QueueSort {
+        match self {
+            QueueSort::Rank => QueueSort::AtStake,
+            QueueSort::AtStake => QueueSort::Amount,
+            QueueSort::Amount => QueueSort::Rank,
+        }
+    }
+
+    /// The key columns, in order, of this sort (all compared descending).
+    fn columns(self) -> &'static str {
+        match self {
+            QueueSort::Rank => "f.score, f.at_stake_minor, f.transaction_id",
+            QueueSort::AtStake => "f.at_stake_minor, f.transaction_id",
+            QueueSort::Amount => "f.amount_minor, f.transaction_id",
+        }
+    }
+}
+
+/// What narrows the queue. Empty fields do not filter.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueFilter {
+    /// Anomaly kind name (`duplicate`, ...).
+    pub kind: Option<String>,
+    /// Workflow state (`flagged`, `awaiting_signoff`, ...).
+    pub status: Option<String>,
+    /// Tier id (the partner's current tier).
+    pub tier: Option<String>,
+    pub region: Option<String>,
+    /// Minimum transaction amount, minor units.
+    pub min_amount_minor: Option<i64>,
+    /// Substring of the transaction id, partner name/id or customer name.
+    pub search: Option<String>,
+}
+
+impl QueueFilter {
+    pub fn is_empty(&self) -> bool {
+        self.kind.is_none()
+            && self.status.is_none()
+            && self.tier.is_none()
+            && self.region.is_none()
+            && self.min_amount_minor.is_none()
+            && self.search.as_deref().is_none_or(str::is_empty)
+    }
+}
+
+/// Where a page starts: the sort key of the row next to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueCursor {
+    pub score: f64,
+    pub at_stake_minor: i64,
+    pub amount_minor: i64,
+    pub transaction_id: String,
+}
+
+/// Which way a page goes from its cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageDir {
+    /// Rows after the cursor in queue order (from the top without a cursor).
+    After,
+    /// Rows before the cursor (from the bottom without a cursor); returned in queue order.
+    Before,
+    /// The cursor's row (if still there) and the rows after it: reloading a window in place.
+    From,
+}
+
+/// Tiers (id, name) by rank, and regions: the filter dialog's choices.
+pub type FilterChoices = (Vec<(String, String)>, Vec<String>);
+
+/// One queue line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueRow {
+    pub transaction_id: String,
+    pub score: f64,
+    pub confidence: f64,
+    pub kinds: Vec<String>,
+    pub partner_id: String,
+    pub partner_name: String,
+    pub tier: String,
+    pub customer: String,
+    /// Exact decimal text of the transaction amount.
+    pub amount: String,
+    pub currency: String,
+    pub amount_minor: i64,
+    pub at_stake_minor: i64,
+    pub submitted_at: String,
+    pub status: String,
+}
+
+impl QueueRow {
+    pub fn cursor(&self) -> QueueCursor {
+        QueueCursor {
+            score: self.score,
+            at_stake_minor: self.at_stake_minor,
+            amount_minor: self.amount_minor,
+            transaction_id: self.transaction_id.clone(),
+        }
+    }
+}
+
+/// The program's header facts the workbench shows.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ProgramInfo {
+    pub name: String,
+    pub currency: String,
+    pub as_of: String,
+    pub review_start: String,
+    pub review_end: String,
+    pub fiscal_year_start_month: u32,
+}
+
+/// Sync and outbox status for the status bar.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SyncStatus {
+    /// `Some(true)` online, `Some(false)` offline, `None` never synced.
+    pub online: Option<bool>,
+    pub last_sync: Option<String>,
+    pub outbox_pending: i64,
+    pub conflicts: i64,
+    pub last_error: Option<String>,
+}
+
+/// A partner as the detail pane shows it (tax id and bank details masked here).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PartnerView {
+    pub partner_id: String,
+    pub name: String,
+    pub kind: String,
+    pub region: String,
+    pub country: Option<String>,
+    pub joined_on: String,
+    pub certifications: Vec<String>,
+    pub parent: Option<(String, String)>,
+    pub tax_id_masked: Option<String>,
+    pub bank_masked: Option<String>,
+    pub high_value: bool,
+    /// (tier id, tier name, effective from), oldest first.
+    pub tier_history: Vec<(String, String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TxView {
+    pub transaction_id: String,
+    pub kind: String,
+    pub original_transaction_id: Option<String>,
+    pub partner_id: String,
+    pub registration_id: Option<String>,
+    pub customer_name: String,
+    pub sku: String,
+    pub product_name: Option<String>,
+    pub family: Option<String>,
+    pub quantity: i64,
+    pub unit_list_price: String,
+    pub unit_net_price: String,
+    pub amount: String,
+    pub currency: String,
+    pub closed_on: String,
+    pub submitted_at: String,
+    pub invoice_number: String,
+    pub notes: Option<String>,
+    pub record_version: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RegistrationView {
+    pub registration_id: String,
+    pub partner_id: String,
+    pub customer_name: String,
+    pub expected_amount: String,
+    pub registered_on: String,
+    pub expires_on: String,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FlagView {
+    pub score: f64,
+    pub confidence: f64,
+    pub kinds: Vec<String>,
+    pub reasons: Vec<String>,
+    /// Evidence figures as (name, value) pairs, flattened from the JSON object.
+    pub evidence: Vec<(String, String)>,
+    pub detector_version: String,
+    pub source: String,
+    pub scored_at: String,
+    pub status: String,
+    pub at_stake_minor: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ProposalView {
+    pub action: String,
+    pub current_amount: String,
+    pub proposed_amount: String,
+    pub delta: String,
+    pub currency: String,
+    pub rationale: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CaseRow {
+    pub state: String,
+    pub decided_amount: Option<String>,
+    pub proposer: Option<String>,
+    pub version: i64,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CommissionView {
+    pub commission_id: String,
+    pub payee_partner_id: String,
+    pub role: String,
+    pub amount: String,
+    pub period: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AuditView {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub role: String,
+    pub action: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub reason: Option<String>,
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DecisionView {
+    pub decision_id: String,
+    pub action: String,
+    pub amount: Option<String>,
+    pub reason: String,
+    pub actor: String,
+    pub from_state: String,
+    pub to_state: String,
+    pub created_at: String,
+}
+
+/// Everything the record panes show about one transaction.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RecordDetail {
+    pub tx: TxView,
+    pub partner: Option<PartnerView>,
+    pub registration: Option<RegistrationView>,
+    pub flag: Option<FlagView>,
+    pub proposal: Option<ProposalView>,
+    pub case: Option<CaseRow>,
+    pub commissions: Vec<CommissionView>,
+    pub decisions: Vec<DecisionView>,
+    pub audit: Vec<AuditView>,
+    /// The partner's bookings per month (`YYYY-MM`, sum of amounts), oldest first.
+    pub monthly: Vec<(String, f64)>,
+    /// The month of this deal (`YYYY-MM`).
+    pub deal_month: String,
+    /// For a duplicate: the earlier transaction it repeats.
+    pub original: Option<TxView>,
+}
+
+/// One line of the sign-off list.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SignoffRow {
+    pub transaction_id: String,
+    pub partner_id: String,
+    pub partner_name: String,
+    pub period: String,
+    pub closed_on: String,
+    pub proposer: Option<String>,
+    pub current_amount: String,
+    pub decided_amount: String,
+    pub delta: String,
+    pub currency: String,
+}
+
+const QUEUE_SELECT: &str = "SELECT f.transaction_id, f.score, f.confidence, f.kinds, f.partner_id,
+        COALESCE(p.name, f.partner_id),
+        COALESCE((SELECT COALESCE(ti.name, h.tier_id) FROM tier_history h
+                  LEFT JOIN tiers ti ON ti.tier_id = h.tier_id
+                  WHERE h.partner_id = f.partner_id AND h.effective_from <= t.closed_on
+                  ORDER BY h.effective_from DESC LIMIT 1), ''),
+        COALESCE(t.customer_name, ''), COALESCE(t.amount, '0'), COALESCE(t.currency, ''),
+        f.amount_minor, f.at_stake_minor, COALESCE(t.submitted_at, ''), f.status
+   FROM flags f
+   LEFT JOIN transactions t ON t.transaction_id = f.transaction_id
+   LEFT JOIN partners p ON p.partner_id = f.partner_id";
+
+fn queue_row(r: &Row<'_>) -> rusqlite::Result<QueueRow> {
+    let kinds: String = r.get(3)?;
+    Ok(QueueRow {
+        transaction_id: r.get(0)?,
+        score: r.get(1)?,
+        confidence: r.get(2)?,
+        kinds: serde_json::from_str(&kinds).unwrap_or_default(),
+        partner_id: r.get(4)?,
+        partner_name: r.get(5)?,
+        tier: r.get(6)?,
+        customer: r.get(7)?,
+        amount: r.get(8)?,
+        currency: r.get(9)?,
+        amount_minor: r.get(10)?,
+        at_stake_minor: r.get(11)?,
+        submitted_at: r.get(12)?,
+        status: r.get(13)?,
+    })
+}
+
+fn like_pattern(s: &str) -> String {
+    let mut p = String::with_capacity(s.len() + 2);
+    p.push('%');
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+impl Store {
+    /// One page of the exception queue: `limit` rows after/before `cursor` in `sort` order.
+    /// Rows come back in queue order either way.
+    pub fn queue_page(
+        &self,
+        filter: &QueueFilter,
+        sort: QueueSort,
+        cursor: Option<&QueueCursor>,
+        dir: PageDir,
+        limit: usize,
+    ) -> Result<Vec<QueueRow>> {
+        let mut sql = String::from(QUEUE_SELECT);
+        sql.push_str(" WHERE f.in_window = 1 AND f.kinds <> '[]'");
+        let mut args: Vec<Value> = Vec::new();
+        if let Some(k) = &filter.kind {
+            sql.push_str(" AND f.kinds LIKE ?");
+            args.push(Value::Text(format!("%\"{k}\"%")));
+        }
+        if let Some(s) = &filter.status {
+            sql.push_str(" AND f.status = ?");
+            args.push(Value::Text(s.clone()));
+        }
+        if let Some(tier) = &filter.tier {
+            sql.push_str(
+                " AND f.partner_id IN (SELECT h.partner_id FROM tier_history h
+                   WHERE h.tier_id = ? AND h.effective_from = (SELECT MAX(h2.effective_from)
+                   FROM tier_history h2 WHERE h2.partner_id = h.partner_id))",
+            );
+            args.push(Value::Text(tier.clone()));
+        }
+        if let Some(region) = &filter.region {
+            sql.push_str(" AND f.partner_id IN (SELECT partner_id FROM partners WHERE region = ?)");
+            args.push(Value::Text(region.clone()));
+        }
+        if let Some(min) = filter.min_amount_minor {
+            sql.push_str(" AND f.amount_minor >= ?");
+            args.push(Value::Integer(min));
+        }
+        if let Some(q) = filter.search.as_deref().filter(|q| !q.trim().is_empty()) {
+            let pat = like_pattern(q.trim());
+            sql.push_str(
+                " AND (f.transaction_id LIKE ?1x ESCAPE '\\' OR f.partner_id LIKE ?1x ESCAPE '\\'
+                   OR f.partner_id IN (SELECT partner_id FROM partners WHERE name LIKE ?1x ESCAPE '\\')
+                   OR t.customer_name LIKE ?1x ESCAPE '\\')",
+            );
+            // Positional placeholders: repeat the pattern for each use.
+            sql = sql.replace("?1x", "?");
+            for _ in 0..4 {
+                args.push(Value::Text(pat.clone()));
+            }
+        }
+        let cols = sort.columns();
+        let n = cols.split(',').count();
+        if let Some(c) = cursor {
+            let op = match dir {
+                PageDir::After => "<",
+                PageDir::Before => ">",
+                PageDir::From => "<=",
+            };
+            sql.push_str(&format!(" AND ({cols}) {op} ("));
+            sql.push_str(&vec!["?"; n].join(", "));
+            sql.push(')');
+            match sort {
+                QueueSort::Rank => {
+                    args.push(Value::Real(c.score));
+                    args.push(Value::Integer(c.at_stake_minor));
+                }
+                QueueSort::AtStake => args.push(Value::Integer(c.at_stake_minor)),
+                QueueSort::Amount => args.push(Value::Integer(c.amount_minor)),
+            }
+            args.push(Value::Text(c.transaction_id.clone()));
+        }
+        let order = match dir {
+            PageDir::After | PageDir::From => "DESC",
+            PageDir::Before => "ASC",
+        };
+        let order_by: Vec<String> = cols
+            .split(',')
+            .map(|c| format!("{} {order}", c.trim()))
+            .collect();
+        sql.push_str(&format!(
+            " ORDER BY {} LIMIT {}",
+            order_by.join(", "),
+            limit
+        ));
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut rows: Vec<QueueRow> = stmt
+            .query_map(params_from_iter(args), queue_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        if dir == PageDir::Before {
+            rows.reverse();
+        }
+        Ok(rows)
+    }
+
+    /// The queue header counters (`queue:total`, `kind:*`, `status:*`), non-zero ones.
+    pub fn queue_counters(&self) -> Result<Vec<(String, i64)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT name, value FROM counters WHERE value <> 0 ORDER BY name")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Recomputes the queue counters from the flags table (repair; not per frame).
+    pub fn rebuild_queue_counters(&self) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute_batch(
+            "DELETE FROM counters WHERE name = 'queue:total' OR name LIKE 'kind:%' OR name LIKE 'status:%';
+             INSERT INTO counters (name, value)
+               SELECT 'queue:total', COUNT(*) FROM flags WHERE in_window = 1 AND kinds <> '[]';
+             INSERT INTO counters (name, value)
+               SELECT 'status:' || status, COUNT(*) FROM flags WHERE in_window = 1 AND kinds <> '[]'
+               GROUP BY status;
+             INSERT INTO counters (name, value)
+               SELECT 'kind:' || j.value, COUNT(*) FROM flags f, json_each(f.kinds) j
+               WHERE f.in_window = 1 AND f.kinds <> '[]' GROUP BY j.value;",
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The program's facts, if a program was imported.
+    pub fn program_info(&self) -> Result<Option<ProgramInfo>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT name, currency, as_of, review_start, review_end, fiscal_year_start_month
+                 FROM program WHERE id = 1",
+                [],
+                |r| {
+                    Ok(ProgramInfo {
+                        name: r.get(0)?,
+                        currency: r.get(1)?,
+                        as_of: r.get(2)?,
+                        review_start: r.get(3)?,
+                        review_end: r.get(4)?,
+                        fiscal_year_start_month: r.get(5)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Filter choices: tiers (id, name) by rank, regions, workflow states seen.
+    pub fn filter_choices(&self) -> Result<FilterChoices> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT tier_id, name FROM tiers ORDER BY rank, tier_id")?;
+        let tiers = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT DISTINCT region FROM partners ORDER BY region")?;
+        let regions = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok((tiers, regions))
+    }
+
+    /// Sync status for the status bar: sync_state keys, pending outbox, open conflicts.
+    pub fn sync_status(&self) -> Result<SyncStatus> {
+        let mut st = SyncStatus::default();
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT key, value FROM sync_state")?;
+        let kv: Vec<(String, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (k, v) in kv {
+            match k.as_str() {
+                "online" | "status" | "mode" | "connection" => {
+                    let v = v.to_ascii_lowercase();
+                    st.online = Some(matches!(v.as_str(), "online" | "true" | "1" | "ok"));
+                }
+                "last_sync" | "last_sync_at" | "last_synced_at" | "last_pull_at" => {
+                    st.last_sync = Some(v)
+                }
+                "last_error" | "error" | "errors" if !v.is_empty() => st.last_error = Some(v),
+                _ => {}
+            }
+        }
+        st.outbox_pending = self.conn.query_row(
+            "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'failed')",
+            [],
+            |r| r.get(0),
+        )?;
+        st.conflicts = self.conn.query_row(
+            "SELECT COUNT(*) FROM conflicts WHERE resolved_at IS NULL",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(st)
+    }
+
+    fn tx_view(&self, tx_id: &str) -> Result<Option<TxView>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT t.transaction_id, t.kind, t.original_transaction_id, t.partner_id,
+                    t.registration_id, t.customer_name, t.sku, pr.name, pr.family, t.quantity,
+                    t.unit_list_price, t.unit_net_price, t.amount, t.currency, t.closed_on,
+                    t.submitted_at, t.invoice_number, t.notes, t.record_version
+             FROM transactions t LEFT JOIN products pr ON pr.sku = t.sku
+             WHERE t.transaction_id = ?",
+        )?;
+        Ok(stmt
+            .query_row([tx_id], |r| {
+                Ok(TxView {
+                    transaction_id: r.get(0)?,
+                    kind: r.get(1)?,
+                    original_transaction_id: r.get(2)?,
+                    partner_id: r.get(3)?,
+                    registration_id: r.get(4)?,
+                    customer_name: r.get(5)?,
+                    sku: r.get(6)?,
+                    product_name: r.get(7)?,
+                    family: r.get(8)?,
+                    quantity: r.get(9)?,
+                    unit_list_price: r.get(10)?,
+                    unit_net_price: r.get(11)?,
+                    amount: r.get(12)?,
+                    currency: r.get(13)?,
+                    closed_on: r.get(14)?,
+                    submitted_at: r.get(15)?,
+                    invoice_number: r.get(16)?,
+                    notes: r.get(17)?,
+                    record_version: r.get(18)?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn partner_view(&self, partner_id: &str) -> Result<Option<PartnerView>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT p.partner_id, p.name, p.kind, p.region, p.country, p.joined_on,
+                    p.certifications, p.parent_partner_id, pp.name, p.tax_id, p.bank_account,
+                    p.high_value
+             FROM partners p LEFT JOIN partners pp ON pp.partner_id = p.parent_partner_id
+             WHERE p.partner_id = ?",
+        )?;
+        let pv = stmt
+            .query_row([partner_id], |r| {
+                let certs: String = r.get(6)?;
+                let parent: Option<String> = r.get(7)?;
+                let parent_name: Option<String> = r.get(8)?;
+                let tax: Option<String> = r.get(9)?;
+                let bank: Option<String> = r.get(10)?;
+                let hv: i64 = r.get(11)?;
+                Ok(PartnerView {
+                    partner_id: r.get(0)?,
+                    name: r.get(1)?,
+                    kind: r.get(2)?,
+                    region: r.get(3)?,
+                    country: r.get(4)?,
+                    joined_on: r.get(5)?,
+                    certifications: serde_json::from_str(&certs).unwrap_or_default(),
+                    parent: parent.map(|id| {
+                        let name = parent_name.unwrap_or_else(|| id.clone());
+                        (id, name)
+                    }),
+                    tax_id_masked: tax.as_deref().map(crate::model::mask),
+                    bank_masked: bank.as_deref().and_then(mask_bank),
+                    high_value: hv != 0,
+                    tier_history: Vec::new(),
+                })
+            })
+            .optional()?;
+        let Some(mut pv) = pv else { return Ok(None) };
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT h.tier_id, COALESCE(t.name, h.tier_id), h.effective_from FROM tier_history h
+             LEFT JOIN tiers t ON t.tier_id = h.tier_id
+             WHERE h.partner_id = ? ORDER BY h.effective_from",
+        )?;
+        pv.tier_history = stmt
+            .query_map([partner_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Some(pv))
+    }
+
+    /// Everything the record panes show about `tx_id`; `None` if there is no such transaction.
+    pub fn record_detail(&self, tx_id: &str) -> Result<Option<RecordDetail>> {
+        let Some(tx) = self.tx_view(tx_id)? else {
+            return Ok(None);
+        };
+        let mut d = RecordDetail {
+            deal_month: tx.closed_on.get(..7).unwrap_or("").to_string(),
+            partner: self.partner_view(&tx.partner_id)?,
+            ..RecordDetail::default()
+        };
+        if let Some(reg) = &tx.registration_id {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT registration_id, partner_id, customer_name, expected_amount,
+                        registered_on, expires_on, status
+                 FROM registrations WHERE registration_id = ?",
+            )?;
+            d.registration = stmt
+                .query_row([reg], |r| {
+                    Ok(RegistrationView {
+                        registration_id: r.get(0)?,
+                        partner_id: r.get(1)?,
+                        customer_name: r.get(2)?,
+                        expected_amount: r.get(3)?,
+                        registered_on: r.get(4)?,
+                        expires_on: r.get(5)?,
+                        status: r.get(6)?,
+                    })
+                })
+                .optional()?;
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT score, confidence, kinds, reasons, evidence, detector_version, source,
+                    scored_at, status, at_stake_minor
+             FROM flags WHERE transaction_id = ?",
+        )?;
+        d.flag = stmt
+            .query_row([tx_id], |r| {
+                let kinds: String = r.get(2)?;
+                let reasons: String = r.get(3)?;
+                let evidence: String = r.get(4)?;
+                Ok(FlagView {
+                    score: r.get(0)?,
+                    confidence: r.get(1)?,
+                    kinds: serde_json::from_str(&kinds).unwrap_or_default(),
+                    reasons: serde_json::from_str(&reasons).unwrap_or_default(),
+                    evidence: flatten_evidence(&evidence),
+                    detector_version: r.get(5)?,
+                    source: r.get(6)?,
+                    scored_at: r.get(7)?,
+                    status: r.get(8)?,
+                    at_stake_minor: r.get(9)?,
+                })
+            })
+            .optional()?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT action, current_amount, proposed_amount, delta, currency, rationale
+             FROM proposals WHERE transaction_id = ?",
+        )?;
+        d.proposal = stmt
+            .query_row([tx_id], |r| {
+                Ok(ProposalView {
+                    action: r.get(0)?,
+                    current_amount: r.get(1)?,
+                    proposed_amount: r.get(2)?,
+                    delta: r.get(3)?,
+                    currency: r.get(4)?,
+                    rationale: r.get(5)?,
+                })
+            })
+            .optional()?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT state, decided_amount, proposer, version, updated_at
+             FROM cases WHERE transaction_id = ?",
+        )?;
+        d.case = stmt
+            .query_row([tx_id], |r| {
+                Ok(CaseRow {
+                    state: r.get(0)?,
+                    decided_amount: r.get(1)?,
+                    proposer: r.get(2)?,
+                    version: r.get(3)?,
+                    updated_at: r.get(4)?,
+                })
+            })
+            .optional()?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT commission_id, payee_partner_id, role, amount, period
+             FROM commissions WHERE transaction_id = ? ORDER BY commission_id",
+        )?;
+        d.commissions = stmt
+            .query_map([tx_id], |r| {
+                Ok(CommissionView {
+                    commission_id: r.get(0)?,
+                    payee_partner_id: r.get(1)?,
+                    role: r.get(2)?,
+                    amount: r.get(3)?,
+                    period: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT decision_id, action, amount, reason, actor, from_state, to_state, created_at
+             FROM decisions WHERE transaction_id = ? ORDER BY created_at, rowid",
+        )?;
+        d.decisions = stmt
+            .query_map([tx_id], |r| {
+                Ok(DecisionView {
+                    decision_id: r.get(0)?,
+                    action: r.get(1)?,
+                    amount: r.get(2)?,
+                    reason: r.get(3)?,
+                    actor: r.get(4)?,
+                    from_state: r.get(5)?,
+                    to_state: r.get(6)?,
+                    created_at: r.get(7)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        d.audit = self.audit_for(tx_id)?;
+        // Monthly bookings of the partner (sales), for the sparkline.
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT substr(closed_on, 1, 7), SUM(amount_minor) FROM transactions
+             WHERE partner_id = ? AND kind = 'sale' GROUP BY 1 ORDER BY 1",
+        )?;
+        d.monthly = stmt
+            .query_map([&tx.partner_id], |r| {
+                let m: String = r.get(0)?;
+                let v: i64 = r.get(1)?;
+                Ok((m, v as f64 / 100.0))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        // The original of a duplicate: named in the evidence, else the refund's original.
+        let original_id = d
+            .flag
+            .as_ref()
+            .and_then(|f| {
+                f.evidence
+                    .iter()
+                    .find(|(k, _)| {
+                        matches!(
+                            k.as_str(),
+                            "duplicate_of"
+                                | "original"
+                                | "original_transaction_id"
+                                | "earlier_transaction_id"
+                                | "duplicate.duplicate_of"
+                                | "duplicate.original"
+                                | "duplicate.original_transaction_id"
+                                | "duplicate.earlier_transaction_id"
+                        )
+                    })
+                    .map(|(_, v)| v.trim_matches('"').to_string())
+            })
+            .or_else(|| tx.original_transaction_id.clone());
+        if let Some(o) = original_id.filter(|o| o != tx_id) {
+            d.original = self.tx_view(&o)?;
+        }
+        d.tx = tx;
+        Ok(Some(d))
+    }
+
+    /// The audit entries whose target is `tx_id`, oldest first.
+    pub fn audit_for(&self, tx_id: &str) -> Result<Vec<AuditView>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, at, actor, role, action, before, after, reason, hash
+             FROM audit_log WHERE target = ? ORDER BY seq",
+        )?;
+        let rows = stmt
+            .query_map([tx_id], |r| {
+                Ok(AuditView {
+                    seq: r.get(0)?,
+                    at: r.get(1)?,
+                    actor: r.get(2)?,
+                    role: r.get(3)?,
+                    action: r.get(4)?,
+                    before: r.get(5)?,
+                    after: r.get(6)?,
+                    reason: r.get(7)?,
+                    hash: r.get(8)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Adjustments awaiting a manager's sign-off, by period then partner.
+    pub fn signoff_list(&self, limit: usize) -> Result<Vec<SignoffRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT c.transaction_id, t.partner_id, COALESCE(p.name, t.partner_id),
+                    COALESCE((SELECT MIN(period) FROM commissions m
+                              WHERE m.transaction_id = c.transaction_id), substr(t.closed_on, 1, 7)),
+                    t.closed_on, c.proposer,
+                    COALESCE(pr.current_amount, '0'),
+                    COALESCE(c.decided_amount, pr.proposed_amount, '0'),
+                    COALESCE(pr.currency, t.currency)
+             FROM cases c
+             JOIN transactions t ON t.transaction_id = c.transaction_id
+             LEFT JOIN partners p ON p.partner_id = t.partner_id
+             LEFT JOIN proposals pr ON pr.transaction_id = c.transaction_id
+             WHERE c.state = 'awaiting_signoff'
+             ORDER BY 4, 3, c.transaction_id LIMIT ?",
+        )?;
+        let rows = stmt
+            .query_map([limit as i64], |r| {
+                let current: String = r.get(6)?;
+                let decided: String = r.get(7)?;
+                let delta = match (
+                    crate::money::parse_money(&current),
+                    crate::money::parse_money(&decided),
+                ) {
+                    (Some(c), Some(d)) => (d - c).to_string(),
+                    _ => String::new(),
+                };
+                Ok(SignoffRow {
+                    transaction_id: r.get(0)?,
+                    partner_id: r.get(1)?,
+                    partner_name: r.get(2)?,
+                    period: r.get(3)?,
+                    closed_on: r.get(4)?,
+                    proposer: r.get(5)?,
+                    current_amount: current,
+                    decided_amount: decided,
+                    delta,
+                    currency: r.get(8)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Whether `partner_id` is flagged high-value in the cache.
+    pub fn partner_high_value(&self, partner_id: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT high_value FROM partners WHERE partner_id = ?",
+                [partner_id],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?
+            .is_some_and(|v| v != 0))
+    }
+
+    /// Runs SQL for test fixtures and benchmarks that build a cache directly.
+    #[doc(hidden)]
+    pub fn execute_fixture_sql(&self, sql: &str) -> Result<()> {
+        self.conn.execute_batch(sql)?;
+        Ok(())
+    }
+
+    /// Bulk-inserts synthetic rows (benchmarks): runs `fill` inside one transaction with
+    /// a prepared-statement helper.
+    #[doc(hidden)]
+    pub fn with_fixture_tx(
+        &mut self,
+        fill: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<()>,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        fill(&tx)?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+fn mask_bank(json: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(json).ok()?;
+    let acct = v.get("account_number")?.as_str()?;
+    let routing = v
+        .get("routing_number")
+        .and_then(|r| r.as_str())
+        .map(crate::model::mask)
+        .unwrap_or_default();
+    Some(format!("{} / {}", routing, crate::model::mask(acct)))
+}
+
+/// Flattens an evidence JSON object into (dotted name, value) pairs for display.
+fn flatten_evidence(json: &str) -> Vec<(String, String)> {
+    fn walk(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    let name = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&name, v, out);
+                }
+            }
+            serde_json::Value::String(s) => out.push((prefix.to_string(), s.clone())),
+            other => out.push((prefix.to_string(), other.to_string())),
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(json) {
+        walk("", &v, &mut out);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flag(store: &Store, id: &str, score: f64, stake: i64, kinds: &str, status: &str) {
+        store
+            .conn
+            .execute(
+                "INSERT INTO flags (transaction_id, score, confidence, kinds, reasons,
+                   detector_version, row_hash, scored_at, in_window, amount_minor,
+                   at_stake_minor, partner_id, status)
+                 VALUES (?1, ?2, 0.9, ?3, '[]', 'v1', 'h', '2026-01-01T00:00:00Z', 1,
+                   ?4 * 10, ?4, 'P1', ?5)",
+                rusqlite::params![id, score, kinds, stake, status],
+            )
+            .unwrap();
+    }
+
+    fn counter(store: &Store, name: &str) -> i64 {
+        store
+            .queue_counters()
+            .unwrap()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn counters_follow_inserts_updates_and_deletes() {
+        let s = Store::open_in_memory().unwrap();
+        flag(
+            &s,
+            "T1",
+            0.9,
+            100,
+            r#"["duplicate","backdated"]"#,
+            "flagged",
+        );
+        flag(&s, "T2", 0.8, 50, r#"["duplicate"]"#, "flagged");
+        flag(&s, "T3", 0.1, 0, "[]", "flagged");
+        assert_eq!(counter(&s, "queue:total"), 2);
+        assert_eq!(counter(&s, "kind:duplicate"), 2);
+        assert_eq!(counter(&s, "kind:backdated"), 1);
+        assert_eq!(counter(&s, "status:flagged"), 2);
+        s.conn
+            .execute(
+                "UPDATE flags SET status = 'approved' WHERE transaction_id = 'T1'",
+                [],
+            )
+            .unwrap();
+        assert_eq!(counter(&s, "status:flagged"), 1);
+        assert_eq!(counter(&s, "status:approved"), 1);
+        s.conn
+            .execute(
+                "UPDATE flags SET in_window = 0 WHERE transaction_id = 'T2'",
+                [],
+            )
+            .unwrap();
+        assert_eq!(counter(&s, "queue:total"), 1);
+        assert_eq!(counter(&s, "kind:duplicate"), 1);
+        s.conn
+            .execute("DELETE FROM flags WHERE transaction_id = 'T1'", [])
+            .unwrap();
+        assert_eq!(counter(&s, "queue:total"), 0);
+        assert_eq!(counter(&s, "kind:backdated"), 0);
+        // A rebuild agrees with the triggers.
+        flag(&s, "T4", 0.5, 1, r#"["split_deals"]"#, "escalated");
+        let before = s.queue_counters().unwrap();
+        s.rebuild_queue_counters().unwrap();
+        assert_eq!(s.queue_counters().unwrap(), before);
+    }
+
+    #[test]
+    fn keyset_pages_cover_the_queue_once_in_order() {
+        let s = Store::open_in_memory().unwrap();
+        for i in 0..57 {
+            // Ties on score to exercise the tie-breakers.
+            let score = ((i % 7) as f64) / 10.0;
+            flag(
+                &s,
+                &format!("T{i:03}"),
+                score,
+                (i * 13 % 11) as i64,
+                r#"["duplicate"]"#,
+                "flagged",
+            );
+        }
+        for sort in QueueSort::ALL {
+            let f = QueueFilter::default();
+            let mut seen = Vec::new();
+            let mut cur: Option<QueueCursor> = None;
+            loop {
+                let page = s
+                    .queue_page(&f, sort, cur.as_ref(), PageDir::After, 10)
+                    .unwrap();
+                if page.is_empty() {
+                    break;
+                }
+                cur = page.last().map(QueueRow::cursor);
+                seen.extend(page);
+            }
+            assert_eq!(seen.len(), 57, "{sort:?}");
+            let mut ids: Vec<_> = seen.iter().map(|r| r.transaction_id.clone()).collect();
+            ids.sort();
+            ids.dedup();
+            assert_eq!(ids.len(), 57);
+            for w in seen.windows(2) {
+                match sort {
+                    QueueSort::Rank => assert!(w[0].score >= w[1].score),
+                    QueueSort::AtStake => assert!(w[0].at_stake_minor >= w[1].at_stake_minor),
+                    QueueSort::Amount => assert!(w[0].amount_minor >= w[1].amount_minor),
+                }
+            }
+            // Paging backwards from the end returns the same rows in the same order.
+            let last = s.queue_page(&f, sort, None, PageDir::Before, 10).unwrap();
+            assert_eq!(last, seen[47..].to_vec());
+            let before = s
+                .queue_page(&f, sort, Some(&seen[47].cursor()), PageDir::Before, 10)
+                .unwrap();
+            assert_eq!(before, seen[37..47].to_vec());
+        }
+    }
+
+    #[test]
+    fn filters_and_search_narrow_the_queue() {
+        let s = Store::open_in_memory().unwrap();
+        s.conn
+            .execute_batch(
+                "INSERT INTO partners (partner_id, name, kind, region, joined_on, certifications)
+                 VALUES ('P1', 'Acme Resale', 'reseller', 'EMEA', '2024-01-01', '[]');",
+            )
+            .unwrap();
+        flag(&s, "T1", 0.9, 100, r#"["duplicate"]"#, "flagged");
+        flag(&s, "T2", 0.8, 50, r#"["backdated"]"#, "approved");
+        let page = |f: QueueFilter| {
+            s.queue_page(&f, QueueSort::Rank, None, PageDir::After, 50)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.transaction_id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            page(QueueFilter {
+                kind: Some("backdated".into()),
+                ..Default::default()
+            }),
+            ["T2"]
+        );
+        assert_eq!(
+            page(QueueFilter {
+                status: Some("flagged".into()),
+                ..Default::default()
+            }),
+            ["T1"]
+        );
+        assert_eq!(
+            page(QueueFilter {
+                min_amount_minor: Some(600),
+                ..Default::default()
+            }),
+            ["T1"]
+        );
+        assert_eq!(
+            page(QueueFilter {
+                search: Some("acme".into()),
+                ..Default::default()
+            }),
+            ["T1", "T2"]
+        );
+        assert_eq!(
+            page(QueueFilter {
+                search: Some("t2".into()),
+                ..Default::default()
+            }),
+            ["T2"]
+        );
+        assert!(page(QueueFilter {
+            search: Some("zz%".into()),
+            ..Default::default()
+        })
+        .is_empty());
+        assert_eq!(
+            page(QueueFilter {
+                region: Some("EMEA".into()),
+                ..Default::default()
+            })
+            .len(),
+            2
+        );
+    }
+}
+
+/// A synthetic program written straight into a cache, for workbench tests and the
+/// `bench tui` benchmark (before/independently of the demo generator and importer).
+/// Deterministic for a seed. Not used by the product's normal paths.
+#[doc(hidden)]
+pub mod synthetic {
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+    use rusqlite::params;
+
+    use crate::store::{Result, Store};
+
+    pub struct Options {
+        pub transactions: usize,
+        pub seed: u64,
+        pub currency: String,
+        /// Share of in-window transactions carrying at least one anomaly kind.
+        pub anomaly_rate: f64,
+    }
+
+    const FIRST: [&str; 16] = [
+        "Acme",
+        "Blue River",
+        "Northwind",
+        "Contoso",
+        "Fabrikam",
+        "Globex",
+        "Initech",
+        "Umbrella",
+        "Stark",
+        "Wayne",
+        "Tyrell",
+        "Cyberdyne",
+        "Hooli",
+        "Vandelay",
+        "Soylent",
+        "Wonka",
+    ];
+    const SECOND: [&str; 8] = [
+        "Systems",
+        "Networks",
+        "Solutions",
+        "Partners",
+        "Digital",
+        "IT Services",
+        "Cloud",
+        "Group",
+    ];
+    const CUSTOMERS: [&str; 12] = [
+        "Helios Health",
+        "Orbit Logistics",
+        "Kestrel Bank",
+        "Mariner Foods",
+        "Quanta Labs",
+        "Juniper Retail",
+        "Atlas Mining",
+        "Beacon Insurance",
+        "Cobalt Energy",
+        "Delta Freight",
+        "Evergreen Schools",
+        "Falcon Air",
+    ];
+    const SUFFIX: [&str; 4] = ["", " Inc", " GmbH", " Ltd"];
+    const KINDS: [&str; 8] = [
+        "deal_size_tier",
+        "discount_policy",
+        "uncertified_product",
+        "duplicate",
+        "backdated",
+        "split_deals",
+        "registration_mismatch",
+        "commission_variance",
+    ];
+    const REGIONS: [&str; 4] = ["NA", "EMEA", "APAC", "LATAM"];
+    const TIERS: [(&str, &str); 4] = [
+        ("registered", "Registered"),
+        ("silver", "Silver"),
+        ("gold", "Gold"),
+        ("platinum", "Platinum"),
+    ];
+    const PRODUCTS: [(&str, &str, &str, i64); 6] = [
+        ("SKU-CORE-1", "Core Platform", "platform", 1200000),
+        ("SKU-CORE-2", "Core Platform Plus", "platform", 2400000),
+        ("SKU-SEC-1", "Secure Gateway", "security", 850000),
+        ("SKU-SEC-2", "Threat Analytics", "security", 430000),
+        ("SKU-SVC-1", "Onboarding Service", "services", 150000),
+        ("SKU-SVC-2", "Premium Support", "services", 90000),
+    ];
+
+    fn money(minor: i64) -> String {
+        rust_decimal::Decimal::new(minor, 2).to_string()
+    }
+
+    /// Writes a whole synthetic program; returns how many transactions are in the queue.
+    pub fn fill(store: &mut Store, o: &Options) -> Result<usize> {
+        let mut rng = ChaCha8Rng::seed_from_u64(o.seed);
+        let n_partners = (o.transactions / 200).clamp(12, 5000);
+        let mut queued = 0usize;
+        let cur = o.currency.clone();
+        store.with_fixture_tx(|tx| {
+            tx.execute(
+                "INSERT OR REPLACE INTO program VALUES (1, 'PRG-SYN', 'Northwind Partner Program', ?1, 1,
+                 '2026-10-05', '2026-07-01', '2026-09-30')",
+                [&cur],
+            )?;
+            for (i, (id, name)) in TIERS.iter().enumerate() {
+                tx.execute("INSERT OR REPLACE INTO tiers VALUES (?1, ?2, ?3)", params![id, name, i as i64 + 1])?;
+            }
+            for (sku, name, fam, price) in PRODUCTS {
+                tx.execute(
+                    "INSERT OR REPLACE INTO products VALUES (?1, ?2, ?3, ?4, ?5, 1)",
+                    params![sku, name, fam, money(price), if fam == "security" { Some("SEC-CERT") } else { None }],
+                )?;
+            }
+            let mut partners = Vec::with_capacity(n_partners);
+            for i in 0..n_partners {
+                let id = format!("P{:05}", i + 1);
+                let name = format!(
+                    "{} {}{}",
+                    FIRST[i % FIRST.len()],
+                    SECOND[(i / FIRST.len()) % SECOND.len()],
+                    if i >= FIRST.len() * SECOND.len() { format!(" {}", i / (FIRST.len() * SECOND.len())) } else { String::new() }
+                );
+                let distributor = i % 10 == 0;
+                let parent = if distributor || i < 10 { None } else { Some(format!("P{:05}", (i / 10) * 10 + 1)) };
+                let region = REGIONS[i % REGIONS.len()];
+                let certs = if rng.gen_bool(0.6) { "[\"SEC-CERT\"]" } else { "[]" };
+                let tax = format!("{:09}", rng.gen_range(100_000_000u64..999_999_999));
+                let bank = format!(
+                    "{{\"routing_number\":\"{:09}\",\"account_number\":\"{:010}\",\"account_name\":\"{}\"}}",
+                    rng.gen_range(10_000_000u64..99_999_999),
+                    rng.gen_range(1_000_000_000u64..9_999_999_999),
+                    name
+                );
+                tx.execute(
+                    "INSERT OR REPLACE INTO partners VALUES (?1, ?2, ?3, ?4, ?5, ?6, '2023-03-01', ?7, ?8, ?9, ?10)",
+                    params![
+                        id,
+                        name,
+                        if distributor { "distributor" } else { "reseller" },
+                        parent,
+                        region,
+                        ["US", "DE", "JP", "BR"][i % 4],
+                        certs,
+                        tax,
+                        bank,
+                        i64::from(i % 37 == 5)
+                    ],
+                )?;
+                let t0 = rng.gen_range(0..3usize);
+                tx.execute(
+                    "INSERT OR REPLACE INTO tier_history VALUES (?1, ?2, '2023-03-01')",
+                    params![id, TIERS[t0].0],
+                )?;
+                if rng.gen_bool(0.4) {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO tier_history VALUES (?1, ?2, '2025-07-01')",
+                        params![id, TIERS[(t0 + 1).min(3)].0],
+                    )?;
+                }
+                partners.push((id, parent));
+            }
+            let mut ins_tx = tx.prepare(
+                "INSERT INTO transactions (transaction_id, kind, partner_id, registration_id, customer_name,
+                   sku, quantity, unit_list_price, unit_net_price, amount, amount_minor, currency, closed_on,
+                   submitted_at, invoice_number, row_hash, updated_at)
+                 VALUES (?1, 'sale', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?13)",
+            )?;
+            let mut ins_flag = tx.prepare(
+                "INSERT INTO flags (transaction_id, score, confidence, kinds, reasons, evidence,
+                   detector_version, row_hash, scored_at, in_window, amount_minor, at_stake_minor,
+                   partner_id, status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'syn-1', ?7, '2026-10-05T06:00:00Z', ?8, ?9, ?10, ?11, ?12)",
+            )?;
+            let mut ins_comm = tx.prepare("INSERT INTO commissions VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
+            let mut ins_prop = tx.prepare(
+                "INSERT INTO proposals VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'syn-1', '2026-10-05T06:00:00Z')",
+            )?;
+            let mut ins_reg = tx.prepare(
+                "INSERT INTO registrations VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            let start = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap_or_default();
+            let window_start = chrono::NaiveDate::from_ymd_opt(2026, 7, 1).unwrap_or_default();
+            let mut last_by_partner: Vec<Option<(String, String, String, i64)>> = vec![None; n_partners];
+            for i in 0..o.transactions {
+                let pi = rng.gen_range(0..n_partners);
+                let (pid, parent) = &partners[pi];
+                let id = format!("TX-{:07}", i + 1);
+                // The last ~15% of transactions fall in the review window.
+                let day = if rng.gen_bool(0.15) { rng.gen_range(546..638) } else { rng.gen_range(0..546) };
+                let closed = start + chrono::Duration::days(day);
+                let submitted = closed + chrono::Duration::days(rng.gen_range(0..15));
+                let in_window = submitted >= window_start && submitted <= chrono::NaiveDate::from_ymd_opt(2026, 9, 30).unwrap_or_default();
+                let (sku, _, _, list) = PRODUCTS[rng.gen_range(0..PRODUCTS.len())];
+                let qty = rng.gen_range(1..20i64);
+                let disc = rng.gen_range(0..30i64);
+                let net = list * (100 - disc) / 100;
+                let amount = net * qty;
+                let mut customer = format!(
+                    "{}{}",
+                    CUSTOMERS[rng.gen_range(0..CUSTOMERS.len())],
+                    SUFFIX[rng.gen_range(0..SUFFIX.len())]
+                );
+                let anomalous = in_window && rng.gen_bool(o.anomaly_rate);
+                let mut kinds: Vec<&str> = Vec::new();
+                let mut reasons: Vec<String> = Vec::new();
+                let mut evidence = serde_json::Map::new();
+                let mut amount = amount;
+                if anomalous {
+                    let k = KINDS[rng.gen_range(0..KINDS.len())];
+                    kinds.push(k);
+                    if rng.gen_bool(0.2) {
+                        let k2 = KINDS[rng.gen_range(0..KINDS.len())];
+                        if k2 != k {
+                            kinds.push(k2);
+                        }
+                    }
+                    for k in &kinds {
+                        match *k {
+                            "duplicate" => {
+                                if let Some((oid, ocust, _, oamt)) = &last_by_partner[pi] {
+                                    customer = ocust.to_uppercase().replace(" INC", ", Inc.");
+                                    amount = *oamt;
+                                    reasons.push(format!("Same partner, customer and amount as {oid} submitted earlier; the customer name differs only in case and punctuation."));
+                                    evidence.insert("duplicate_of".into(), oid.clone().into());
+                                    evidence.insert("name_similarity".into(), 0.97.into());
+                                } else {
+                                    reasons.push("Resembles an earlier submission by the same partner.".into());
+                                }
+                            }
+                            "discount_policy" => {
+                                reasons.push(format!("Discount of {}% exceeds the tier's maximum of 20% for this family.", 20 + disc));
+                                evidence.insert("discount_pct".into(), (20 + disc).into());
+                                evidence.insert("max_discount_pct".into(), 20.into());
+                            }
+                            "backdated" => {
+                                reasons.push("Closed date is 41 days before submission, after the quarter closed.".into());
+                                evidence.insert("lag_days".into(), 41.into());
+                            }
+                            "deal_size_tier" => {
+                                reasons.push("Deal is 6.2× the partner's median deal size for its tier.".into());
+                                evidence.insert("ratio_to_median".into(), 6.2.into());
+                            }
+                            other => {
+                                reasons.push(format!("Flagged for {}.", other.replace('_', " ")));
+                                evidence.insert("rule".into(), other.into());
+                            }
+                        }
+                    }
+                }
+                let reg_id = if rng.gen_bool(0.3) { Some(format!("REG-{:07}", i + 1)) } else { None };
+                if let Some(r) = &reg_id {
+                    let (rp, rstatus) = if kinds.contains(&"registration_mismatch") {
+                        (partners[(pi + 1) % n_partners].0.clone(), "expired")
+                    } else {
+                        (pid.clone(), "approved")
+                    };
+                    ins_reg.execute(params![
+                        r,
+                        rp,
+                        customer,
+                        money(amount),
+                        (closed - chrono::Duration::days(60)).to_string(),
+                        (closed + chrono::Duration::days(30)).to_string(),
+                        rstatus
+                    ])?;
+                }
+                let closed_s = closed.to_string();
+                let submitted_s = format!("{submitted}T09:{:02}:00Z", i % 60);
+                ins_tx.execute(params![
+                    id,
+                    pid,
+                    reg_id,
+                    customer,
+                    sku,
+                    qty,
+                    money(list),
+                    money(net),
+                    money(amount),
+                    amount,
+                    cur,
+                    closed_s,
+                    submitted_s,
+                    format!("INV-{:08}", i + 1),
+                    format!("h{i}")
+                ])?;
+                let comm = amount / 10;
+                let period = format!("{}-Q{}", closed.format("%Y"), (chrono::Datelike::month(&closed) - 1) / 3 + 1);
+                ins_comm.execute(params![format!("C-{:07}-S", i + 1), id, pid, "seller", money(comm), period])?;
+                if let Some(par) = parent {
+                    ins_comm.execute(params![format!("C-{:07}-O", i + 1), id, par, "override", money(amount / 50), period])?;
+                }
+                let score: f64 = if kinds.is_empty() { rng.gen_range(0.0..0.3) } else { rng.gen_range(0.55..0.99) };
+                let stake = if kinds.is_empty() { 0 } else { comm };
+                let status = if kinds.is_empty() { "flagged" } else {
+                    match rng.gen_range(0..20) { 0 => "in_review", 1 => "awaiting_signoff", 2 => "escalated", _ => "flagged" }
+                };
+                ins_flag.execute(params![
+                    id,
+                    (score * 10000.0).round() / 10000.0,
+                    if kinds.is_empty() { 0.5 } else { 0.85 },
+                    serde_json::to_string(&kinds).unwrap_or_else(|_| "[]".into()),
+                    serde_json::to_string(&reasons).unwrap_or_else(|_| "[]".into()),
+                    serde_json::Value::Object(evidence).to_string(),
+                    format!("h{i}"),
+                    i64::from(in_window),
+                    amount,
+                    stake,
+                    pid,
+                    status
+                ])?;
+                if !kinds.is_empty() {
+                    queued += 1;
+                    let (action, proposed) = if kinds.contains(&"duplicate") {
+                        ("reverse", 0)
+                    } else if kinds.contains(&"registration_mismatch") {
+                        ("hold", 0)
+                    } else {
+                        ("adjust", comm * 7 / 10)
+                    };
+                    ins_prop.execute(params![
+                        id,
+                        action,
+                        money(comm),
+                        money(proposed),
+                        money(proposed - comm),
+                        cur,
+                        format!("seller rate applied to {} gives {}; the PRM accrued {}", money(amount), money(proposed), money(comm))
+                    ])?;
+                    if status == "awaiting_signoff" {
+                        tx.execute(
+                            "INSERT INTO cases VALUES (?1, 'awaiting_signoff', ?2, 'ana', NULL, 2, '2026-10-05T07:00:00Z')",
+                            params![id, money(proposed)],
+                        )?;
+                    }
+                }
+                last_by_partner[pi] = Some((id, customer, closed_s, amount));
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO sync_state VALUES ('status', 'offline'), ('last_sync', '2026-10-05T06:30:00Z')",
+                [],
+            )?;
+            Ok(())
+        })?;
+        Ok(queued)
+    }
+}

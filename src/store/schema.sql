@@ -214,6 +214,14 @@ CREATE TABLE IF NOT EXISTS audit_log (
     hash             TEXT NOT NULL
 );
 
+-- The head of the audit chain as last written (same SQLite transaction as the entry):
+-- lets `audit verify` notice entries removed from the end of the chain.
+CREATE TABLE IF NOT EXISTS audit_anchor (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    seq  INTEGER NOT NULL,
+    hash TEXT NOT NULL
+);
+
 -- Transactional outbox of decisions to push to the PRM.
 CREATE TABLE IF NOT EXISTS outbox (
     id              INTEGER PRIMARY KEY,
@@ -223,7 +231,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     payload         TEXT NOT NULL,    -- JSON
     record_version  INTEGER,
     audit_head      TEXT,
-    status          TEXT NOT NULL DEFAULT 'pending', -- pending | pushed | conflict | failed
+    status          TEXT NOT NULL DEFAULT 'pending', -- pending | pushed | conflict | failed | cancelled (undone before push)
     attempts        INTEGER NOT NULL DEFAULT 0,
     last_error      TEXT,
     created_at      TEXT NOT NULL,
@@ -271,3 +279,51 @@ CREATE INDEX IF NOT EXISTS idx_decisions_tx ON decisions (transaction_id, create
 CREATE INDEX IF NOT EXISTS idx_audit_target ON audit_log (target, seq);
 CREATE INDEX IF NOT EXISTS idx_outbox_status ON outbox (status, id);
 CREATE INDEX IF NOT EXISTS idx_reg_partner ON registrations (partner_id);
+
+-- Workbench queue (tui): rank/sort indexes for keyset pagination over in-window flags.
+CREATE INDEX IF NOT EXISTS idx_flags_rank ON flags (in_window, score, at_stake_minor, transaction_id);
+CREATE INDEX IF NOT EXISTS idx_flags_stake ON flags (in_window, at_stake_minor, transaction_id);
+CREATE INDEX IF NOT EXISTS idx_flags_amount ON flags (in_window, amount_minor, transaction_id);
+
+-- Queue header counters (tui): `queue:total`, `kind:<kind>` and `status:<state>` over the
+-- exception queue (in-window flags with at least one kind), kept current by triggers so the
+-- header never counts rows per frame.
+CREATE TRIGGER IF NOT EXISTS trg_flags_count_ins AFTER INSERT ON flags
+WHEN NEW.in_window = 1 AND NEW.kinds <> '[]'
+BEGIN
+    INSERT INTO counters (name, value) VALUES ('queue:total', 1)
+        ON CONFLICT (name) DO UPDATE SET value = value + 1;
+    INSERT INTO counters (name, value) VALUES ('status:' || NEW.status, 1)
+        ON CONFLICT (name) DO UPDATE SET value = value + 1;
+    INSERT INTO counters (name, value) SELECT 'kind:' || j.value, 1 FROM json_each(NEW.kinds) AS j WHERE 1
+        ON CONFLICT (name) DO UPDATE SET value = value + 1;
+END;
+
+CREATE TRIGGER IF NOT EXISTS trg_flags_count_del AFTER DELETE ON flags
+WHEN OLD.in_window = 1 AND OLD.kinds <> '[]'
+BEGIN
+    UPDATE counters SET value = value - 1 WHERE name = 'queue:total';
+    UPDATE counters SET value = value - 1 WHERE name = 'status:' || OLD.status;
+    UPDATE counters SET value = value - 1
+        WHERE name IN (SELECT 'kind:' || j.value FROM json_each(OLD.kinds) AS j);
+END;
+
+CREATE TRIGGER IF NOT EXISTS trg_flags_count_upd_old AFTER UPDATE OF in_window, kinds, status ON flags
+WHEN OLD.in_window = 1 AND OLD.kinds <> '[]'
+BEGIN
+    UPDATE counters SET value = value - 1 WHERE name = 'queue:total';
+    UPDATE counters SET value = value - 1 WHERE name = 'status:' || OLD.status;
+    UPDATE counters SET value = value - 1
+        WHERE name IN (SELECT 'kind:' || j.value FROM json_each(OLD.kinds) AS j);
+END;
+
+CREATE TRIGGER IF NOT EXISTS trg_flags_count_upd_new AFTER UPDATE OF in_window, kinds, status ON flags
+WHEN NEW.in_window = 1 AND NEW.kinds <> '[]'
+BEGIN
+    INSERT INTO counters (name, value) VALUES ('queue:total', 1)
+        ON CONFLICT (name) DO UPDATE SET value = value + 1;
+    INSERT INTO counters (name, value) VALUES ('status:' || NEW.status, 1)
+        ON CONFLICT (name) DO UPDATE SET value = value + 1;
+    INSERT INTO counters (name, value) SELECT 'kind:' || j.value, 1 FROM json_each(NEW.kinds) AS j WHERE 1
+        ON CONFLICT (name) DO UPDATE SET value = value + 1;
+END;

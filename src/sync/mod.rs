@@ -1,1 +1,506 @@
 //! PRM sync: adapters, credentials, pull and push.
+//!
+//! One run ([`run_once`]):
+//! 1. **Push** the outbox in order. Each decision goes out with `Idempotency-Key` =
+//!    its idempotency key (the decision id), the record version it was decided on and
+//!    the local audit-chain head. Transient failures are retried with exponential backoff
+//!    and full jitter, honouring `Retry-After`; a stale version becomes a conflict with
+//!    three versions (seen / decided / remote), never an overwrite; a refusal (e.g. the
+//!    PRM's own four-eyes check) marks the entry failed with the PRM's message.
+//! 2. **Pull** each resource incrementally from its saved cursor. A writer thread writes
+//!    each page's rows together with the cursor after it in one SQLite transaction, so a
+//!    crash at any point resumes without loss or duplication. Malformed items are
+//!    quarantined with their raw payload while the rest syncs.
+//! 3. Write the status (online/offline, last sync, items pulled, errors) to `sync_state`.
+//!
+//! Offline is a normal state: when the PRM cannot be reached the run says so, the
+//! outbox keeps waiting, and everything else works on the cache.
+//!
+//! Outbox payload (JSON written by the workflow) understood here: `action` (approve,
+//! dismiss, signoff/signed_off, hold, escalate, request_documents, decline/reject/reverse,
+//! override/adjust), `amount` (decimal string: the decided commission total),
+//! `reason`, `proposer`, `approver` (a sign-off's approver; the PRM refuses approver ==
+//! proposer), optional `seen` (the record as the reviewer saw it).
+
+pub mod adapter;
+pub mod creds;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use crate::sim::data::Res;
+use crate::store::sync::{OutboxRow, PageWrite};
+use crate::store::Store;
+pub use adapter::{AnyPrm, Conn, Cursor, Page, Prm, PrmError, PushOutcome, PushRequest};
+
+/// The resources pulled, in order (partners before what references them).
+pub const PULL_ORDER: [Res; 5] = [
+    Res::Partners,
+    Res::Deals,
+    Res::Transactions,
+    Res::Rewards,
+    Res::Flags,
+];
+
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    pub page_limit: usize,
+    pub max_attempts: u32,
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+    /// Longest `Retry-After` honoured before giving up for this run.
+    pub retry_after_cap: Duration,
+    /// Rows per SQLite transaction at most (pages are never split).
+    pub commit_rows: usize,
+    pub resources: Vec<Res>,
+    pub push: bool,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            page_limit: 250,
+            max_attempts: 8,
+            backoff_base: Duration::from_millis(200),
+            backoff_cap: Duration::from_secs(10),
+            retry_after_cap: Duration::from_secs(60),
+            commit_rows: 20_000,
+            resources: PULL_ORDER.to_vec(),
+            push: true,
+        }
+    }
+}
+
+/// Progress of a run, for a progress bar.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    pub phase: &'static str,
+    pub resource: &'static str,
+    pub done: u64,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct SyncReport {
+    pub online: bool,
+    pub pulled: BTreeMap<String, u64>,
+    pub written: u64,
+    pub quarantined: u64,
+    pub pushed: u64,
+    pub conflicts: u64,
+    /// Decisions the PRM refused for good: (transaction, decision, message).
+    pub refused: Vec<(String, String, String)>,
+    pub errors: Vec<String>,
+    /// Transactions inserted or changed by this pull (to score).
+    pub changed_transactions: Vec<String>,
+    pub retries: u64,
+}
+
+impl SyncReport {
+    pub fn total_pulled(&self) -> u64 {
+        self.pulled.values().sum()
+    }
+}
+
+/// `base * 2^attempt` capped, then a uniformly random delay in `[0, that]` (full jitter).
+pub fn full_jitter(base: Duration, cap: Duration, attempt: u32) -> Duration {
+    let exp = base.saturating_mul(1u32 << attempt.min(20)).min(cap);
+    let ms = exp.as_millis() as u64;
+    Duration::from_millis(if ms == 0 {
+        0
+    } else {
+        rand::thread_rng().gen_range(0..=ms)
+    })
+}
+
+async fn with_retry<T, F, Fut>(
+    opts: &SyncOptions,
+    retries: &mut u64,
+    mut f: F,
+) -> Result<T, PrmError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, PrmError>>,
+{
+    let mut attempt = 0u32;
+    loop {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(PrmError::Transient { msg, retry_after }) => {
+                attempt += 1;
+                if attempt >= opts.max_attempts {
+                    return Err(PrmError::Transient { msg, retry_after });
+                }
+                let delay = match retry_after {
+                    Some(d) if d > opts.retry_after_cap => {
+                        return Err(PrmError::Transient {
+                            msg: format!("{msg}; PRM asks to retry after {}s", d.as_secs()),
+                            retry_after: Some(d),
+                        })
+                    }
+                    Some(d) => d,
+                    None => full_jitter(opts.backoff_base, opts.backoff_cap, attempt - 1),
+                };
+                *retries += 1;
+                tracing::debug!(attempt, ?delay, "retrying: {msg}");
+                tokio::time::sleep(delay).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Maps an outbox entry to the PRM write it stands for.
+pub fn push_request(row: &OutboxRow, audit_head: Option<String>) -> Result<PushRequest, String> {
+    let p: Value = serde_json::from_str(&row.payload).map_err(|e| {
+        format!(
+            "outbox payload of decision {} is not JSON: {e}",
+            row.decision_id
+        )
+    })?;
+    let s = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_string);
+    let raw_action = s("action").or_else(|| s("to_state")).ok_or_else(|| {
+        format!(
+            "outbox payload of decision {} has no action",
+            row.decision_id
+        )
+    })?;
+    let amount =
+        match p.get("amount") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(t)) => Some(crate::money::parse_money(t).ok_or_else(|| {
+                format!("decision {}: amount `{t}` is not money", row.decision_id)
+            })?),
+            Some(other) => Some(other.to_string().parse::<Decimal>().map_err(|_| {
+                format!("decision {}: amount {other} is not money", row.decision_id)
+            })?),
+        };
+    let action = match raw_action.to_ascii_lowercase().as_str() {
+        "override" | "overridden" | "adjust" | "recompute" => "adjust",
+        "approve" | "approved" | "dismiss" | "dismissed" | "release" | "signoff" | "sign_off"
+        | "signed_off" | "signoff_approve" => {
+            if amount.is_some() {
+                "adjust"
+            } else {
+                "approve"
+            }
+        }
+        "hold" | "escalate" | "escalated" | "request_documents" | "documents_requested" => "hold",
+        "decline" | "reject" | "rejected" | "reverse" | "signoff_reject" => "decline",
+        other => {
+            return Err(format!(
+                "decision {}: no PRM write for action `{other}`",
+                row.decision_id
+            ))
+        }
+    };
+    if action == "adjust" && amount.is_none() {
+        return Err(format!(
+            "decision {}: an adjustment needs an amount",
+            row.decision_id
+        ));
+    }
+    Ok(PushRequest {
+        idempotency_key: row.idempotency_key.clone(),
+        transaction_id: row.transaction_id.clone(),
+        action: action.to_string(),
+        reason: s("reason"),
+        amount,
+        proposer: s("proposer"),
+        approver: s("approver").or_else(|| s("signed_off_by")),
+        record_version: row.record_version,
+        audit_head: row.audit_head.clone().or(audit_head),
+    })
+}
+
+/// Pushes the outbox in order. Stops at the first transient failure (order matters);
+/// returns false when the PRM could not be reached.
+pub async fn push_outbox<P: Prm>(
+    prm: &P,
+    store: &mut Store,
+    opts: &SyncOptions,
+    report: &mut SyncReport,
+    progress: &mut (dyn FnMut(&Progress) + Send),
+) -> bool {
+    let head = store.sync_audit_head().ok().flatten();
+    let mut done = 0u64;
+    loop {
+        let rows = match store.outbox_pending(100) {
+            Ok(r) => r,
+            Err(e) => {
+                report.errors.push(format!("reading the outbox: {e}"));
+                return true;
+            }
+        };
+        if rows.is_empty() {
+            return true;
+        }
+        for row in rows {
+            let req = match push_request(&row, head.clone()) {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = store.outbox_mark_failed(&row.decision_id, &e);
+                    report.errors.push(e);
+                    continue;
+                }
+            };
+            let mut retries = 0;
+            let res = with_retry(opts, &mut retries, || prm.apply(&req)).await;
+            report.retries += retries;
+            let r = match res {
+                Ok(PushOutcome::Applied { remote_ref }) => {
+                    report.pushed += 1;
+                    store.outbox_mark_pushed(&row.decision_id, &remote_ref)
+                }
+                Ok(PushOutcome::Conflict { remote }) => {
+                    report.conflicts += 1;
+                    let seen = serde_json::from_str::<Value>(&row.payload)
+                        .ok()
+                        .and_then(|p| p.get("seen").cloned())
+                        .or_else(|| {
+                            store
+                                .sync_transaction_snapshot(&row.transaction_id)
+                                .ok()
+                                .flatten()
+                        })
+                        .unwrap_or(Value::Null);
+                    store.outbox_mark_conflict(
+                        &row,
+                        &seen,
+                        &remote,
+                        "the PRM record changed after the decision",
+                    )
+                }
+                Ok(PushOutcome::Refused { message }) => {
+                    report.refused.push((
+                        row.transaction_id.clone(),
+                        row.decision_id.clone(),
+                        message.clone(),
+                    ));
+                    store.outbox_mark_failed(
+                        &row.decision_id,
+                        &format!("refused by the PRM: {message}"),
+                    )
+                }
+                Err(e @ PrmError::Transient { .. }) => {
+                    let _ = store.outbox_note_attempt(&row.decision_id, &e.to_string());
+                    report.errors.push(format!("push {}: {e}", row.decision_id));
+                    return false;
+                }
+                Err(e) => {
+                    let _ = store.outbox_note_attempt(&row.decision_id, &e.to_string());
+                    report.errors.push(format!("push {}: {e}", row.decision_id));
+                    return true;
+                }
+            };
+            if let Err(e) = r {
+                report
+                    .errors
+                    .push(format!("recording push of {}: {e}", row.decision_id));
+                return true;
+            }
+            done += 1;
+            progress(&Progress {
+                phase: "push",
+                resource: "outbox",
+                done,
+            });
+        }
+    }
+}
+
+/// Pulls every resource from its cursor; the store is written on a writer thread.
+/// Returns the store and whether the PRM was reachable.
+pub async fn pull<P: Prm>(
+    prm: &P,
+    store: Store,
+    opts: &SyncOptions,
+    report: &mut SyncReport,
+    progress: &mut (dyn FnMut(&Progress) + Send),
+) -> (Store, bool) {
+    let mut cursors = BTreeMap::new();
+    for &res in &opts.resources {
+        let c = match store.sync_cursor(res.ps_name()) {
+            Ok(Some(text)) => serde_json::from_str::<Cursor>(&text).unwrap_or_default(),
+            Ok(None) => Cursor::default(),
+            Err(e) => {
+                report
+                    .errors
+                    .push(format!("reading cursor of {}: {e}", res.ps_name()));
+                return (store, true);
+            }
+        };
+        cursors.insert(res, c);
+    }
+    let (tx, rx) = std::sync::mpsc::sync_channel::<PageWrite>(16);
+    let commit_rows = opts.commit_rows.max(1);
+    let writer = std::thread::spawn(move || {
+        let mut store = store;
+        let mut stats = crate::store::sync::ApplyStats::default();
+        let mut err = None;
+        while let Ok(first) = rx.recv() {
+            let mut rows = first.items.len();
+            let mut batch = vec![first];
+            while rows < commit_rows {
+                match rx.try_recv() {
+                    Ok(p) => {
+                        rows += p.items.len();
+                        batch.push(p);
+                    }
+                    Err(_) => break,
+                }
+            }
+            match store.sync_apply(&batch) {
+                Ok(s) => {
+                    stats.rows += s.rows;
+                    stats.quarantined += s.quarantined;
+                    stats.changed_transactions.extend(s.changed_transactions);
+                }
+                Err(e) => {
+                    err = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        (store, stats, err)
+    });
+    let mut online = true;
+    'all: for &res in &opts.resources {
+        let mut cur = cursors.get(&res).cloned().unwrap_or_default();
+        let mut n = 0u64;
+        loop {
+            let mut retries = 0;
+            let page =
+                with_retry(opts, &mut retries, || prm.list(res, &cur, opts.page_limit)).await;
+            report.retries += retries;
+            match page {
+                Ok(p) => {
+                    n += p.items.len() as u64;
+                    *report.pulled.entry(res.ps_name().to_string()).or_default() +=
+                        p.items.len() as u64;
+                    progress(&Progress {
+                        phase: "pull",
+                        resource: res.ps_name(),
+                        done: n,
+                    });
+                    let cursor = serde_json::to_string(&p.next).unwrap_or_default();
+                    let done = p.done;
+                    cur = p.next;
+                    if tx
+                        .send(PageWrite {
+                            resource: res.ps_name().to_string(),
+                            items: p.items,
+                            cursor,
+                        })
+                        .is_err()
+                    {
+                        break 'all; // the writer stopped; its error is reported below
+                    }
+                    if done {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    if matches!(e, PrmError::Transient { .. }) {
+                        online = false;
+                    }
+                    report.errors.push(format!("pull {}: {e}", res.ps_name()));
+                    break 'all;
+                }
+            }
+        }
+    }
+    drop(tx);
+    let (store, stats, err) = match writer.join() {
+        Ok(v) => v,
+        Err(_) => panic!("the sync writer thread panicked"),
+    };
+    if let Some(e) = err {
+        report.errors.push(format!("writing pulled rows: {e}"));
+    }
+    report.written += stats.rows;
+    report.quarantined += stats.quarantined;
+    report
+        .changed_transactions
+        .extend(stats.changed_transactions);
+    (store, online)
+}
+
+/// One full sync: push the outbox, pull every resource, record the status.
+pub async fn run_once<P: Prm>(
+    prm: &P,
+    mut store: Store,
+    opts: &SyncOptions,
+    progress: &mut (dyn FnMut(&Progress) + Send),
+) -> (Store, SyncReport) {
+    let started = Instant::now();
+    let mut report = SyncReport {
+        online: true,
+        ..SyncReport::default()
+    };
+    if opts.push {
+        report.online = push_outbox(prm, &mut store, opts, &mut report, progress).await;
+    }
+    if report.online {
+        let (s, online) = pull(prm, store, opts, &mut report, progress).await;
+        store = s;
+        report.online = online;
+    }
+    let _ = record_status(&store, &report, started.elapsed());
+    (store, report)
+}
+
+/// Writes the run's outcome into `sync_state` for the workbench status bar.
+pub fn record_status(
+    store: &Store,
+    report: &SyncReport,
+    took: Duration,
+) -> crate::store::Result<()> {
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let counts = store.sync_counts()?;
+    let mut kv: Vec<(&str, String)> = vec![
+        (
+            "status",
+            if report.online { "online" } else { "offline" }.to_string(),
+        ),
+        ("last_attempt", now.clone()),
+        ("items_pulled", report.total_pulled().to_string()),
+        ("pushed", report.pushed.to_string()),
+        ("errors", report.errors.len().to_string()),
+        (
+            "last_error",
+            report.errors.last().cloned().unwrap_or_default(),
+        ),
+        (
+            "outbox_pending",
+            counts
+                .get("outbox_pending")
+                .copied()
+                .unwrap_or(0)
+                .to_string(),
+        ),
+        (
+            "conflicts",
+            counts.get("conflicts").copied().unwrap_or(0).to_string(),
+        ),
+        (
+            "quarantined",
+            counts.get("quarantined").copied().unwrap_or(0).to_string(),
+        ),
+        ("last_duration_ms", took.as_millis().to_string()),
+    ];
+    if report.online && report.errors.is_empty() {
+        kv.push(("last_sync", now));
+    }
+    store.sync_state_set(&kv)
+}
+
+/// Marks the cache offline (the `--offline` flag) without contacting the PRM.
+pub fn record_offline(store: &Store) -> crate::store::Result<()> {
+    store.sync_state_set(&[("status", "offline".to_string())])
+}

@@ -1,1 +1,233 @@
-//! The workbench (terminal UI).
+//! The workbench (terminal UI): ratatui + crossterm.
+//!
+//! Shape (see `shared/guides/architecture.md`): one [`action::Action`] enum drives the
+//! keymap, the `?` help and the `:` palette; [`app::App::update`] is pure and returns
+//! [`effects::Effect`]s, run on a worker thread with its own store connection; results
+//! come back as messages on the same channel as terminal input, so the render loop never
+//! waits on IO. Frames are drawn only when something changed, at most every ~16 ms.
+//! A [`TerminalGuard`] restores the terminal on drop, on panic and on SIGTERM/SIGINT.
+
+pub mod action;
+pub mod app;
+pub mod effects;
+pub mod keymap;
+pub mod theme;
+pub mod ui;
+
+use std::io::{stdout, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event, KeyEventKind};
+use crossterm::execute;
+use crossterm::terminal::{
+    disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
+};
+use ratatui::backend::CrosstermBackend;
+use ratatui::Terminal;
+
+use crate::cli::Context;
+use app::App;
+use effects::{Effect, Env, Incoming};
+use keymap::Keymap;
+use theme::Theme;
+
+/// Frame budget: at most one draw per this interval.
+pub const FRAME: Duration = Duration::from_millis(16);
+
+/// Restores the terminal (raw mode off, main screen, mouse off, cursor shown).
+fn restore_terminal() {
+    let _ = disable_raw_mode();
+    let mut out = stdout();
+    let _ = execute!(
+        out,
+        DisableMouseCapture,
+        LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
+    let _ = out.flush();
+}
+
+/// Raw mode + alternate screen + mouse while alive; `Drop` puts everything back.
+pub struct TerminalGuard {
+    _private: (),
+}
+
+impl TerminalGuard {
+    pub fn enter() -> anyhow::Result<TerminalGuard> {
+        // Restore first, then print the panic, so the message is readable.
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore_terminal();
+            previous(info);
+        }));
+        enable_raw_mode()?;
+        let guard = TerminalGuard { _private: () };
+        execute!(stdout(), EnterAlternateScreen, EnableMouseCapture)?;
+        Ok(guard)
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+/// Loads the theme and keymap the context asks for.
+pub fn theme_and_keys(ctx: &Context) -> anyhow::Result<(Theme, Keymap)> {
+    let theme = Theme::select(
+        ctx.theme.as_deref(),
+        theme::no_color_env(),
+        Some(&ctx.paths.config_dir.join("themes")),
+    )?;
+    let keymap = Keymap::new(&ctx.config.keys)?;
+    Ok((theme, keymap))
+}
+
+/// A new App for the context (no IO beyond theme files).
+pub fn new_app(ctx: &Context, theme: Theme, keymap: Keymap) -> App {
+    App::new(
+        ctx.user.clone(),
+        ctx.role,
+        ctx.config.clone(),
+        theme,
+        keymap,
+    )
+}
+
+fn spawn_signals(tx: Sender<Incoming>, stop: Arc<AtomicBool>) {
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async move {
+            #[cfg(unix)]
+            {
+                use tokio::signal::unix::{signal, SignalKind};
+                let (Ok(mut term), Ok(mut hup), Ok(mut int)) = (
+                    signal(SignalKind::terminate()),
+                    signal(SignalKind::hangup()),
+                    signal(SignalKind::interrupt()),
+                ) else {
+                    return;
+                };
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = hup.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+            stop.store(true, Ordering::SeqCst);
+            let _ = tx.send(Incoming::Signal);
+        });
+    });
+}
+
+fn spawn_input(tx: Sender<Incoming>, stop: Arc<AtomicBool>) {
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::SeqCst) {
+            match event::poll(Duration::from_millis(100)) {
+                Ok(true) => match event::read() {
+                    Ok(ev) => {
+                        if tx.send(Incoming::Input(ev)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(_) => return,
+                },
+                Ok(false) => {}
+                Err(_) => return,
+            }
+        }
+    });
+}
+
+/// Applies one incoming event to the app; returns the effects to run.
+pub fn handle(app: &mut App, inc: Incoming) -> Vec<Effect> {
+    match inc {
+        Incoming::Input(Event::Key(k)) if k.kind == KeyEventKind::Press => app.on_key(k),
+        Incoming::Input(Event::Mouse(m)) => app.on_mouse(m),
+        Incoming::Input(Event::Resize(..)) => {
+            app.dirty = true;
+            vec![]
+        }
+        Incoming::Input(_) => vec![],
+        Incoming::Msg(m) => app.on_msg(m),
+        Incoming::Signal => {
+            app.quit = true;
+            vec![]
+        }
+    }
+}
+
+/// Opens the workbench on the cache at `db` until the user quits.
+pub fn run(ctx: &Context, db: &Path) -> anyhow::Result<()> {
+    let (theme, keymap) = theme_and_keys(ctx)?;
+    // Fail before touching the terminal if the cache cannot be opened.
+    drop(crate::store::Store::open(db)?);
+    let mut app = new_app(ctx, theme, keymap);
+    let (fx_tx, fx_rx) = mpsc::channel::<Effect>();
+    let (in_tx, in_rx) = mpsc::channel::<Incoming>();
+    let env = Env {
+        user: ctx.user.clone(),
+        role: ctx.role,
+        config: ctx.config.clone(),
+    };
+    effects::spawn_worker(db.to_path_buf(), env, fx_rx, in_tx.clone());
+    let stop = Arc::new(AtomicBool::new(false));
+    spawn_signals(in_tx.clone(), stop.clone());
+
+    let guard = TerminalGuard::enter()?;
+    let mut terminal = Terminal::new(CrosstermBackend::new(stdout()))?;
+    terminal.clear()?;
+    spawn_input(in_tx, stop.clone());
+    for e in app.start() {
+        let _ = fx_tx.send(e);
+    }
+    let mut last_draw = Instant::now() - FRAME;
+    let result = (|| -> anyhow::Result<()> {
+        loop {
+            if app.dirty && last_draw.elapsed() >= FRAME {
+                terminal.draw(|f| ui::draw(f, &app))?;
+                app.dirty = false;
+                last_draw = Instant::now();
+            }
+            if app.quit || stop.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            let wait = if app.dirty {
+                FRAME.saturating_sub(last_draw.elapsed())
+            } else {
+                Duration::from_millis(500)
+            };
+            let first = match in_rx.recv_timeout(wait) {
+                Ok(i) => i,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            };
+            // Handle everything already waiting before drawing once.
+            let mut next = Some(first);
+            while let Some(inc) = next {
+                for e in handle(&mut app, inc) {
+                    let _ = fx_tx.send(e);
+                }
+                next = in_rx.try_recv().ok();
+            }
+        }
+    })();
+    stop.store(true, Ordering::SeqCst);
+    drop(terminal);
+    drop(guard);
+    result
+}

@@ -1,0 +1,65 @@
+//! Writes a generated program as a data-set folder (spec/dataset.md), streaming
+//! each file through a buffered writer.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use super::Generated;
+
+fn write_json<T: Serialize>(dir: &Path, name: &str, v: &T) -> anyhow::Result<()> {
+    let p = dir.join(name);
+    let f = File::create(&p).with_context(|| format!("cannot create {}", p.display()))?;
+    let mut w = BufWriter::new(f);
+    serde_json::to_writer_pretty(&mut w, v).with_context(|| format!("writing {}", p.display()))?;
+    w.write_all(b"\n")?;
+    w.flush()
+        .with_context(|| format!("writing {}", p.display()))?;
+    Ok(())
+}
+
+fn write_jsonl<'a, T: Serialize + 'a>(
+    dir: &Path,
+    name: &str,
+    rows: impl IntoIterator<Item = &'a T>,
+) -> anyhow::Result<()> {
+    let p = dir.join(name);
+    let f = File::create(&p).with_context(|| format!("cannot create {}", p.display()))?;
+    let mut w = BufWriter::with_capacity(1 << 20, f);
+    for r in rows {
+        serde_json::to_writer(&mut w, r).with_context(|| format!("writing {}", p.display()))?;
+        w.write_all(b"\n")?;
+    }
+    w.flush()
+        .with_context(|| format!("writing {}", p.display()))?;
+    Ok(())
+}
+
+/// Writes the data set to `dir` (created if needed); with `with_answers`, also
+/// `answers/labels.jsonl` and `answers/expected_commissions.jsonl` for tests and
+/// benchmarks (the product never reads them).
+pub fn export(g: &Generated, dir: &Path, with_answers: bool) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let ds = &g.dataset;
+    write_json(dir, "program.json", &ds.program)?;
+    write_json(dir, "plan.json", &ds.plan)?;
+    write_jsonl(dir, "tiers.jsonl", &ds.tiers)?;
+    write_jsonl(dir, "products.jsonl", &ds.products)?;
+    write_jsonl(dir, "discount_policy.jsonl", &ds.discount_policy)?;
+    write_jsonl(dir, "partners.jsonl", &ds.partners)?;
+    write_jsonl(dir, "tier_history.jsonl", &ds.tier_history)?;
+    write_jsonl(dir, "quotas.jsonl", &ds.quotas)?;
+    write_jsonl(dir, "registrations.jsonl", &ds.registrations)?;
+    write_jsonl(dir, "transactions.jsonl", &ds.transactions)?;
+    write_jsonl(dir, "commissions.jsonl", &ds.commissions)?;
+    if with_answers {
+        let a = dir.join("answers");
+        std::fs::create_dir_all(&a).with_context(|| format!("cannot create {}", a.display()))?;
+        write_jsonl(&a, "labels.jsonl", &g.labels)?;
+        write_jsonl(&a, "expected_commissions.jsonl", &g.expected_commissions)?;
+    }
+    Ok(())
+}

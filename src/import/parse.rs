@@ -1,0 +1,876 @@
+//! One line of a data-set file -> one domain row, or the field and reason it is bad.
+//!
+//! The fast path deserialises straight into a typed "raw" struct (money, dates and
+//! enums still as text) and then converts each field, naming the field on failure.
+//! Only when the typed parse fails does [`diagnose`] re-read the line as a JSON value
+//! to say which field is missing or has the wrong type.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::model::*;
+use crate::money::parse_money;
+
+/// Why a row is bad: the field (when one is to blame) and what is wrong.
+pub type Bad = (Option<String>, String);
+
+fn bad(field: &str, msg: impl Into<String>) -> Bad {
+    (Some(field.to_string()), msg.into())
+}
+
+/// The JSON shape a field must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ty {
+    Str,
+    OptStr,
+    Int,
+    Bool,
+    Money,
+    Date,
+    Timestamp,
+    StrList,
+    OptObject,
+}
+
+fn describe(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("the boolean {b}"),
+        Value::Number(n) if n.is_f64() => format!("the float number {n}"),
+        Value::Number(n) => format!("the number {n}"),
+        Value::String(s) => format!("the string {s:?}"),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+fn type_ok(ty: Ty, v: &Value) -> Result<(), String> {
+    let ok = match ty {
+        Ty::Str | Ty::Money | Ty::Date | Ty::Timestamp => v.is_string(),
+        Ty::OptStr => v.is_string() || v.is_null(),
+        Ty::Int => v.is_i64(),
+        Ty::Bool => v.is_boolean(),
+        Ty::StrList => v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+        Ty::OptObject => v.is_object() || v.is_null(),
+    };
+    if ok {
+        return Ok(());
+    }
+    let want = match ty {
+        Ty::Str => "a string",
+        Ty::OptStr => "a string or null",
+        Ty::Int => "a whole number",
+        Ty::Bool => "true or false",
+        Ty::Money => {
+            return Err(match v {
+                Value::Number(n) => format!(
+                    "expected a decimal string such as \"230.0\", found the number {n} \
+                     (money must be a string, never a float)"
+                ),
+                other => format!("expected a decimal string, found {}", describe(other)),
+            })
+        }
+        Ty::Date => "a date string YYYY-MM-DD",
+        Ty::Timestamp => "an RFC 3339 timestamp string",
+        Ty::StrList => "an array of strings",
+        Ty::OptObject => "an object or null",
+    };
+    Err(format!("expected {want}, found {}", describe(v)))
+}
+
+/// Explains why `line` did not parse as a row with fields `spec`.
+pub fn diagnose(line: &str, spec: &[(&str, Ty)], serde_msg: &str) -> Bad {
+    let v: Value = match serde_json::from_str(line) {
+        Ok(v) => v,
+        Err(e) if e.is_eof() => {
+            return (None, format!("incomplete JSON (the line ends early): {e}"));
+        }
+        Err(e) => return (None, format!("not valid JSON: {e}")),
+    };
+    let Some(obj) = v.as_object() else {
+        return (
+            None,
+            format!("expected a JSON object, found {}", describe(&v)),
+        );
+    };
+    for (name, ty) in spec {
+        match obj.get(*name) {
+            None if matches!(ty, Ty::OptStr | Ty::OptObject) => {}
+            None => return bad(name, "missing required field"),
+            Some(val) => {
+                if let Err(msg) = type_ok(*ty, val) {
+                    return bad(name, msg);
+                }
+            }
+        }
+    }
+    (None, serde_msg.to_string())
+}
+
+fn parse_typed<'a, T: Deserialize<'a>>(line: &'a str, spec: &[(&str, Ty)]) -> Result<T, Bad> {
+    serde_json::from_str(line).map_err(|e| diagnose(line, spec, &e.to_string()))
+}
+
+fn money(field: &str, s: &str) -> Result<Decimal, Bad> {
+    parse_money(s).ok_or_else(|| bad(field, format!("not a decimal amount: {s:?}")))
+}
+
+fn date(field: &str, s: &str) -> Result<NaiveDate, Bad> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| bad(field, format!("not a date YYYY-MM-DD: {s:?}")))
+}
+
+fn timestamp(field: &str, s: &str) -> Result<DateTime<Utc>, Bad> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|_| bad(field, format!("not an RFC 3339 timestamp: {s:?}")))
+}
+
+fn nonempty(field: &str, s: &str) -> Result<(), Bad> {
+    if s.trim().is_empty() {
+        Err(bad(field, "must not be empty"))
+    } else {
+        Ok(())
+    }
+}
+
+/// A hasher for keys that are already hashes.
+#[derive(Default)]
+pub struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// 64-bit fingerprint of an id (std's SipHash; never persisted). Sets of ids keep only
+/// fingerprints so memory stays small for millions of rows; a false match needs
+/// a 64-bit collision (about 1 in 10^7 for a billion ids).
+pub fn fingerprint(parts: &[&str]) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    for p in parts {
+        h.write(p.as_bytes());
+        h.write_u8(0x1f);
+    }
+    h.finish()
+}
+
+/// Ids known to exist (stored in the cache or accepted earlier in this import),
+/// and the key -> line of rows accepted in this import (for duplicates).
+#[derive(Default)]
+pub struct IdSet {
+    known: std::collections::HashSet<u64, BuildHasherDefault<IdentityHasher>>,
+    seen: HashMap<u64, u32, BuildHasherDefault<IdentityHasher>>,
+}
+
+impl IdSet {
+    pub fn add_known(&mut self, id: &str) {
+        self.known.insert(fingerprint(&[id]));
+    }
+    pub fn contains(&self, id: &str) -> bool {
+        self.known.contains(&fingerprint(&[id]))
+    }
+    /// Records the key of an accepted row; `Err(first_line)` when already seen.
+    fn claim(&self, parts: &[&str], _line: usize) -> Result<u64, usize> {
+        let fp = fingerprint(parts);
+        if let Some(first) = self.seen.get(&fp) {
+            return Err(*first as usize);
+        }
+        Ok(fp)
+    }
+    fn accept(&mut self, fp: u64, line: usize, is_id: bool) {
+        self.seen.insert(fp, line.min(u32::MAX as usize) as u32);
+        if is_id {
+            self.known.insert(fp);
+        }
+    }
+    pub fn known_len(&self) -> usize {
+        self.known.len()
+    }
+}
+
+fn dup(field: &str, key: &str, first: usize) -> Bad {
+    bad(
+        field,
+        format!("duplicate {field} {key:?} (first given on line {first})"),
+    )
+}
+
+fn unknown(field: &str, what: &str, id: &str) -> Bad {
+    bad(field, format!("unknown {what} {id:?}"))
+}
+
+/// Validates rows file by file, remembering which ids exist.
+#[derive(Default)]
+pub struct Validator {
+    pub tiers: IdSet,
+    pub products: IdSet,
+    pub discount_policy: IdSet,
+    pub partners: IdSet,
+    /// Every `partner_id` in partners.jsonl (so a reseller may name a distributor
+    /// that comes later in the file).
+    pub partner_ids_in_file: IdSet,
+    pub tier_history: IdSet,
+    pub quotas: IdSet,
+    pub registrations: IdSet,
+    pub transactions: IdSet,
+    pub commissions: IdSet,
+}
+
+// ---- program.json and plan.json ----
+
+#[derive(Deserialize)]
+struct RawWindow {
+    start: String,
+    end: String,
+}
+
+#[derive(Deserialize)]
+struct RawProgram {
+    program_id: String,
+    name: String,
+    currency: String,
+    fiscal_year_start_month: i64,
+    as_of: String,
+    review_window: RawWindow,
+}
+
+const PROGRAM_SPEC: &[(&str, Ty)] = &[
+    ("program_id", Ty::Str),
+    ("name", Ty::Str),
+    ("currency", Ty::Str),
+    ("fiscal_year_start_month", Ty::Int),
+    ("as_of", Ty::Date),
+    ("review_window", Ty::OptObject),
+];
+
+pub fn program(text: &str) -> Result<Program, Bad> {
+    let r: RawProgram = parse_typed(text, PROGRAM_SPEC)?;
+    nonempty("program_id", &r.program_id)?;
+    if !(1..=12).contains(&r.fiscal_year_start_month) {
+        return Err(bad(
+            "fiscal_year_start_month",
+            format!("must be 1..=12, found {}", r.fiscal_year_start_month),
+        ));
+    }
+    let start = date("review_window.start", &r.review_window.start)?;
+    let end = date("review_window.end", &r.review_window.end)?;
+    if end < start {
+        return Err(bad("review_window", "end is before start"));
+    }
+    Ok(Program {
+        program_id: r.program_id,
+        name: r.name,
+        currency: r.currency,
+        fiscal_year_start_month: r.fiscal_year_start_month as u32,
+        as_of: date("as_of", &r.as_of)?,
+        review_window: ReviewWindow { start, end },
+    })
+}
+
+/// The first JSON float anywhere in `v` (money and rates must be decimal strings).
+fn find_float(v: &Value, path: &str) -> Option<(String, String)> {
+    match v {
+        Value::Number(n) if n.is_f64() => Some((path.to_string(), n.to_string())),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| find_float(x, &format!("{path}[{i}]"))),
+        Value::Object(o) => o.iter().find_map(|(k, x)| {
+            let p = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            find_float(x, &p)
+        }),
+        _ => None,
+    }
+}
+
+pub fn plan(text: &str) -> Result<Plan, Bad> {
+    let v: Value = serde_json::from_str(text).map_err(|e| {
+        if e.is_eof() {
+            (None, format!("incomplete JSON (the file ends early): {e}"))
+        } else {
+            (None, format!("not valid JSON: {e}"))
+        }
+    })?;
+    if let Some((path, n)) = find_float(&v, "") {
+        return Err(bad(
+            &path,
+            format!(
+                "expected a decimal string, found the float number {n} (rates and money must be strings)"
+            ),
+        ));
+    }
+    for req in ["plan_id", "currency", "seller_rates"] {
+        if v.get(req).is_none() {
+            return Err(bad(req, "missing required field"));
+        }
+    }
+    serde_json::from_value(v).map_err(|e| (None, e.to_string()))
+}
+
+// ---- the .jsonl files ----
+
+#[derive(Deserialize)]
+struct RawTier {
+    tier_id: String,
+    name: String,
+    rank: i64,
+}
+const TIER_SPEC: &[(&str, Ty)] = &[("tier_id", Ty::Str), ("name", Ty::Str), ("rank", Ty::Int)];
+
+#[derive(Deserialize)]
+struct RawProduct {
+    sku: String,
+    name: String,
+    family: String,
+    list_price: String,
+    #[serde(default)]
+    certification_required: Option<String>,
+    active: bool,
+}
+const PRODUCT_SPEC: &[(&str, Ty)] = &[
+    ("sku", Ty::Str),
+    ("name", Ty::Str),
+    ("family", Ty::Str),
+    ("list_price", Ty::Money),
+    ("certification_required", Ty::OptStr),
+    ("active", Ty::Bool),
+];
+
+#[derive(Deserialize)]
+struct RawPolicy {
+    tier_id: String,
+    family: String,
+    max_discount_pct: String,
+}
+const POLICY_SPEC: &[(&str, Ty)] = &[
+    ("tier_id", Ty::Str),
+    ("family", Ty::Str),
+    ("max_discount_pct", Ty::Money),
+];
+
+#[derive(Deserialize)]
+struct RawPartner {
+    partner_id: String,
+    name: String,
+    kind: String,
+    #[serde(default)]
+    parent_partner_id: Option<String>,
+    region: String,
+    #[serde(default)]
+    country: Option<String>,
+    joined_on: String,
+    certifications: Vec<String>,
+    #[serde(default)]
+    tax_id: Option<String>,
+    #[serde(default)]
+    bank_account: Option<BankAccount>,
+}
+const PARTNER_SPEC: &[(&str, Ty)] = &[
+    ("partner_id", Ty::Str),
+    ("name", Ty::Str),
+    ("kind", Ty::Str),
+    ("parent_partner_id", Ty::OptStr),
+    ("region", Ty::Str),
+    ("country", Ty::OptStr),
+    ("joined_on", Ty::Date),
+    ("certifications", Ty::StrList),
+    ("tax_id", Ty::OptStr),
+    ("bank_account", Ty::OptObject),
+];
+
+#[derive(Deserialize)]
+struct RawTierHistory {
+    partner_id: String,
+    tier_id: String,
+    effective_from: String,
+}
+const TIER_HISTORY_SPEC: &[(&str, Ty)] = &[
+    ("partner_id", Ty::Str),
+    ("tier_id", Ty::Str),
+    ("effective_from", Ty::Date),
+];
+
+#[derive(Deserialize)]
+struct RawQuota {
+    partner_id: String,
+    period: String,
+    quota: String,
+}
+const QUOTA_SPEC: &[(&str, Ty)] = &[
+    ("partner_id", Ty::Str),
+    ("period", Ty::Str),
+    ("quota", Ty::Money),
+];
+
+#[derive(Deserialize)]
+struct RawRegistration {
+    registration_id: String,
+    partner_id: String,
+    customer_name: String,
+    expected_amount: String,
+    registered_on: String,
+    expires_on: String,
+    status: String,
+}
+const REGISTRATION_SPEC: &[(&str, Ty)] = &[
+    ("registration_id", Ty::Str),
+    ("partner_id", Ty::Str),
+    ("customer_name", Ty::Str),
+    ("expected_amount", Ty::Money),
+    ("registered_on", Ty::Date),
+    ("expires_on", Ty::Date),
+    ("status", Ty::Str),
+];
+
+#[derive(Deserialize)]
+struct RawTransaction {
+    transaction_id: String,
+    kind: String,
+    #[serde(default)]
+    original_transaction_id: Option<String>,
+    partner_id: String,
+    #[serde(default)]
+    registration_id: Option<String>,
+    customer_name: String,
+    sku: String,
+    quantity: i64,
+    unit_list_price: String,
+    unit_net_price: String,
+    amount: String,
+    currency: String,
+    closed_on: String,
+    submitted_at: String,
+    invoice_number: String,
+    #[serde(default)]
+    notes: Option<String>,
+}
+const TRANSACTION_SPEC: &[(&str, Ty)] = &[
+    ("transaction_id", Ty::Str),
+    ("kind", Ty::Str),
+    ("original_transaction_id", Ty::OptStr),
+    ("partner_id", Ty::Str),
+    ("registration_id", Ty::OptStr),
+    ("customer_name", Ty::Str),
+    ("sku", Ty::Str),
+    ("quantity", Ty::Int),
+    ("unit_list_price", Ty::Money),
+    ("unit_net_price", Ty::Money),
+    ("amount", Ty::Money),
+    ("currency", Ty::Str),
+    ("closed_on", Ty::Date),
+    ("submitted_at", Ty::Timestamp),
+    ("invoice_number", Ty::Str),
+    ("notes", Ty::OptStr),
+];
+
+#[derive(Deserialize)]
+struct RawCommission {
+    commission_id: String,
+    transaction_id: String,
+    payee_partner_id: String,
+    role: String,
+    amount: String,
+    period: String,
+}
+const COMMISSION_SPEC: &[(&str, Ty)] = &[
+    ("commission_id", Ty::Str),
+    ("transaction_id", Ty::Str),
+    ("payee_partner_id", Ty::Str),
+    ("role", Ty::Str),
+    ("amount", Ty::Money),
+    ("period", Ty::Str),
+];
+
+fn period(field: &str, s: &str) -> Result<(), Bad> {
+    parse_quarter(s)
+        .map(|_| ())
+        .ok_or_else(|| bad(field, format!("not a fiscal quarter YYYY-Qn: {s:?}")))
+}
+
+#[derive(Deserialize)]
+struct JustPartnerId {
+    partner_id: String,
+}
+
+impl Validator {
+    /// Notes the `partner_id` of one partners.jsonl line, if it has one (pre-pass).
+    pub fn note_partner_id(&mut self, line: &str) {
+        if let Ok(r) = serde_json::from_str::<JustPartnerId>(line) {
+            self.partner_ids_in_file.add_known(&r.partner_id);
+        }
+    }
+
+    pub fn tier(&mut self, line: &str, no: usize) -> Result<Tier, Bad> {
+        let r: RawTier = parse_typed(line, TIER_SPEC)?;
+        nonempty("tier_id", &r.tier_id)?;
+        let fp = self
+            .tiers
+            .claim(&[&r.tier_id], no)
+            .map_err(|f| dup("tier_id", &r.tier_id, f))?;
+        self.tiers.accept(fp, no, true);
+        Ok(Tier {
+            tier_id: r.tier_id,
+            name: r.name,
+            rank: r.rank,
+        })
+    }
+
+    pub fn product(&mut self, line: &str, no: usize) -> Result<Product, Bad> {
+        let r: RawProduct = parse_typed(line, PRODUCT_SPEC)?;
+        nonempty("sku", &r.sku)?;
+        let list_price = money("list_price", &r.list_price)?;
+        let fp = self
+            .products
+            .claim(&[&r.sku], no)
+            .map_err(|f| dup("sku", &r.sku, f))?;
+        self.products.accept(fp, no, true);
+        Ok(Product {
+            sku: r.sku,
+            name: r.name,
+            family: r.family,
+            list_price,
+            certification_required: r.certification_required,
+            active: r.active,
+        })
+    }
+
+    pub fn discount_policy(&mut self, line: &str, no: usize) -> Result<DiscountPolicy, Bad> {
+        let r: RawPolicy = parse_typed(line, POLICY_SPEC)?;
+        let pct = money("max_discount_pct", &r.max_discount_pct)?;
+        if !self.tiers.contains(&r.tier_id) {
+            return Err(unknown("tier_id", "tier", &r.tier_id));
+        }
+        let fp = self
+            .discount_policy
+            .claim(&[&r.tier_id, &r.family], no)
+            .map_err(|f| dup("family", &format!("{}/{}", r.tier_id, r.family), f))?;
+        self.discount_policy.accept(fp, no, false);
+        Ok(DiscountPolicy {
+            tier_id: r.tier_id,
+            family: r.family,
+            max_discount_pct: pct,
+        })
+    }
+
+    pub fn partner(&mut self, line: &str, no: usize) -> Result<Partner, Bad> {
+        let r: RawPartner = parse_typed(line, PARTNER_SPEC)?;
+        nonempty("partner_id", &r.partner_id)?;
+        let kind = match r.kind.as_str() {
+            "distributor" => PartnerKind::Distributor,
+            "reseller" => PartnerKind::Reseller,
+            other => {
+                return Err(bad(
+                    "kind",
+                    format!("expected \"distributor\" or \"reseller\", found {other:?}"),
+                ))
+            }
+        };
+        let joined_on = date("joined_on", &r.joined_on)?;
+        if let Some(p) = &r.parent_partner_id {
+            if !self.partners.contains(p) && !self.partner_ids_in_file.contains(p) {
+                return Err(unknown("parent_partner_id", "partner", p));
+            }
+        }
+        let fp = self
+            .partners
+            .claim(&[&r.partner_id], no)
+            .map_err(|f| dup("partner_id", &r.partner_id, f))?;
+        self.partners.accept(fp, no, true);
+        Ok(Partner {
+            partner_id: r.partner_id,
+            name: r.name,
+            kind,
+            parent_partner_id: r.parent_partner_id,
+            region: r.region,
+            country: r.country,
+            joined_on,
+            certifications: r.certifications,
+            tax_id: r.tax_id,
+            bank_account: r.bank_account,
+        })
+    }
+
+    pub fn tier_history(&mut self, line: &str, no: usize) -> Result<TierHistory, Bad> {
+        let r: RawTierHistory = parse_typed(line, TIER_HISTORY_SPEC)?;
+        let from = date("effective_from", &r.effective_from)?;
+        if !self.partners.contains(&r.partner_id) {
+            return Err(unknown("partner_id", "partner", &r.partner_id));
+        }
+        if !self.tiers.contains(&r.tier_id) {
+            return Err(unknown("tier_id", "tier", &r.tier_id));
+        }
+        let fp = self
+            .tier_history
+            .claim(&[&r.partner_id, &r.effective_from], no)
+            .map_err(|f| {
+                dup(
+                    "effective_from",
+                    &format!("{} from {}", r.partner_id, r.effective_from),
+                    f,
+                )
+            })?;
+        self.tier_history.accept(fp, no, false);
+        Ok(TierHistory {
+            partner_id: r.partner_id,
+            tier_id: r.tier_id,
+            effective_from: from,
+        })
+    }
+
+    pub fn quota(&mut self, line: &str, no: usize) -> Result<Quota, Bad> {
+        let r: RawQuota = parse_typed(line, QUOTA_SPEC)?;
+        period("period", &r.period)?;
+        let quota = money("quota", &r.quota)?;
+        if !self.partners.contains(&r.partner_id) {
+            return Err(unknown("partner_id", "partner", &r.partner_id));
+        }
+        let fp = self
+            .quotas
+            .claim(&[&r.partner_id, &r.period], no)
+            .map_err(|f| dup("period", &format!("{} {}", r.partner_id, r.period), f))?;
+        self.quotas.accept(fp, no, false);
+        Ok(Quota {
+            partner_id: r.partner_id,
+            period: r.period,
+            quota,
+        })
+    }
+
+    pub fn registration(&mut self, line: &str, no: usize) -> Result<Registration, Bad> {
+        let r: RawRegistration = parse_typed(line, REGISTRATION_SPEC)?;
+        nonempty("registration_id", &r.registration_id)?;
+        let expected_amount = money("expected_amount", &r.expected_amount)?;
+        let registered_on = date("registered_on", &r.registered_on)?;
+        let expires_on = date("expires_on", &r.expires_on)?;
+        let status = match r.status.as_str() {
+            "approved" => RegistrationStatus::Approved,
+            "rejected" => RegistrationStatus::Rejected,
+            "expired" => RegistrationStatus::Expired,
+            other => {
+                return Err(bad(
+                    "status",
+                    format!("expected approved, rejected or expired, found {other:?}"),
+                ))
+            }
+        };
+        if !self.partners.contains(&r.partner_id) {
+            return Err(unknown("partner_id", "partner", &r.partner_id));
+        }
+        let fp = self
+            .registrations
+            .claim(&[&r.registration_id], no)
+            .map_err(|f| dup("registration_id", &r.registration_id, f))?;
+        self.registrations.accept(fp, no, true);
+        Ok(Registration {
+            registration_id: r.registration_id,
+            partner_id: r.partner_id,
+            customer_name: r.customer_name,
+            expected_amount,
+            registered_on,
+            expires_on,
+            status,
+        })
+    }
+
+    pub fn transaction(&mut self, line: &str, no: usize) -> Result<Transaction, Bad> {
+        let r: RawTransaction = parse_typed(line, TRANSACTION_SPEC)?;
+        nonempty("transaction_id", &r.transaction_id)?;
+        let kind = match r.kind.as_str() {
+            "sale" => TransactionKind::Sale,
+            "refund" => TransactionKind::Refund,
+            other => {
+                return Err(bad(
+                    "kind",
+                    format!("expected \"sale\" or \"refund\", found {other:?}"),
+                ))
+            }
+        };
+        let unit_list_price = money("unit_list_price", &r.unit_list_price)?;
+        let unit_net_price = money("unit_net_price", &r.unit_net_price)?;
+        let amount = money("amount", &r.amount)?;
+        let closed_on = date("closed_on", &r.closed_on)?;
+        let submitted_at = timestamp("submitted_at", &r.submitted_at)?;
+        if !self.partners.contains(&r.partner_id) {
+            return Err(unknown("partner_id", "partner", &r.partner_id));
+        }
+        if !self.products.contains(&r.sku) {
+            return Err(unknown("sku", "product", &r.sku));
+        }
+        if let Some(reg) = &r.registration_id {
+            if !self.registrations.contains(reg) {
+                return Err(unknown("registration_id", "registration", reg));
+            }
+        }
+        if let Some(orig) = &r.original_transaction_id {
+            if !self.transactions.contains(orig) {
+                return Err(unknown("original_transaction_id", "transaction", orig));
+            }
+        }
+        let fp = self
+            .transactions
+            .claim(&[&r.transaction_id], no)
+            .map_err(|f| dup("transaction_id", &r.transaction_id, f))?;
+        self.transactions.accept(fp, no, true);
+        Ok(Transaction {
+            transaction_id: r.transaction_id,
+            kind,
+            original_transaction_id: r.original_transaction_id,
+            partner_id: r.partner_id,
+            registration_id: r.registration_id,
+            customer_name: r.customer_name,
+            sku: r.sku,
+            quantity: r.quantity,
+            unit_list_price,
+            unit_net_price,
+            amount,
+            currency: r.currency,
+            closed_on,
+            submitted_at,
+            invoice_number: r.invoice_number,
+            notes: r.notes,
+        })
+    }
+
+    pub fn commission(&mut self, line: &str, no: usize) -> Result<CommissionLine, Bad> {
+        let r: RawCommission = parse_typed(line, COMMISSION_SPEC)?;
+        nonempty("commission_id", &r.commission_id)?;
+        let role = match r.role.as_str() {
+            "seller" => CommissionRole::Seller,
+            "override" => CommissionRole::Override,
+            "spiff" => CommissionRole::Spiff,
+            "clawback" => CommissionRole::Clawback,
+            other => {
+                return Err(bad(
+                    "role",
+                    format!("expected seller, override, spiff or clawback, found {other:?}"),
+                ))
+            }
+        };
+        let amount = money("amount", &r.amount)?;
+        period("period", &r.period)?;
+        if !self.transactions.contains(&r.transaction_id) {
+            return Err(unknown("transaction_id", "transaction", &r.transaction_id));
+        }
+        if !self.partners.contains(&r.payee_partner_id) {
+            return Err(unknown("payee_partner_id", "partner", &r.payee_partner_id));
+        }
+        let fp = self
+            .commissions
+            .claim(&[&r.commission_id], no)
+            .map_err(|f| dup("commission_id", &r.commission_id, f))?;
+        self.commissions.accept(fp, no, true);
+        Ok(CommissionLine {
+            commission_id: r.commission_id,
+            transaction_id: r.transaction_id,
+            payee_partner_id: r.payee_partner_id,
+            role,
+            amount,
+            period: r.period,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TX: &str = r#"{"transaction_id":"T1","kind":"sale","original_transaction_id":null,"partner_id":"P1","registration_id":null,"customer_name":"Acme","sku":"S1","quantity":2,"unit_list_price":"10.0","unit_net_price":"9.5","amount":"19.0","currency":"USD","closed_on":"2024-10-01","submitted_at":"2024-10-01T08:31:40Z","invoice_number":"INV-1","notes":"x","extra_field":42}"#;
+
+    fn v() -> Validator {
+        let mut v = Validator::default();
+        v.partners.add_known("P1");
+        v.products.add_known("S1");
+        v
+    }
+
+    #[test]
+    fn good_row_with_unknown_extra_field() {
+        let t = v().transaction(TX, 1).unwrap();
+        assert_eq!(t.amount, Decimal::new(190, 1));
+        assert_eq!(t.notes.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn float_money_names_the_field() {
+        let line = TX.replace("\"amount\":\"19.0\"", "\"amount\":19.0");
+        let (field, msg) = v().transaction(&line, 1).unwrap_err();
+        assert_eq!(field.as_deref(), Some("amount"));
+        assert!(
+            msg.contains("float") || msg.contains("decimal string"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn missing_field_and_bad_json() {
+        let line = TX.replace("\"sku\":\"S1\",", "");
+        let (field, msg) = v().transaction(&line, 1).unwrap_err();
+        assert_eq!(field.as_deref(), Some("sku"));
+        assert_eq!(msg, "missing required field");
+        let (field, msg) = v().transaction("{\"transaction_id\": ", 1).unwrap_err();
+        assert_eq!(field, None);
+        assert!(msg.contains("incomplete"), "{msg}");
+        let (_, msg) = v().transaction("not json", 1).unwrap_err();
+        assert!(msg.contains("not valid JSON"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_reference_and_duplicate() {
+        let mut val = v();
+        let line = TX.replace("\"partner_id\":\"P1\"", "\"partner_id\":\"P9\"");
+        let (field, msg) = val.transaction(&line, 1).unwrap_err();
+        assert_eq!(field.as_deref(), Some("partner_id"));
+        assert!(msg.contains("P9"));
+        val.transaction(TX, 2).unwrap();
+        let (field, msg) = val.transaction(TX, 3).unwrap_err();
+        assert_eq!(field.as_deref(), Some("transaction_id"));
+        assert!(msg.contains("line 2"), "{msg}");
+    }
+
+    #[test]
+    fn parent_may_come_later_in_the_file_but_must_exist() {
+        let child = r#"{"partner_id":"R1","name":"r","kind":"reseller","parent_partner_id":"D9","region":"NA","joined_on":"2021-01-01","certifications":[]}"#;
+        let parent = r#"{"partner_id":"D9","name":"d","kind":"distributor","parent_partner_id":null,"region":"NA","country":null,"joined_on":"2021-01-01","certifications":["x"],"tax_id":null,"bank_account":null}"#;
+        let mut val = Validator::default();
+        let (field, _) = val.partner(child, 1).unwrap_err();
+        assert_eq!(field.as_deref(), Some("parent_partner_id"));
+        val.note_partner_id(child);
+        val.note_partner_id(parent);
+        assert_eq!(
+            val.partner(child, 1).unwrap().parent_partner_id.as_deref(),
+            Some("D9")
+        );
+        assert_eq!(
+            val.partner(parent, 2).unwrap().kind,
+            PartnerKind::Distributor
+        );
+    }
+
+    #[test]
+    fn plan_rejects_float_rates() {
+        let (field, _) =
+            plan(r#"{"plan_id":"p","currency":"USD","seller_rates":{"gold":0.1}}"#).unwrap_err();
+        assert_eq!(field.as_deref(), Some("seller_rates.gold"));
+        let p = plan(r#"{"plan_id":"p","currency":"USD","seller_rates":{"gold":"0.1"}}"#).unwrap();
+        assert_eq!(p.seller_rates["gold"], Decimal::new(1, 1));
+    }
+}

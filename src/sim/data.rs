@@ -1,0 +1,377 @@
+//! The simulator's records: one ordered collection per resource, kept in
+//! `(updated, key)` order so incremental pulls (`min_updated` + `starting_after`, or a
+//! filter on `updated` + `skip`) walk them deterministically.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+use crate::model::{CommissionLine, Dataset, Partner, Registration, Transaction};
+
+/// The resources a PRM exposes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Res {
+    Partners,
+    Customers,
+    Deals,
+    Transactions,
+    Rewards,
+    Flags,
+}
+
+impl Res {
+    pub const ALL: [Res; 6] = [
+        Res::Partners,
+        Res::Customers,
+        Res::Deals,
+        Res::Transactions,
+        Res::Rewards,
+        Res::Flags,
+    ];
+    /// PartnerStack path segment (`/api/v2/{seg}`).
+    pub fn ps_name(self) -> &'static str {
+        match self {
+            Res::Partners => "partnerships",
+            Res::Customers => "customers",
+            Res::Deals => "deals",
+            Res::Transactions => "transactions",
+            Res::Rewards => "rewards",
+            Res::Flags => "flags",
+        }
+    }
+    /// Impartner object name (`/api/objects/v1/{Object}`).
+    pub fn imp_name(self) -> &'static str {
+        match self {
+            Res::Partners => "Partner",
+            Res::Customers => "Customer",
+            Res::Deals => "Deal",
+            Res::Transactions => "Transaction",
+            Res::Rewards => "Commission",
+            Res::Flags => "Flag",
+        }
+    }
+    pub fn from_ps(s: &str) -> Option<Res> {
+        Res::ALL.into_iter().find(|r| r.ps_name() == s)
+    }
+    pub fn from_imp(s: &str) -> Option<Res> {
+        Res::ALL.into_iter().find(|r| r.imp_name() == s)
+    }
+}
+
+/// A reward (commission line) with its PRM status.
+#[derive(Debug, Clone)]
+pub struct Reward {
+    pub line: CommissionLine,
+    pub status: String,
+    pub decline_reason: Option<String>,
+}
+
+/// A PRM-side AI flag.
+#[derive(Debug, Clone)]
+pub struct SimFlag {
+    pub transaction_id: String,
+    pub kind: String,
+    pub score: f64,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum Body {
+    Partner(Box<Partner>, Option<(String, NaiveDate)>),
+    Customer {
+        name: String,
+        partner_id: String,
+    },
+    Deal(Registration),
+    Tx(Box<Transaction>),
+    Reward(Reward),
+    Flag(SimFlag),
+    /// A malformed item as the PRM would send it (for quarantine tests).
+    Raw(Value),
+}
+
+#[derive(Debug, Clone)]
+pub struct Rec {
+    pub key: String,
+    pub updated: i64,
+    pub version: i64,
+    pub body: Body,
+}
+
+/// One resource's records in `(updated, key)` order.
+#[derive(Debug, Default)]
+pub struct Coll {
+    pub recs: Vec<Rec>,
+    pub by_key: HashMap<String, usize>,
+    pub order: BTreeMap<(i64, String), usize>,
+}
+
+impl Coll {
+    pub fn insert(&mut self, rec: Rec) {
+        if let Some(&i) = self.by_key.get(&rec.key) {
+            let old = &self.recs[i];
+            self.order.remove(&(old.updated, old.key.clone()));
+            self.order.insert((rec.updated, rec.key.clone()), i);
+            self.recs[i] = rec;
+        } else {
+            let i = self.recs.len();
+            self.by_key.insert(rec.key.clone(), i);
+            self.order.insert((rec.updated, rec.key.clone()), i);
+            self.recs.push(rec);
+        }
+    }
+    pub fn get(&self, key: &str) -> Option<&Rec> {
+        self.by_key.get(key).map(|&i| &self.recs[i])
+    }
+    /// Records strictly after `(updated, key)`, up to `limit`.
+    pub fn after(&self, updated: i64, key: &str, limit: usize) -> (Vec<&Rec>, bool) {
+        use std::ops::Bound;
+        let mut it = self
+            .order
+            .range((
+                Bound::Excluded((updated, key.to_string())),
+                Bound::Unbounded,
+            ))
+            .map(|(_, &i)| &self.recs[i]);
+        let page: Vec<&Rec> = it.by_ref().take(limit).collect();
+        let more = it.next().is_some();
+        (page, more)
+    }
+    /// Records with `updated >= min`, skipping `skip`, up to `take`; plus the total count.
+    pub fn from_updated(&self, min: i64, skip: usize, take: usize) -> (Vec<&Rec>, usize) {
+        use std::ops::Bound;
+        let range = self
+            .order
+            .range((Bound::Included((min, String::new())), Bound::Unbounded));
+        let page: Vec<&Rec> = range
+            .clone()
+            .skip(skip)
+            .take(take)
+            .map(|(_, &i)| &self.recs[i])
+            .collect();
+        let count = if min == i64::MIN {
+            self.order.len()
+        } else {
+            range.count()
+        };
+        (page, count)
+    }
+}
+
+pub fn date_ms(d: NaiveDate) -> i64 {
+    d.and_time(NaiveTime::MIN).and_utc().timestamp_millis()
+}
+
+pub fn cents(d: Decimal) -> i64 {
+    crate::money::to_minor(d)
+}
+
+fn iso(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A record in PartnerStack v2 shape: integer cents, epoch milliseconds, `key`s.
+pub fn ps_json(rec: &Rec) -> Value {
+    let mut v = match &rec.body {
+        Body::Partner(p, tier) => json!({
+            "key": p.partner_id, "name": p.name, "kind": p.kind.as_str(),
+            "parent_key": p.parent_partner_id, "region": p.region, "country": p.country,
+            "created_at": date_ms(p.joined_on), "certifications": p.certifications,
+            "tax_id": p.tax_id, "bank_account": p.bank_account,
+            "group": tier.as_ref().map(|(t, since)| json!({"key": t, "since": date_ms(*since)})),
+        }),
+        Body::Customer { name, partner_id } => json!({
+            "key": rec.key, "name": name, "partnership_key": partner_id,
+        }),
+        Body::Deal(r) => json!({
+            "key": r.registration_id, "partnership_key": r.partner_id,
+            "customer_name": r.customer_name, "amount": cents(r.expected_amount),
+            "created_at": date_ms(r.registered_on), "expires_at": date_ms(r.expires_on),
+            "status": r.status.as_str(),
+        }),
+        Body::Tx(t) => json!({
+            "key": t.transaction_id, "category": t.kind.as_str(),
+            "refund_of": t.original_transaction_id, "partnership_key": t.partner_id,
+            "deal_key": t.registration_id, "customer_name": t.customer_name,
+            "product_key": t.sku, "quantity": t.quantity,
+            "unit_list_price": cents(t.unit_list_price), "unit_net_price": cents(t.unit_net_price),
+            "amount": cents(t.amount), "currency": t.currency,
+            "closed_at": date_ms(t.closed_on), "created_at": t.submitted_at.timestamp_millis(),
+            "invoice_number": t.invoice_number, "notes": t.notes,
+        }),
+        Body::Reward(r) => json!({
+            "key": r.line.commission_id, "transaction_key": r.line.transaction_id,
+            "partnership_key": r.line.payee_partner_id, "reward_type": r.line.role.as_str(),
+            "amount": cents(r.line.amount), "period": r.line.period, "status": r.status,
+            "decline_reason": r.decline_reason,
+        }),
+        Body::Flag(f) => json!({
+            "key": rec.key, "transaction_key": f.transaction_id, "kind": f.kind,
+            "score": f.score, "reason": f.reason,
+        }),
+        Body::Raw(v) => return v.clone(),
+    };
+    if let Some(o) = v.as_object_mut() {
+        o.insert("updated_at".into(), json!(rec.updated));
+        o.insert("version".into(), json!(rec.version));
+    }
+    v
+}
+
+/// A record in Impartner objects shape: camelCase, decimal strings, ISO dates.
+pub fn imp_json(rec: &Rec) -> Value {
+    let mut v = match &rec.body {
+        Body::Partner(p, tier) => json!({
+            "id": p.partner_id, "name": p.name, "kind": p.kind.as_str(),
+            "parentId": p.parent_partner_id, "region": p.region, "country": p.country,
+            "joinedOn": p.joined_on, "certifications": p.certifications, "taxId": p.tax_id,
+            "bankAccount": p.bank_account,
+            "tier": tier.as_ref().map(|t| &t.0), "tierSince": tier.as_ref().map(|t| t.1),
+        }),
+        Body::Customer { name, partner_id } => json!({
+            "id": rec.key, "name": name, "partnerId": partner_id,
+        }),
+        Body::Deal(r) => json!({
+            "id": r.registration_id, "partnerId": r.partner_id, "customerName": r.customer_name,
+            "expectedAmount": r.expected_amount, "registeredOn": r.registered_on,
+            "expiresOn": r.expires_on, "status": r.status.as_str(),
+        }),
+        Body::Tx(t) => json!({
+            "id": t.transaction_id, "kind": t.kind.as_str(),
+            "originalTransactionId": t.original_transaction_id, "partnerId": t.partner_id,
+            "dealId": t.registration_id, "customerName": t.customer_name, "sku": t.sku,
+            "quantity": t.quantity, "unitListPrice": t.unit_list_price,
+            "unitNetPrice": t.unit_net_price, "amount": t.amount, "currency": t.currency,
+            "closedOn": t.closed_on, "submittedAt": t.submitted_at,
+            "invoiceNumber": t.invoice_number, "notes": t.notes,
+        }),
+        Body::Reward(r) => json!({
+            "id": r.line.commission_id, "transactionId": r.line.transaction_id,
+            "payeePartnerId": r.line.payee_partner_id, "role": r.line.role.as_str(),
+            "amount": r.line.amount, "period": r.line.period, "status": r.status,
+            "declineReason": r.decline_reason,
+        }),
+        Body::Flag(f) => json!({
+            "id": rec.key, "transactionId": f.transaction_id, "kind": f.kind,
+            "score": f.score, "reason": f.reason,
+        }),
+        Body::Raw(v) => return v.clone(),
+    };
+    if let Some(o) = v.as_object_mut() {
+        o.insert("updated".into(), json!(iso(rec.updated)));
+        o.insert("updatedMs".into(), json!(rec.updated));
+        o.insert("recordVersion".into(), json!(rec.version));
+    }
+    v
+}
+
+/// All collections of a simulated program.
+#[derive(Debug, Default)]
+pub struct Db {
+    pub colls: HashMap<Res, Coll>,
+    /// Monotonic "updated" clock in epoch milliseconds.
+    pub clock: i64,
+}
+
+impl Db {
+    pub fn coll(&self, r: Res) -> &Coll {
+        static EMPTY: std::sync::OnceLock<Coll> = std::sync::OnceLock::new();
+        self.colls
+            .get(&r)
+            .unwrap_or_else(|| EMPTY.get_or_init(Coll::default))
+    }
+    pub fn coll_mut(&mut self, r: Res) -> &mut Coll {
+        self.colls.entry(r).or_default()
+    }
+    pub fn tick(&mut self) -> i64 {
+        self.clock += 1;
+        self.clock
+    }
+    pub fn put(&mut self, r: Res, key: String, body: Body) {
+        let updated = self.tick();
+        self.coll_mut(r).insert(Rec {
+            key,
+            updated,
+            version: 1,
+            body,
+        });
+    }
+
+    /// Builds the PRM's view of a program: partners with their current tier, customers,
+    /// deals, transactions, rewards (all `approved`; refund lines as clawbacks), and
+    /// PRM-side AI flags (deep discounts).
+    pub fn from_dataset(ds: &Dataset) -> Db {
+        let mut db = Db {
+            clock: date_ms(ds.program.as_of) - 86_400_000,
+            ..Db::default()
+        };
+        let mut tiers: HashMap<&str, (String, NaiveDate)> = HashMap::new();
+        for th in &ds.tier_history {
+            let e = tiers
+                .entry(th.partner_id.as_str())
+                .or_insert((th.tier_id.clone(), th.effective_from));
+            if th.effective_from >= e.1 {
+                *e = (th.tier_id.clone(), th.effective_from);
+            }
+        }
+        for p in &ds.partners {
+            let tier = tiers.get(p.partner_id.as_str()).cloned();
+            db.put(
+                Res::Partners,
+                p.partner_id.clone(),
+                Body::Partner(Box::new(p.clone()), tier),
+            );
+        }
+        let mut customers: BTreeMap<(String, String), ()> = BTreeMap::new();
+        for t in &ds.transactions {
+            customers.insert((t.partner_id.clone(), t.customer_name.clone()), ());
+        }
+        for (i, ((partner_id, name), _)) in customers.into_iter().enumerate() {
+            db.put(
+                Res::Customers,
+                format!("cust_{i:07}"),
+                Body::Customer { name, partner_id },
+            );
+        }
+        for r in &ds.registrations {
+            db.put(Res::Deals, r.registration_id.clone(), Body::Deal(r.clone()));
+        }
+        for t in &ds.transactions {
+            db.put(
+                Res::Transactions,
+                t.transaction_id.clone(),
+                Body::Tx(Box::new(t.clone())),
+            );
+            let list = t.unit_list_price;
+            if list > Decimal::ZERO && t.unit_net_price < list * Decimal::new(55, 2) {
+                let disc = (Decimal::ONE - t.unit_net_price / list) * Decimal::from(100);
+                db.put(
+                    Res::Flags,
+                    format!("flag_{}", t.transaction_id),
+                    Body::Flag(SimFlag {
+                        transaction_id: t.transaction_id.clone(),
+                        kind: "discount_policy".into(),
+                        score: 0.7,
+                        reason: format!("discount of {}% is unusually deep", disc.round_dp(1)),
+                    }),
+                );
+            }
+        }
+        for c in &ds.commissions {
+            db.put(
+                Res::Rewards,
+                c.commission_id.clone(),
+                Body::Reward(Reward {
+                    line: c.clone(),
+                    status: "approved".into(),
+                    decline_reason: None,
+                }),
+            );
+        }
+        db
+    }
+}

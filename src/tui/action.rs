@@ -1,0 +1,250 @@
+//! Everything a user can do in the workbench: one enum from which the keymap, the `?`
+//! help overlay and the `:` command palette are all generated.
+
+/// One user-level action. Each has a stable name (used in `config.toml` `[keys]` and in
+/// the palette), a description (help and palette) and default keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Action {
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    NextPane,
+    PrevPane,
+    Open,
+    Back,
+    Search,
+    Filter,
+    ClearFilter,
+    Sort,
+    ToggleSelect,
+    SelectAll,
+    Approve,
+    Override,
+    Dismiss,
+    Escalate,
+    RequestDocuments,
+    Reject,
+    Undo,
+    QueueView,
+    SignoffView,
+    Refresh,
+    Help,
+    Palette,
+    Quit,
+}
+
+/// Where an action is offered (for grouping in the help overlay).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    Move,
+    View,
+    Find,
+    Decide,
+    App,
+}
+
+impl Group {
+    pub fn title(self) -> &'static str {
+        match self {
+            Group::Move => "Move",
+            Group::View => "Views and panes",
+            Group::Find => "Find and select",
+            Group::Decide => "Decide",
+            Group::App => "Workbench",
+        }
+    }
+}
+
+impl Action {
+    pub const ALL: [Action; 29] = [
+        Action::Up,
+        Action::Down,
+        Action::PageUp,
+        Action::PageDown,
+        Action::Top,
+        Action::Bottom,
+        Action::NextPane,
+        Action::PrevPane,
+        Action::Open,
+        Action::Back,
+        Action::QueueView,
+        Action::SignoffView,
+        Action::Search,
+        Action::Filter,
+        Action::ClearFilter,
+        Action::Sort,
+        Action::ToggleSelect,
+        Action::SelectAll,
+        Action::Approve,
+        Action::Override,
+        Action::Dismiss,
+        Action::Escalate,
+        Action::RequestDocuments,
+        Action::Reject,
+        Action::Undo,
+        Action::Refresh,
+        Action::Help,
+        Action::Palette,
+        Action::Quit,
+    ];
+
+    /// Stable name: `config.toml` `[keys]` entries and palette commands use it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Up => "up",
+            Action::Down => "down",
+            Action::PageUp => "page_up",
+            Action::PageDown => "page_down",
+            Action::Top => "top",
+            Action::Bottom => "bottom",
+            Action::NextPane => "next_pane",
+            Action::PrevPane => "prev_pane",
+            Action::Open => "open",
+            Action::Back => "back",
+            Action::Search => "search",
+            Action::Filter => "filter",
+            Action::ClearFilter => "clear_filter",
+            Action::Sort => "sort",
+            Action::ToggleSelect => "toggle_select",
+            Action::SelectAll => "select_all",
+            Action::Approve => "approve",
+            Action::Override => "override",
+            Action::Dismiss => "dismiss",
+            Action::Escalate => "escalate",
+            Action::RequestDocuments => "request_documents",
+            Action::Reject => "reject",
+            Action::Undo => "undo",
+            Action::QueueView => "queue",
+            Action::SignoffView => "signoff",
+            Action::Refresh => "refresh",
+            Action::Help => "help",
+            Action::Palette => "palette",
+            Action::Quit => "quit",
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Action::Up => "Move up one row",
+            Action::Down => "Move down one row",
+            Action::PageUp => "Move up one page",
+            Action::PageDown => "Move down one page",
+            Action::Top => "Go to the first row",
+            Action::Bottom => "Go to the last row",
+            Action::NextPane => "Next pane (detail, reasoning, commission, decision, audit)",
+            Action::PrevPane => "Previous pane",
+            Action::Open => "Open the selected record",
+            Action::Back => "Back / close",
+            Action::Search => "Search partner, customer or transaction id (incremental)",
+            Action::Filter => "Filter by kind, tier, region, status or minimum amount",
+            Action::ClearFilter => "Clear search and filters",
+            Action::Sort => "Sort by score, at stake or amount",
+            Action::ToggleSelect => "Select / unselect the row (for bulk actions)",
+            Action::SelectAll => "Select every loaded row / clear the selection",
+            Action::Approve => "Approve the proposed adjustment (or sign off, in Sign-off)",
+            Action::Override => "Override the amount, with a note",
+            Action::Dismiss => "Dismiss the flag, with a reason",
+            Action::Escalate => "Escalate, with a note",
+            Action::RequestDocuments => "Request documents from the partner",
+            Action::Reject => "Reject an adjustment awaiting sign-off (managers)",
+            Action::Undo => "Undo the latest decision on the record",
+            Action::QueueView => "Show the exception queue",
+            Action::SignoffView => "Show adjustments awaiting sign-off (managers)",
+            Action::Refresh => "Reload the queue, counts and sync status",
+            Action::Help => "Show this help",
+            Action::Palette => "Command palette",
+            Action::Quit => "Quit",
+        }
+    }
+
+    pub fn group(self) -> Group {
+        match self {
+            Action::Up
+            | Action::Down
+            | Action::PageUp
+            | Action::PageDown
+            | Action::Top
+            | Action::Bottom => Group::Move,
+            Action::NextPane
+            | Action::PrevPane
+            | Action::Open
+            | Action::Back
+            | Action::QueueView
+            | Action::SignoffView => Group::View,
+            Action::Search
+            | Action::Filter
+            | Action::ClearFilter
+            | Action::Sort
+            | Action::ToggleSelect
+            | Action::SelectAll => Group::Find,
+            Action::Approve
+            | Action::Override
+            | Action::Dismiss
+            | Action::Escalate
+            | Action::RequestDocuments
+            | Action::Reject
+            | Action::Undo => Group::Decide,
+            Action::Refresh | Action::Help | Action::Palette | Action::Quit => Group::App,
+        }
+    }
+
+    /// Default keys, in the notation of `config.toml` (see `keymap::parse_key`).
+    pub fn default_keys(self) -> &'static [&'static str] {
+        match self {
+            Action::Up => &["up", "k"],
+            Action::Down => &["down", "j"],
+            Action::PageUp => &["pageup", "ctrl-b"],
+            Action::PageDown => &["pagedown", "ctrl-f"],
+            Action::Top => &["g", "home"],
+            Action::Bottom => &["G", "end"],
+            Action::NextPane => &["tab", "l", "right"],
+            Action::PrevPane => &["backtab", "h", "left"],
+            Action::Open => &["enter"],
+            Action::Back => &["esc"],
+            Action::Search => &["/"],
+            Action::Filter => &["f"],
+            Action::ClearFilter => &["F"],
+            Action::Sort => &["s"],
+            Action::ToggleSelect => &["space"],
+            Action::SelectAll => &["V"],
+            Action::Approve => &["a"],
+            Action::Override => &["o"],
+            Action::Dismiss => &["d"],
+            Action::Escalate => &["e"],
+            Action::RequestDocuments => &["r"],
+            Action::Reject => &["x"],
+            Action::Undo => &["u"],
+            Action::QueueView => &["1"],
+            Action::SignoffView => &["2"],
+            Action::Refresh => &["ctrl-r"],
+            Action::Help => &["?", "f1"],
+            Action::Palette => &[":"],
+            Action::Quit => &["q", "ctrl-c"],
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Action> {
+        Action::ALL.iter().copied().find(|a| a.name() == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_round_trip() {
+        let mut names: Vec<_> = Action::ALL.iter().map(|a| a.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), Action::ALL.len());
+        for a in Action::ALL {
+            assert_eq!(Action::from_name(a.name()), Some(a));
+            assert!(!a.description().is_empty());
+            assert!(!a.default_keys().is_empty(), "{a:?} has no key");
+        }
+    }
+}

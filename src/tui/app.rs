@@ -1,0 +1,1202 @@
+//! Workbench state and the pure `update`: actions and worker messages change the state
+//! and return the effects to run. Nothing here does IO.
+
+use std::cell::Cell;
+use std::collections::BTreeSet;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
+use ratatui::layout::Rect;
+use rust_decimal::Decimal;
+use tui_textarea::TextArea;
+
+use super::action::Action;
+use super::effects::{Decision, Effect, Msg, PageMode, Select};
+use super::keymap::Keymap;
+use super::theme::Theme;
+use crate::config::{Config, Role};
+use crate::store::queue::{
+    PageDir, ProgramInfo, QueueFilter, QueueRow, QueueSort, RecordDetail, SignoffRow, SyncStatus,
+};
+
+/// Rows fetched per queue page.
+pub const CHUNK: usize = 200;
+/// Most rows kept in the loaded window.
+pub const WINDOW_MAX: usize = 3 * CHUNK;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Queue,
+    Record,
+    Signoff,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Detail,
+    Reasoning,
+    Commission,
+    Decision,
+    Audit,
+}
+
+impl Pane {
+    pub const ALL: [Pane; 5] = [
+        Pane::Detail,
+        Pane::Reasoning,
+        Pane::Commission,
+        Pane::Decision,
+        Pane::Audit,
+    ];
+    pub fn title(self) -> &'static str {
+        match self {
+            Pane::Detail => "Detail",
+            Pane::Reasoning => "Reasoning",
+            Pane::Commission => "Commission",
+            Pane::Decision => "Decision",
+            Pane::Audit => "Audit",
+        }
+    }
+    fn index(self) -> usize {
+        Pane::ALL.iter().position(|p| *p == self).unwrap_or(0)
+    }
+    fn shift(self, by: isize) -> Pane {
+        let n = Pane::ALL.len() as isize;
+        Pane::ALL[((self.index() as isize + by).rem_euclid(n)) as usize]
+    }
+}
+
+/// The exception queue's loaded window (a few pages around the selection).
+#[derive(Debug, Default)]
+pub struct QueueState {
+    pub rows: Vec<QueueRow>,
+    pub sel: usize,
+    /// First row drawn (kept by the drawing code so the selection stays visible).
+    pub scroll: Cell<usize>,
+    /// Absolute index of `rows[0]` in the queue, when known.
+    pub base: Option<usize>,
+    pub at_top: bool,
+    pub at_bottom: bool,
+    pub loading: bool,
+    pub loaded_once: bool,
+    pub req: u64,
+    pub filter: QueueFilter,
+    pub sort: QueueSort,
+    pub marked: BTreeSet<String>,
+}
+
+impl QueueState {
+    pub fn current(&self) -> Option<&QueueRow> {
+        self.rows.get(self.sel)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct SignoffState {
+    pub rows: Vec<SignoffRow>,
+    pub sel: usize,
+    pub scroll: Cell<usize>,
+    pub marked: BTreeSet<String>,
+    pub loaded: bool,
+}
+
+/// The filter dialog: one line per field; left/right cycle choices, digits type the amount.
+#[derive(Debug, Clone)]
+pub struct FilterForm {
+    pub field: usize,
+    pub kind: usize,
+    pub status: usize,
+    pub tier: usize,
+    pub region: usize,
+    pub min_amount: String,
+}
+
+pub const KIND_CHOICES: [&str; 8] = [
+    "deal_size_tier",
+    "discount_policy",
+    "uncertified_product",
+    "duplicate",
+    "backdated",
+    "split_deals",
+    "registration_mismatch",
+    "commission_variance",
+];
+pub const STATUS_CHOICES: [&str; 13] = [
+    "flagged",
+    "in_review",
+    "approved",
+    "overridden",
+    "dismissed",
+    "escalated",
+    "documents_requested",
+    "awaiting_signoff",
+    "signed_off",
+    "rejected",
+    "queued_for_push",
+    "pushed",
+    "conflict",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormKind {
+    Override,
+    Dismiss,
+    Escalate,
+    RequestDocuments,
+    Reject,
+}
+
+impl FormKind {
+    pub fn title(self) -> &'static str {
+        match self {
+            FormKind::Override => "Override",
+            FormKind::Dismiss => "Dismiss",
+            FormKind::Escalate => "Escalate",
+            FormKind::RequestDocuments => "Request documents",
+            FormKind::Reject => "Reject sign-off",
+        }
+    }
+}
+
+/// The decision editor: an amount (override only) and a note (tui-textarea).
+pub struct DecisionForm {
+    pub kind: FormKind,
+    pub ids: Vec<String>,
+    pub amount: String,
+    pub note: TextArea<'static>,
+    pub on_amount: bool,
+    pub error: Option<String>,
+}
+
+pub enum Modal {
+    Help {
+        scroll: u16,
+    },
+    Palette {
+        input: String,
+        sel: usize,
+    },
+    Search {
+        input: String,
+        before: Option<String>,
+    },
+    Filter(FilterForm),
+    Form(Box<DecisionForm>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Level {
+    Info,
+    Ok,
+    Error,
+}
+
+/// The whole workbench state.
+pub struct App {
+    pub user: String,
+    pub role: Role,
+    pub config: Config,
+    pub theme: Theme,
+    pub keymap: Keymap,
+    pub program: Option<ProgramInfo>,
+    pub tiers: Vec<(String, String)>,
+    pub regions: Vec<String>,
+    pub counters: Vec<(String, i64)>,
+    pub sync: SyncStatus,
+    pub view: View,
+    pub pane: Pane,
+    pub pane_scroll: u16,
+    pub queue: QueueState,
+    pub signoff: SignoffState,
+    pub detail: Option<Box<RecordDetail>>,
+    /// The record the panes are about (set when drilling in / selection changes).
+    pub detail_id: Option<String>,
+    pub modal: Option<Modal>,
+    pub message: Option<(Level, String)>,
+    pub quit: bool,
+    pub dirty: bool,
+    /// Last drawn size and the queue table's area (for paging and mouse clicks).
+    pub size: Cell<(u16, u16)>,
+    pub table_area: Cell<Rect>,
+}
+
+/// Width from which the queue and the record panes are shown side by side.
+pub const WIDE: u16 = 150;
+/// Below this size the workbench shows a "terminal too small" screen.
+pub const MIN_W: u16 = 60;
+pub const MIN_H: u16 = 16;
+
+impl App {
+    pub fn new(user: String, role: Role, config: Config, theme: Theme, keymap: Keymap) -> App {
+        App {
+            user,
+            role,
+            config,
+            theme,
+            keymap,
+            program: None,
+            tiers: Vec::new(),
+            regions: Vec::new(),
+            counters: Vec::new(),
+            sync: SyncStatus::default(),
+            view: View::Queue,
+            pane: Pane::Detail,
+            pane_scroll: 0,
+            queue: QueueState::default(),
+            signoff: SignoffState::default(),
+            detail: None,
+            detail_id: None,
+            modal: None,
+            message: None,
+            quit: false,
+            dirty: true,
+            size: Cell::new((80, 24)),
+            table_area: Cell::new(Rect::default()),
+        }
+    }
+
+    /// The effects that load everything for the first frame.
+    pub fn start(&mut self) -> Vec<Effect> {
+        let mut fx = vec![
+            Effect::LoadProgram,
+            Effect::LoadCounters,
+            Effect::LoadStatus,
+        ];
+        fx.push(self.reload_queue(Select::First));
+        fx
+    }
+
+    pub fn currency(&self) -> &str {
+        self.program
+            .as_ref()
+            .map(|p| p.currency.as_str())
+            .unwrap_or("USD")
+    }
+
+    pub fn wide(&self) -> bool {
+        self.size.get().0 >= WIDE
+    }
+
+    /// Visible queue rows (the table's height), at least 1.
+    pub fn page_rows(&self) -> usize {
+        let a = self.table_area.get();
+        (a.height.saturating_sub(1) as usize).max(1)
+    }
+
+    fn reload_queue(&mut self, select: Select) -> Effect {
+        self.queue.req += 1;
+        self.queue.loading = true;
+        let (cursor, dir) = match select {
+            Select::Last => (None, PageDir::Before),
+            Select::First => (None, PageDir::After),
+            Select::Keep => match (self.queue.base, self.queue.rows.first()) {
+                (Some(0), _) | (_, None) => (None, PageDir::After),
+                (_, Some(r)) => (Some(r.cursor()), PageDir::From),
+            },
+        };
+        Effect::LoadQueue {
+            req: self.queue.req,
+            filter: self.queue.filter.clone(),
+            sort: self.queue.sort,
+            cursor,
+            dir,
+            limit: if select == Select::Keep {
+                self.queue.rows.len().clamp(CHUNK, WINDOW_MAX)
+            } else {
+                CHUNK
+            },
+            mode: PageMode::Replace(select),
+        }
+    }
+
+    /// Loads more rows when the selection nears an edge of the loaded window.
+    fn prefetch(&mut self) -> Vec<Effect> {
+        if self.queue.loading || self.queue.rows.is_empty() {
+            return vec![];
+        }
+        let margin = self.page_rows() * 2;
+        let q = &self.queue;
+        let (cursor, dir, mode) = if !q.at_bottom && q.sel + margin >= q.rows.len() {
+            (
+                q.rows.last().map(QueueRow::cursor),
+                PageDir::After,
+                PageMode::Append,
+            )
+        } else if !q.at_top && q.sel < margin {
+            (
+                q.rows.first().map(QueueRow::cursor),
+                PageDir::Before,
+                PageMode::Prepend,
+            )
+        } else {
+            return vec![];
+        };
+        let e = Effect::LoadQueue {
+            req: q.req,
+            filter: q.filter.clone(),
+            sort: q.sort,
+            cursor,
+            dir,
+            limit: CHUNK,
+            mode,
+        };
+        self.queue.loading = true;
+        vec![e]
+    }
+
+    /// After the selection moved: prefetch and (when a pane shows it) load the record.
+    fn selection_changed(&mut self) -> Vec<Effect> {
+        let mut fx = self.prefetch();
+        if self.view == View::Record || (self.view == View::Queue && self.wide()) {
+            if let Some(id) = self.queue.current().map(|r| r.transaction_id.clone()) {
+                if self.detail_id.as_deref() != Some(id.as_str()) {
+                    self.detail_id = Some(id.clone());
+                    self.pane_scroll = 0;
+                    fx.push(Effect::LoadDetail(id));
+                }
+            }
+        }
+        fx
+    }
+
+    fn move_sel(&mut self, by: isize) -> Vec<Effect> {
+        match self.view {
+            View::Signoff => {
+                let n = self.signoff.rows.len();
+                if n > 0 {
+                    self.signoff.sel =
+                        (self.signoff.sel as isize + by).clamp(0, n as isize - 1) as usize;
+                }
+                vec![]
+            }
+            _ => {
+                let n = self.queue.rows.len();
+                if n == 0 {
+                    return vec![];
+                }
+                self.queue.sel = (self.queue.sel as isize + by).clamp(0, n as isize - 1) as usize;
+                self.selection_changed()
+            }
+        }
+    }
+
+    /// The ids a decision applies to: the marked rows, else the current one.
+    fn targets(&self) -> Vec<String> {
+        match self.view {
+            View::Signoff => {
+                if !self.signoff.marked.is_empty() {
+                    return self.signoff.marked.iter().cloned().collect();
+                }
+                self.signoff
+                    .rows
+                    .get(self.signoff.sel)
+                    .map(|r| vec![r.transaction_id.clone()])
+                    .unwrap_or_default()
+            }
+            View::Record => self.detail_id.clone().into_iter().collect(),
+            View::Queue => {
+                if !self.queue.marked.is_empty() {
+                    return self.queue.marked.iter().cloned().collect();
+                }
+                self.queue
+                    .current()
+                    .map(|r| vec![r.transaction_id.clone()])
+                    .unwrap_or_default()
+            }
+        }
+    }
+
+    fn info(&mut self, level: Level, text: impl Into<String>) {
+        self.message = Some((level, text.into()));
+    }
+
+    fn open_form(&mut self, kind: FormKind) -> Vec<Effect> {
+        let ids = self.targets();
+        if ids.is_empty() {
+            self.info(Level::Error, "nothing selected");
+            return vec![];
+        }
+        let mut amount = String::new();
+        if kind == FormKind::Override && ids.len() == 1 {
+            if let Some(p) = self
+                .detail
+                .as_ref()
+                .filter(|d| d.tx.transaction_id == ids[0])
+                .and_then(|d| d.proposal.as_ref())
+            {
+                amount = p.proposed_amount.clone();
+            }
+        }
+        let mut note = TextArea::default();
+        note.set_placeholder_text("Why? (required for override, dismiss and reject)");
+        let load = (kind == FormKind::Override && ids.len() == 1 && amount.is_empty())
+            .then(|| ids[0].clone());
+        self.modal = Some(Modal::Form(Box::new(DecisionForm {
+            kind,
+            ids,
+            amount,
+            note,
+            on_amount: kind == FormKind::Override,
+            error: None,
+        })));
+        // Prefill the override amount with the proposal once the record is loaded.
+        match load {
+            Some(id) => {
+                self.detail_id = Some(id.clone());
+                vec![Effect::LoadDetail(id)]
+            }
+            None => vec![],
+        }
+    }
+
+    /// The pure update: one action in, effects out.
+    pub fn update(&mut self, action: Action) -> Vec<Effect> {
+        self.dirty = true;
+        if !matches!(
+            action,
+            Action::Up | Action::Down | Action::PageUp | Action::PageDown
+        ) {
+            self.message = None;
+        }
+        let page = self.page_rows() as isize;
+        match action {
+            Action::Quit => {
+                self.quit = true;
+                vec![]
+            }
+            Action::Help => {
+                self.modal = Some(Modal::Help { scroll: 0 });
+                vec![]
+            }
+            Action::Palette => {
+                self.modal = Some(Modal::Palette {
+                    input: String::new(),
+                    sel: 0,
+                });
+                vec![]
+            }
+            Action::Up | Action::Down if self.view == View::Record => {
+                self.pane_scroll = if action == Action::Up {
+                    self.pane_scroll.saturating_sub(1)
+                } else {
+                    self.pane_scroll.saturating_add(1)
+                };
+                vec![]
+            }
+            Action::Up => self.move_sel(-1),
+            Action::Down => self.move_sel(1),
+            Action::PageUp => self.move_sel(-page),
+            Action::PageDown => self.move_sel(page),
+            Action::Top => match self.view {
+                View::Signoff => self.move_sel(-(self.signoff.rows.len() as isize)),
+                _ if self.queue.at_top => self.move_sel(-(self.queue.rows.len() as isize)),
+                _ => vec![self.reload_queue(Select::First)],
+            },
+            Action::Bottom => match self.view {
+                View::Signoff => self.move_sel(self.signoff.rows.len() as isize),
+                _ if self.queue.at_bottom => self.move_sel(self.queue.rows.len() as isize),
+                _ => vec![self.reload_queue(Select::Last)],
+            },
+            Action::Open => match self.view {
+                View::Queue if !self.queue.rows.is_empty() => {
+                    self.view = View::Record;
+                    self.selection_changed()
+                }
+                View::Signoff => {
+                    let Some(id) = self
+                        .signoff
+                        .rows
+                        .get(self.signoff.sel)
+                        .map(|r| r.transaction_id.clone())
+                    else {
+                        return vec![];
+                    };
+                    self.view = View::Record;
+                    self.pane = Pane::Decision;
+                    self.detail_id = Some(id.clone());
+                    vec![Effect::LoadDetail(id)]
+                }
+                _ => vec![],
+            },
+            Action::Back => {
+                if self.view == View::Record {
+                    self.view = View::Queue;
+                } else if !self.queue.marked.is_empty() || !self.signoff.marked.is_empty() {
+                    self.queue.marked.clear();
+                    self.signoff.marked.clear();
+                } else if self.view == View::Signoff {
+                    self.view = View::Queue;
+                }
+                vec![]
+            }
+            Action::NextPane | Action::PrevPane => {
+                let by = if action == Action::NextPane { 1 } else { -1 };
+                match self.view {
+                    View::Record => {
+                        self.pane = self.pane.shift(by);
+                        self.pane_scroll = 0;
+                        vec![]
+                    }
+                    View::Queue if self.wide() => {
+                        self.pane = self.pane.shift(by);
+                        self.pane_scroll = 0;
+                        self.selection_changed()
+                    }
+                    View::Queue => {
+                        if by < 0 {
+                            self.pane = self.pane.shift(-1);
+                        }
+                        self.update(Action::Open)
+                    }
+                    View::Signoff => vec![],
+                }
+            }
+            Action::QueueView => {
+                self.view = View::Queue;
+                vec![]
+            }
+            Action::SignoffView => {
+                self.view = View::Signoff;
+                if self.role != Role::Manager {
+                    self.info(
+                        Level::Info,
+                        "sign-off is for managers: you can look, but only a manager can sign off",
+                    );
+                }
+                vec![Effect::LoadSignoff]
+            }
+            Action::Refresh => {
+                let mut fx = vec![Effect::LoadCounters, Effect::LoadStatus];
+                fx.push(self.reload_queue(Select::Keep));
+                if self.view == View::Signoff {
+                    fx.push(Effect::LoadSignoff);
+                }
+                if let Some(id) = self.detail_id.clone() {
+                    fx.push(Effect::LoadDetail(id));
+                }
+                fx
+            }
+            Action::Search => {
+                self.view = if self.view == View::Record {
+                    View::Queue
+                } else {
+                    self.view
+                };
+                let before = self.queue.filter.search.clone();
+                self.modal = Some(Modal::Search {
+                    input: before.clone().unwrap_or_default(),
+                    before,
+                });
+                vec![]
+            }
+            Action::Filter => {
+                let f = &self.queue.filter;
+                let pos = |list: &[String], v: &Option<String>| {
+                    v.as_ref()
+                        .and_then(|v| list.iter().position(|x| x == v))
+                        .map_or(0, |i| i + 1)
+                };
+                let kinds: Vec<String> = KIND_CHOICES.iter().map(|s| s.to_string()).collect();
+                let states: Vec<String> = STATUS_CHOICES.iter().map(|s| s.to_string()).collect();
+                let tiers: Vec<String> = self.tiers.iter().map(|t| t.0.clone()).collect();
+                self.modal = Some(Modal::Filter(FilterForm {
+                    field: 0,
+                    kind: pos(&kinds, &f.kind),
+                    status: pos(&states, &f.status),
+                    tier: pos(&tiers, &f.tier),
+                    region: pos(&self.regions, &f.region),
+                    min_amount: f
+                        .min_amount_minor
+                        .map(|m| (Decimal::new(m, 2)).normalize().to_string())
+                        .unwrap_or_default(),
+                }));
+                vec![]
+            }
+            Action::ClearFilter => {
+                self.queue.filter = QueueFilter::default();
+                self.queue.marked.clear();
+                vec![self.reload_queue(Select::First)]
+            }
+            Action::Sort => {
+                self.queue.sort = self.queue.sort.next();
+                self.info(
+                    Level::Info,
+                    format!("sorted by {}", self.queue.sort.label()),
+                );
+                vec![self.reload_queue(Select::First)]
+            }
+            Action::ToggleSelect => {
+                if self.view == View::Signoff {
+                    if let Some(id) = self
+                        .signoff
+                        .rows
+                        .get(self.signoff.sel)
+                        .map(|r| r.transaction_id.clone())
+                    {
+                        if !self.signoff.marked.remove(&id) {
+                            self.signoff.marked.insert(id);
+                        }
+                    }
+                } else if let Some(id) = self.queue.current().map(|r| r.transaction_id.clone()) {
+                    if !self.queue.marked.remove(&id) {
+                        self.queue.marked.insert(id);
+                    }
+                }
+                self.move_sel(1)
+            }
+            Action::SelectAll => {
+                match self.view {
+                    View::Signoff => {
+                        if self.signoff.marked.is_empty() {
+                            self.signoff.marked = self
+                                .signoff
+                                .rows
+                                .iter()
+                                .map(|r| r.transaction_id.clone())
+                                .collect();
+                        } else {
+                            self.signoff.marked.clear();
+                        }
+                    }
+                    _ => {
+                        if self.queue.marked.is_empty() {
+                            self.queue.marked = self
+                                .queue
+                                .rows
+                                .iter()
+                                .map(|r| r.transaction_id.clone())
+                                .collect();
+                        } else {
+                            self.queue.marked.clear();
+                        }
+                    }
+                }
+                vec![]
+            }
+            Action::Approve => {
+                let ids = self.targets();
+                if ids.is_empty() {
+                    self.info(Level::Error, "nothing selected");
+                    return vec![];
+                }
+                self.info(Level::Info, format!("working: approving {} …", ids.len()));
+                if self.view == View::Signoff {
+                    vec![Effect::Signoff {
+                        ids,
+                        approve: true,
+                        reason: "signed off in the workbench".into(),
+                    }]
+                } else {
+                    vec![Effect::Decide {
+                        ids,
+                        decision: Decision::Approve,
+                        reason: "approved in the workbench".into(),
+                    }]
+                }
+            }
+            Action::Override => self.open_form(FormKind::Override),
+            Action::Dismiss => self.open_form(FormKind::Dismiss),
+            Action::Escalate => self.open_form(FormKind::Escalate),
+            Action::RequestDocuments => self.open_form(FormKind::RequestDocuments),
+            Action::Reject => {
+                if self.view != View::Signoff && self.view != View::Record {
+                    self.info(
+                        Level::Info,
+                        "reject applies to sign-off: press 2 for Sign-off",
+                    );
+                    return vec![];
+                }
+                self.open_form(FormKind::Reject)
+            }
+            Action::Undo => {
+                let ids = self.targets();
+                match ids.as_slice() {
+                    [id] => vec![Effect::Undo(id.clone())],
+                    [] => {
+                        self.info(Level::Error, "nothing selected");
+                        vec![]
+                    }
+                    _ => {
+                        self.info(Level::Error, "undo works on one record at a time");
+                        vec![]
+                    }
+                }
+            }
+        }
+    }
+
+    /// A worker message arrived.
+    pub fn on_msg(&mut self, msg: Msg) -> Vec<Effect> {
+        self.dirty = true;
+        match msg {
+            Msg::Program(p, tiers, regions) => {
+                self.program = p;
+                self.tiers = tiers;
+                self.regions = regions;
+                vec![]
+            }
+            Msg::Queue {
+                req,
+                mode,
+                rows,
+                limit,
+            } => {
+                if req != self.queue.req {
+                    return vec![];
+                }
+                self.queue.loading = false;
+                self.queue.loaded_once = true;
+                let full = rows.len() >= limit;
+                let q = &mut self.queue;
+                match mode {
+                    PageMode::Replace(select) => {
+                        let keep_id = q.current().map(|r| r.transaction_id.clone());
+                        let old_sel = q.sel;
+                        q.rows = rows;
+                        match select {
+                            Select::First => {
+                                q.sel = 0;
+                                q.at_top = true;
+                                q.at_bottom = !full;
+                                q.base = Some(0);
+                                q.scroll.set(0);
+                            }
+                            Select::Last => {
+                                q.sel = q.rows.len().saturating_sub(1);
+                                q.at_bottom = true;
+                                q.at_top = !full;
+                                q.base = if q.filter.is_empty() {
+                                    self.counters
+                                        .iter()
+                                        .find(|(n, _)| n == "queue:total")
+                                        .map(|(_, v)| (*v as usize).saturating_sub(q.rows.len()))
+                                } else if !full {
+                                    Some(0)
+                                } else {
+                                    None
+                                };
+                                q.scroll.set(q.sel);
+                            }
+                            Select::Keep => {
+                                q.at_bottom = !full;
+                                q.sel = keep_id
+                                    .and_then(|id| {
+                                        q.rows.iter().position(|r| r.transaction_id == id)
+                                    })
+                                    .unwrap_or(old_sel);
+                                q.sel = q.sel.min(q.rows.len().saturating_sub(1));
+                            }
+                        }
+                        let live: BTreeSet<String> =
+                            q.rows.iter().map(|r| r.transaction_id.clone()).collect();
+                        if select != Select::Keep {
+                            q.marked.retain(|m| live.contains(m));
+                        }
+                    }
+                    PageMode::Append => {
+                        q.at_bottom = !full;
+                        q.rows.extend(rows);
+                        if q.rows.len() > WINDOW_MAX {
+                            let drop = q.rows.len() - WINDOW_MAX;
+                            q.rows.drain(..drop);
+                            q.sel = q.sel.saturating_sub(drop);
+                            q.scroll.set(q.scroll.get().saturating_sub(drop));
+                            q.base = q.base.map(|b| b + drop);
+                            q.at_top = false;
+                        }
+                    }
+                    PageMode::Prepend => {
+                        q.at_top = !full;
+                        let n = rows.len();
+                        let mut rows = rows;
+                        rows.append(&mut q.rows);
+                        q.rows = rows;
+                        q.sel += n;
+                        q.scroll.set(q.scroll.get() + n);
+                        q.base = q.base.map(|b| b.saturating_sub(n));
+                        if q.at_top {
+                            q.base = Some(0);
+                        }
+                        if q.rows.len() > WINDOW_MAX {
+                            q.rows.truncate(WINDOW_MAX);
+                            q.at_bottom = false;
+                        }
+                    }
+                }
+                self.selection_changed()
+            }
+            Msg::Counters(c) => {
+                self.counters = c;
+                vec![]
+            }
+            Msg::Status(s) => {
+                self.sync = s;
+                vec![]
+            }
+            Msg::Detail(id, d) => {
+                if self.detail_id.as_deref() == Some(id.as_str()) {
+                    if let (Some(Modal::Form(form)), Some(p)) = (
+                        self.modal.as_mut(),
+                        d.as_ref().and_then(|d| d.proposal.as_ref()),
+                    ) {
+                        if form.kind == FormKind::Override
+                            && form.amount.is_empty()
+                            && form.ids == [id.clone()]
+                        {
+                            form.amount = p.proposed_amount.clone();
+                        }
+                    }
+                    self.detail = d;
+                }
+                vec![]
+            }
+            Msg::Signoff(rows) => {
+                self.signoff.rows = rows;
+                self.signoff.loaded = true;
+                self.signoff.sel = self
+                    .signoff
+                    .sel
+                    .min(self.signoff.rows.len().saturating_sub(1));
+                let live: BTreeSet<String> = self
+                    .signoff
+                    .rows
+                    .iter()
+                    .map(|r| r.transaction_id.clone())
+                    .collect();
+                self.signoff.marked.retain(|m| live.contains(m));
+                vec![]
+            }
+            Msg::Done { ok, text } => {
+                if ok {
+                    self.queue.marked.clear();
+                    self.signoff.marked.clear();
+                    self.info(Level::Ok, text);
+                    let msg = self.message.clone();
+                    let fx = self.update(Action::Refresh);
+                    self.message = msg;
+                    fx
+                } else {
+                    self.info(Level::Error, text);
+                    vec![]
+                }
+            }
+            Msg::Error(e) => {
+                self.queue.loading = false;
+                self.info(Level::Error, e);
+                vec![]
+            }
+        }
+    }
+
+    /// A key press: modal components first, then the keymap.
+    pub fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        self.dirty = true;
+        if let Some(modal) = self.modal.take() {
+            return self.modal_key(modal, key);
+        }
+        match self.keymap.action(&key) {
+            Some(a) => self.update(a),
+            None => vec![],
+        }
+    }
+
+    pub fn on_mouse(&mut self, ev: MouseEvent) -> Vec<Effect> {
+        if self.modal.is_some() {
+            return vec![];
+        }
+        match ev.kind {
+            MouseEventKind::ScrollUp => self.update(Action::Up),
+            MouseEventKind::ScrollDown => self.update(Action::Down),
+            MouseEventKind::Down(_) if self.view == View::Queue => {
+                let a = self.table_area.get();
+                // Row 0 of the table area is the header.
+                if ev.column >= a.x
+                    && ev.column < a.x + a.width
+                    && ev.row > a.y
+                    && ev.row < a.y + a.height
+                {
+                    let idx = self.queue.scroll.get() + (ev.row - a.y - 1) as usize;
+                    if idx < self.queue.rows.len() {
+                        self.dirty = true;
+                        if idx == self.queue.sel {
+                            return self.update(Action::Open);
+                        }
+                        self.queue.sel = idx;
+                        return self.selection_changed();
+                    }
+                }
+                vec![]
+            }
+            _ => vec![],
+        }
+    }
+
+    fn modal_key(&mut self, modal: Modal, key: KeyEvent) -> Vec<Effect> {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match modal {
+            Modal::Help { scroll } => {
+                let scroll = match key.code {
+                    KeyCode::Down | KeyCode::Char('j') => scroll.saturating_add(1),
+                    KeyCode::Up | KeyCode::Char('k') => scroll.saturating_sub(1),
+                    KeyCode::PageDown => scroll.saturating_add(10),
+                    KeyCode::PageUp => scroll.saturating_sub(10),
+                    _ => return vec![],
+                };
+                self.modal = Some(Modal::Help { scroll });
+                vec![]
+            }
+            Modal::Palette { mut input, mut sel } => {
+                let matches = palette_matches(&input);
+                match key.code {
+                    KeyCode::Esc => return vec![],
+                    KeyCode::Enter => {
+                        return match matches.get(sel) {
+                            Some(a) => self.update(*a),
+                            None => vec![],
+                        };
+                    }
+                    KeyCode::Up => sel = sel.saturating_sub(1),
+                    KeyCode::Down => sel = (sel + 1).min(matches.len().saturating_sub(1)),
+                    KeyCode::Backspace => {
+                        input.pop();
+                        sel = 0;
+                    }
+                    KeyCode::Char(c) if !ctrl => {
+                        input.push(c);
+                        sel = 0;
+                    }
+                    _ => {}
+                }
+                self.modal = Some(Modal::Palette { input, sel });
+                vec![]
+            }
+            Modal::Search { mut input, before } => {
+                match key.code {
+                    KeyCode::Esc => {
+                        self.queue.filter.search = before;
+                        return vec![self.reload_queue(Select::First)];
+                    }
+                    KeyCode::Enter => {
+                        return vec![];
+                    }
+                    KeyCode::Backspace => {
+                        input.pop();
+                    }
+                    KeyCode::Char('u') if ctrl => input.clear(),
+                    KeyCode::Char(c) if !ctrl => input.push(c),
+                    _ => {
+                        self.modal = Some(Modal::Search { input, before });
+                        return vec![];
+                    }
+                }
+                self.queue.filter.search = if input.is_empty() {
+                    None
+                } else {
+                    Some(input.clone())
+                };
+                self.modal = Some(Modal::Search { input, before });
+                vec![self.reload_queue(Select::First)]
+            }
+            Modal::Filter(mut f) => {
+                let counts = [
+                    KIND_CHOICES.len(),
+                    STATUS_CHOICES.len(),
+                    self.tiers.len(),
+                    self.regions.len(),
+                ];
+                match key.code {
+                    KeyCode::Esc => return vec![],
+                    KeyCode::Enter => return self.apply_filter(&f),
+                    KeyCode::Up | KeyCode::BackTab => f.field = (f.field + 4) % 5,
+                    KeyCode::Down | KeyCode::Tab => f.field = (f.field + 1) % 5,
+                    KeyCode::Left | KeyCode::Right if f.field < 4 => {
+                        let n = counts[f.field] + 1;
+                        let slot = match f.field {
+                            0 => &mut f.kind,
+                            1 => &mut f.status,
+                            2 => &mut f.tier,
+                            _ => &mut f.region,
+                        };
+                        *slot = if key.code == KeyCode::Right {
+                            (*slot + 1) % n
+                        } else {
+                            (*slot + n - 1) % n
+                        };
+                    }
+                    KeyCode::Backspace if f.field == 4 => {
+                        f.min_amount.pop();
+                    }
+                    KeyCode::Char(c) if f.field == 4 && (c.is_ascii_digit() || c == '.') => {
+                        f.min_amount.push(c)
+                    }
+                    KeyCode::Char('x') | KeyCode::Delete => match f.field {
+                        0 => f.kind = 0,
+                        1 => f.status = 0,
+                        2 => f.tier = 0,
+                        3 => f.region = 0,
+                        _ => f.min_amount.clear(),
+                    },
+                    _ => {}
+                }
+                self.modal = Some(Modal::Filter(f));
+                vec![]
+            }
+            Modal::Form(mut form) => {
+                let submit = (ctrl && matches!(key.code, KeyCode::Char('s')))
+                    || (key.modifiers.contains(KeyModifiers::ALT) && key.code == KeyCode::Enter)
+                    || (form.on_amount && key.code == KeyCode::Enter && !form.note.is_empty());
+                if key.code == KeyCode::Esc {
+                    self.info(Level::Info, "cancelled; nothing was changed");
+                    return vec![];
+                }
+                if submit {
+                    return match self.submit_form(&form) {
+                        Ok(fx) => fx,
+                        Err(e) => {
+                            form.error = Some(e);
+                            self.modal = Some(Modal::Form(form));
+                            vec![]
+                        }
+                    };
+                }
+                if key.code == KeyCode::Tab || key.code == KeyCode::BackTab {
+                    if form.kind == FormKind::Override {
+                        form.on_amount = !form.on_amount;
+                    }
+                } else if form.on_amount {
+                    match key.code {
+                        KeyCode::Enter => form.on_amount = false,
+                        KeyCode::Backspace => {
+                            form.amount.pop();
+                        }
+                        KeyCode::Char('u') if ctrl => form.amount.clear(),
+                        KeyCode::Char(c)
+                            if !ctrl && (c.is_ascii_digit() || c == '.' || c == '-') =>
+                        {
+                            form.amount.push(c)
+                        }
+                        KeyCode::Char(c) if !ctrl && c != ',' => {
+                            // Words belong in the note: move there and keep typing.
+                            form.on_amount = false;
+                            form.note.input(key);
+                        }
+                        _ => {}
+                    }
+                } else {
+                    form.note.input(key);
+                }
+                form.error = None;
+                self.modal = Some(Modal::Form(form));
+                vec![]
+            }
+        }
+    }
+
+    fn apply_filter(&mut self, f: &FilterForm) -> Vec<Effect> {
+        let pick = |i: usize, list: Vec<String>| {
+            if i == 0 {
+                None
+            } else {
+                list.get(i - 1).cloned()
+            }
+        };
+        let min = if f.min_amount.is_empty() {
+            None
+        } else {
+            match crate::money::parse_money(&f.min_amount) {
+                Some(d) => Some(crate::money::to_minor(d)),
+                None => {
+                    self.info(
+                        Level::Error,
+                        format!("minimum amount {:?} is not a number", f.min_amount),
+                    );
+                    self.modal = Some(Modal::Filter(f.clone()));
+                    return vec![];
+                }
+            }
+        };
+        self.queue.filter = QueueFilter {
+            kind: pick(f.kind, KIND_CHOICES.iter().map(|s| s.to_string()).collect()),
+            status: pick(
+                f.status,
+                STATUS_CHOICES.iter().map(|s| s.to_string()).collect(),
+            ),
+            tier: pick(f.tier, self.tiers.iter().map(|t| t.0.clone()).collect()),
+            region: pick(f.region, self.regions.clone()),
+            min_amount_minor: min,
+            search: self.queue.filter.search.clone(),
+        };
+        self.queue.marked.clear();
+        vec![self.reload_queue(Select::First)]
+    }
+
+    fn submit_form(&mut self, form: &DecisionForm) -> Result<Vec<Effect>, String> {
+        let note = form.note.lines().join("\n").trim().to_string();
+        let needs_note = matches!(
+            form.kind,
+            FormKind::Override | FormKind::Dismiss | FormKind::Reject
+        );
+        if needs_note && note.is_empty() {
+            return Err(format!(
+                "{} needs a note saying why",
+                form.kind.title().to_lowercase()
+            ));
+        }
+        let reason = if note.is_empty() {
+            format!("{} in the workbench", form.kind.title().to_lowercase())
+        } else {
+            note
+        };
+        let ids = form.ids.clone();
+        let decision = match form.kind {
+            FormKind::Override => {
+                let amt = crate::money::parse_money(&form.amount)
+                    .ok_or_else(|| format!("amount {:?} is not a number", form.amount))?;
+                Decision::Override(amt)
+            }
+            FormKind::Dismiss => Decision::Dismiss,
+            FormKind::Escalate => Decision::Escalate,
+            FormKind::RequestDocuments => Decision::RequestDocuments,
+            FormKind::Reject => {
+                self.info(Level::Info, format!("working: rejecting {} …", ids.len()));
+                return Ok(vec![Effect::Signoff {
+                    ids,
+                    approve: false,
+                    reason,
+                }]);
+            }
+        };
+        self.info(
+            Level::Info,
+            format!("working: {} {} …", decision.label(), ids.len()),
+        );
+        Ok(vec![Effect::Decide {
+            ids,
+            decision,
+            reason,
+        }])
+    }
+
+    /// Whether an adjustment of `delta` for `partner` needs a manager's sign-off.
+    pub fn needs_signoff(&self, delta: Decimal, partner_id: &str, high_value: bool) -> bool {
+        delta.abs() >= self.config.signoff_threshold(self.currency())
+            || high_value
+            || self
+                .config
+                .high_value_partners
+                .iter()
+                .any(|p| p == partner_id)
+    }
+}
+
+/// Actions whose name or description contains every word typed in the palette.
+pub fn palette_matches(input: &str) -> Vec<Action> {
+    let words: Vec<String> = input.split_whitespace().map(str::to_lowercase).collect();
+    Action::ALL
+        .iter()
+        .copied()
+        .filter(|a| {
+            let hay = format!("{} {}", a.name(), a.description()).to_lowercase();
+            words.iter().all(|w| hay.contains(w.as_str()))
+        })
+        .collect()
+}

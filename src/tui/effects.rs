@@ -1,0 +1,315 @@
+//! Effects: the IO that `update` asks for (store queries, workflow commands), run off the
+//! render loop on a worker thread with its own store connection. Results come back as
+//! [`Msg`]s over a channel.
+
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, Sender};
+
+use rust_decimal::Decimal;
+
+use crate::config::{Config, Role};
+use crate::store::queue::{
+    PageDir, ProgramInfo, QueueCursor, QueueFilter, QueueRow, QueueSort, RecordDetail, SignoffRow,
+    SyncStatus,
+};
+use crate::store::Store;
+use crate::workflow::{self, Actor, CaseState, Command, Policy, SignoffCommand};
+
+/// A decision the user asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    Approve,
+    Override(Decimal),
+    Dismiss,
+    Escalate,
+    RequestDocuments,
+}
+
+impl Decision {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Decision::Approve => "approve",
+            Decision::Override(_) => "override",
+            Decision::Dismiss => "dismiss",
+            Decision::Escalate => "escalate",
+            Decision::RequestDocuments => "request documents",
+        }
+    }
+}
+
+/// How a fetched queue page joins the loaded window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageMode {
+    /// Replace the window; select the first row, the last row, or keep the index.
+    Replace(Select),
+    Append,
+    Prepend,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Select {
+    First,
+    Last,
+    Keep,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    LoadProgram,
+    LoadQueue {
+        req: u64,
+        filter: QueueFilter,
+        sort: QueueSort,
+        cursor: Option<QueueCursor>,
+        dir: PageDir,
+        limit: usize,
+        mode: PageMode,
+    },
+    LoadCounters,
+    LoadStatus,
+    LoadDetail(String),
+    LoadSignoff,
+    Decide {
+        ids: Vec<String>,
+        decision: Decision,
+        reason: String,
+    },
+    Signoff {
+        ids: Vec<String>,
+        approve: bool,
+        reason: String,
+    },
+    Undo(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Msg {
+    Program(Option<ProgramInfo>, Vec<(String, String)>, Vec<String>),
+    Queue {
+        req: u64,
+        mode: PageMode,
+        rows: Vec<QueueRow>,
+        limit: usize,
+    },
+    Counters(Vec<(String, i64)>),
+    Status(SyncStatus),
+    Detail(String, Option<Box<RecordDetail>>),
+    Signoff(Vec<SignoffRow>),
+    /// A command finished: `ok` and a message for the user.
+    Done {
+        ok: bool,
+        text: String,
+    },
+    Error(String),
+}
+
+/// Everything the render loop waits for, on one channel: terminal input, worker results,
+/// and a termination signal.
+#[derive(Debug)]
+pub enum Incoming {
+    Input(crossterm::event::Event),
+    Msg(Msg),
+    Signal,
+}
+
+/// Who acts and under which policy (what the worker needs for workflow commands).
+#[derive(Debug, Clone)]
+pub struct Env {
+    pub user: String,
+    pub role: Role,
+    pub config: Config,
+}
+
+/// Runs one effect against `store`.
+pub fn execute(store: &mut Store, env: &Env, e: Effect) -> Msg {
+    match run(store, env, e) {
+        Ok(m) => m,
+        Err(err) => Msg::Error(format!("{err:#}")),
+    }
+}
+
+fn run(store: &mut Store, env: &Env, e: Effect) -> anyhow::Result<Msg> {
+    Ok(match e {
+        Effect::LoadProgram => {
+            let (tiers, regions) = store.filter_choices()?;
+            Msg::Program(store.program_info()?, tiers, regions)
+        }
+        Effect::LoadQueue {
+            req,
+            filter,
+            sort,
+            cursor,
+            dir,
+            limit,
+            mode,
+        } => {
+            let rows = store.queue_page(&filter, sort, cursor.as_ref(), dir, limit)?;
+            Msg::Queue {
+                req,
+                mode,
+                rows,
+                limit,
+            }
+        }
+        Effect::LoadCounters => Msg::Counters(store.queue_counters()?),
+        Effect::LoadStatus => Msg::Status(store.sync_status()?),
+        Effect::LoadDetail(id) => {
+            let d = store.record_detail(&id)?;
+            Msg::Detail(id, d.map(Box::new))
+        }
+        Effect::LoadSignoff => Msg::Signoff(store.signoff_list(2000)?),
+        Effect::Decide {
+            ids,
+            decision,
+            reason,
+        } => done(workflow_decide(store, env, &ids, &decision, &reason)),
+        Effect::Signoff {
+            ids,
+            approve,
+            reason,
+        } => done(workflow_signoff(store, env, &ids, approve, &reason)),
+        Effect::Undo(id) => done(workflow_undo(store, env, &id)),
+    })
+}
+
+fn done(r: Result<String, String>) -> Msg {
+    match r {
+        Ok(text) => Msg::Done { ok: true, text },
+        Err(text) => Msg::Done { ok: false, text },
+    }
+}
+
+fn actor(env: &Env) -> (Policy, Actor) {
+    (
+        Policy::from_config(&env.config),
+        Actor::new(env.user.clone(), env.role),
+    )
+}
+
+fn states(v: &[CaseState]) -> String {
+    let mut names: Vec<&str> = v.iter().map(|s| s.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    names.join(", ")
+}
+
+/// The one place workbench decisions reach the workflow (the only way state changes).
+fn workflow_decide(
+    store: &mut Store,
+    env: &Env,
+    ids: &[String],
+    decision: &Decision,
+    reason: &str,
+) -> Result<String, String> {
+    let (policy, actor) = actor(env);
+    let cmd = match decision {
+        Decision::Approve => Command::Approve,
+        Decision::Override(amount) => Command::Override { amount: *amount },
+        Decision::Dismiss => Command::Dismiss,
+        Decision::Escalate => Command::Escalate,
+        Decision::RequestDocuments => Command::RequestDocuments,
+    };
+    let result = match ids {
+        [one] => workflow::decide(store, &policy, &actor, one, cmd, reason).map(|s| vec![s]),
+        many => workflow::decide_batch(store, &policy, &actor, many, cmd, reason),
+    };
+    match result {
+        Ok(st) if ids.len() == 1 => Ok(format!(
+            "{}: {} → {}",
+            ids[0],
+            decision.label(),
+            states(&st)
+        )),
+        Ok(st) => Ok(format!(
+            "{} records: {} → {}",
+            ids.len(),
+            decision.label(),
+            states(&st)
+        )),
+        Err(e) => Err(format!("{}: {e}", decision.label())),
+    }
+}
+
+fn workflow_signoff(
+    store: &mut Store,
+    env: &Env,
+    ids: &[String],
+    approve: bool,
+    reason: &str,
+) -> Result<String, String> {
+    let (policy, actor) = actor(env);
+    let cmd = if approve {
+        SignoffCommand::Approve
+    } else {
+        SignoffCommand::Reject
+    };
+    let what = if approve { "sign off" } else { "reject" };
+    let result = match ids {
+        [one] => workflow::signoff(store, &policy, &actor, one, cmd, reason).map(|s| vec![s]),
+        many => workflow::signoff_batch(store, &policy, &actor, many, cmd, reason),
+    };
+    match result {
+        Ok(st) => Ok(format!("{} record(s): {what} → {}", ids.len(), states(&st))),
+        Err(e) => Err(format!("{what}: {e}")),
+    }
+}
+
+fn workflow_undo(store: &mut Store, env: &Env, id: &str) -> Result<String, String> {
+    let (policy, actor) = actor(env);
+    workflow::undo(store, &policy, &actor, id, "undone in the workbench")
+        .map(|s| format!("{id}: undone → {}", s.as_str()))
+        .map_err(|e| format!("undo: {e}"))
+}
+
+/// The background worker: one thread, its own store connection. Detail requests are
+/// coalesced (only the newest pending one runs), so fast scrolling never queues work.
+pub fn spawn_worker(db: PathBuf, env: Env, rx: Receiver<Effect>, tx: Sender<Incoming>) {
+    std::thread::spawn(move || {
+        let mut store = match Store::open(&db) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = tx.send(Incoming::Msg(Msg::Error(format!(
+                    "cannot open the cache: {e}"
+                ))));
+                return;
+            }
+        };
+        while let Ok(first) = rx.recv() {
+            let mut batch = vec![first];
+            while let Ok(more) = rx.try_recv() {
+                batch.push(more);
+            }
+            let last_detail = batch
+                .iter()
+                .rposition(|e| matches!(e, Effect::LoadDetail(_)));
+            let last_queue = batch.iter().rposition(|e| {
+                matches!(
+                    e,
+                    Effect::LoadQueue {
+                        mode: PageMode::Replace(_),
+                        ..
+                    }
+                )
+            });
+            for (i, e) in batch.into_iter().enumerate() {
+                let stale = match &e {
+                    Effect::LoadDetail(_) => Some(i) != last_detail,
+                    Effect::LoadQueue {
+                        mode: PageMode::Replace(_),
+                        ..
+                    } => Some(i) != last_queue,
+                    _ => false,
+                };
+                if stale {
+                    continue;
+                }
+                if tx
+                    .send(Incoming::Msg(execute(&mut store, &env, e)))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,306 @@
+//! Overlays: help (generated from the keymap), command palette, search prompt, filter
+//! dialog and the decision editor.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::{block, fit};
+use crate::tui::action::{Action, Group};
+use crate::tui::app::{palette_matches, App, FormKind, Modal, KIND_CHOICES, STATUS_CHOICES};
+
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
+}
+
+pub fn draw(f: &mut Frame, app: &App, m: &Modal, area: Rect) {
+    match m {
+        Modal::Help { scroll } => help(f, app, *scroll, area),
+        Modal::Palette { input, sel } => palette(f, app, input, *sel, area),
+        Modal::Search { input, .. } => search(f, app, input, area),
+        Modal::Filter(ff) => filter(f, app, ff, area),
+        Modal::Form(form) => decision_form(f, app, form, area),
+    }
+}
+
+/// The help text: every action, grouped, with its keys — generated from the keymap.
+pub fn help_lines<'a>(app: &App, width: usize) -> Vec<Line<'a>> {
+    let t = &app.theme;
+    let mut lines = Vec::new();
+    for g in [
+        Group::Move,
+        Group::View,
+        Group::Find,
+        Group::Decide,
+        Group::App,
+    ] {
+        lines.push(Line::styled(g.title().to_string(), t.header));
+        for a in Action::ALL.iter().filter(|a| a.group() == g) {
+            let keys = app.keymap.label(*a);
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {:<16}", fit(&keys, 16)), t.key),
+                Span::styled(fit(a.description(), width.saturating_sub(18)), t.text),
+            ]));
+        }
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        "In forms: Tab switches field, Ctrl-S submits, Esc cancels. Mouse: wheel scrolls, click selects.",
+        t.muted,
+    ));
+    lines.push(Line::styled(
+        "Keys can be changed in config.toml under [keys], e.g. approve = [\"a\", \"ctrl-a\"].",
+        t.muted,
+    ));
+    lines
+}
+
+fn help(f: &mut Frame, app: &App, scroll: u16, area: Rect) {
+    let r = centered(area, 76, area.height.saturating_sub(2));
+    let lines = help_lines(app, r.width.saturating_sub(2) as usize);
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0))
+            .block(block(app, " Help — ↑/↓ scroll, any other key closes ")),
+        r,
+    );
+}
+
+fn palette(f: &mut Frame, app: &App, input: &str, sel: usize, area: Rect) {
+    let t = &app.theme;
+    let r = centered(area, 64, 16);
+    f.render_widget(Clear, r);
+    let matches = palette_matches(input);
+    let mut lines = vec![Line::from(vec![
+        Span::styled(": ", t.accent),
+        Span::styled(input.to_string(), t.text),
+        Span::styled("▏", t.accent),
+    ])];
+    let room = r.height.saturating_sub(3) as usize;
+    let start = sel.saturating_sub(room.saturating_sub(1));
+    for (i, a) in matches.iter().enumerate().skip(start).take(room) {
+        let st = if i == sel { t.selection } else { t.text };
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {:<18}", a.name()), st),
+            Span::styled(
+                format!("{:<8}", fit(&app.keymap.short(*a), 8)),
+                if i == sel { st } else { t.key },
+            ),
+            Span::styled(
+                fit(a.description(), r.width.saturating_sub(30) as usize),
+                if i == sel { st } else { t.muted },
+            ),
+        ]));
+    }
+    if matches.is_empty() {
+        lines.push(Line::styled(" no command matches", t.muted));
+    }
+    f.render_widget(
+        Paragraph::new(lines).block(block(
+            app,
+            " Command — type to filter, Enter runs, Esc closes ",
+        )),
+        r,
+    );
+}
+
+fn search(f: &mut Frame, app: &App, input: &str, area: Rect) {
+    let t = &app.theme;
+    let r = Rect::new(
+        area.x,
+        area.y + area.height.saturating_sub(2),
+        area.width,
+        1,
+    );
+    f.render_widget(Clear, r);
+    let n = app.queue.rows.len();
+    let count = if app.queue.loading {
+        "searching…".to_string()
+    } else if app.queue.at_bottom {
+        format!("{n} match{}", if n == 1 { "" } else { "es" })
+    } else {
+        format!("{n}+ matches")
+    };
+    f.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(" / ", t.accent),
+            Span::styled(input.to_string(), t.text),
+            Span::styled("▏", t.accent),
+            Span::styled(
+                format!(
+                    "  {count} · partner, customer or transaction id · Enter keeps · Esc restores"
+                ),
+                t.muted,
+            ),
+        ])),
+        r,
+    );
+}
+
+fn filter(f: &mut Frame, app: &App, ff: &crate::tui::app::FilterForm, area: Rect) {
+    let t = &app.theme;
+    let r = centered(area, 60, 11);
+    f.render_widget(Clear, r);
+    let choice = |i: usize, list: Vec<String>| {
+        if i == 0 {
+            "any".to_string()
+        } else {
+            list.get(i - 1).cloned().unwrap_or_default()
+        }
+    };
+    let fields = [
+        (
+            "kind",
+            choice(
+                ff.kind,
+                KIND_CHOICES.iter().map(|s| s.to_string()).collect(),
+            ),
+        ),
+        (
+            "status",
+            choice(
+                ff.status,
+                STATUS_CHOICES.iter().map(|s| s.to_string()).collect(),
+            ),
+        ),
+        (
+            "tier",
+            choice(
+                ff.tier,
+                app.tiers
+                    .iter()
+                    .map(|(id, name)| format!("{name} ({id})"))
+                    .collect(),
+            ),
+        ),
+        ("region", choice(ff.region, app.regions.clone())),
+        (
+            "min amount",
+            if ff.min_amount.is_empty() {
+                "any".to_string()
+            } else {
+                ff.min_amount.clone()
+            },
+        ),
+    ];
+    let mut lines = Vec::new();
+    for (i, (name, val)) in fields.iter().enumerate() {
+        let on = i == ff.field;
+        let arrows = if i < 4 { ("◀ ", " ▶") } else { ("", "▏") };
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!(" {:<12}", name),
+                if on { t.accent } else { t.muted },
+            ),
+            Span::styled(
+                if on {
+                    format!("{}{}{}", arrows.0, val, arrows.1)
+                } else {
+                    val.clone()
+                },
+                if on { t.selection } else { t.text },
+            ),
+        ]));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        " ↑/↓ field · ←/→ choose · digits type the amount",
+        t.muted,
+    ));
+    lines.push(Line::styled(
+        " x clears the field · Enter applies · Esc cancels",
+        t.muted,
+    ));
+    f.render_widget(
+        Paragraph::new(lines).block(block(app, " Filter the queue ")),
+        r,
+    );
+}
+
+fn decision_form(f: &mut Frame, app: &App, form: &crate::tui::app::DecisionForm, area: Rect) {
+    let t = &app.theme;
+    let r = centered(area, 70, 15);
+    f.render_widget(Clear, r);
+    let title = format!(
+        " {} — {} ",
+        form.kind.title(),
+        if form.ids.len() == 1 {
+            form.ids[0].clone()
+        } else {
+            format!("{} records", form.ids.len())
+        }
+    );
+    let outer = block(app, title);
+    let inner = outer.inner(r);
+    f.render_widget(outer, r);
+    let amount_h = u16::from(form.kind == FormKind::Override);
+    let [amt, label, note, err, help] = Layout::vertical([
+        Constraint::Length(amount_h),
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(inner);
+    if form.kind == FormKind::Override {
+        f.render_widget(
+            Paragraph::new(Line::from(vec![
+                Span::styled("amount ", if form.on_amount { t.accent } else { t.muted }),
+                Span::styled(
+                    format!(" {}{} ", form.amount, if form.on_amount { "▏" } else { "" }),
+                    if form.on_amount { t.selection } else { t.text },
+                ),
+                Span::styled(
+                    format!(
+                        " {}  (the new commission amount; Ctrl-U clears)",
+                        app.currency()
+                    ),
+                    t.muted,
+                ),
+            ])),
+            amt,
+        );
+    }
+    f.render_widget(
+        Paragraph::new(Span::styled(
+            "note",
+            if form.on_amount { t.muted } else { t.accent },
+        )),
+        label,
+    );
+    let mut ta = form.note.clone();
+    ta.set_style(t.text);
+    ta.set_cursor_style(if form.on_amount { t.text } else { t.selection });
+    ta.set_cursor_line_style(t.text);
+    ta.set_block(
+        ratatui::widgets::Block::bordered().border_style(if form.on_amount {
+            t.border
+        } else {
+            t.accent
+        }),
+    );
+    f.render_widget(&ta, note);
+    if let Some(e) = &form.error {
+        f.render_widget(
+            Paragraph::new(Span::styled(format!("✗ {e}"), t.danger)),
+            err,
+        );
+    }
+    f.render_widget(
+        Paragraph::new(Span::styled(
+            "Ctrl-S submit · Tab switch field · Esc cancel",
+            t.muted,
+        )),
+        help,
+    );
+}

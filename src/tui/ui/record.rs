@@ -1,0 +1,676 @@
+//! The record panes: Detail, Reasoning, Commission, Decision, Audit.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::Frame;
+use rust_decimal::Decimal;
+use unicode_width::UnicodeWidthStr;
+
+use super::{block, fit, kind_abbrev, money_minor, money_text, status_style};
+use crate::money::parse_money;
+use crate::store::queue::{RecordDetail, TxView};
+use crate::tui::action::Action;
+use crate::tui::app::{App, Pane};
+
+pub fn draw(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let [tabs, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
+    let mut spans = vec![Span::raw(" ")];
+    for (i, p) in Pane::ALL.iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::styled(" │ ", t.border));
+        }
+        let st = if *p == app.pane { t.selection } else { t.muted };
+        spans.push(Span::styled(format!(" {} ", p.title()), st));
+    }
+    let keys = format!(
+        "  {}/{} panes",
+        app.keymap.short(Action::PrevPane),
+        app.keymap.short(Action::NextPane)
+    );
+    if spans.iter().map(|s| s.content.width()).sum::<usize>() + keys.width() <= area.width as usize
+    {
+        spans.push(Span::styled(keys, t.muted));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), tabs);
+
+    let Some(d) = app
+        .detail
+        .as_deref()
+        .filter(|d| Some(&d.tx.transaction_id) == app.detail_id.as_ref())
+    else {
+        let text = if app.detail_id.is_some() {
+            "loading…"
+        } else {
+            "select a record in the queue"
+        };
+        f.render_widget(
+            Paragraph::new(text)
+                .style(t.muted)
+                .block(block(app, " Record ")),
+            body,
+        );
+        return;
+    };
+    let title = format!(
+        " {} · {} ",
+        d.tx.transaction_id,
+        d.partner
+            .as_ref()
+            .map_or(d.tx.partner_id.as_str(), |p| p.name.as_str())
+    );
+    let inner_w = body.width.saturating_sub(2) as usize;
+    let lines = match app.pane {
+        Pane::Detail => detail_lines(app, d, inner_w),
+        Pane::Reasoning => reasoning_lines(app, d),
+        Pane::Commission => commission_lines(app, d),
+        Pane::Decision => decision_lines(app, d),
+        Pane::Audit => audit_lines(app, d, inner_w),
+    };
+    let mut p = Paragraph::new(lines)
+        .block(block(app, fit(&title, inner_w)))
+        .scroll((app.pane_scroll, 0));
+    if matches!(
+        app.pane,
+        Pane::Reasoning | Pane::Commission | Pane::Decision
+    ) {
+        p = p.wrap(Wrap { trim: false });
+    }
+    f.render_widget(p, body);
+}
+
+fn kv<'a>(app: &App, k: &str, v: impl Into<String>, w: usize) -> Line<'a> {
+    let v = v.into();
+    Line::from(vec![
+        Span::styled(format!("{k:<11}"), app.theme.muted),
+        Span::styled(fit(&v, w.saturating_sub(11)), app.theme.text),
+    ])
+}
+
+fn section<'a>(app: &App, s: &str) -> Line<'a> {
+    Line::styled(s.to_string(), app.theme.header)
+}
+
+/// Joins two columns of lines side by side, the left padded to `lw` columns.
+fn two_col<'a>(left: Vec<Line<'a>>, right: Vec<Line<'a>>, lw: usize) -> Vec<Line<'a>> {
+    let n = left.len().max(right.len());
+    let mut out = Vec::with_capacity(n);
+    let mut l = left.into_iter();
+    let mut r = right.into_iter();
+    for _ in 0..n {
+        let mut spans: Vec<Span<'a>> = l.next().map(|x| x.spans).unwrap_or_default();
+        let used: usize = spans.iter().map(|s| s.content.width()).sum();
+        spans.push(Span::raw(" ".repeat(lw.saturating_sub(used))));
+        if let Some(x) = r.next() {
+            spans.extend(x.spans);
+        }
+        out.push(Line::from(spans));
+    }
+    out
+}
+
+fn tx_lines<'a>(app: &App, tx: &TxView, w: usize) -> Vec<Line<'a>> {
+    let cur = tx.currency.as_str();
+    let product = match (&tx.product_name, &tx.family) {
+        (Some(n), Some(fam)) => format!("{} ({n}, {fam})", tx.sku),
+        _ => tx.sku.clone(),
+    };
+    let mut v = vec![
+        section(app, "Transaction"),
+        kv(app, "id", format!("{} ({})", tx.transaction_id, tx.kind), w),
+        kv(app, "customer", tx.customer_name.clone(), w),
+        kv(app, "product", product, w),
+        kv(
+            app,
+            "qty × net",
+            format!("{} × {}", tx.quantity, money_text(&tx.unit_net_price, cur)),
+            w,
+        ),
+        kv(app, "list price", money_text(&tx.unit_list_price, cur), w),
+        kv(app, "amount", money_text(&tx.amount, cur), w),
+        kv(app, "closed", tx.closed_on.clone(), w),
+        kv(app, "submitted", tx.submitted_at.replace('T', " "), w),
+        kv(app, "invoice", tx.invoice_number.clone(), w),
+    ];
+    if let Some(o) = &tx.original_transaction_id {
+        v.push(kv(app, "refund of", o.clone(), w));
+    }
+    if let Some(n) = tx.notes.as_deref().filter(|n| !n.is_empty()) {
+        v.push(kv(app, "notes", format!("“{n}” (partner text)"), w));
+    }
+    v
+}
+
+fn partner_lines<'a>(app: &App, d: &RecordDetail, w: usize) -> Vec<Line<'a>> {
+    let Some(p) = &d.partner else {
+        return vec![
+            section(app, "Partner"),
+            kv(app, "id", format!("{} (not in cache)", d.tx.partner_id), w),
+        ];
+    };
+    let mut v = vec![
+        section(app, "Partner"),
+        kv(
+            app,
+            "name",
+            format!("{}{}", p.name, if p.high_value { " ★" } else { "" }),
+            w,
+        ),
+        kv(
+            app,
+            "id · kind",
+            format!("{} · {}", p.partner_id, p.kind),
+            w,
+        ),
+        kv(
+            app,
+            "region",
+            format!(
+                "{}{}",
+                p.region,
+                p.country
+                    .as_deref()
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default()
+            ),
+            w,
+        ),
+        kv(app, "joined", p.joined_on.clone(), w),
+    ];
+    if let Some((id, name)) = &p.parent {
+        v.push(kv(app, "parent", format!("{name} ({id})"), w));
+    }
+    let tiers: Vec<String> = p
+        .tier_history
+        .iter()
+        .map(|(_, name, from)| format!("{name} {from}"))
+        .collect();
+    v.push(kv(
+        app,
+        "tiers",
+        if tiers.is_empty() {
+            "—".into()
+        } else {
+            tiers.join(" → ")
+        },
+        w,
+    ));
+    v.push(kv(
+        app,
+        "certified",
+        if p.certifications.is_empty() {
+            "none".into()
+        } else {
+            p.certifications.join(", ")
+        },
+        w,
+    ));
+    v.push(kv(
+        app,
+        "tax id",
+        p.tax_id_masked.clone().unwrap_or_else(|| "—".into()),
+        w,
+    ));
+    v.push(kv(
+        app,
+        "bank",
+        p.bank_masked.clone().unwrap_or_else(|| "—".into()),
+        w,
+    ));
+    v
+}
+
+const SPARK: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+fn sparkline<'a>(app: &App, d: &RecordDetail, w: usize) -> Vec<Line<'a>> {
+    let t = &app.theme;
+    if d.monthly.is_empty() {
+        return vec![];
+    }
+    let n = w.saturating_sub(2).min(d.monthly.len()).max(1);
+    // Keep the deal's month in view: end the window at the deal or the last month.
+    let deal_idx = d.monthly.iter().position(|(m, _)| *m == d.deal_month);
+    let end = match deal_idx {
+        Some(i) => (i + 1 + n / 4).max(n).min(d.monthly.len()),
+        None => d.monthly.len(),
+    };
+    let start = end.saturating_sub(n);
+    let slice = &d.monthly[start..end];
+    let max = slice.iter().map(|(_, v)| *v).fold(0.0_f64, f64::max);
+    let mut spans = vec![Span::raw(" ")];
+    let mut marker = String::from(" ");
+    for (m, v) in slice {
+        let lvl = if max > 0.0 {
+            ((v / max) * 7.0).round().clamp(0.0, 7.0) as usize
+        } else {
+            0
+        };
+        let is_deal = *m == d.deal_month;
+        spans.push(Span::styled(
+            SPARK[lvl].to_string(),
+            if is_deal { t.marked } else { t.accent },
+        ));
+        marker.push(if is_deal { '▲' } else { ' ' });
+    }
+    let first = slice.first().map(|x| x.0.clone()).unwrap_or_default();
+    let last = slice.last().map(|x| x.0.clone()).unwrap_or_default();
+    vec![
+        section(app, "Partner bookings per month"),
+        Line::from(spans),
+        Line::from(vec![
+            Span::styled(marker.trim_end().to_string(), t.marked),
+            Span::styled(format!("  this deal ({})", d.deal_month), t.muted),
+        ]),
+        Line::styled(format!(" {first} … {last}"), t.muted),
+    ]
+}
+
+fn diff_lines<'a>(app: &App, d: &RecordDetail, o: &TxView, w: usize) -> Vec<Line<'a>> {
+    let t = &app.theme;
+    let a = &d.tx;
+    let fields: Vec<(&str, String, String)> = vec![
+        ("id", a.transaction_id.clone(), o.transaction_id.clone()),
+        ("partner", a.partner_id.clone(), o.partner_id.clone()),
+        ("customer", a.customer_name.clone(), o.customer_name.clone()),
+        ("sku", a.sku.clone(), o.sku.clone()),
+        ("quantity", a.quantity.to_string(), o.quantity.to_string()),
+        (
+            "amount",
+            money_text(&a.amount, &a.currency),
+            money_text(&o.amount, &o.currency),
+        ),
+        ("closed", a.closed_on.clone(), o.closed_on.clone()),
+        (
+            "invoice",
+            a.invoice_number.clone(),
+            o.invoice_number.clone(),
+        ),
+        (
+            "registration",
+            a.registration_id.clone().unwrap_or_default(),
+            o.registration_id.clone().unwrap_or_default(),
+        ),
+    ];
+    let col = (w.saturating_sub(14)) / 2;
+    let mut v = vec![
+        section(app, "Possible duplicate: this deal vs the original"),
+        Line::from(vec![
+            Span::styled(format!("  {:<12}", "field"), t.muted),
+            Span::styled(format!("{:<col$}", "this deal"), t.muted),
+            Span::styled("original".to_string(), t.muted),
+        ]),
+    ];
+    for (name, x, y) in fields {
+        let differs = x != y;
+        let st = if differs { t.diff } else { t.text };
+        v.push(Line::from(vec![
+            Span::styled(if differs { "≠ " } else { "  " }, t.danger),
+            Span::styled(format!("{name:<12}"), t.muted),
+            Span::styled(format!("{:<col$}", fit(&x, col.saturating_sub(1))), st),
+            Span::styled(fit(&y, col), st),
+        ]));
+    }
+    v
+}
+
+fn detail_lines<'a>(app: &App, d: &RecordDetail, w: usize) -> Vec<Line<'a>> {
+    let mut lines = if w >= 76 {
+        let lw = w / 2;
+        two_col(
+            tx_lines(app, &d.tx, lw - 1),
+            partner_lines(app, d, w - lw),
+            lw,
+        )
+    } else {
+        let mut v = tx_lines(app, &d.tx, w);
+        v.push(Line::raw(""));
+        v.extend(partner_lines(app, d, w));
+        v
+    };
+    lines.push(Line::raw(""));
+    match &d.registration {
+        Some(r) => {
+            lines.push(section(app, "Deal registration"));
+            lines.push(kv(
+                app,
+                r.registration_id.as_str(),
+                format!(
+                    "{} · {} · expected {} · {} → {}",
+                    r.status,
+                    r.customer_name,
+                    money_text(&r.expected_amount, &d.tx.currency),
+                    r.registered_on,
+                    r.expires_on
+                ),
+                w,
+            ));
+            if r.partner_id != d.tx.partner_id {
+                lines.push(Line::styled(
+                    format!(
+                        "  registered by {}, not the submitting partner",
+                        r.partner_id
+                    ),
+                    app.theme.danger,
+                ));
+            }
+        }
+        None => {
+            lines.push(section(app, "Deal registration"));
+            lines.push(Line::styled(
+                match &d.tx.registration_id {
+                    Some(id) => format!("  {id} (not found in the cache)"),
+                    None => "  none".to_string(),
+                },
+                app.theme.muted,
+            ));
+        }
+    }
+    lines.push(Line::raw(""));
+    lines.extend(sparkline(app, d, w));
+    if let Some(o) = &d.original {
+        lines.push(Line::raw(""));
+        lines.extend(diff_lines(app, d, o, w));
+    }
+    lines
+}
+
+fn reasoning_lines<'a>(app: &App, d: &RecordDetail) -> Vec<Line<'a>> {
+    let t = &app.theme;
+    let Some(fl) = &d.flag else {
+        return vec![Line::styled(
+            "not scored yet: run `tierdesk score`",
+            t.muted,
+        )];
+    };
+    let mut v = vec![
+        Line::from(vec![
+            Span::styled("score ", t.muted),
+            Span::styled(format!("{:.2}", fl.score), t.danger),
+            Span::styled("  confidence ", t.muted),
+            Span::styled(format!("{:.2}", fl.confidence), t.text),
+            Span::styled("  detector ", t.muted),
+            Span::styled(fl.detector_version.clone(), t.text),
+            Span::styled(
+                format!("  ({}, scored {})", fl.source, fl.scored_at),
+                t.muted,
+            ),
+        ]),
+        Line::from(vec![
+            Span::styled("kinds ", t.muted),
+            Span::styled(
+                fl.kinds
+                    .iter()
+                    .map(|k| format!("{k} ({})", kind_abbrev(k)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                t.accent,
+            ),
+        ]),
+        Line::from(vec![
+            Span::styled("at stake ", t.muted),
+            Span::styled(money_minor(app, fl.at_stake_minor), t.warning),
+        ]),
+        Line::raw(""),
+        section(app, "Reasons"),
+    ];
+    if fl.reasons.is_empty() {
+        v.push(Line::styled("  (none)", t.muted));
+    }
+    for r in &fl.reasons {
+        v.push(Line::from(vec![
+            Span::styled(" • ", t.accent),
+            Span::styled(r.clone(), t.text),
+        ]));
+    }
+    v.push(Line::raw(""));
+    v.push(section(app, "Evidence"));
+    if fl.evidence.is_empty() {
+        v.push(Line::styled("  (no figures recorded)", t.muted));
+    }
+    let kw = fl
+        .evidence
+        .iter()
+        .map(|(k, _)| k.width())
+        .max()
+        .unwrap_or(0)
+        .min(32);
+    for (k, val) in &fl.evidence {
+        v.push(Line::from(vec![
+            Span::styled(format!("  {:<kw$}  ", fit(k, kw)), t.muted),
+            Span::styled(val.clone(), t.text),
+        ]));
+    }
+    v
+}
+
+fn commission_lines<'a>(app: &App, d: &RecordDetail) -> Vec<Line<'a>> {
+    let t = &app.theme;
+    let cur = d.tx.currency.as_str();
+    let mut v = vec![section(app, "PRM commission lines")];
+    if d.commissions.is_empty() {
+        v.push(Line::styled("  none reported", t.muted));
+    }
+    let mut total = Decimal::ZERO;
+    for c in &d.commissions {
+        let amt = parse_money(&c.amount);
+        total += amt.unwrap_or_default();
+        let st = if amt.is_some_and(|a| a.is_sign_negative()) {
+            t.money_negative
+        } else {
+            t.text
+        };
+        v.push(Line::from(vec![
+            Span::styled(
+                format!(
+                    "  {:<10} {:<9} {:<12} ",
+                    fit(&c.commission_id, 10),
+                    c.role,
+                    fit(&c.payee_partner_id, 12)
+                ),
+                t.muted,
+            ),
+            Span::styled(format!("{:>14}", money_text(&c.amount, cur)), st),
+            Span::styled(format!("  {}", c.period), t.muted),
+        ]));
+    }
+    if !d.commissions.is_empty() {
+        v.push(Line::from(vec![
+            Span::styled(format!("  {:<34}", "total"), t.muted),
+            Span::styled(
+                format!("{:>14}", crate::money::format_money(total, cur)),
+                t.header,
+            ),
+        ]));
+    }
+    v.push(Line::raw(""));
+    v.push(section(app, "Recalculated from the plan"));
+    match &d.proposal {
+        Some(p) => {
+            let delta = parse_money(&p.delta).unwrap_or_default();
+            let mark = if delta.is_zero() { ("  = matches the plan", t.ok) } else { ("  ≠ differs from the PRM", t.danger) };
+            v.push(Line::from(vec![
+                Span::styled("  accrued now ", t.muted),
+                Span::styled(money_text(&p.current_amount, &p.currency), t.text),
+                Span::styled("   plan says ", t.muted),
+                Span::styled(money_text(&p.proposed_amount, &p.currency), t.text),
+                Span::styled("   Δ ", t.muted),
+                Span::styled(money_text(&p.delta, &p.currency), if delta.is_sign_negative() { t.money_negative } else { t.ok }),
+                Span::styled(mark.0, mark.1),
+            ]));
+            v.push(Line::from(vec![Span::styled("  derivation: ", t.muted), Span::styled(p.rationale.clone(), t.text)]));
+        }
+        None => v.push(Line::styled(
+            "  no recalculation stored for this record (run `tierdesk score`); `tierdesk explain ID` prints the derivation",
+            t.muted,
+        )),
+    }
+    v
+}
+
+fn decision_lines<'a>(app: &App, d: &RecordDetail) -> Vec<Line<'a>> {
+    let t = &app.theme;
+    let state = d
+        .case
+        .as_ref()
+        .map(|c| c.state.clone())
+        .or_else(|| d.flag.as_ref().map(|f| f.status.clone()))
+        .unwrap_or_else(|| "not flagged".into());
+    let mut v = vec![Line::from(vec![
+        Span::styled("state ", t.muted),
+        Span::styled(state.clone(), status_style(app, &state)),
+    ])];
+    if let Some(c) = &d.case {
+        if let Some(a) = &c.decided_amount {
+            v.push(Line::from(vec![
+                Span::styled("decided ", t.muted),
+                Span::styled(money_text(a, &d.tx.currency), t.text),
+            ]));
+        }
+        if let Some(p) = &c.proposer {
+            v.push(Line::from(vec![
+                Span::styled("proposed by ", t.muted),
+                Span::styled(p.clone(), t.text),
+            ]));
+        }
+    }
+    v.push(Line::raw(""));
+    v.push(section(app, "Proposed adjustment"));
+    match &d.proposal {
+        Some(p) => {
+            v.push(Line::from(vec![
+                Span::styled(format!("  {} ", p.action), t.accent),
+                Span::styled(
+                    format!(
+                        "{} → {} (Δ {})",
+                        money_text(&p.current_amount, &p.currency),
+                        money_text(&p.proposed_amount, &p.currency),
+                        money_text(&p.delta, &p.currency)
+                    ),
+                    t.text,
+                ),
+            ]));
+            v.push(Line::styled(format!("  {}", p.rationale), t.muted));
+            let delta = parse_money(&p.delta).unwrap_or_default();
+            let hv = d.partner.as_ref().is_some_and(|p| p.high_value);
+            let needs = app.needs_signoff(delta, &d.tx.partner_id, hv);
+            let thr = app.config.signoff_threshold(&p.currency);
+            v.push(if needs {
+                Line::styled(
+                    format!(
+                        "  sign-off: needed (|Δ| ≥ {} or high-value partner) — a second person, a manager, must sign off",
+                        crate::money::format_money(thr, &p.currency)
+                    ),
+                    t.warning,
+                )
+            } else {
+                Line::styled(
+                    format!("  sign-off: not needed (|Δ| < {})", crate::money::format_money(thr, &p.currency)),
+                    t.ok,
+                )
+            });
+        }
+        None => v.push(Line::styled("  none", t.muted)),
+    }
+    v.push(Line::raw(""));
+    let k = |a: Action| app.keymap.short(a);
+    v.push(Line::from(vec![
+        Span::styled(format!(" {} ", k(Action::Approve)), t.key),
+        Span::styled("approve  ", t.text),
+        Span::styled(format!(" {} ", k(Action::Override)), t.key),
+        Span::styled("override  ", t.text),
+        Span::styled(format!(" {} ", k(Action::Dismiss)), t.key),
+        Span::styled("dismiss  ", t.text),
+        Span::styled(format!(" {} ", k(Action::Escalate)), t.key),
+        Span::styled("escalate  ", t.text),
+        Span::styled(format!(" {} ", k(Action::RequestDocuments)), t.key),
+        Span::styled("request docs  ", t.text),
+        Span::styled(format!(" {} ", k(Action::Undo)), t.key),
+        Span::styled("undo", t.text),
+    ]));
+    if !d.decisions.is_empty() {
+        v.push(Line::raw(""));
+        v.push(section(app, "Decisions"));
+        for x in &d.decisions {
+            v.push(Line::from(vec![
+                Span::styled(
+                    format!(
+                        "  {} ",
+                        x.created_at
+                            .get(..16)
+                            .unwrap_or(&x.created_at)
+                            .replace('T', " ")
+                    ),
+                    t.muted,
+                ),
+                Span::styled(format!("{} ", x.action), t.accent),
+                Span::styled(
+                    format!(
+                        "{}{} → {} by {}: {}",
+                        x.amount
+                            .as_deref()
+                            .map(|a| format!("{} ", money_text(a, &d.tx.currency)))
+                            .unwrap_or_default(),
+                        x.from_state,
+                        x.to_state,
+                        x.actor,
+                        x.reason
+                    ),
+                    t.text,
+                ),
+            ]));
+        }
+    }
+    v
+}
+
+fn audit_lines<'a>(app: &App, d: &RecordDetail, w: usize) -> Vec<Line<'a>> {
+    let t = &app.theme;
+    if d.audit.is_empty() {
+        return vec![Line::styled(
+            "no audit entries for this record yet",
+            t.muted,
+        )];
+    }
+    let mut v = Vec::new();
+    for a in &d.audit {
+        let st = |s: &Option<String>| {
+            s.as_deref()
+                .map(|x| fit(x, 24))
+                .unwrap_or_else(|| "—".into())
+        };
+        v.push(Line::from(vec![
+            Span::styled(format!("#{:<5}", a.seq), t.muted),
+            Span::styled(
+                format!("{} ", a.at.get(..19).unwrap_or(&a.at).replace('T', " ")),
+                t.muted,
+            ),
+            Span::styled(format!("{} ({}) ", a.actor, a.role), t.text),
+            Span::styled(a.action.clone(), t.accent),
+        ]));
+        v.push(Line::from(vec![
+            Span::raw("      "),
+            Span::styled(
+                fit(
+                    &format!("{} → {}", st(&a.before), st(&a.after)),
+                    w.saturating_sub(6),
+                ),
+                t.text,
+            ),
+        ]));
+        if let Some(r) = a.reason.as_deref().filter(|r| !r.is_empty()) {
+            v.push(Line::from(vec![
+                Span::raw("      "),
+                Span::styled(fit(&format!("“{r}”"), w.saturating_sub(6)), t.muted),
+            ]));
+        }
+        v.push(Line::from(vec![
+            Span::raw("      "),
+            Span::styled(
+                format!("hash {}", a.hash.get(..16).unwrap_or(&a.hash)),
+                t.muted,
+            ),
+        ]));
+    }
+    v
+}

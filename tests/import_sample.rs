@@ -1,0 +1,359 @@
+//! Import of the sample program: exact row counts, idempotence, malformed lines,
+//! newer exports, and a second process writing the same cache.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tierdesk::import::{import_dir, load_dataset, Rejection, FILES};
+use tierdesk::store::Store;
+
+fn sample() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/fixtures/sample-program"
+    ))
+}
+
+fn lines(path: &Path) -> u64 {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count() as u64
+}
+
+/// Copies the data-set files (never answers/) into a fresh folder.
+fn copy_sample(to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for f in FILES {
+        std::fs::copy(sample().join(f), to.join(f)).unwrap();
+    }
+}
+
+/// A smaller copy of the sample (keeps the debug-build tests fast): every file
+/// whole except transactions (the first `n`) and the commission lines of those.
+fn small_sample(to: &Path, n: usize) {
+    copy_sample(to);
+    let tx = std::fs::read_to_string(sample().join("transactions.jsonl")).unwrap();
+    let kept: Vec<&str> = tx
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(n)
+        .collect();
+    let ids: std::collections::HashSet<String> = kept
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["transaction_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    std::fs::write(to.join("transactions.jsonl"), kept.join("\n") + "\n").unwrap();
+    let comm = std::fs::read_to_string(sample().join("commissions.jsonl")).unwrap();
+    let keep_comm: Vec<&str> = comm
+        .lines()
+        .filter(|l| {
+            l.split("\"transaction_id\":\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .is_some_and(|id| ids.contains(id))
+        })
+        .collect();
+    assert!(!keep_comm.is_empty());
+    std::fs::write(to.join("commissions.jsonl"), keep_comm.join("\n") + "\n").unwrap();
+}
+
+fn quiet(_: &tierdesk::import::ImportProgress) {}
+
+const TABLES: [(&str, &str); 9] = [
+    ("tiers.jsonl", "tiers"),
+    ("products.jsonl", "products"),
+    ("discount_policy.jsonl", "discount_policy"),
+    ("partners.jsonl", "partners"),
+    ("tier_history.jsonl", "tier_history"),
+    ("quotas.jsonl", "quotas"),
+    ("registrations.jsonl", "registrations"),
+    ("transactions.jsonl", "transactions"),
+    ("commissions.jsonl", "commissions"),
+];
+
+#[test]
+fn sample_imports_exact_counts_idempotently_and_round_trips() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&tmp.path().join("cache.db")).unwrap();
+    let report = import_dir(&mut store, &sample(), &mut quiet).unwrap();
+    assert_eq!(report.rejected_total, 0, "{report}");
+    for (file, table) in TABLES {
+        let n = lines(&sample().join(file));
+        assert_eq!(store.count_rows(table).unwrap() as u64, n, "{table}");
+        let fr = report.file(file).unwrap();
+        assert_eq!((fr.read, fr.inserted), (n, n), "{file}");
+    }
+    assert_eq!(store.count_rows("program").unwrap(), 1);
+    assert_eq!(store.count_rows("plan").unwrap(), 1);
+    store.integrity_check().unwrap();
+
+    // What the cache gives back is what the folder holds.
+    let from_dir = load_dataset(&sample()).unwrap();
+    assert!(from_dir.rejected.is_empty());
+    let from_store = store.load_dataset().unwrap();
+    assert_eq!(from_store, from_dir.dataset);
+    let t = &from_dir.dataset.transactions[0];
+    assert_eq!(
+        store.get_transaction(&t.transaction_id).unwrap().as_ref(),
+        Some(t)
+    );
+    let p = &from_dir.dataset.partners[0];
+    assert_eq!(store.get_partner(&p.partner_id).unwrap().as_ref(), Some(p));
+    assert!(store.get_transaction("no-such-id").unwrap().is_none());
+
+    // Importing again changes nothing.
+    let before = store.dataset_digest().unwrap();
+    let again = import_dir(&mut store, &sample(), &mut quiet).unwrap();
+    assert_eq!(store.dataset_digest().unwrap(), before);
+    assert_eq!(again.accepted(), report.accepted());
+    assert!(again
+        .files
+        .iter()
+        .all(|f| f.inserted == 0 && f.updated == 0 && f.unchanged == f.read));
+}
+
+/// Appends lines to a file; `terminated` = whether the last one ends in a newline.
+fn append(path: &Path, new: &[String], terminated: bool) -> usize {
+    let mut text = std::fs::read_to_string(path).unwrap();
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    let first = text.lines().count() + 1;
+    text.push_str(&new.join("\n"));
+    if terminated {
+        text.push('\n');
+    }
+    std::fs::write(path, text).unwrap();
+    first
+}
+
+fn with_id(line: &str, id: &str) -> serde_json::Value {
+    let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+    v["transaction_id"] = id.into();
+    v
+}
+
+fn find(rejs: &[Rejection], line: usize) -> &Rejection {
+    rejs.iter()
+        .find(|r| r.file == "transactions.jsonl" && r.line == line)
+        .unwrap_or_else(|| panic!("no rejection for line {line}: {rejs:?}"))
+}
+
+#[test]
+fn malformed_lines_are_reported_quarantined_and_the_rest_imported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("broken");
+    small_sample(&dir, 1500);
+    let txf = dir.join("transactions.jsonl");
+    let text = std::fs::read_to_string(&txf).unwrap();
+    let first = text.lines().next().unwrap().to_string();
+    let original = lines(&txf);
+
+    let mut float_amount = with_id(&first, "NEW-FLOAT");
+    float_amount["amount"] = serde_json::json!(26873.47);
+    let mut missing = with_id(&first, "NEW-MISSING");
+    missing.as_object_mut().unwrap().remove("sku");
+    let mut unknown = with_id(&first, "NEW-UNKNOWN");
+    unknown["partner_id"] = "NO-SUCH-PARTNER".into();
+    let good = with_id(&first, "NEW-GOOD");
+    let truncated = with_id(&first, "NEW-TRUNC").to_string();
+    let new = vec![
+        "{this is not json".to_string(),
+        float_amount.to_string(),
+        missing.to_string(),
+        unknown.to_string(),
+        first.clone(), // duplicate of line 1
+        good.to_string(),
+        truncated[..truncated.len() / 2].to_string(),
+    ];
+    let l = append(&txf, &new, false);
+
+    // The in-memory loader and the import agree on every rejection.
+    let loaded = load_dataset(&dir).unwrap();
+    let mut store = Store::open(&tmp.path().join("cache.db")).unwrap();
+    let report = import_dir(&mut store, &dir, &mut quiet).unwrap();
+    assert_eq!(loaded.rejected, report.rejections);
+    let rejs = &report.rejections;
+    assert_eq!(rejs.len(), 6, "{rejs:#?}");
+
+    assert_eq!(find(rejs, l).field, None);
+    assert!(find(rejs, l).error.contains("not valid JSON"));
+    assert_eq!(find(rejs, l + 1).field.as_deref(), Some("amount"));
+    assert!(find(rejs, l + 1).error.contains("decimal string"));
+    assert_eq!(find(rejs, l + 2).field.as_deref(), Some("sku"));
+    assert!(find(rejs, l + 2).error.contains("missing"));
+    assert_eq!(find(rejs, l + 3).field.as_deref(), Some("partner_id"));
+    assert!(find(rejs, l + 3).error.contains("NO-SUCH-PARTNER"));
+    assert_eq!(find(rejs, l + 4).field.as_deref(), Some("transaction_id"));
+    assert!(find(rejs, l + 4).error.contains("duplicate"));
+    assert!(find(rejs, l + 4).error.contains("line 1"));
+    assert!(find(rejs, l + 6).error.contains("truncated last line"));
+    assert_eq!(
+        find(rejs, l + 1).to_string(),
+        format!(
+            "transactions.jsonl:{}: amount: {}",
+            l + 1,
+            find(rejs, l + 1).error
+        )
+    );
+
+    // Quarantined with the raw text; the good rows are all in.
+    let q = store.quarantined().unwrap();
+    assert_eq!(&q, rejs);
+    assert_eq!(q[0].raw, "{this is not json");
+    assert_eq!(
+        store.count_rows("transactions").unwrap() as u64,
+        original + 1
+    );
+    assert!(store.get_transaction("NEW-GOOD").unwrap().is_some());
+    assert!(store.get_transaction("NEW-FLOAT").unwrap().is_none());
+    let fr = report.file("transactions.jsonl").unwrap();
+    assert_eq!(
+        (fr.read, fr.inserted, fr.rejected),
+        (original + 7, original + 1, 6)
+    );
+
+    // Re-importing the broken folder does not quarantine the same rows twice.
+    import_dir(&mut store, &dir, &mut quiet).unwrap();
+    assert_eq!(store.quarantined().unwrap().len(), 6);
+
+    // The command names each bad line as FILE:LINE: field: what is wrong on stderr.
+    let out = Command::new(env!("CARGO_BIN_EXE_tierdesk"))
+        .arg("--db")
+        .arg(tmp.path().join("cli.db"))
+        .arg("import")
+        .arg(&dir)
+        .env("HOME", tmp.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stderr}");
+    for r in rejs {
+        assert!(
+            stderr.contains(&r.to_string()),
+            "{r} not in stderr:\n{stderr}"
+        );
+        assert!(
+            stdout.contains(&r.to_string()),
+            "{r} not in summary:\n{stdout}"
+        );
+    }
+    assert!(stderr.contains(&format!(
+        "transactions.jsonl:{}: sku: missing required field",
+        l + 2
+    )));
+}
+
+#[test]
+fn missing_file_is_a_clear_error_and_nothing_usable_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("partial");
+    copy_sample(&dir);
+    std::fs::remove_file(dir.join("partners.jsonl")).unwrap();
+    let mut store = Store::open(&tmp.path().join("cache.db")).unwrap();
+    let err = import_dir(&mut store, &dir, &mut quiet)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("partners.jsonl"), "{err}");
+    assert_eq!(store.count_rows("transactions").unwrap(), 0);
+    assert!(load_dataset(&dir).is_err());
+}
+
+#[test]
+fn newer_export_updates_changed_rows_and_bumps_record_version() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("v2");
+    small_sample(&dir, 1500);
+    let mut store = Store::open(&tmp.path().join("cache.db")).unwrap();
+    import_dir(&mut store, &dir, &mut quiet).unwrap();
+
+    let txf = dir.join("transactions.jsonl");
+    let text = std::fs::read_to_string(&txf).unwrap();
+    let mut rows: Vec<String> = text.lines().map(str::to_string).collect();
+    let mut v: serde_json::Value = serde_json::from_str(&rows[4]).unwrap();
+    let id = v["transaction_id"].as_str().unwrap().to_string();
+    v["customer_name"] = "Renamed Customer Ltd".into();
+    rows[4] = v.to_string();
+    std::fs::write(&txf, rows.join("\n") + "\n").unwrap();
+
+    let hash_before = store.transaction_row_hash(&id).unwrap().unwrap();
+    assert_eq!(store.transaction_record_version(&id).unwrap(), Some(1));
+    let report = import_dir(&mut store, &dir, &mut quiet).unwrap();
+    let fr = report.file("transactions.jsonl").unwrap();
+    assert_eq!((fr.inserted, fr.updated), (0, 1));
+    assert_eq!(fr.unchanged, lines(&txf) - 1);
+    assert_eq!(store.transaction_record_version(&id).unwrap(), Some(2));
+    assert_ne!(
+        store.transaction_row_hash(&id).unwrap().unwrap(),
+        hash_before
+    );
+    assert_eq!(
+        store.get_transaction(&id).unwrap().unwrap().customer_name,
+        "Renamed Customer Ltd"
+    );
+}
+
+#[test]
+fn second_process_importing_while_this_one_writes_loses_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("shared.db");
+    let mut store = Store::open(&db).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tierdesk"))
+        .arg("--db")
+        .arg(&db)
+        .arg("import")
+        .arg("--quiet")
+        .arg(sample())
+        .env("HOME", tmp.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Meanwhile this process reads and writes the same cache.
+    let mut mine = Vec::new();
+    let mut i = 0;
+    loop {
+        let done = child.try_wait().unwrap().is_some();
+        let r = Rejection {
+            file: "concurrent-test".into(),
+            line: i,
+            field: None,
+            error: "written while another process imports".into(),
+            raw: format!("row {i}"),
+        };
+        store.quarantine(std::slice::from_ref(&r)).unwrap();
+        mine.push(r);
+        let _ = store.count_rows("transactions").unwrap();
+        i += 1;
+        if done {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    store.integrity_check().unwrap();
+    for (file, table) in TABLES {
+        assert_eq!(
+            store.count_rows(table).unwrap() as u64,
+            lines(&sample().join(file)),
+            "{table}"
+        );
+    }
+    let q = store.quarantined().unwrap();
+    let ours: Vec<&Rejection> = q.iter().filter(|r| r.file == "concurrent-test").collect();
+    assert_eq!(ours.len(), mine.len());
+    assert!(mine.len() > 1);
+}

@@ -1,0 +1,161 @@
+//! The sample program: the plan reproduces answers/expected_commissions.jsonl exactly,
+//! and exactly the PRM lines that differ are reported as variances.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use tierdesk::model::CommissionLine;
+
+fn sample() -> &'static Path {
+    Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/fixtures/sample-program"
+    ))
+}
+
+fn read_lines(p: &Path) -> Vec<CommissionLine> {
+    std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+type Row = (String, String, String, String, String, String);
+
+fn row(l: &CommissionLine) -> Row {
+    (
+        l.transaction_id.clone(),
+        l.commission_id.clone(),
+        l.role.as_str().to_string(),
+        l.payee_partner_id.clone(),
+        format!("{:.2}", l.amount),
+        l.period.clone(),
+    )
+}
+
+#[test]
+fn sample_reproduces_expected_commissions_and_variances() {
+    let ds = tierdesk::import::load_dataset(sample()).unwrap().dataset;
+    let expected = read_lines(&sample().join("answers/expected_commissions.jsonl"));
+    let got = tierdesk::plan::recalculate(&ds);
+
+    let mut want: Vec<Row> = expected.iter().map(row).collect();
+    want.sort();
+    let mut have: Vec<Row> = got.iter().map(row).collect();
+    have.sort();
+    let missing: Vec<&Row> = want
+        .iter()
+        .filter(|r| have.binary_search(r).is_err())
+        .collect();
+    let extra: Vec<&Row> = have
+        .iter()
+        .filter(|r| want.binary_search(r).is_err())
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{} missing (first {:?}), {} extra (first {:?})",
+        missing.len(),
+        missing.iter().take(5).collect::<Vec<_>>(),
+        extra.len(),
+        extra.iter().take(5).collect::<Vec<_>>()
+    );
+    assert_eq!(want, have, "same multiset of lines");
+
+    // Expected variances: transactions whose PRM multiset differs from the expected one.
+    let key = |l: &CommissionLine| {
+        (
+            l.role.as_str().to_string(),
+            l.payee_partner_id.clone(),
+            format!("{:.2}", l.amount),
+        )
+    };
+    let mut by_tx: BTreeMap<String, (Vec<_>, Vec<_>)> = BTreeMap::new();
+    for l in &expected {
+        by_tx
+            .entry(l.transaction_id.clone())
+            .or_default()
+            .0
+            .push(key(l));
+    }
+    for l in &ds.commissions {
+        by_tx
+            .entry(l.transaction_id.clone())
+            .or_default()
+            .1
+            .push(key(l));
+    }
+    let want_var: BTreeSet<String> = by_tx
+        .into_iter()
+        .filter_map(|(id, (mut a, mut b))| {
+            a.sort();
+            b.sort();
+            (a != b).then_some(id)
+        })
+        .collect();
+    assert!(!want_var.is_empty());
+    let var = tierdesk::plan::variances(&ds, &got);
+    let got_var: BTreeSet<String> = var.keys().cloned().collect();
+    assert_eq!(want_var, got_var);
+    for (id, v) in &var {
+        assert_eq!(&v.transaction_id, id);
+        assert!(!v.missing.is_empty() || !v.extra.is_empty());
+        assert!(v.reason.contains("PRM"), "{}", v.reason);
+    }
+}
+
+#[test]
+fn cli_prints_the_contract_keys_and_explains() {
+    let exe = env!("CARGO_BIN_EXE_tierdesk");
+    let dir = sample().to_str().unwrap();
+    let out = std::process::Command::new(exe)
+        .args(["commissions", "--dataset", dir, "--format", "jsonl"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let expected = read_lines(&sample().join("answers/expected_commissions.jsonl"));
+    let mut n = 0;
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let obj = v.as_object().unwrap();
+        let keys: BTreeSet<&str> = obj.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            BTreeSet::from([
+                "transaction_id",
+                "role",
+                "payee_partner_id",
+                "amount",
+                "period",
+                "commission_id"
+            ])
+        );
+        // amount is a decimal string with cents.
+        let amount = obj["amount"].as_str().unwrap();
+        assert!(amount.parse::<rust_decimal::Decimal>().is_ok(), "{amount}");
+        assert_eq!(amount.split('.').nth(1).map(str::len), Some(2), "{amount}");
+        n += 1;
+    }
+    assert_eq!(n, expected.len());
+
+    // explain a transaction whose PRM lines differ from the plan.
+    let ds = tierdesk::import::load_dataset(sample()).unwrap().dataset;
+    let var = tierdesk::plan::variances(&ds, &tierdesk::plan::recalculate(&ds));
+    let tid = var.keys().next().unwrap().as_str();
+    let out = std::process::Command::new(exe)
+        .args(["explain", tid, "--dataset", dir])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let e = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        e.contains(tid) && e.contains("Variance:") && e.contains("Tier "),
+        "{e}"
+    );
+}

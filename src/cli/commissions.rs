@@ -192,6 +192,7 @@ fn bench_dataset(opts: &super::bench::BenchOpts) -> anyhow::Result<(Dataset, Str
             .args(["demo", "--export"])
             .arg(&dir)
             .args(["--transactions", &opts.transactions.to_string()])
+            .args(["--seed", &opts.seed.to_string(), "--no-answers"])
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -259,6 +260,18 @@ fn replicate(base: &Dataset, n: usize) -> Dataset {
     ds
 }
 
+/// CPU seconds this process has used (user + system, all threads), when known. On a
+/// shared machine wall time overstates the work; this does not.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at state (3rd).
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
 pub fn bench(_ctx: &Context, opts: &super::bench::BenchOpts) -> anyhow::Result<ExitCode> {
     let t0 = Instant::now();
     let (ds, source) = bench_dataset(opts)?;
@@ -268,16 +281,29 @@ pub fn bench(_ctx: &Context, opts: &super::bench::BenchOpts) -> anyhow::Result<E
         ds.transactions.len(),
         prep.as_secs_f64()
     );
+    let cpu0 = cpu_seconds();
     let t1 = Instant::now();
     let lines = plan::recalculate(&ds);
     let secs = t1.elapsed().as_secs_f64();
+    let cpu = cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
     println!(
-        "recalculate: {} lines in {:.3} s = {:.0} lines/s, {:.0} transactions/s",
+        "recalculate: {} lines in {:.3} s wall = {:.0} lines/s, {:.0} transactions/s",
         lines.len(),
         secs,
         lines.len() as f64 / secs.max(1e-9),
         ds.transactions.len() as f64 / secs.max(1e-9)
     );
+    if let Some(c) = cpu {
+        println!(
+            "recalculate: {c:.2} CPU s over {} threads (wall time on a loaded machine is higher)",
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        );
+    }
+    if let Some(m) = super::bench::peak_memory_mib() {
+        println!("peak memory after recalculate: {m:.1} MiB");
+    }
     let t2 = Instant::now();
     let vars = plan::variances(&ds, &lines);
     println!(

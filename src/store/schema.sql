@@ -300,6 +300,7 @@ CREATE INDEX IF NOT EXISTS idx_decisions_tx ON decisions (transaction_id, create
 CREATE INDEX IF NOT EXISTS idx_audit_target ON audit_log (target, seq);
 CREATE INDEX IF NOT EXISTS idx_outbox_status ON outbox (status, id);
 CREATE INDEX IF NOT EXISTS idx_reg_partner ON registrations (partner_id);
+CREATE INDEX IF NOT EXISTS idx_quarantine_line ON quarantine (source, line);
 
 -- Workbench queue (tui): rank/sort indexes for keyset pagination over in-window flags.
 CREATE INDEX IF NOT EXISTS idx_flags_rank ON flags (in_window, score, at_stake_minor, transaction_id);

@@ -22,6 +22,9 @@ pub struct Args {
     /// Table only: how many rows to show (0 = all flagged).
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
+    /// With --dataset: skip the plan recalculation (commission variances are not checked).
+    #[arg(long, requires = "dataset")]
+    pub skip_commissions: bool,
 }
 
 /// The variance map the detectors need, from the plan's recalculation: the plan's
@@ -40,7 +43,12 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("skipped: {r}");
     }
     let ds = loaded.dataset;
-    let findings = detect::score_dataset_full(&ds, &variances_for(&ds));
+    let variances = if args.skip_commissions {
+        BTreeMap::new()
+    } else {
+        variances_for(&ds)
+    };
+    let findings = detect::score_dataset_full(&ds, &variances);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     match args.format {

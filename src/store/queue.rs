@@ -534,7 +534,7 @@ impl Store {
                 "last_sync" | "last_sync_at" | "last_synced_at" | "last_pull_at" => {
                     st.last_sync = Some(v)
                 }
-                "last_error" | "error" | "errors" if !v.is_empty() => st.last_error = Some(v),
+                "last_error" if !v.is_empty() => st.last_error = Some(v),
                 _ => {}
             }
         }

@@ -3,7 +3,8 @@
 //!
 //! The queue is the review window's exceptions: `flags` rows with `in_window = 1` and at
 //! least one kind. Pages are fetched with keyset pagination on indexes declared in
-//! `schema.sql` (`idx_flags_rank`, `idx_flags_stake`, `idx_flags_amount`), never with OFFSET.
+//! `schema.sql` (partial indexes `idx_queue_rank`, `idx_queue_stake`, `idx_queue_amount`), never
+//! with OFFSET.
 
 use rusqlite::{params_from_iter, types::Value, OptionalExtension, Row};
 

@@ -24,10 +24,11 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
 
 /// Runs effects synchronously until none are left (what the worker does, inline).
 pub fn settle(app: &mut App, store: &mut Store, env: &Env, mut fx: Vec<Effect>) {
+    let mut state = effects::WorkerState::default();
     while !fx.is_empty() {
         let mut next = Vec::new();
         for e in fx {
-            let m = effects::execute(store, env, e);
+            let m = effects::execute(store, env, &mut state, e);
             next.extend(app.on_msg(m));
         }
         fx = next;

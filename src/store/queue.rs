@@ -864,6 +864,15 @@ impl Store {
         Ok(rows)
     }
 
+    /// The highest transaction rowid: a cheap upper bound of the transaction count.
+    pub fn transaction_rowid_max(&self) -> Result<i64> {
+        Ok(self.conn.query_row(
+            "SELECT COALESCE(MAX(rowid), 0) FROM transactions",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Whether `partner_id` is flagged high-value in the cache.
     pub fn partner_high_value(&self, partner_id: &str) -> Result<bool> {
         Ok(self
@@ -1230,6 +1239,16 @@ pub mod synthetic {
                 "INSERT OR REPLACE INTO program VALUES (1, 'PRG-SYN', 'Northwind Partner Program', ?1, 1,
                  '2026-10-05', '2026-07-01', '2026-09-30')",
                 [&cur],
+            )?;
+            let plan = serde_json::json!({
+                "plan_id": "PLAN-SYN",
+                "currency": cur,
+                "seller_rates": {"registered": "0.06", "silver": "0.08", "gold": "0.10", "platinum": "0.12"},
+                "override_rate": "0.02"
+            });
+            tx.execute(
+                "INSERT OR REPLACE INTO plan VALUES (1, 'PLAN-SYN', ?1)",
+                [plan.to_string()],
             )?;
             for (i, (id, name)) in TIERS.iter().enumerate() {
                 tx.execute("INSERT OR REPLACE INTO tiers VALUES (?1, ?2, ?3)", params![id, name, i as i64 + 1])?;

@@ -255,7 +255,9 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
             status_style(app, s),
         ));
     }
-    items.push(Span::styled(" │", t.border));
+    if app.counters.iter().any(|(n, _)| n.starts_with("kind:")) {
+        items.push(Span::styled(" │", t.border));
+    }
     for (n, v) in app.counters.iter().filter(|(n, _)| n.starts_with("kind:")) {
         let k = &n["kind:".len()..];
         items.push(Span::styled(

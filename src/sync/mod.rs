@@ -158,8 +158,36 @@ where
     }
 }
 
-/// Maps an outbox entry to the PRM write it stands for.
-pub fn push_request(row: &OutboxItem, audit_head: Option<String>) -> Result<PushRequest, String> {
+/// Maps an outbox row (as stored) to the PRM write it stands for.
+pub fn push_request(
+    row: &crate::store::sync::OutboxRow,
+    audit_head: Option<String>,
+) -> Result<PushRequest, String> {
+    let payload: Value = serde_json::from_str(&row.payload).map_err(|e| {
+        format!(
+            "outbox payload of decision {} is not JSON: {e}",
+            row.decision_id
+        )
+    })?;
+    let item = OutboxItem {
+        id: row.id,
+        decision_id: row.decision_id.clone(),
+        idempotency_key: row.idempotency_key.clone(),
+        transaction_id: row.transaction_id.clone(),
+        payload,
+        record_version: row.record_version,
+        audit_head: row.audit_head.clone(),
+        attempts: row.attempts,
+        created_at: String::new(),
+    };
+    push_request_item(&item, audit_head)
+}
+
+/// Maps a workflow outbox item to the PRM write it stands for.
+pub fn push_request_item(
+    row: &OutboxItem,
+    audit_head: Option<String>,
+) -> Result<PushRequest, String> {
     let p = &row.payload;
     let s = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_string);
     let raw_action = s("prm_action").or_else(|| s("action")).ok_or_else(|| {
@@ -181,13 +209,12 @@ pub fn push_request(row: &OutboxItem, audit_head: Option<String>) -> Result<Push
     let action = match raw_action.to_ascii_lowercase().as_str() {
         "override" | "overridden" | "adjust" | "recompute" => "adjust",
         // Undo after push: restore the amount before the reverted decision.
-        "revert" | "compensate" => {
-            if amount.is_some() {
-                "adjust"
-            } else {
-                "hold"
-            }
-        }
+        // (with an amount: back to it; else the opposite of the reverted status change).
+        "revert" | "compensate" => match (amount, s("reverted_prm_action").as_deref()) {
+            (Some(_), _) => "adjust",
+            (None, Some("hold")) => "approve",
+            (None, _) => "hold",
+        },
         "approve" | "approved" | "dismiss" | "dismissed" | "release" | "signoff" | "sign_off"
         | "signed_off" | "signoff_approve" => {
             if amount.is_some() {
@@ -247,7 +274,7 @@ pub async fn push_outbox<P: Prm>(
             return true;
         }
         for row in rows {
-            let req = match push_request(&row, head.clone()) {
+            let req = match push_request_item(&row, head.clone()) {
                 Ok(r) => r,
                 Err(e) => {
                     let _ = workflow::mark_refused(store, &row.decision_id, &e);

@@ -16,7 +16,7 @@ fn sample() -> (Dataset, Vec<CommissionLine>) {
     let ds = tierdesk::import::load_dataset(Path::new(SAMPLE))
         .expect("sample loads")
         .dataset;
-    let lines = ds.commissions.clone();
+    let lines = tierdesk::plan::recalculate(&ds);
     (ds, lines)
 }
 

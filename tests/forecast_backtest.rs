@@ -16,7 +16,7 @@ fn sample() -> (Dataset, Vec<CommissionLine>) {
     let ds = tierdesk::import::load_dataset(Path::new(SAMPLE))
         .expect("sample loads")
         .dataset;
-    let lines = ds.commissions.clone();
+    let lines = tierdesk::plan::recalculate(&ds);
     (ds, lines)
 }
 
@@ -184,4 +184,75 @@ fn cli_prints_the_jsonl_contract() {
         n += 1;
     }
     assert!(n > 2);
+}
+
+#[test]
+fn quarter_in_progress_adds_the_rest_to_what_is_booked() {
+    let (mut ds, _) = sample();
+    // "Today" in the middle of a quarter: later transactions are not yet known.
+    let as_of = chrono::NaiveDate::from_ymd_opt(2026, 8, 15).expect("date");
+    ds.program.as_of = as_of;
+    ds.transactions.retain(|t| t.closed_on <= as_of);
+    let lines = tierdesk::plan::recalculate(&ds);
+    let fy = ds.program.fiscal_year_start_month;
+    let current = tierdesk::model::fiscal_quarter(as_of, fy);
+    let (qs, _) = {
+        let (y, q) = tierdesk::model::fiscal_year_quarter(as_of, fy);
+        tierdesk::model::fiscal_quarter_bounds(y, q, fy)
+    };
+    let rows = forecast::forecast(&ds, &lines, 2);
+    let booked: HashMap<&str, Decimal> = ds
+        .transactions
+        .iter()
+        .filter(|t| t.kind == tierdesk::model::TransactionKind::Sale && t.closed_on >= qs)
+        .fold(HashMap::new(), |mut m, t| {
+            *m.entry(t.partner_id.as_str()).or_insert(Decimal::ZERO) += t.amount;
+            m
+        });
+    let total: Decimal = booked.values().copied().sum();
+    let prog = rows
+        .iter()
+        .find(|r| r.scope == "program" && r.period == current)
+        .expect("the quarter in progress is forecast first");
+    assert!(
+        prog.bookings > total,
+        "{} vs booked {}",
+        prog.bookings,
+        total
+    );
+    for (p, b) in &booked {
+        let r = rows
+            .iter()
+            .find(|r| r.scope == format!("partner:{p}") && r.period == current)
+            .expect("partner row");
+        assert!(
+            r.bookings >= *b - Decimal::ONE,
+            "{p}: {} < {}",
+            r.bookings,
+            b
+        );
+    }
+    // Months after as_of carry only the rest of the quarter.
+    let months = forecast::forecast_months(&ds, &lines, 1);
+    let rest: Decimal = months
+        .iter()
+        .filter(|r| r.scope == "program")
+        .map(|r| r.bookings)
+        .sum();
+    assert!((rest + total - prog.bookings).abs() < Decimal::new(1, 0) * Decimal::from(5));
+
+    let risks = forecast::attainment_risk(&ds, &lines);
+    assert!(!risks.is_empty());
+    for r in &risks {
+        assert!((0.0..=1.0).contains(&r.p_reach_quota));
+        assert!((r.p_keep_tier + r.p_lose_tier - 1.0).abs() < 1e-9);
+        if r.booked >= r.quota {
+            assert_eq!(r.p_reach_quota, 1.0, "{}", r.partner_id);
+        }
+        // Keeping the tier needs less than reaching quota.
+        assert!(r.p_keep_tier >= r.p_reach_quota - 1e-9, "{}", r.partner_id);
+    }
+    assert!(risks
+        .iter()
+        .any(|r| r.p_reach_quota > 0.05 && r.p_reach_quota < 0.95));
 }

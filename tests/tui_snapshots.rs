@@ -323,3 +323,30 @@ fn queue_paging_walks_past_the_loaded_window_and_back() {
         .unwrap();
     assert_eq!(total as usize, queued);
 }
+
+#[test]
+fn help_and_readme_list_every_action() {
+    let keymap = Keymap::new(&BTreeMap::new()).unwrap();
+    let app = App::new(
+        "bob".into(),
+        Role::Analyst,
+        Config::default(),
+        Theme::monochrome(),
+        keymap,
+    );
+    let help: String = tierdesk::tui::ui::help_text(&app, 200);
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for a in tierdesk::tui::action::Action::ALL {
+        assert!(help.contains(a.description()), "help lacks {a:?}");
+        assert!(
+            help.contains(&app.keymap.label(a)),
+            "help lacks the keys of {a:?}"
+        );
+        assert!(
+            readme.contains(&format!("`{}`", a.name())),
+            "README's key table lacks {}",
+            a.name()
+        );
+    }
+}

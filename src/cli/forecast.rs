@@ -70,14 +70,13 @@ fn load(ctx: &Context, dir: Option<&PathBuf>) -> anyhow::Result<(Dataset, Vec<Co
     Ok((ds, lines))
 }
 
-/// The accrual basis: the plan's recalculated lines.
+/// The accrual basis: the plan's recalculated lines (not the PRM's, which can be wrong).
 fn commission_lines(ds: &Dataset) -> Vec<CommissionLine> {
-    // Stand-in until `plan::recalculate` lands on main: the PRM's own lines.
-    ds.commissions.clone()
+    crate::plan::recalculate(ds)
 }
 
-fn load_cached(_store: &crate::store::Store) -> anyhow::Result<Dataset> {
-    anyhow::bail!("reading the cache is not available yet: pass --dataset DIR")
+fn load_cached(store: &crate::store::Store) -> anyhow::Result<Dataset> {
+    Ok(store.load_dataset()?)
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {

@@ -22,12 +22,15 @@ pub struct Args {
     /// Table only: how many rows to show (0 = all flagged).
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
+    /// With --dataset: skip the plan recalculation (commission variances are not checked).
+    #[arg(long, requires = "dataset")]
+    pub skip_commissions: bool,
 }
 
-/// The variance map the detectors need, from the plan's recalculation.
-pub fn variances_for(_ds: &Dataset) -> BTreeMap<String, detect::VarianceInfo> {
-    // Wired to crate::plan::variances once the plan engine lands.
-    BTreeMap::new()
+/// The variance map the detectors need, from the plan's recalculation: the plan's
+/// reason and its total commission per transaction whose PRM lines differ.
+pub fn variances_for(ds: &Dataset) -> BTreeMap<String, detect::VarianceInfo> {
+    detect::cache::variances_for(ds)
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
@@ -40,7 +43,12 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("skipped: {r}");
     }
     let ds = loaded.dataset;
-    let findings = detect::score_dataset_full(&ds, &variances_for(&ds));
+    let variances = if args.skip_commissions {
+        BTreeMap::new()
+    } else {
+        variances_for(&ds)
+    };
+    let findings = detect::score_dataset_full(&ds, &variances);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     match args.format {
@@ -55,8 +63,28 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_cache(_ctx: &Context, _format: Format, _limit: usize) -> anyhow::Result<ExitCode> {
-    super::not_built("score (cache)")
+fn run_cache(ctx: &Context, format: Format, _limit: usize) -> anyhow::Result<ExitCode> {
+    let mut store = ctx.open_store()?;
+    let mut last = 0usize;
+    let summary = detect::cache::score_cache(&mut store, &mut |done, total| {
+        if total > 0 && (done == total || done >= last + total.div_ceil(10)) {
+            last = done;
+            eprintln!("scored {done}/{total}");
+        }
+    })?;
+    match format {
+        Format::Jsonl => println!("{}", serde_json::to_string(&summary)?),
+        Format::Table => println!(
+            "Scored {} transactions ({} new or changed rewritten, {} unchanged); {} flagged, {} of them submitted in the review window; detector {}",
+            summary.transactions,
+            summary.rescored,
+            summary.unchanged,
+            summary.flagged,
+            summary.flagged_in_window,
+            summary.detector_version
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn write_table(

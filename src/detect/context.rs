@@ -96,6 +96,9 @@ pub struct Ctx<'a> {
     /// Normalised customer name of every transaction (same index as `ds.transactions`).
     pub norm_customer: Vec<String>,
     pub currency: &'a str,
+    /// The deal size above which (nearly) every sale cites a deal registration, when the
+    /// history shows such a rule: splitting a deal keeps each piece under it.
+    pub registration_threshold: Option<f64>,
 }
 
 pub fn lag_days(t: &Transaction) -> i64 {
@@ -166,6 +169,7 @@ impl<'a> Ctx<'a> {
             lag_q995: 0.0,
             norm_customer,
             currency: ds.program.currency.as_str(),
+            registration_threshold: None,
         };
         ctx.learn_history();
         ctx
@@ -219,6 +223,12 @@ impl<'a> Ctx<'a> {
                 }
             }
         }
+        self.registration_threshold = registration_threshold(
+            ds.transactions
+                .iter()
+                .filter(|t| t.kind == TransactionKind::Sale && (!any_history || self.is_history(t)))
+                .map(|t| (to_f64(t.amount), t.registration_id.is_some())),
+        );
         lags.sort_by(|a, b| a.total_cmp(b));
         self.lag_q99 = quantile_sorted(&lags, 0.99);
         self.lag_q995 = quantile_sorted(&lags, 0.995);
@@ -287,4 +297,47 @@ impl<'a> Ctx<'a> {
             .copied()
             .unwrap_or_default()
     }
+}
+
+/// Finds the deal size where registration becomes (nearly) universal: the smallest
+/// amount A such that at least 95% of the sales in [A, 1.2A) and 97% of all sales at or
+/// above A cite a registration (with enough sales to tell), while most smaller sales do not.
+pub fn registration_threshold(sales: impl Iterator<Item = (f64, bool)>) -> Option<f64> {
+    let mut v: Vec<(f64, bool)> = sales.filter(|(a, _)| *a > 0.0).collect();
+    if v.len() < 100 {
+        return None;
+    }
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let n = v.len();
+    // prefix[i] = registered among v[..i]
+    let mut prefix = vec![0usize; n + 1];
+    for (i, (_, r)) in v.iter().enumerate() {
+        prefix[i + 1] = prefix[i] + usize::from(*r);
+    }
+    let mut hi = 0usize;
+    for lo in 0..n {
+        let a = v[lo].0;
+        if hi < lo {
+            hi = lo;
+        }
+        while hi < n && v[hi].0 < a * 1.2 {
+            hi += 1;
+        }
+        let win = hi - lo;
+        let above = n - lo;
+        if win < 20 || above < 30 {
+            continue;
+        }
+        let win_share = (prefix[hi] - prefix[lo]) as f64 / win as f64;
+        let above_share = (prefix[n] - prefix[lo]) as f64 / above as f64;
+        let below_share = if lo > 0 {
+            prefix[lo] as f64 / lo as f64
+        } else {
+            1.0
+        };
+        if win_share >= 0.95 && above_share >= 0.97 && below_share <= 0.6 && lo >= 30 {
+            return Some(a);
+        }
+    }
+    None
 }

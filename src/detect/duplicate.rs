@@ -54,7 +54,14 @@ pub fn detect(
                     continue;
                 }
                 let amount_rel = rel_diff(to_f64(ta.amount), to_f64(tb.amount));
-                if amount_rel > 2.0 * DUP_AMOUNT_REL {
+                let inv = invoice_distance(&ta.invoice_number, &tb.invoice_number);
+                let inv_kept = inv <= 2 || invoice_contains(&ta.invoice_number, &tb.invoice_number);
+                let same_price =
+                    rel_diff(to_f64(ta.unit_net_price), to_f64(tb.unit_net_price)) <= 0.01;
+                // With the invoice kept, an edited quantity at the same price is still a copy.
+                let amount_ok =
+                    amount_rel <= DUP_AMOUNT_REL || (inv_kept && same_price && amount_rel <= 0.5);
+                if !amount_ok && amount_rel > 2.0 * DUP_AMOUNT_REL {
                     continue;
                 }
                 let name_sim = name_similarity(&ctx.norm_customer[ia], &ctx.norm_customer[ib]);
@@ -65,13 +72,17 @@ pub fn detect(
                 let a_first = (ta.submitted_at, ta.closed_on, &ta.transaction_id)
                     <= (tb.submitted_at, tb.closed_on, &tb.transaction_id);
                 let (early, late) = if a_first { (ia, ib) } else { (ib, ia) };
-                let inv = invoice_distance(&ta.invoice_number, &tb.invoice_number);
                 let s_name = ((name_sim - 0.7) / 0.3).clamp(0.0, 1.0);
-                let s_amt = 1.0 - (amount_rel / (2.0 * DUP_AMOUNT_REL)).clamp(0.0, 1.0);
+                let s_amt = if amount_rel <= DUP_AMOUNT_REL || !amount_ok {
+                    1.0 - (amount_rel / (2.0 * DUP_AMOUNT_REL)).clamp(0.0, 1.0)
+                } else {
+                    0.5
+                };
                 let s_inv = match inv {
                     0 => 1.0,
                     1 => 0.95,
                     2 => 0.8,
+                    _ if inv_kept => 0.8,
                     3 => 0.4,
                     _ => 0.0,
                 };
@@ -79,13 +90,12 @@ pub fn detect(
                 let s_qty = if ta.quantity == tb.quantity { 1.0 } else { 0.0 };
                 let strength =
                     0.3 * s_name + 0.25 * s_amt + 0.2 * s_inv + 0.15 * s_day + 0.1 * s_qty;
-                // A resubmission keeps most of the deal: its invoice number (nearly), or its
-                // exact quantity and amount. A repeat order has a new invoice and new figures.
-                let kept = inv <= 3 || (ta.quantity == tb.quantity && amount_rel <= 0.005);
-                let qualifies = name_sim >= DUP_NAME_SIM
-                    && amount_rel <= DUP_AMOUNT_REL
-                    && kept
-                    && strength >= 0.6;
+                // A resubmission leaves an edit trace: the invoice number kept (nearly), or
+                // the same customer typed differently. A repeat order (or one piece of a split
+                // deal) has a new invoice and the customer's name exactly as before.
+                let name_edited = ta.customer_name != tb.customer_name;
+                let trace = inv_kept || (name_edited && amount_rel <= DUP_AMOUNT_REL);
+                let qualifies = name_sim >= DUP_NAME_SIM && amount_ok && trace && strength >= 0.6;
                 if !qualifies {
                     let e = soft.entry(late).or_insert(0.0);
                     *e = e.max(strength * 0.6);
@@ -176,4 +186,10 @@ pub fn detect(
         );
     }
     (hits, soft)
+}
+
+/// True when one invoice number is the other with something added (`INV-1` / `INV-1-A`).
+fn invoice_contains(a: &str, b: &str) -> bool {
+    let (a, b) = (a.trim().to_lowercase(), b.trim().to_lowercase());
+    a.len().min(b.len()) >= 4 && a != b && (a.starts_with(&b) || b.starts_with(&a))
 }

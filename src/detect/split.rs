@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde_json::json;
 
 use super::context::{to_f64, Ctx};
-use super::names::name_similarity;
+use super::names::{invoice_distance, name_similarity};
 use super::Hit;
 use crate::model::*;
 
@@ -79,7 +79,14 @@ pub fn detect(ctx: &Ctx, blocks: &[Vec<usize>]) -> HashMap<usize, Hit> {
                 if sub_gap > (SPLIT_DAYS + 1) * 24 {
                     continue;
                 }
-                if rel_diff(to_f64(ta.amount), to_f64(tb.amount)) > SPLIT_AMOUNT_REL {
+                let amount_rel = rel_diff(to_f64(ta.amount), to_f64(tb.amount));
+                let same_price =
+                    rel_diff(to_f64(ta.unit_net_price), to_f64(tb.unit_net_price)) <= 0.01;
+                if amount_rel > SPLIT_AMOUNT_REL && !(same_price && amount_rel <= 0.25) {
+                    continue;
+                }
+                // A kept invoice number is a resubmission (duplicate), not a separate piece.
+                if invoice_distance(&ta.invoice_number, &tb.invoice_number) <= 2 {
                     continue;
                 }
                 let sim =
@@ -101,11 +108,25 @@ pub fn detect(ctx: &Ctx, blocks: &[Vec<usize>]) -> HashMap<usize, Hit> {
         let mut groups: Vec<Vec<usize>> = groups.into_values().collect();
         groups.sort();
         for g in groups {
-            if g.len() < SPLIT_MIN_DEALS {
+            if g.len() < 2 {
                 continue;
             }
             let members: Vec<&Transaction> = g.iter().map(|&i| &ds.transactions[i]).collect();
             let total: rust_decimal::Decimal = members.iter().map(|t| t.amount).sum();
+            // Two pieces: only when the program has a registration threshold that each
+            // piece stays under, none is registered, and together they are over it.
+            let mut under: Option<f64> = None;
+            if g.len() < SPLIT_MIN_DEALS {
+                let Some(th) = ctx.registration_threshold else {
+                    continue;
+                };
+                let max_piece = members.iter().map(|t| to_f64(t.amount)).fold(0.0, f64::max);
+                let none_registered = members.iter().all(|t| t.registration_id.is_none());
+                if !(none_registered && max_piece < th && to_f64(total) >= th) {
+                    continue;
+                }
+                under = Some(th);
+            }
             let first = members.iter().map(|t| t.closed_on).min();
             let last = members.iter().map(|t| t.closed_on).max();
             let (Some(first), Some(last)) = (first, last) else {
@@ -121,7 +142,7 @@ pub fn detect(ctx: &Ctx, blocks: &[Vec<usize>]) -> HashMap<usize, Hit> {
                 .map(|t| to_f64(t.amount))
                 .fold((f64::MAX, f64::MIN), |(lo, hi), x| (lo.min(x), hi.max(x)));
             let tightness = 1.0 - (rel_diff(spread.0, spread.1) / SPLIT_AMOUNT_REL).clamp(0.0, 1.0);
-            let size_bonus = ((g.len() - SPLIT_MIN_DEALS) as f64 / 3.0).clamp(0.0, 1.0);
+            let size_bonus = (g.len().saturating_sub(SPLIT_MIN_DEALS) as f64 / 3.0).clamp(0.0, 1.0);
             let partner_median = ctx
                 .partner_base
                 .get(members[0].partner_id.as_str())
@@ -142,8 +163,15 @@ pub fn detect(ctx: &Ctx, blocks: &[Vec<usize>]) -> HashMap<usize, Hit> {
                     .copied()
                     .filter(|id| *id != t.transaction_id)
                     .collect();
+                let threshold = match ctx.registration_threshold {
+                    Some(th) if to_f64(total) >= th => format!(
+                        "; each under the {} above which deals are registered, together over it",
+                        ctx.money_f(th)
+                    ),
+                    _ => String::new(),
+                };
                 let reason = format!(
-                    "One of {} near-identical {} deals to '{}' between {} and {} ({} each, {} together{}; {} of {} cite a registration); others: {}",
+                    "One of {} near-identical {} deals to '{}' between {} and {} (this one {}, {} together{}; {} of {} cite a registration{}); others: {}",
                     g.len(),
                     t.sku,
                     t.customer_name,
@@ -154,13 +182,18 @@ pub fn detect(ctx: &Ctx, blocks: &[Vec<usize>]) -> HashMap<usize, Hit> {
                     versus,
                     registered,
                     g.len(),
+                    threshold,
                     others.join(", ")
                 );
                 out.insert(
                     i,
                     Hit {
                         kind: AnomalyKind::SplitDeals,
-                        p: 0.85 + 0.07 * tightness + 0.05 * size_bonus,
+                        p: if under.is_some() {
+                            0.8 + 0.1 * tightness
+                        } else {
+                            0.85 + 0.07 * tightness + 0.05 * size_bonus
+                        },
                         confidence: 0.8 + 0.1 * tightness,
                         reason,
                         evidence: json!({

@@ -532,7 +532,8 @@ pub fn forecast(
 
 /// Monthly split of [`forecast`]: each quarter's figures spread over its months by the
 /// typical share of a quarter's bookings done in each month (quarter-end peaks). The
-/// period is `YYYY-MM`.
+/// period is `YYYY-MM`. For the quarter in progress the months carry only what is still
+/// to come after `as_of` (the actuals so far are in [`history`]).
 pub fn forecast_months(
     ds: &Dataset,
     lines: &[CommissionLine],
@@ -541,11 +542,36 @@ pub fn forecast_months(
     let fitted = Fitted::new(ds, lines, ds.program.as_of);
     let rows = fitted.rows(horizon_quarters);
     let panel = &fitted.panel;
+    // Booked so far in the quarter in progress, per scope.
+    let mut so_far: HashMap<String, (f64, f64)> = HashMap::new();
+    if panel.partial_q.is_some() {
+        let np = panel.partners.len();
+        let mut add = |scope: String, members: &[usize]| {
+            let b = members.iter().map(|&p| panel.partial_bookings[p]).sum();
+            let a = members.iter().map(|&p| panel.partial_accrual[p]).sum();
+            so_far.insert(scope, (b, a));
+        };
+        add("program".into(), &(0..np).collect::<Vec<_>>());
+        for (t, m) in panel.tier_members(ds) {
+            add(format!("tier:{t}"), &m);
+        }
+        for p in 0..np {
+            add(format!("partner:{}", panel.partners[p]), &[p]);
+        }
+    }
     let mut out = Vec::new();
-    for r in rows {
+    for mut r in rows {
         let Some(q) = series::qidx_of_label(&r.period) else {
             continue;
         };
+        if Some(q) == panel.partial_q {
+            let (b, a) = so_far.get(&r.scope).copied().unwrap_or_default();
+            let (b, a) = (money(b), money(a));
+            r.bookings = (r.bookings - b).max(Decimal::ZERO);
+            r.accrual -= a;
+            r.lo -= a;
+            r.hi -= a;
+        }
         let (qs, qe) = qbounds(q, panel.fy_start);
         // Month boundaries inside the quarter, skipping days already past for the
         // quarter in progress.

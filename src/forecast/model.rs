@@ -62,7 +62,7 @@ pub(crate) fn fit_season(y: &[f64], first_q: i32) -> Season {
         }
     }
     let g = if k > 0.0 {
-        (g / k * k / (k + 1.0)).clamp(-0.08, 0.08)
+        (g / k * k / (k + 0.5)).clamp(-0.12, 0.12)
     } else {
         0.0
     };
@@ -208,8 +208,8 @@ mod tests {
             .map(|t| 100.0 * f[t % 4] * (0.02 * t as f64).exp())
             .collect();
         let s = fit_season(&y, 0);
-        // Eight year-over-year pairs, shrunk by 8/9.
-        assert!((s.g - 0.02 * 8.0 / 9.0).abs() < 1e-9, "g = {}", s.g);
+        // Eight year-over-year pairs, shrunk by 8/8.5.
+        assert!((s.g - 0.02 * 8.0 / 8.5).abs() < 1e-9, "g = {}", s.g);
         let ratio = (s.s[0] - s.s[1]).exp();
         assert!((ratio - 1.3 / 0.9).abs() < 0.05, "ratio {ratio}");
     }

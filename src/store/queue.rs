@@ -3,7 +3,8 @@
 //!
 //! The queue is the review window's exceptions: `flags` rows with `in_window = 1` and at
 //! least one kind. Pages are fetched with keyset pagination on indexes declared in
-//! `schema.sql` (`idx_flags_rank`, `idx_flags_stake`, `idx_flags_amount`), never with OFFSET.
+//! `schema.sql` (partial indexes `idx_queue_rank`, `idx_queue_stake`, `idx_queue_amount`), never
+//! with OFFSET.
 
 use rusqlite::{params_from_iter, types::Value, OptionalExtension, Row};
 
@@ -534,7 +535,7 @@ impl Store {
                 "last_sync" | "last_sync_at" | "last_synced_at" | "last_pull_at" => {
                     st.last_sync = Some(v)
                 }
-                "last_error" | "error" | "errors" if !v.is_empty() => st.last_error = Some(v),
+                "last_error" if !v.is_empty() => st.last_error = Some(v),
                 _ => {}
             }
         }

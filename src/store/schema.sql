@@ -303,9 +303,13 @@ CREATE INDEX IF NOT EXISTS idx_reg_partner ON registrations (partner_id);
 CREATE INDEX IF NOT EXISTS idx_quarantine_line ON quarantine (source, line);
 
 -- Workbench queue (tui): rank/sort indexes for keyset pagination over in-window flags.
-CREATE INDEX IF NOT EXISTS idx_flags_rank ON flags (in_window, score, at_stake_minor, transaction_id);
-CREATE INDEX IF NOT EXISTS idx_flags_stake ON flags (in_window, at_stake_minor, transaction_id);
-CREATE INDEX IF NOT EXISTS idx_flags_amount ON flags (in_window, amount_minor, transaction_id);
+-- Partial indexes: they hold only the queue's rows, so scans never touch clean transactions.
+CREATE INDEX IF NOT EXISTS idx_queue_rank ON flags (score, at_stake_minor, transaction_id)
+    WHERE in_window = 1 AND kinds <> '[]';
+CREATE INDEX IF NOT EXISTS idx_queue_stake ON flags (at_stake_minor, transaction_id)
+    WHERE in_window = 1 AND kinds <> '[]';
+CREATE INDEX IF NOT EXISTS idx_queue_amount ON flags (amount_minor, transaction_id)
+    WHERE in_window = 1 AND kinds <> '[]';
 
 -- Queue header counters (tui): `queue:total`, `kind:<kind>` and `status:<state>` over the
 -- exception queue (in-window flags with at least one kind), kept current by triggers so the

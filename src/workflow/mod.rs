@@ -24,6 +24,19 @@
 //! document requests (`"hold"`: hold the commission until documents arrive), and
 //! compensations of pushed decisions (`"revert"`). Escalation is internal (no outbox).
 //!
+//! Outbox payload (JSON): `decision_id`, `transaction_id`, `action` (approve | override |
+//! dismiss | request_documents for decisions; for a compensation the PRM write that takes
+//! the original back: adjust | hold | approve), `prm_action` (adjust | approve | release |
+//! hold | revert), `amount` (the decided commission, exact decimal string, or null),
+//! `current_amount`, `delta`, `currency`, `reason`, `decided_by`/`proposer`,
+//! `signed_off_by` (sign-offs), `reverts` (compensations), `decided_at`, and `seen` (the
+//! transaction as the reviewer saw it: row_hash, record_version, amount). The row's
+//! `idempotency_key` is the decision id; `record_version` and `audit_head` ride along.
+//!
+//! Callers after a sync pull or a rescore should call [`lapse_changed_signoffs`]; the sync
+//! reports push outcomes with [`mark_pushed`], [`mark_conflict`], [`mark_refused`] and
+//! [`record_push_attempt`] so that each is audited and the case follows.
+//!
 //! Undo reverts the latest decision not yet undone: before push the case returns to its
 //! previous state and the pending outbox row is cancelled; after push a compensating
 //! decision is queued and pushed in turn.

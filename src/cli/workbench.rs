@@ -24,10 +24,11 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
 
 /// Runs effects synchronously until none are left (what the worker does, inline).
 pub fn settle(app: &mut App, store: &mut Store, env: &Env, mut fx: Vec<Effect>) {
+    let mut state = effects::WorkerState::default();
     while !fx.is_empty() {
         let mut next = Vec::new();
         for e in fx {
-            let m = effects::execute(store, env, e);
+            let m = effects::execute(store, env, &mut state, e);
             next.extend(app.on_msg(m));
         }
         fx = next;
@@ -132,6 +133,9 @@ pub fn bench(ctx: &Context, opts: &super::bench::BenchOpts) -> anyhow::Result<Ex
         "the queue is empty: nothing to measure"
     );
 
+    // Two figures per key: the frame right after the key (what the event loop does: the
+    // query runs on the worker), and the frame that shows the query's result (run inline).
+    let mut frames: Vec<Duration> = Vec::new();
     let mut measure = |app: &mut App,
                        store: &mut Store,
                        keys: &[KeyEvent],
@@ -140,6 +144,8 @@ pub fn bench(ctx: &Context, opts: &super::bench::BenchOpts) -> anyhow::Result<Ex
         for k in keys {
             let t = Instant::now();
             let fx = app.on_key(*k);
+            term.draw(|f| crate::tui::ui::draw(f, app))?;
+            frames.push(t.elapsed());
             settle(app, store, &env, fx);
             term.draw(|f| crate::tui::ui::draw(f, app))?;
             out.push(t.elapsed());
@@ -200,6 +206,8 @@ pub fn bench(ctx: &Context, opts: &super::bench::BenchOpts) -> anyhow::Result<Ex
             &mut searches,
         )?;
     }
+    #[allow(clippy::drop_non_drop)]
+    drop(measure);
     let peak = super::bench::peak_memory_mib();
     println!(
         "bench tui: {} transactions, TestBackend {w}x{h}, effects run inline (worst case)",
@@ -210,6 +218,16 @@ pub fn bench(ctx: &Context, opts: &super::bench::BenchOpts) -> anyhow::Result<Ex
         first_frame.as_secs_f64() * 1000.0,
         first_full.as_secs_f64() * 1000.0
     );
+    {
+        let n = frames.len();
+        let (p50, p99, max) = (
+            pct(&mut frames, 0.5),
+            pct(&mut frames, 0.99),
+            pct(&mut frames, 1.0),
+        );
+        println!("  key-to-frame, any key (query on the worker)  p50 {p50:>6.2} ms  p99 {p99:>6.2} ms  max {max:>6.2} ms  (n={n}, goal p99 < 16)");
+    }
+    println!("  key-to-result-frame (query run inline, worst case):");
     for (name, v) in [
         ("move", &mut moves),
         ("page", &mut pages),
@@ -220,7 +238,7 @@ pub fn bench(ctx: &Context, opts: &super::bench::BenchOpts) -> anyhow::Result<Ex
         let p50 = pct(v, 0.5);
         let p99 = pct(v, 0.99);
         let max = pct(v, 1.0);
-        println!("  key-to-frame {name:<8}  p50 {p50:>7.2} ms   p99 {p99:>7.2} ms   max {max:>7.2} ms   (n={n}, goal p99 < 16)");
+        println!("    {name:<8}  p50 {p50:>7.2} ms   p99 {p99:>7.2} ms   max {max:>7.2} ms   (n={n}, goal p99 < 16)");
     }
     match peak {
         Some(m) => println!(

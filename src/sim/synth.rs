@@ -87,7 +87,12 @@ pub fn program(seed: u64, partners: usize, transactions: usize, with_commissions
         let p = &ps[rng.gen_range(0..ps.len())];
         let prod = &products[rng.gen_range(0..products.len())];
         let qty: i64 = rng.gen_range(1..50);
-        let disc = Decimal::new(rng.gen_range(0..40), 2);
+        // Mostly ordinary discounts; a few deep ones (the PRM's AI flags those).
+        let disc = if rng.gen_bool(0.03) {
+            Decimal::new(rng.gen_range(46..70), 2)
+        } else {
+            Decimal::new(rng.gen_range(0..40), 2)
+        };
         let net = crate::money::round_cents(prod.list_price * (Decimal::ONE - disc));
         let amount = net * Decimal::from(qty);
         let closed = start + Duration::days(rng.gen_range(0..720));

@@ -3,7 +3,8 @@
 //!
 //! The queue is the review window's exceptions: `flags` rows with `in_window = 1` and at
 //! least one kind. Pages are fetched with keyset pagination on indexes declared in
-//! `schema.sql` (`idx_flags_rank`, `idx_flags_stake`, `idx_flags_amount`), never with OFFSET.
+//! `schema.sql` (partial indexes `idx_queue_rank`, `idx_queue_stake`, `idx_queue_amount`), never
+//! with OFFSET.
 
 use rusqlite::{params_from_iter, types::Value, OptionalExtension, Row};
 
@@ -534,7 +535,7 @@ impl Store {
                 "last_sync" | "last_sync_at" | "last_synced_at" | "last_pull_at" => {
                     st.last_sync = Some(v)
                 }
-                "last_error" | "error" | "errors" if !v.is_empty() => st.last_error = Some(v),
+                "last_error" if !v.is_empty() => st.last_error = Some(v),
                 _ => {}
             }
         }
@@ -862,6 +863,15 @@ impl Store {
             })?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
+    }
+
+    /// The highest transaction rowid: a cheap upper bound of the transaction count.
+    pub fn transaction_rowid_max(&self) -> Result<i64> {
+        Ok(self.conn.query_row(
+            "SELECT COALESCE(MAX(rowid), 0) FROM transactions",
+            [],
+            |r| r.get(0),
+        )?)
     }
 
     /// Whether `partner_id` is flagged high-value in the cache.
@@ -1230,6 +1240,16 @@ pub mod synthetic {
                 "INSERT OR REPLACE INTO program VALUES (1, 'PRG-SYN', 'Northwind Partner Program', ?1, 1,
                  '2026-10-05', '2026-07-01', '2026-09-30')",
                 [&cur],
+            )?;
+            let plan = serde_json::json!({
+                "plan_id": "PLAN-SYN",
+                "currency": cur,
+                "seller_rates": {"registered": "0.06", "silver": "0.08", "gold": "0.10", "platinum": "0.12"},
+                "override_rate": "0.02"
+            });
+            tx.execute(
+                "INSERT OR REPLACE INTO plan VALUES (1, 'PLAN-SYN', ?1)",
+                [plan.to_string()],
             )?;
             for (i, (id, name)) in TIERS.iter().enumerate() {
                 tx.execute("INSERT OR REPLACE INTO tiers VALUES (?1, ?2, ?3)", params![id, name, i as i64 + 1])?;

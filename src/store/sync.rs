@@ -88,40 +88,7 @@ fn now() -> String {
     Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// SHA-256 over a canonical serialisation of a transaction (decimals normalised, so
-/// `230.0` and `230.00` hash the same).
-pub fn transaction_hash(t: &Transaction) -> String {
-    let mut h = Sha256::new();
-    let parts: [&str; 4] = [
-        &t.transaction_id,
-        t.kind.as_str(),
-        t.original_transaction_id.as_deref().unwrap_or(""),
-        &t.partner_id,
-    ];
-    for p in parts {
-        h.update(p.as_bytes());
-        h.update([0x1f]);
-    }
-    for p in [
-        t.registration_id.as_deref().unwrap_or(""),
-        &t.customer_name,
-        &t.sku,
-        &t.quantity.to_string(),
-        &t.unit_list_price.normalize().to_string(),
-        &t.unit_net_price.normalize().to_string(),
-        &t.amount.normalize().to_string(),
-        &t.currency,
-        &t.closed_on.to_string(),
-        &t.submitted_at
-            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-        &t.invoice_number,
-        t.notes.as_deref().unwrap_or(""),
-    ] {
-        h.update(p.as_bytes());
-        h.update([0x1f]);
-    }
-    hex::encode(h.finalize())
-}
+pub use super::dataset::transaction_hash;
 
 impl Store {
     /// The saved cursor of a resource.
@@ -374,87 +341,6 @@ impl Store {
             .query_row("SELECT COUNT(*) FROM quarantine", [], |r| r.get(0))?;
         out.insert("quarantined".into(), q);
         Ok(out)
-    }
-
-    /// Records a push attempt that failed transiently (stays pending).
-    pub fn outbox_note_attempt(&self, decision_id: &str, error: &str) -> Result<()> {
-        self.conn.execute(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = ?2 WHERE decision_id = ?1",
-            params![decision_id, error],
-        )?;
-        Ok(())
-    }
-
-    /// The PRM applied the decision: outbox pushed, case pushed.
-    pub fn outbox_mark_pushed(&mut self, decision_id: &str, remote_ref: &str) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        let at = now();
-        let tid: Option<String> = tx
-            .query_row(
-                "UPDATE outbox SET status = 'pushed', pushed_at = ?2, attempts = attempts + 1,
-                        last_error = ?3
-                 WHERE decision_id = ?1 AND status = 'pending' RETURNING transaction_id",
-                params![decision_id, at, format!("remote ref {remote_ref}")],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if let Some(tid) = tid {
-            tx.execute(
-                "UPDATE cases SET state = 'pushed', updated_at = ?2
-                 WHERE transaction_id = ?1 AND state = 'queued_for_push'",
-                params![tid, at],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// The PRM changed the record after the reviewer decided: keep all three versions.
-    pub fn outbox_mark_conflict(
-        &mut self,
-        row: &OutboxRow,
-        seen: &Value,
-        remote: &Value,
-        why: &str,
-    ) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        let at = now();
-        let n = tx.execute(
-            "UPDATE outbox SET status = 'conflict', attempts = attempts + 1, last_error = ?2
-             WHERE decision_id = ?1 AND status = 'pending'",
-            params![row.decision_id, why],
-        )?;
-        if n > 0 {
-            tx.execute(
-                "INSERT INTO conflicts (transaction_id, decision_id, seen, decided, remote, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    row.transaction_id,
-                    row.decision_id,
-                    seen.to_string(),
-                    row.payload,
-                    remote.to_string(),
-                    at
-                ],
-            )?;
-            tx.execute(
-                "UPDATE cases SET state = 'conflict', updated_at = ?2
-                 WHERE transaction_id = ?1 AND state IN ('queued_for_push', 'pushed')",
-                params![row.transaction_id, at],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// The PRM refused the decision for good (e.g. its four-eyes check).
-    pub fn outbox_mark_failed(&self, decision_id: &str, error: &str) -> Result<()> {
-        self.conn.execute(
-            "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?2
-             WHERE decision_id = ?1 AND status = 'pending'",
-            params![decision_id, error],
-        )?;
-        Ok(())
     }
 
     /// Open conflicts, oldest first.

@@ -34,8 +34,9 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use crate::sim::data::Res;
-use crate::store::sync::{OutboxRow, PageWrite};
+use crate::store::sync::PageWrite;
 use crate::store::Store;
+use crate::workflow::{self, OutboxItem};
 pub use adapter::{AnyPrm, Conn, Cursor, Page, Prm, PrmError, PushOutcome, PushRequest};
 
 /// The resources pulled, in order (partners before what references them).
@@ -99,6 +100,8 @@ pub struct SyncReport {
     /// Transactions inserted or changed by this pull (to score).
     pub changed_transactions: Vec<String>,
     pub retries: u64,
+    /// Cases sent back to review because the PRM changed their record.
+    pub lapsed: Vec<String>,
 }
 
 impl SyncReport {
@@ -155,16 +158,39 @@ where
     }
 }
 
-/// Maps an outbox entry to the PRM write it stands for.
-pub fn push_request(row: &OutboxRow, audit_head: Option<String>) -> Result<PushRequest, String> {
-    let p: Value = serde_json::from_str(&row.payload).map_err(|e| {
+/// Maps an outbox row (as stored) to the PRM write it stands for.
+pub fn push_request(
+    row: &crate::store::sync::OutboxRow,
+    audit_head: Option<String>,
+) -> Result<PushRequest, String> {
+    let payload: Value = serde_json::from_str(&row.payload).map_err(|e| {
         format!(
             "outbox payload of decision {} is not JSON: {e}",
             row.decision_id
         )
     })?;
+    let item = OutboxItem {
+        id: row.id,
+        decision_id: row.decision_id.clone(),
+        idempotency_key: row.idempotency_key.clone(),
+        transaction_id: row.transaction_id.clone(),
+        payload,
+        record_version: row.record_version,
+        audit_head: row.audit_head.clone(),
+        attempts: row.attempts,
+        created_at: String::new(),
+    };
+    push_request_item(&item, audit_head)
+}
+
+/// Maps a workflow outbox item to the PRM write it stands for.
+pub fn push_request_item(
+    row: &OutboxItem,
+    audit_head: Option<String>,
+) -> Result<PushRequest, String> {
+    let p = &row.payload;
     let s = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_string);
-    let raw_action = s("action").or_else(|| s("to_state")).ok_or_else(|| {
+    let raw_action = s("prm_action").or_else(|| s("action")).ok_or_else(|| {
         format!(
             "outbox payload of decision {} has no action",
             row.decision_id
@@ -182,6 +208,13 @@ pub fn push_request(row: &OutboxRow, audit_head: Option<String>) -> Result<PushR
         };
     let action = match raw_action.to_ascii_lowercase().as_str() {
         "override" | "overridden" | "adjust" | "recompute" => "adjust",
+        // Undo after push: restore the amount before the reverted decision.
+        // (with an amount: back to it; else the opposite of the reverted status change).
+        "revert" | "compensate" => match (amount, s("reverted_prm_action").as_deref()) {
+            (Some(_), _) => "adjust",
+            (None, Some("hold")) => "approve",
+            (None, _) => "hold",
+        },
         "approve" | "approved" | "dismiss" | "dismissed" | "release" | "signoff" | "sign_off"
         | "signed_off" | "signoff_approve" => {
             if amount.is_some() {
@@ -211,7 +244,7 @@ pub fn push_request(row: &OutboxRow, audit_head: Option<String>) -> Result<PushR
         action: action.to_string(),
         reason: s("reason"),
         amount,
-        proposer: s("proposer"),
+        proposer: s("proposer").or_else(|| s("decided_by")),
         approver: s("approver").or_else(|| s("signed_off_by")),
         record_version: row.record_version,
         audit_head: row.audit_head.clone().or(audit_head),
@@ -227,10 +260,10 @@ pub async fn push_outbox<P: Prm>(
     report: &mut SyncReport,
     progress: &mut (dyn FnMut(&Progress) + Send),
 ) -> bool {
-    let head = store.sync_audit_head().ok().flatten();
+    let head = workflow::audit_head(store).ok();
     let mut done = 0u64;
     loop {
-        let rows = match store.outbox_pending(100) {
+        let rows = match workflow::pending_outbox(store, 100) {
             Ok(r) => r,
             Err(e) => {
                 report.errors.push(format!("reading the outbox: {e}"));
@@ -241,10 +274,10 @@ pub async fn push_outbox<P: Prm>(
             return true;
         }
         for row in rows {
-            let req = match push_request(&row, head.clone()) {
+            let req = match push_request_item(&row, head.clone()) {
                 Ok(r) => r,
                 Err(e) => {
-                    let _ = store.outbox_mark_failed(&row.decision_id, &e);
+                    let _ = workflow::mark_refused(store, &row.decision_id, &e);
                     report.errors.push(e);
                     continue;
                 }
@@ -255,24 +288,14 @@ pub async fn push_outbox<P: Prm>(
             let r = match res {
                 Ok(PushOutcome::Applied { remote_ref }) => {
                     report.pushed += 1;
-                    store.outbox_mark_pushed(&row.decision_id, &remote_ref)
+                    workflow::mark_pushed(store, &row.decision_id, &remote_ref)
                 }
                 Ok(PushOutcome::Conflict { remote }) => {
                     report.conflicts += 1;
-                    let seen = serde_json::from_str::<Value>(&row.payload)
-                        .ok()
-                        .and_then(|p| p.get("seen").cloned())
-                        .or_else(|| {
-                            store
-                                .sync_transaction_snapshot(&row.transaction_id)
-                                .ok()
-                                .flatten()
-                        })
-                        .unwrap_or(Value::Null);
-                    store.outbox_mark_conflict(
-                        &row,
-                        &seen,
-                        &remote,
+                    workflow::mark_conflict(
+                        store,
+                        &row.decision_id,
+                        remote,
                         "the PRM record changed after the decision",
                     )
                 }
@@ -282,20 +305,17 @@ pub async fn push_outbox<P: Prm>(
                         row.decision_id.clone(),
                         message.clone(),
                     ));
-                    store.outbox_mark_failed(
+                    workflow::mark_refused(
+                        store,
                         &row.decision_id,
                         &format!("refused by the PRM: {message}"),
                     )
                 }
-                Err(e @ PrmError::Transient { .. }) => {
-                    let _ = store.outbox_note_attempt(&row.decision_id, &e.to_string());
-                    report.errors.push(format!("push {}: {e}", row.decision_id));
-                    return false;
-                }
                 Err(e) => {
-                    let _ = store.outbox_note_attempt(&row.decision_id, &e.to_string());
+                    let _ = workflow::record_push_attempt(store, &row.decision_id, &e.to_string());
                     report.errors.push(format!("push {}: {e}", row.decision_id));
-                    return true;
+                    // Keep the order: nothing after this entry goes out before it.
+                    return !matches!(e, PrmError::Transient { .. });
                 }
             };
             if let Err(e) = r {
@@ -450,6 +470,16 @@ pub async fn run_once<P: Prm>(
         let (s, online) = pull(prm, store, opts, &mut report, progress).await;
         store = s;
         report.online = online;
+        if !report.changed_transactions.is_empty() {
+            // A decision signed off on a record the PRM has since changed goes back to review.
+            let actor = workflow::Actor::new("sync", crate::config::Role::Manager);
+            match workflow::lapse_changed_signoffs(&mut store, &actor) {
+                Ok(lapsed) => report.lapsed = lapsed,
+                Err(e) => report
+                    .errors
+                    .push(format!("lapsing changed sign-offs: {e}")),
+            }
+        }
     }
     let _ = record_status(&store, &report, started.elapsed());
     (store, report)
@@ -471,7 +501,7 @@ pub fn record_status(
         ("last_attempt", now.clone()),
         ("items_pulled", report.total_pulled().to_string()),
         ("pushed", report.pushed.to_string()),
-        ("errors", report.errors.len().to_string()),
+        ("error_count", report.errors.len().to_string()),
         (
             "last_error",
             report.errors.last().cloned().unwrap_or_default(),

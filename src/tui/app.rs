@@ -205,9 +205,13 @@ pub struct App {
     pub view: View,
     pub pane: Pane,
     pub pane_scroll: u16,
+    /// The most the current pane can scroll (set when drawn).
+    pub pane_max: Cell<u16>,
     pub queue: QueueState,
     pub signoff: SignoffState,
     pub detail: Option<Box<RecordDetail>>,
+    /// The plan's recalculation for `detail_id` (Commission pane), when loaded.
+    pub explain: Option<(String, Result<super::effects::ExplainView, String>)>,
     /// The record the panes are about (set when drilling in / selection changes).
     pub detail_id: Option<String>,
     pub modal: Option<Modal>,
@@ -241,9 +245,11 @@ impl App {
             view: View::Queue,
             pane: Pane::Detail,
             pane_scroll: 0,
+            pane_max: Cell::new(u16::MAX),
             queue: QueueState::default(),
             signoff: SignoffState::default(),
             detail: None,
+            explain: None,
             detail_id: None,
             modal: None,
             message: None,
@@ -355,7 +361,21 @@ impl App {
                 }
             }
         }
+        fx.extend(self.want_explain());
         fx
+    }
+
+    /// Asks for the plan's derivation when the Commission pane shows a record without one.
+    fn want_explain(&mut self) -> Vec<Effect> {
+        let shown = self.view == View::Record || (self.view == View::Queue && self.wide());
+        match (&self.detail_id, &self.explain) {
+            (Some(id), Some((eid, _))) if id == eid => vec![],
+            (Some(id), _) if shown && self.pane == Pane::Commission => {
+                self.explain = Some((id.clone(), Err("loading…".into())));
+                vec![Effect::LoadExplain(id.clone())]
+            }
+            _ => vec![],
+        }
     }
 
     fn move_sel(&mut self, by: isize) -> Vec<Effect> {
@@ -427,7 +447,7 @@ impl App {
             }
         }
         let mut note = TextArea::default();
-        note.set_placeholder_text("Why? (required for override, dismiss and reject)");
+        note.set_placeholder_text("Why? (required: the audit trail records it)");
         let load = (kind == FormKind::Override && ids.len() == 1 && amount.is_empty())
             .then(|| ids[0].clone());
         self.modal = Some(Modal::Form(Box::new(DecisionForm {
@@ -478,7 +498,7 @@ impl App {
                 self.pane_scroll = if action == Action::Up {
                     self.pane_scroll.saturating_sub(1)
                 } else {
-                    self.pane_scroll.saturating_add(1)
+                    self.pane_scroll.saturating_add(1).min(self.pane_max.get())
                 };
                 vec![]
             }
@@ -513,6 +533,7 @@ impl App {
                     self.view = View::Record;
                     self.pane = Pane::Decision;
                     self.detail_id = Some(id.clone());
+                    self.detail = None;
                     vec![Effect::LoadDetail(id)]
                 }
                 _ => vec![],
@@ -534,7 +555,7 @@ impl App {
                     View::Record => {
                         self.pane = self.pane.shift(by);
                         self.pane_scroll = 0;
-                        vec![]
+                        self.want_explain()
                     }
                     View::Queue if self.wide() => {
                         self.pane = self.pane.shift(by);
@@ -849,6 +870,12 @@ impl App {
                 }
                 vec![]
             }
+            Msg::Explain(id, r) => {
+                if self.detail_id.as_deref() == Some(id.as_str()) {
+                    self.explain = Some((id, r));
+                }
+                vec![]
+            }
             Msg::Signoff(rows) => {
                 self.signoff.rows = rows;
                 self.signoff.loaded = true;
@@ -1131,21 +1158,14 @@ impl App {
 
     fn submit_form(&mut self, form: &DecisionForm) -> Result<Vec<Effect>, String> {
         let note = form.note.lines().join("\n").trim().to_string();
-        let needs_note = matches!(
-            form.kind,
-            FormKind::Override | FormKind::Dismiss | FormKind::Reject
-        );
-        if needs_note && note.is_empty() {
+        // Every form decision carries a reason: the audit trail records it.
+        if note.is_empty() {
             return Err(format!(
                 "{} needs a note saying why",
                 form.kind.title().to_lowercase()
             ));
         }
-        let reason = if note.is_empty() {
-            format!("{} in the workbench", form.kind.title().to_lowercase())
-        } else {
-            note
-        };
+        let reason = note;
         let ids = form.ids.clone();
         let decision = match form.kind {
             FormKind::Override => {

@@ -69,6 +69,8 @@ pub enum Effect {
     LoadStatus,
     LoadDetail(String),
     LoadSignoff,
+    /// The plan's recalculation and derivation for one transaction.
+    LoadExplain(String),
     Decide {
         ids: Vec<String>,
         decision: Decision,
@@ -95,6 +97,7 @@ pub enum Msg {
     Status(SyncStatus),
     Detail(String, Option<Box<RecordDetail>>),
     Signoff(Vec<SignoffRow>),
+    Explain(String, Result<ExplainView, String>),
     /// A command finished: `ok` and a message for the user.
     Done {
         ok: bool,
@@ -112,6 +115,70 @@ pub enum Incoming {
     Signal,
 }
 
+/// The plan's lines for a transaction against the PRM's, and the derivation text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExplainView {
+    pub currency: String,
+    /// (role, payee, plan amount, PRM amount) per role/payee seen on either side.
+    pub lines: Vec<(String, String, Option<Decimal>, Option<Decimal>)>,
+    pub matches: bool,
+    pub text: String,
+}
+
+/// Caches larger than this do not load the whole program for explanations in the
+/// workbench (memory); `tierdesk explain ID` still works.
+pub const EXPLAIN_MAX_TRANSACTIONS: i64 = 250_000;
+
+/// Worker-side state: the program loaded once for explanations.
+#[derive(Default)]
+pub struct WorkerState {
+    dataset: Option<crate::model::Dataset>,
+}
+
+fn explain(store: &Store, state: &mut WorkerState, id: &str) -> Result<ExplainView, String> {
+    if state.dataset.is_none() {
+        let n = store.transaction_rowid_max().map_err(|e| e.to_string())?;
+        if n > EXPLAIN_MAX_TRANSACTIONS {
+            return Err(format!(
+                "this cache has {n} transactions: run `tierdesk explain {id}` for the derivation"
+            ));
+        }
+        state.dataset = Some(store.load_dataset().map_err(|e| e.to_string())?);
+    }
+    let ds = state.dataset.as_ref().ok_or("no program")?;
+    let e = crate::plan::explain(ds, id).ok_or_else(|| format!("{id} is not in the program"))?;
+    let mut lines: Vec<(String, String, Option<Decimal>, Option<Decimal>)> = Vec::new();
+    for l in &e.lines {
+        let key = (
+            l.line.role.as_str().to_string(),
+            l.line.payee_partner_id.clone(),
+        );
+        match lines
+            .iter_mut()
+            .find(|x| (x.0.as_str(), x.1.as_str()) == (key.0.as_str(), key.1.as_str()))
+        {
+            Some(x) => x.2 = Some(x.2.unwrap_or_default() + l.line.amount),
+            None => lines.push((key.0, key.1, Some(l.line.amount), None)),
+        }
+    }
+    for l in &e.prm_lines {
+        let key = (l.role.as_str().to_string(), l.payee_partner_id.clone());
+        match lines
+            .iter_mut()
+            .find(|x| (x.0.as_str(), x.1.as_str()) == (key.0.as_str(), key.1.as_str()))
+        {
+            Some(x) => x.3 = Some(x.3.unwrap_or_default() + l.amount),
+            None => lines.push((key.0, key.1, None, Some(l.amount))),
+        }
+    }
+    Ok(ExplainView {
+        currency: e.currency.clone(),
+        matches: e.variance.is_none(),
+        lines,
+        text: e.to_string(),
+    })
+}
+
 /// Who acts and under which policy (what the worker needs for workflow commands).
 #[derive(Debug, Clone)]
 pub struct Env {
@@ -121,7 +188,10 @@ pub struct Env {
 }
 
 /// Runs one effect against `store`.
-pub fn execute(store: &mut Store, env: &Env, e: Effect) -> Msg {
+pub fn execute(store: &mut Store, env: &Env, state: &mut WorkerState, e: Effect) -> Msg {
+    if let Effect::LoadExplain(id) = &e {
+        return Msg::Explain(id.clone(), explain(store, state, id));
+    }
     match run(store, env, e) {
         Ok(m) => m,
         Err(err) => Msg::Error(format!("{err:#}")),
@@ -158,6 +228,7 @@ fn run(store: &mut Store, env: &Env, e: Effect) -> anyhow::Result<Msg> {
             Msg::Detail(id, d.map(Box::new))
         }
         Effect::LoadSignoff => Msg::Signoff(store.signoff_list(2000)?),
+        Effect::LoadExplain(id) => Msg::Explain(id, Err("not loaded".into())),
         Effect::Decide {
             ids,
             decision,
@@ -274,6 +345,7 @@ pub fn spawn_worker(db: PathBuf, env: Env, rx: Receiver<Effect>, tx: Sender<Inco
                 return;
             }
         };
+        let mut state = WorkerState::default();
         while let Ok(first) = rx.recv() {
             let mut batch = vec![first];
             while let Ok(more) = rx.try_recv() {
@@ -304,7 +376,7 @@ pub fn spawn_worker(db: PathBuf, env: Env, rx: Receiver<Effect>, tx: Sender<Inco
                     continue;
                 }
                 if tx
-                    .send(Incoming::Msg(execute(&mut store, &env, e)))
+                    .send(Incoming::Msg(execute(&mut store, &env, &mut state, e)))
                     .is_err()
                 {
                     return;

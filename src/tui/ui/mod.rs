@@ -72,6 +72,20 @@ pub fn draw(f: &mut Frame, app: &App) {
     }
 }
 
+/// The help overlay's text (every action with its keys), for tests and docs.
+pub fn help_text(app: &App, width: usize) -> String {
+    overlay::help_lines(app, width)
+        .iter()
+        .map(|l| {
+            l.spans
+                .iter()
+                .map(|s| s.content.as_ref())
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn too_small(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let lines = vec![
@@ -255,7 +269,9 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
             status_style(app, s),
         ));
     }
-    items.push(Span::styled(" │", t.border));
+    if app.counters.iter().any(|(n, _)| n.starts_with("kind:")) {
+        items.push(Span::styled(" │", t.border));
+    }
     for (n, v) in app.counters.iter().filter(|(n, _)| n.starts_with("kind:")) {
         let k = &n["kind:".len()..];
         items.push(Span::styled(

@@ -142,8 +142,8 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         .clamp(8, 14);
     let kinds_w = if w < 100 { 9 } else { 12 };
     let fixed = 1 + 8 + kinds_w + amt_w + stake_w + 4 + 9;
-    let gaps = 9;
-    let flex = w.saturating_sub(fixed + gaps);
+    // Eight gaps between nine columns; one more when the customer column shows.
+    let flex = w.saturating_sub(fixed + 8);
     let show_customer = flex >= 34;
     let (partner_w, cust_w) = if show_customer {
         (flex * 9 / 20, flex - flex * 9 / 20 - 1)
@@ -188,11 +188,15 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             fit(&r.partner_name, partner_w)
         } else {
             // Keep the tier visible: shorten the name, not the tier.
-            let tw = r.tier.width() + 3;
+            // The name keeps at least 3/5 of the column; the tier shortens first.
+            let name_w = (r.partner_name.width())
+                .min(partner_w.saturating_sub(r.tier.width() + 3))
+                .max(partner_w * 3 / 5);
+            let tier_w = partner_w.saturating_sub(name_w + 3);
             format!(
                 "{} · {}",
-                fit(&r.partner_name, partner_w.saturating_sub(tw).max(4)),
-                r.tier
+                fit(&r.partner_name, name_w),
+                fit(&r.tier, tier_w)
             )
         };
         let amount = &amounts[i];

@@ -68,13 +68,28 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         Pane::Decision => decision_lines(app, d),
         Pane::Audit => audit_lines(app, d, inner_w),
     };
-    let mut p = Paragraph::new(lines)
-        .block(block(app, fit(&title, inner_w)))
-        .scroll((app.pane_scroll, 0));
-    if matches!(
+    let wrap = matches!(
         app.pane,
         Pane::Reasoning | Pane::Commission | Pane::Decision
-    ) {
+    );
+    // Scroll no further than the last line (wrapped lines counted by width).
+    let total: usize = lines
+        .iter()
+        .map(|l| {
+            if wrap {
+                l.width().div_ceil(inner_w.max(1)).max(1)
+            } else {
+                1
+            }
+        })
+        .sum();
+    let total = total.min(u16::MAX as usize) as u16;
+    let max = total.saturating_sub(body.height.saturating_sub(2));
+    app.pane_max.set(max);
+    let mut p = Paragraph::new(lines)
+        .block(block(app, fit(&title, inner_w)))
+        .scroll((app.pane_scroll.min(max), 0));
+    if wrap {
         p = p.wrap(Wrap { trim: false });
     }
     f.render_widget(p, body);
@@ -334,7 +349,7 @@ fn detail_lines<'a>(app: &App, d: &RecordDetail, w: usize) -> Vec<Line<'a>> {
             lines.push(section(app, "Deal registration"));
             lines.push(kv(
                 app,
-                r.registration_id.as_str(),
+                &format!("{} ", r.registration_id),
                 format!(
                     "{} · {} · expected {} · {} → {}",
                     r.status,
@@ -463,8 +478,8 @@ fn commission_lines<'a>(app: &App, d: &RecordDetail) -> Vec<Line<'a>> {
         v.push(Line::from(vec![
             Span::styled(
                 format!(
-                    "  {:<10} {:<9} {:<12} ",
-                    fit(&c.commission_id, 10),
+                    "  {:<14} {:<9} {:<12} ",
+                    fit(&c.commission_id, 14),
                     c.role,
                     fit(&c.payee_partner_id, 12)
                 ),
@@ -476,7 +491,7 @@ fn commission_lines<'a>(app: &App, d: &RecordDetail) -> Vec<Line<'a>> {
     }
     if !d.commissions.is_empty() {
         v.push(Line::from(vec![
-            Span::styled(format!("  {:<34}", "total"), t.muted),
+            Span::styled(format!("  {:<38}", "total"), t.muted),
             Span::styled(
                 format!("{:>14}", crate::money::format_money(total, cur)),
                 t.header,
@@ -485,6 +500,55 @@ fn commission_lines<'a>(app: &App, d: &RecordDetail) -> Vec<Line<'a>> {
     }
     v.push(Line::raw(""));
     v.push(section(app, "Recalculated from the plan"));
+    match app
+        .explain
+        .as_ref()
+        .filter(|(id, _)| *id == d.tx.transaction_id)
+        .map(|(_, r)| r)
+    {
+        Some(Ok(e)) => {
+            v.push(Line::styled(
+                format!(
+                    "  {:<10} {:<12} {:>14} {:>14}",
+                    "role", "payee", "plan", "PRM"
+                ),
+                t.muted,
+            ));
+            for (role, payee, plan, prm) in &e.lines {
+                let same = plan == prm;
+                let show = |x: &Option<Decimal>| {
+                    x.map(|a| crate::money::format_money(a, &e.currency))
+                        .unwrap_or_else(|| "missing".into())
+                };
+                v.push(Line::from(vec![
+                    Span::styled(if same { "  " } else { "≠ " }, t.danger),
+                    Span::styled(format!("{:<10} {:<12} ", role, fit(payee, 12)), t.text),
+                    Span::styled(
+                        format!("{:>14} ", show(plan)),
+                        if same { t.text } else { t.diff },
+                    ),
+                    Span::styled(
+                        format!("{:>14}", show(prm)),
+                        if same { t.text } else { t.diff },
+                    ),
+                ]));
+            }
+            v.push(if e.matches {
+                Line::styled("  = the PRM's lines match the plan", t.ok)
+            } else {
+                Line::styled("  ≠ the PRM's lines differ from the plan", t.danger)
+            });
+            v.push(Line::raw(""));
+            v.push(section(app, "Derivation"));
+            for l in e.text.lines() {
+                v.push(Line::styled(format!("  {l}"), t.text));
+            }
+            v.push(Line::raw(""));
+        }
+        Some(Err(msg)) => v.push(Line::styled(format!("  {msg}"), t.muted)),
+        None => {}
+    }
+    v.push(section(app, "Proposed accrual adjustment"));
     match &d.proposal {
         Some(p) => {
             let delta = parse_money(&p.delta).unwrap_or_default();

@@ -82,36 +82,41 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         return;
     }
     let w = body.width as usize;
-    let money_w = 13usize;
-    let fixed = 1 + 8 + 10 + 3 * money_w + 7;
-    let flex = w.saturating_sub(fixed + 2);
-    let partner_w = flex / 2;
+    let money_w = s
+        .rows
+        .iter()
+        .flat_map(|r| [&r.current_amount, &r.decided_amount, &r.delta])
+        .map(|a| money_text(a, &cur).chars().count())
+        .max()
+        .unwrap_or(8)
+        .clamp(8, 16);
+    // Narrow terminals drop the current amount (decided and Δ say what changes).
+    let show_current = w >= 100;
+    let n_money = if show_current { 3 } else { 2 };
+    let fixed = 1 + 8 + 10 + n_money * money_w;
+    let gaps = 5 + n_money;
+    let flex = w.saturating_sub(fixed + gaps);
+    let partner_w = flex * 3 / 5;
     let tx_w = flex - partner_w;
-    let widths = [
+    let mut widths = vec![
         Constraint::Length(1),
         Constraint::Length(8),
         Constraint::Length(partner_w as u16),
         Constraint::Length(tx_w as u16),
         Constraint::Length(10),
-        Constraint::Length(money_w as u16),
-        Constraint::Length(money_w as u16),
-        Constraint::Length(money_w as u16),
     ];
-    let header = Row::new(
-        [
-            "",
-            "period",
-            "partner",
-            "transaction",
-            "proposer",
-            "      current",
-            "      decided",
-            "            Δ",
-        ]
+    widths.extend((0..n_money).map(|_| Constraint::Length(money_w as u16)));
+    let right = |s: &'static str| Cell::from(Line::from(s).alignment(Alignment::Right));
+    let mut head: Vec<Cell> = ["", "period", "partner", "transaction", "proposer"]
         .into_iter()
-        .map(Cell::from),
-    )
-    .style(t.header);
+        .map(Cell::from)
+        .collect();
+    if show_current {
+        head.push(right("current"));
+    }
+    head.push(right("decided"));
+    head.push(right("Δ"));
+    let header = Row::new(head).style(t.header);
     let visible = (body.height as usize).saturating_sub(1).max(1);
     let mut scroll = s.scroll.get();
     if s.sel < scroll {
@@ -125,7 +130,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         let marked = s.marked.contains(&r.transaction_id);
         let own = r.proposer.as_deref() == Some(app.user.as_str());
         let delta_neg = r.delta.starts_with('-');
-        let row = Row::new(vec![
+        let mut cells = vec![
             Cell::from(if marked { "●" } else { " " }).style(t.marked),
             Cell::from(r.period.clone()).style(t.muted),
             Cell::from(fit(&r.partner_name, partner_w)).style(t.text),
@@ -139,15 +144,20 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                 10,
             ))
             .style(if own { t.warning } else { t.text }),
-            Cell::from(
+        ];
+        if show_current {
+            cells.push(Cell::from(
                 Line::from(money_text(&r.current_amount, &r.currency)).alignment(Alignment::Right),
-            ),
-            Cell::from(
-                Line::from(money_text(&r.decided_amount, &r.currency)).alignment(Alignment::Right),
-            ),
+            ));
+        }
+        cells.push(Cell::from(
+            Line::from(money_text(&r.decided_amount, &r.currency)).alignment(Alignment::Right),
+        ));
+        cells.push(
             Cell::from(Line::from(money_text(&r.delta, &r.currency)).alignment(Alignment::Right))
                 .style(if delta_neg { t.money_negative } else { t.ok }),
-        ]);
+        );
+        let row = Row::new(cells);
         if scroll + i == s.sel {
             row.style(t.selection)
         } else if marked {

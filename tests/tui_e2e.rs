@@ -1,0 +1,204 @@
+//! End to end: the real binary in a pseudo-terminal (portable-pty + vt100) on a small
+//! program. Opens the queue, searches, approves one record, overrides another with a
+//! note, quits, and checks the decisions and audit entries in the database.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portable_pty::{native_pty_system, CommandBuilder, PtySize};
+
+use tierdesk::store::queue::{synthetic, PageDir, QueueFilter, QueueSort};
+use tierdesk::store::Store;
+
+struct Screen {
+    parser: Arc<Mutex<vt100::Parser>>,
+}
+
+impl Screen {
+    fn text(&self) -> String {
+        self.parser
+            .lock()
+            .map(|p| p.screen().contents())
+            .unwrap_or_default()
+    }
+
+    fn wait_for(&self, what: &str, timeout: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let t = self.text();
+            if t.contains(what) {
+                return t;
+            }
+            if start.elapsed() > timeout {
+                panic!("timed out waiting for {what:?}; screen:\n{t}");
+            }
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+}
+
+fn send(w: &mut dyn Write, bytes: &[u8]) {
+    w.write_all(bytes).unwrap();
+    w.flush().unwrap();
+    // Keys typed by a person arrive apart; an Esc glued to the next key reads as Alt.
+    std::thread::sleep(Duration::from_millis(60));
+}
+
+fn type_text(w: &mut dyn Write, s: &str) {
+    for c in s.chars() {
+        let mut b = [0u8; 4];
+        send(w, c.encode_utf8(&mut b).as_bytes());
+    }
+}
+
+fn small_program(db: &Path) -> (String, String) {
+    let mut s = Store::open(db).unwrap();
+    synthetic::fill(
+        &mut s,
+        &synthetic::Options {
+            transactions: 1500,
+            seed: 5,
+            currency: "USD".into(),
+            anomaly_rate: 0.3,
+        },
+    )
+    .unwrap();
+    // Two flagged records still to decide (not the top one, so search has work to do).
+    let rows = s
+        .queue_page(
+            &QueueFilter {
+                status: Some("flagged".into()),
+                ..Default::default()
+            },
+            QueueSort::Rank,
+            None,
+            PageDir::After,
+            10,
+        )
+        .unwrap();
+    assert!(rows.len() >= 6, "fixture has too few flagged rows");
+    (
+        rows[3].transaction_id.clone(),
+        rows[5].transaction_id.clone(),
+    )
+}
+
+#[test]
+fn search_approve_override_quit_in_a_real_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cache.db");
+    let (approve_id, override_id) = small_program(&db);
+
+    let pty = native_pty_system();
+    let pair = pty
+        .openpty(PtySize {
+            rows: 30,
+            cols: 100,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .unwrap();
+    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_tierdesk"));
+    cmd.args([
+        "--db",
+        db.to_str().unwrap(),
+        "--user",
+        "ana",
+        "--role",
+        "analyst",
+    ]);
+    cmd.env("TIERDESK_CONFIG", dir.path().join("config.toml"));
+    cmd.env("XDG_DATA_HOME", dir.path().join("data"));
+    cmd.env("XDG_CONFIG_HOME", dir.path().join("config"));
+    cmd.env("HOME", dir.path());
+    cmd.env("TERM", "xterm-256color");
+    cmd.env_remove("NO_COLOR");
+    let mut child = pair.slave.spawn_command(cmd).unwrap();
+    drop(pair.slave);
+    let mut reader = pair.master.try_clone_reader().unwrap();
+    let mut writer = pair.master.take_writer().unwrap();
+    let parser = Arc::new(Mutex::new(vt100::Parser::new(30, 100, 0)));
+    let p2 = parser.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut p) = p2.lock() {
+                p.process(&buf[..n]);
+            }
+        }
+    });
+    let screen = Screen { parser };
+    let t = Duration::from_secs(20);
+
+    // The queue opens with its header counts.
+    screen.wait_for("in queue", t);
+    screen.wait_for("by score", t);
+
+    // Search for the first record by id; approve it.
+    send(&mut writer, b"/");
+    type_text(&mut writer, &approve_id);
+    screen.wait_for("1 match", t);
+    send(&mut writer, b"\r");
+    send(&mut writer, b"a");
+    screen.wait_for(&format!("{approve_id}: approve"), t);
+
+    // Clear the search, find the second record, override it with a note.
+    send(&mut writer, b"F");
+    send(&mut writer, b"/");
+    type_text(&mut writer, &override_id);
+    screen.wait_for("1 match", t);
+    send(&mut writer, b"\r");
+    send(&mut writer, b"o");
+    screen.wait_for("Override", t);
+    send(&mut writer, &[0x15]); // Ctrl-U clears the prefilled amount
+    type_text(&mut writer, "123.45");
+    send(&mut writer, b"\t");
+    type_text(&mut writer, "Partner re-signed at a lower price");
+    send(&mut writer, &[0x13]); // Ctrl-S submits
+    screen.wait_for(&format!("{override_id}: override"), t);
+
+    send(&mut writer, b"q");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(start.elapsed() < t, "the workbench did not quit");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status:?}");
+
+    // The decisions and their audit entries are in the cache.
+    let s = Store::open(&db).unwrap();
+    let a = s.record_detail(&approve_id).unwrap().unwrap();
+    assert!(
+        a.decisions
+            .iter()
+            .any(|d| d.action == "approve" && d.actor == "ana"),
+        "{:?}",
+        a.decisions
+    );
+    assert!(
+        a.audit.iter().any(|e| e.action.contains("approve")),
+        "{:?}",
+        a.audit
+    );
+    let o = s.record_detail(&override_id).unwrap().unwrap();
+    let d = o
+        .decisions
+        .iter()
+        .find(|d| d.action == "override")
+        .expect("override decision");
+    assert_eq!(
+        d.amount.as_deref().and_then(tierdesk::money::parse_money),
+        tierdesk::money::parse_money("123.45")
+    );
+    assert_eq!(d.reason, "Partner re-signed at a lower price");
+    assert!(o.audit.iter().any(|e| e.action.contains("override")
+        && e.reason.as_deref() == Some("Partner re-signed at a lower price")));
+}

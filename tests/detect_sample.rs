@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
+use std::sync::OnceLock;
 
 use tierdesk::detect::{self, Finding};
 use tierdesk::model::*;
@@ -37,9 +38,21 @@ fn labels(dir: &Path) -> HashMap<String, Vec<String>> {
     out
 }
 
-/// The variance map, from the plan engine.
-fn variances(ds: &Dataset) -> BTreeMap<String, detect::VarianceInfo> {
-    tierdesk::cli::score::variances_for(ds)
+type Base = (
+    Dataset,
+    BTreeMap<String, detect::VarianceInfo>,
+    Vec<Finding>,
+);
+
+/// The sample, the plan's variances and the scores, computed once for all tests.
+fn base() -> &'static Base {
+    static BASE: OnceLock<Base> = OnceLock::new();
+    BASE.get_or_init(|| {
+        let ds = load();
+        let v = tierdesk::cli::score::variances_for(&ds);
+        let findings = detect::score_dataset_full(&ds, &v);
+        (ds, v, findings)
+    })
 }
 
 #[derive(Debug)]
@@ -133,16 +146,14 @@ fn metrics(ds: &Dataset, findings: &[Finding], labels: &HashMap<String, Vec<Stri
 
 #[test]
 fn sample_quality_bars() {
-    let ds = load();
+    let (ds, v, findings) = base();
     let labels = labels(sample_dir());
-    let v = variances(&ds);
-    let findings = detect::score_dataset_full(&ds, &v);
     assert_eq!(
         findings.len(),
         ds.transactions.len(),
         "one finding per transaction"
     );
-    let m = metrics(&ds, &findings, &labels);
+    let m = metrics(ds, findings, &labels);
     eprintln!("{m:#?}");
     assert!(m.auc >= 0.97, "ROC-AUC {:.4}", m.auc);
     assert!(m.ap >= 0.80, "average precision {:.4}", m.ap);
@@ -165,7 +176,7 @@ fn sample_quality_bars() {
             "kind {kind}: named for {hit}/{total}"
         );
     }
-    for f in &findings {
+    for f in findings {
         assert!((0.0..=1.0).contains(&f.score.score));
         assert!((0.0..=1.0).contains(&f.score.confidence));
         assert_eq!(f.score.kinds.len(), f.score.reasons.len());
@@ -181,9 +192,7 @@ fn sample_quality_bars() {
 
 #[test]
 fn notes_never_change_a_score() {
-    let ds = load();
-    let v = variances(&ds);
-    let before = detect::score_dataset_full(&ds, &v);
+    let (ds, v, before) = base();
     let mut evil = ds.clone();
     for (i, t) in evil.transactions.iter_mut().enumerate() {
         t.notes = Some(match i % 3 {
@@ -192,25 +201,25 @@ fn notes_never_change_a_score() {
             _ => String::new(),
         });
     }
-    let after = detect::score_dataset_full(&evil, &v);
+    let after = detect::score_dataset_full(&evil, v);
     assert_eq!(before.len(), after.len());
     for (a, b) in before.iter().zip(&after) {
-        assert_eq!(a.score, b.score);
+        assert_eq!(
+            a, b,
+            "notes changed the result of {}",
+            a.score.transaction_id
+        );
     }
 }
 
 #[test]
 fn output_is_deterministic() {
-    let ds = load();
-    let v = variances(&ds);
-    let a: Vec<String> = detect::score_dataset_full(&ds, &v)
-        .iter()
-        .map(|f| detect::score_line(&f.score))
-        .collect();
+    let (ds, v, first) = base();
+    let a: Vec<String> = first.iter().map(|f| detect::score_line(&f.score)).collect();
     let mut shuffled = ds.clone();
     shuffled.transactions.reverse();
     shuffled.commissions.reverse();
-    let b: Vec<String> = detect::score_dataset_full(&shuffled, &v)
+    let b: Vec<String> = detect::score_dataset_full(&shuffled, v)
         .iter()
         .map(|f| detect::score_line(&f.score))
         .collect();

@@ -44,7 +44,8 @@ pub fn detect(ctx: &Ctx, t: &Transaction) -> (Option<Hit>, Soft) {
 
     // Both views must call it extreme: the partner's own history and its tier.
     let flagged = if have_partner {
-        partner_z >= 3.0 && ratio_max > 1.0 && tier_pct >= 0.99
+        // "Far larger" than the partner's history: clearly beyond its largest earlier deal.
+        partner_z >= 3.0 && ratio_max >= 1.25 && tier_pct >= 0.99
     } else {
         tier_pct >= 0.999 && tier_z >= 3.5
     };

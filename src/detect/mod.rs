@@ -399,3 +399,6 @@ pub fn score_line(s: &Score) -> String {
     });
     v.to_string()
 }
+
+#[cfg(test)]
+mod tests;

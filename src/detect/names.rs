@@ -39,8 +39,23 @@ pub fn normalise_customer(name: &str) -> String {
         .flat_map(|c| c.to_lowercase())
         .map(|c| if c.is_alphanumeric() { c } else { ' ' })
         .collect();
-    // Dotted abbreviations such as "p t y" from "P.T.Y." are rare; join single letters.
-    let mut words: Vec<&str> = lowered.split_whitespace().collect();
+    // Dotted abbreviations ("L.L.C.", "S.A.") become runs of single letters: join them.
+    let mut joined: Vec<String> = Vec::new();
+    let mut run = String::new();
+    for w in lowered.split_whitespace() {
+        if w.chars().count() == 1 {
+            run.push_str(w);
+        } else {
+            if !run.is_empty() {
+                joined.push(std::mem::take(&mut run));
+            }
+            joined.push(w.to_string());
+        }
+    }
+    if !run.is_empty() {
+        joined.push(run);
+    }
+    let mut words: Vec<&str> = joined.iter().map(String::as_str).collect();
     while words.len() > 1 {
         match words.last() {
             Some(w) if LEGAL.contains(w) => {
@@ -88,6 +103,8 @@ mod tests {
         assert_eq!(normalise_customer("Redwood Pty. Ltd."), "redwood");
         assert_eq!(normalise_customer("Acme Group"), "acme group");
         assert_eq!(normalise_customer("Nord GmbH"), "nord");
+        assert_eq!(normalise_customer("Pioneer L.L.C."), "pioneer");
+        assert_eq!(normalise_customer("Lumen S.A."), "lumen");
         // a name that is only a legal word is kept
         assert_eq!(normalise_customer("Inc"), "inc");
     }

@@ -84,6 +84,13 @@ fn run_cache(ctx: &Context, format: Format, _limit: usize) -> anyhow::Result<Exi
             summary.detector_version
         ),
     }
+    if !summary.lapsed.is_empty() {
+        eprintln!(
+            "{} sign-off(s) lapsed back to review because their flag or proposal changed: {}",
+            summary.lapsed.len(),
+            summary.lapsed.join(", ")
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -23,6 +23,8 @@ pub struct ScoreSummary {
     pub flagged: usize,
     pub flagged_in_window: usize,
     pub detector_version: String,
+    /// Sign-offs that lapsed back to review because their flag or proposal changed.
+    pub lapsed: Vec<String>,
 }
 
 /// The plan's variances as the detector needs them (reason and plan total).
@@ -79,6 +81,7 @@ pub fn score_cache(
         flagged: 0,
         flagged_in_window: 0,
         detector_version: DETECTOR_VERSION.to_string(),
+        lapsed: Vec::new(),
     };
     for f in &findings {
         let id = f.score.transaction_id.as_str();
@@ -142,6 +145,9 @@ pub fn score_cache(
     }
     if summary.rescored > 0 {
         store.rebuild_queue_counters()?;
+        // A sign-off bound to a flag or proposal that just changed lapses back to review.
+        let actor = crate::workflow::Actor::new("scorer", crate::config::Role::Manager);
+        summary.lapsed = crate::workflow::lapse_changed_signoffs(store, &actor)?;
     }
     Ok(summary)
 }

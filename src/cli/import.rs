@@ -194,6 +194,22 @@ fn replicate_sample(dir: &Path, n: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// User + system CPU seconds of this process so far (Linux), else NaN.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    // Fields after the ")" that ends the command name: utime is the 12th, stime the 13th.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        f.get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// A scratch folder removed on drop.
 struct TempDir(PathBuf);
 
@@ -244,7 +260,23 @@ pub fn bench(_ctx: &Context, opts: &super::bench::BenchOpts) -> anyhow::Result<E
     let db = tmp.0.join("bench.db");
     let mut store = Store::open(&db)?;
     let mem_before = super::bench::peak_memory_mib();
-    let report: ImportReport = import_dir(&mut store, &dir, &mut |_| {})?;
+    // CPU seconds at the end of each file: figures that hold on a busy machine too.
+    let mut cpu_at: Vec<(String, f64)> = vec![(String::new(), cpu_seconds())];
+    let report: ImportReport = import_dir(&mut store, &dir, &mut |p| {
+        if p.done {
+            cpu_at.push((p.file.clone(), cpu_seconds()));
+        }
+    })?;
+    let cpu_end = cpu_seconds();
+    let cpu_after = |file: &str| cpu_at.iter().find(|(f, _)| f == file).map(|(_, c)| *c);
+    let tx_cpu = match (
+        cpu_after("registrations.jsonl"),
+        cpu_after("transactions.jsonl"),
+    ) {
+        (Some(a), Some(b)) => b - a,
+        _ => f64::NAN,
+    };
+    let idx_cpu = cpu_after("commissions.jsonl").map_or(f64::NAN, |c| cpu_end - c);
     let tx = report
         .file("transactions.jsonl")
         .cloned()
@@ -278,6 +310,14 @@ pub fn bench(_ctx: &Context, opts: &super::bench::BenchOpts) -> anyhow::Result<E
         report.files.len(),
         report.accepted(),
         report.elapsed.as_secs_f64()
+    );
+    println!(
+        "  CPU time (both threads): load {:.2}s ({:.0} transactions per CPU-second), \
+         index build {:.2}s, whole import {:.2}s",
+        tx_cpu,
+        n_tx / tx_cpu.max(1e-9),
+        idx_cpu,
+        cpu_end - cpu_at[0].1
     );
     match (mem_before, super::bench::peak_memory_mib()) {
         (Some(b), Some(a)) => println!("  peak memory: {a:.0} MiB (before import {b:.0} MiB)"),

@@ -1041,7 +1041,7 @@ impl Store {
     pub fn begin_bulk_import(&mut self) -> Result<Vec<String>> {
         self.restore_dropped_indexes()?;
         self.conn.execute_batch(
-            "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=10000;",
+            "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-32768; PRAGMA wal_autocheckpoint=10000;",
         )?;
         let tx = self.write_tx()?;
         let mut dropped: Vec<(String, String)> = Vec::new();
@@ -1084,7 +1084,11 @@ impl Store {
     /// `synchronous=FULL`.
     pub fn end_bulk_import(&mut self) -> Result<Duration> {
         let t0 = Instant::now();
-        self.restore_dropped_indexes()?;
+        // Sort for the index build in temporary files, not in memory (flat memory).
+        self.conn.execute_batch("PRAGMA temp_store=FILE;")?;
+        let rebuilt = self.restore_dropped_indexes();
+        self.conn.execute_batch("PRAGMA temp_store=MEMORY;")?;
+        rebuilt?;
         let took = t0.elapsed();
         self.conn.execute_batch(
             "PRAGMA synchronous=FULL; PRAGMA cache_size=-2000; PRAGMA wal_autocheckpoint=1000;

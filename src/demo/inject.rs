@@ -52,6 +52,7 @@ impl Ctx {
                 }
                 let mut made = 0;
                 let mut tries = 0;
+                let mut unused = Vec::new();
                 while made < want && tries < want * 30 + 30 {
                     tries += 1;
                     let Some(i) = cand.pop() else { break };
@@ -76,9 +77,10 @@ impl Ctx {
                         made += 1;
                     } else {
                         // Unusable for this kind: leave it for the next one.
-                        cand.insert(0, i);
+                        unused.push(i);
                     }
                 }
+                cand.extend(unused.into_iter().rev());
             }
         }
     }

@@ -325,3 +325,34 @@ fn duplicates_and_splits_have_realistic_shapes() {
         }
     }
 }
+
+#[test]
+fn prm_lines_differ_from_the_plan_exactly_on_commission_variance_labels() {
+    for variant in [0, 1] {
+        let g = demo::generate(&small(8, variant));
+        let ds = &g.dataset;
+        let recalculated = tierdesk::plan::recalculate(ds);
+        assert!(!recalculated.is_empty());
+        assert_eq!(recalculated, g.expected_commissions);
+        let found: BTreeSet<String> = tierdesk::plan::variances(ds, &recalculated)
+            .into_keys()
+            .collect();
+        let labelled: BTreeSet<String> = g
+            .labels
+            .iter()
+            .filter(|l| l.kinds.contains(&AnomalyKind::CommissionVariance))
+            .map(|l| l.transaction_id.clone())
+            .collect();
+        assert!(labelled.len() >= 2);
+        assert_eq!(found, labelled, "variant {variant}");
+        // Every role of the plan appears in a realistic program.
+        for role in [
+            CommissionRole::Seller,
+            CommissionRole::Override,
+            CommissionRole::Spiff,
+            CommissionRole::Clawback,
+        ] {
+            assert!(ds.commissions.iter().any(|l| l.role == role), "{role:?}");
+        }
+    }
+}

@@ -159,3 +159,87 @@ fn cli_prints_the_contract_keys_and_explains() {
         "{e}"
     );
 }
+
+/// Generated programs of other shapes (tier ids, currencies, fiscal years, rates):
+/// every sale of a partner with a tier gets one seller line, an override exactly when
+/// the partner has a parent, periods in the program's fiscal quarters; and when the
+/// generator carries answers, they are reproduced.
+#[test]
+fn generated_programs_of_other_shapes() {
+    use std::collections::HashMap;
+    use tierdesk::model::{fiscal_quarter, CommissionRole, TransactionKind};
+    for variant in 0..6 {
+        let opts = tierdesk::demo::DemoOptions {
+            seed: 11 + variant as u64,
+            partners: 40,
+            transactions: 1500,
+            variant,
+            ..Default::default()
+        };
+        let g = tierdesk::demo::generate(&opts);
+        let ds = &g.dataset;
+        let got = tierdesk::plan::recalculate(ds);
+        if !g.expected_commissions.is_empty() {
+            let mut want: Vec<Row> = g.expected_commissions.iter().map(row).collect();
+            want.sort();
+            let mut have: Vec<Row> = got.iter().map(row).collect();
+            have.sort();
+            assert_eq!(want, have, "variant {variant}");
+        }
+        let parents: HashMap<&str, Option<&str>> = ds
+            .partners
+            .iter()
+            .map(|p| (p.partner_id.as_str(), p.parent_partner_id.as_deref()))
+            .collect();
+        let mut roles: HashMap<(&str, CommissionRole), usize> = HashMap::new();
+        for l in &got {
+            *roles
+                .entry((l.transaction_id.as_str(), l.role))
+                .or_default() += 1;
+        }
+        let fy = ds.program.fiscal_year_start_month;
+        let by_id: HashMap<&str, _> = ds
+            .transactions
+            .iter()
+            .map(|t| (t.transaction_id.as_str(), t))
+            .collect();
+        for l in &got {
+            let t = by_id[l.transaction_id.as_str()];
+            assert_eq!(
+                l.period,
+                fiscal_quarter(t.closed_on, fy),
+                "variant {variant}"
+            );
+        }
+        let mut sellers = 0;
+        for t in ds
+            .transactions
+            .iter()
+            .filter(|t| t.kind == TransactionKind::Sale)
+        {
+            let tiered = ds
+                .tier_history
+                .iter()
+                .any(|h| h.partner_id == t.partner_id && h.effective_from <= t.closed_on);
+            let id = t.transaction_id.as_str();
+            let n = |r| roles.get(&(id, r)).copied().unwrap_or(0);
+            assert_eq!(
+                n(CommissionRole::Seller),
+                usize::from(tiered),
+                "variant {variant} {id}"
+            );
+            let has_parent = parents
+                .get(t.partner_id.as_str())
+                .copied()
+                .flatten()
+                .is_some();
+            assert_eq!(
+                n(CommissionRole::Override),
+                usize::from(tiered && has_parent),
+                "variant {variant} {id}"
+            );
+            sellers += n(CommissionRole::Seller);
+        }
+        assert!(sellers > 1000, "variant {variant}: {sellers} seller lines");
+    }
+}

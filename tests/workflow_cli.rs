@@ -280,3 +280,154 @@ fn decide_signoff_undo_queue_audit_journal() {
     assert_eq!(o.status.code(), Some(1));
     assert!(err(&o).contains("entry 3"), "{}", err(&o));
 }
+
+/// The workflow on a real imported program: batch approve, four-eyes sign-off, a PRM
+/// change lapsing a sign-off (through the real upsert), journal balanced per period.
+#[test]
+fn sample_program_end_to_end() {
+    use rust_decimal::Decimal;
+    use std::collections::BTreeMap;
+    use tierdesk::config::Role;
+    use tierdesk::workflow::{self, Actor, CaseState, Command, Policy, SignoffCommand};
+
+    let dir = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/fixtures/sample-program"
+    ));
+    let loaded = tierdesk::import::load_dataset(dir).unwrap();
+    let ds = loaded.dataset;
+    let mut s = Store::open_in_memory().unwrap();
+    s.upsert_program(&ds.program).unwrap();
+    s.upsert_partners(&ds.partners).unwrap();
+    s.upsert_transactions(&ds.transactions).unwrap();
+    s.upsert_commissions(&ds.commissions).unwrap();
+
+    // A generic pick: the first 40 sales (by id) submitted in the review window.
+    let mut pick: Vec<&tierdesk::model::Transaction> = ds
+        .transactions
+        .iter()
+        .filter(|t| ds.program.review_window.contains(&t.submitted_at))
+        .collect();
+    pick.sort_by(|a, b| a.transaction_id.cmp(&b.transaction_id));
+    pick.truncate(40);
+    assert_eq!(pick.len(), 40);
+    let mut current: BTreeMap<String, Decimal> = BTreeMap::new();
+    for c in &ds.commissions {
+        *current.entry(c.transaction_id.clone()).or_default() += c.amount;
+    }
+    let mut deltas: BTreeMap<String, Decimal> = BTreeMap::new();
+    for t in &pick {
+        let h = s.transaction_row_hash(&t.transaction_id).unwrap().unwrap();
+        ts::insert_flag(
+            &s,
+            &t.transaction_id,
+            &t.partner_id,
+            0.9,
+            &["discount_abuse"],
+            &h,
+        )
+        .unwrap();
+        let cur = current.get(&t.transaction_id).copied().unwrap_or_default();
+        let prop = tierdesk::money::round_cents(cur * Decimal::new(8, 1));
+        deltas.insert(t.transaction_id.clone(), prop - cur);
+        ts::insert_proposal(
+            &s,
+            &t.transaction_id,
+            "adjust",
+            &cur.to_string(),
+            &prop.to_string(),
+            &(prop - cur).to_string(),
+            &t.currency,
+        )
+        .unwrap();
+    }
+    let policy = Policy {
+        thresholds: BTreeMap::new(),
+        default_threshold: Decimal::from(100),
+        high_value_partners: Default::default(),
+    };
+    let ana = Actor::new("ana", Role::Analyst);
+    let max = Actor::new("max", Role::Manager);
+    let ids: Vec<String> = pick.iter().map(|t| t.transaction_id.clone()).collect();
+    let states =
+        workflow::decide_batch(&mut s, &policy, &ana, &ids, Command::Approve, "cut to plan")
+            .unwrap();
+    let awaiting: Vec<String> = ids
+        .iter()
+        .zip(&states)
+        .filter(|(_, st)| **st == CaseState::AwaitingSignoff)
+        .map(|(id, _)| id.clone())
+        .collect();
+    for (id, st) in ids.iter().zip(&states) {
+        let needs = deltas[id].abs() >= Decimal::from(100);
+        assert_eq!(*st == CaseState::AwaitingSignoff, needs, "{id}");
+    }
+    assert!(
+        !awaiting.is_empty() && awaiting.len() < ids.len(),
+        "{} awaiting",
+        awaiting.len()
+    );
+    assert!(workflow::signoff_batch(
+        &mut s,
+        &policy,
+        &ana,
+        &awaiting,
+        SignoffCommand::Approve,
+        ""
+    )
+    .is_err());
+    workflow::signoff_batch(
+        &mut s,
+        &policy,
+        &max,
+        &awaiting,
+        SignoffCommand::Approve,
+        "ok",
+    )
+    .unwrap();
+    assert_eq!(workflow::pending_outbox(&s, 1000).unwrap().len(), 40);
+
+    // The PRM changes one signed-off transaction: the real upsert bumps row_hash.
+    let changed = awaiting[0].clone();
+    let mut t = ds
+        .transactions
+        .iter()
+        .find(|t| t.transaction_id == changed)
+        .unwrap()
+        .clone();
+    t.quantity += 1;
+    t.amount += t.unit_net_price;
+    s.upsert_transactions(std::slice::from_ref(&t)).unwrap();
+    let lapsed =
+        workflow::lapse_changed_signoffs(&mut s, &Actor::new("sync", Role::Manager)).unwrap();
+    assert_eq!(lapsed, vec![changed.clone()]);
+    assert_eq!(
+        workflow::case(&s, &changed).unwrap().unwrap().state,
+        CaseState::InReview
+    );
+    assert_eq!(workflow::pending_outbox(&s, 1000).unwrap().len(), 39);
+
+    // Journal: every period balances and covers exactly the standing adjustments.
+    let fy = ds.program.fiscal_year_start_month;
+    let mut by_period: BTreeMap<String, Decimal> = BTreeMap::new();
+    for t in &pick {
+        if t.transaction_id != changed {
+            *by_period
+                .entry(tierdesk::model::fiscal_quarter(t.closed_on, fy))
+                .or_default() += deltas[&t.transaction_id].abs();
+        }
+    }
+    assert!(!by_period.is_empty());
+    for (period, expected) in by_period {
+        let lines = workflow::journal(&s, &period).unwrap();
+        let d: Decimal = lines.iter().filter_map(|l| l.debit).sum();
+        let c: Decimal = lines.iter().filter_map(|l| l.credit).sum();
+        assert_eq!(d, c, "{period}");
+        assert_eq!(d, expected, "{period}");
+        for l in &lines {
+            let tx = l.line_memo.split(':').next().unwrap();
+            assert!(deltas.contains_key(tx) && tx != changed, "{}", l.line_memo);
+        }
+    }
+    assert!(workflow::verify_chain(&s).unwrap().is_ok());
+}

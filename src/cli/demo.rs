@@ -93,23 +93,27 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         opts.seed
     ));
     demo::export(&g, &tmp, false)?;
-    let imported = fresh_import(&db, &tmp);
+    let t2 = Instant::now();
+    let report = fresh_import(&db, &tmp);
     let _ = std::fs::remove_dir_all(&tmp);
-    let imported = imported?;
-    print_summary(&g, &db, imported, gen_secs);
-    if !imported {
-        return Ok(ExitCode::SUCCESS);
-    }
+    let report = report?;
+    print_summary(&g, &db, gen_secs);
+    println!(
+        "Imported {} rows into the demo cache {} in {:.2}s ({} rejected)",
+        report.accepted(),
+        db.display(),
+        t2.elapsed().as_secs_f64(),
+        report.rejected_total
+    );
     score_hook(&db)?;
     if args.no_tui {
         return Ok(ExitCode::SUCCESS);
     }
-    open_workbench_hook(ctx, &db)
+    open_workbench(ctx, &db)
 }
 
 /// Replaces the demo cache with a fresh one holding the data set in `dir`.
-/// Returns false when the import into the cache is not available in this build.
-fn fresh_import(db: &Path, dir: &Path) -> anyhow::Result<bool> {
+fn fresh_import(db: &Path, dir: &Path) -> anyhow::Result<crate::import::ImportReport> {
     for suffix in ["", "-wal", "-shm"] {
         let mut p = db.as_os_str().to_owned();
         p.push(suffix);
@@ -119,14 +123,8 @@ fn fresh_import(db: &Path, dir: &Path) -> anyhow::Result<bool> {
                 .with_context(|| format!("cannot replace the demo cache {}", p.display()))?;
         }
     }
-    let store = crate::store::Store::open(db)?;
-    import_hook(&store, dir)
-}
-
-/// HOOK(import): the streaming import of the foundation issue.
-/// Replace with `crate::import::import_dir(store, dir, progress)` once merged.
-fn import_hook(_store: &crate::store::Store, _dir: &Path) -> anyhow::Result<bool> {
-    Ok(false)
+    let mut store = crate::store::Store::open(db)?;
+    crate::import::import_dir(&mut store, dir, &mut |_| {})
 }
 
 /// HOOK(detect): score the demo cache once `crate::detect` offers it.
@@ -134,12 +132,21 @@ fn score_hook(_db: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// HOOK(tui): open the workbench on the demo cache once `crate::tui::run` exists.
-fn open_workbench_hook(_ctx: &Context, _db: &Path) -> anyhow::Result<ExitCode> {
+/// Opens the workbench on the demo cache.
+fn open_workbench(ctx: &Context, db: &Path) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        println!(
+            "Not a terminal: open the workbench later with `tierdesk --db {}`",
+            db.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    crate::tui::run(ctx, db)?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_summary(g: &Generated, db: &Path, imported: bool, gen_secs: f64) {
+fn print_summary(g: &Generated, _db: &Path, gen_secs: f64) {
     let ds = &g.dataset;
     let p = &ds.program;
     println!(
@@ -215,11 +222,4 @@ fn print_summary(g: &Generated, db: &Path, imported: bool, gen_secs: f64) {
         kinds.join(", ")
     );
     println!("Generated in {gen_secs:.2}s");
-    if imported {
-        println!("Imported into the demo cache {}", db.display());
-    } else {
-        println!(
-            "Import into the demo cache is not built yet; use `tierdesk demo --export DIR` to write the data set."
-        );
-    }
 }

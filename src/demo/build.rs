@@ -340,9 +340,11 @@ impl Ctx {
             .partners
             .iter()
             .map(|p| {
+                // Distributors mostly earn overrides on their resellers' sales and
+                // report only the odd direct deal of their own.
                 let w = lognormal(&mut self.rng, 0.8)
                     * if p.kind == PartnerKind::Distributor {
-                        1.5
+                        0.3
                     } else {
                         1.0
                     };

@@ -66,13 +66,9 @@ pub(crate) fn plan(v: &Variant, tiers: &[Tier], window: ReviewWindow, fy: u32) -
     }
 }
 
-/// HOOK(plan): the plan engine's recalculation of every commission line.
-///
-/// Until `crate::plan::recalculate` is merged this returns no lines, so the demo's
-/// PRM file holds only the injected erroneous lines. Replace the body with
-/// `crate::plan::recalculate(ds)` once it exists.
-pub(crate) fn recalculated_lines(_ds: &Dataset) -> Vec<CommissionLine> {
-    Vec::new()
+/// The plan engine's recalculation of every commission line (`crate::plan`).
+pub(crate) fn recalculated_lines(ds: &Dataset) -> Vec<CommissionLine> {
+    crate::plan::recalculate(ds)
 }
 
 /// The PRM's lines: the recalculation, with a wrong amount, a missing override or

@@ -345,17 +345,6 @@ fn registration_values(r: &Registration) -> Vec<Value> {
     ]
 }
 
-fn commission_values(c: &CommissionLine) -> Vec<Value> {
-    vec![
-        t(&c.commission_id),
-        t(&c.transaction_id),
-        t(&c.payee_partner_id),
-        t(c.role.as_str()),
-        t(&c.amount.to_string()),
-        t(&c.period),
-    ]
-}
-
 const TX_INSERT: &str = "INSERT INTO transactions (transaction_id, kind, original_transaction_id, \
      partner_id, registration_id, customer_name, sku, quantity, unit_list_price, unit_net_price, \
      amount, amount_minor, currency, closed_on, submitted_at, invoice_number, notes, row_hash, \
@@ -510,7 +499,33 @@ impl Store {
     }
 
     pub fn upsert_commissions(&mut self, rows: &[CommissionLine]) -> Result<UpsertCounts> {
-        self.upsert_shape(&COMMISSIONS, rows, commission_values)
+        // The generic upsert with borrowed parameters (this table is the largest).
+        let tx = self.write_tx()?;
+        let mut c = UpsertCounts::default();
+        {
+            let mut ins = tx.prepare_cached(&COMMISSIONS.insert_sql())?;
+            let mut upd = tx.prepare_cached(&COMMISSIONS.update_sql())?;
+            for r in rows {
+                let amount = r.amount.to_string();
+                let p = params![
+                    r.commission_id,
+                    r.transaction_id,
+                    r.payee_partner_id,
+                    r.role.as_str(),
+                    amount,
+                    r.period
+                ];
+                if ins.execute(p)? == 1 {
+                    c.inserted += 1;
+                } else if upd.execute(p)? == 1 {
+                    c.updated += 1;
+                } else {
+                    c.unchanged += 1;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(c)
     }
 
     /// Upserts transactions: new ids are inserted; an existing row whose
@@ -1148,5 +1163,72 @@ impl Store {
             }
         }
         Ok(hex::encode(h.finalize()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index_names(s: &Store) -> Vec<String> {
+        let mut st = s
+            .conn
+            .prepare("SELECT name FROM sqlite_master WHERE type='index' AND sql IS NOT NULL ORDER BY name")
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn upsert_counts_inserted_updated_unchanged() {
+        let mut s = Store::open_in_memory().unwrap();
+        let tiers = vec![
+            Tier {
+                tier_id: "a".into(),
+                name: "A".into(),
+                rank: 1,
+            },
+            Tier {
+                tier_id: "b".into(),
+                name: "B".into(),
+                rank: 2,
+            },
+        ];
+        assert_eq!(s.upsert_tiers(&tiers).unwrap().inserted, 2);
+        let mut changed = tiers.clone();
+        changed[1].name = "Bee".into();
+        let c = s.upsert_tiers(&changed).unwrap();
+        assert_eq!((c.inserted, c.updated, c.unchanged), (0, 1, 1));
+        assert_eq!(s.tiers().unwrap(), changed);
+    }
+
+    #[test]
+    fn interrupted_bulk_import_indexes_are_restored() {
+        let mut s = Store::open_in_memory().unwrap();
+        let before = index_names(&s);
+        let dropped = s.begin_bulk_import().unwrap();
+        assert!(dropped.iter().any(|n| n == "idx_tx_partner"), "{dropped:?}");
+        assert!(!index_names(&s).contains(&"idx_tx_partner".to_string()));
+        // Simulate a crash: no end_bulk_import; the next import repairs it.
+        assert_eq!(s.restore_dropped_indexes().unwrap(), dropped.len());
+        assert_eq!(index_names(&s), before);
+        assert_eq!(s.restore_dropped_indexes().unwrap(), 0);
+    }
+
+    #[test]
+    fn quarantine_keeps_raw_text_once() {
+        let mut s = Store::open_in_memory().unwrap();
+        let r = Rejection {
+            file: "transactions.jsonl".into(),
+            line: 7,
+            field: Some("amount".into()),
+            error: "bad".into(),
+            raw: "{\"amount\":1.5}".into(),
+        };
+        assert_eq!(s.quarantine(std::slice::from_ref(&r)).unwrap(), 1);
+        assert_eq!(s.quarantine(std::slice::from_ref(&r)).unwrap(), 0);
+        assert_eq!(s.quarantined().unwrap(), vec![r]);
     }
 }

@@ -222,6 +222,27 @@ CREATE TABLE IF NOT EXISTS audit_anchor (
     hash TEXT NOT NULL
 );
 
+-- flags.status mirrors the case state (the workbench queue reads it), whoever writes
+-- cases, and survives a rescore that re-inserts the flag row.
+CREATE TRIGGER IF NOT EXISTS trg_cases_status_ins AFTER INSERT ON cases
+BEGIN
+    UPDATE flags SET status = NEW.state
+     WHERE transaction_id = NEW.transaction_id AND status <> NEW.state;
+END;
+
+CREATE TRIGGER IF NOT EXISTS trg_cases_status_upd AFTER UPDATE OF state ON cases
+BEGIN
+    UPDATE flags SET status = NEW.state
+     WHERE transaction_id = NEW.transaction_id AND status <> NEW.state;
+END;
+
+CREATE TRIGGER IF NOT EXISTS trg_flags_status_from_case AFTER INSERT ON flags
+WHEN EXISTS (SELECT 1 FROM cases c WHERE c.transaction_id = NEW.transaction_id AND c.state <> NEW.status)
+BEGIN
+    UPDATE flags SET status = (SELECT c.state FROM cases c WHERE c.transaction_id = NEW.transaction_id)
+     WHERE transaction_id = NEW.transaction_id;
+END;
+
 -- Transactional outbox of decisions to push to the PRM.
 CREATE TABLE IF NOT EXISTS outbox (
     id              INTEGER PRIMARY KEY,
@@ -279,6 +300,7 @@ CREATE INDEX IF NOT EXISTS idx_decisions_tx ON decisions (transaction_id, create
 CREATE INDEX IF NOT EXISTS idx_audit_target ON audit_log (target, seq);
 CREATE INDEX IF NOT EXISTS idx_outbox_status ON outbox (status, id);
 CREATE INDEX IF NOT EXISTS idx_reg_partner ON registrations (partner_id);
+CREATE INDEX IF NOT EXISTS idx_quarantine_line ON quarantine (source, line);
 
 -- Workbench queue (tui): rank/sort indexes for keyset pagination over in-window flags.
 -- Partial indexes: they hold only the queue's rows, so scans never touch clean transactions.

@@ -162,6 +162,7 @@ pub struct WfDb<'a> {
 impl Store {
     /// Read access for the workflow (no transaction).
     pub fn wf(&self) -> WfDb<'_> {
+        self.conn.set_prepared_statement_cache_capacity(64);
         WfDb { conn: &self.conn }
     }
 
@@ -171,6 +172,7 @@ impl Store {
         &mut self,
         f: impl FnOnce(&WfDb<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
+        self.conn.set_prepared_statement_cache_capacity(64);
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -178,6 +180,21 @@ impl Store {
         let out = f(&WfDb { conn: &tx })?;
         tx.commit().map_err(StoreError::from)?;
         Ok(out)
+    }
+}
+
+impl Store {
+    /// Runs `f` in a transaction that is always rolled back: validates an action and
+    /// reports its outcome without applying it.
+    pub fn wf_dry_run<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&WfDb<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.conn.set_prepared_statement_cache_capacity(64);
+        let tx = self.conn.transaction().map_err(StoreError::from)?;
+        let out = f(&WfDb { conn: &tx });
+        tx.rollback().map_err(StoreError::from)?;
+        out
     }
 }
 
@@ -254,12 +271,26 @@ fn outbox_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
 }
 
 impl WfDb<'_> {
+    /// Executes a statement through the prepared-statement cache.
+    fn exec<P: rusqlite::Params>(&self, sql: &str, p: P) -> rusqlite::Result<usize> {
+        self.conn.prepare_cached(sql)?.execute(p)
+    }
+
+    /// One row through the prepared-statement cache.
+    fn one<T, P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        p: P,
+        f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.conn.prepare_cached(sql)?.query_row(p, f)
+    }
+
     // ---- cases -------------------------------------------------------------------
 
     pub fn get_case(&self, tx_id: &str) -> Result<Option<CaseRow>> {
         Ok(self
-            .conn
-            .query_row(
+            .one(
                 &format!("SELECT {CASE_COLS} FROM cases WHERE transaction_id = ?1"),
                 [tx_id],
                 case_from,
@@ -283,7 +314,7 @@ impl WfDb<'_> {
 
     /// Inserts or replaces the case and keeps `flags.status` equal to its state.
     pub fn put_case(&self, c: &CaseRow) -> Result<()> {
-        self.conn.execute(
+        self.exec(
             "INSERT INTO cases (transaction_id, state, decided_amount, proposer, signed_hash, version, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT(transaction_id) DO UPDATE SET state = excluded.state,
@@ -300,7 +331,7 @@ impl WfDb<'_> {
                 c.updated_at
             ],
         )?;
-        self.conn.execute(
+        self.exec(
             "UPDATE flags SET status = ?2 WHERE transaction_id = ?1 AND status <> ?2",
             params![c.transaction_id, c.state],
         )?;
@@ -310,7 +341,7 @@ impl WfDb<'_> {
     /// Re-aligns `flags.status` with the case state for every case (a rescore that
     /// rewrote flag rows may have reset it). Returns how many flags were corrected.
     pub fn resync_flag_status(&self) -> Result<usize> {
-        Ok(self.conn.execute(
+        Ok(self.exec(
             "UPDATE flags SET status = (SELECT c.state FROM cases c WHERE c.transaction_id = flags.transaction_id)
              WHERE EXISTS (SELECT 1 FROM cases c WHERE c.transaction_id = flags.transaction_id AND c.state <> flags.status)",
             [],
@@ -321,8 +352,7 @@ impl WfDb<'_> {
 
     pub fn get_flag(&self, tx_id: &str) -> Result<Option<FlagRow>> {
         Ok(self
-            .conn
-            .query_row(
+            .one(
                 "SELECT transaction_id, score, confidence, kinds, detector_version, row_hash, status, partner_id
                  FROM flags WHERE transaction_id = ?1",
                 [tx_id],
@@ -344,8 +374,7 @@ impl WfDb<'_> {
 
     pub fn get_proposal(&self, tx_id: &str) -> Result<Option<ProposalRow>> {
         Ok(self
-            .conn
-            .query_row(
+            .one(
                 "SELECT action, current_amount, proposed_amount, delta, currency, rationale, detector_version
                  FROM proposals WHERE transaction_id = ?1",
                 [tx_id],
@@ -366,8 +395,7 @@ impl WfDb<'_> {
 
     pub fn get_transaction(&self, tx_id: &str) -> Result<Option<TxRow>> {
         Ok(self
-            .conn
-            .query_row(
+            .one(
                 "SELECT transaction_id, partner_id, amount, currency, closed_on, row_hash, record_version
                  FROM transactions WHERE transaction_id = ?1",
                 [tx_id],
@@ -389,8 +417,7 @@ impl WfDb<'_> {
     /// `partners.high_value` (false when the partner is unknown).
     pub fn partner_high_value(&self, partner_id: &str) -> Result<bool> {
         let v: Option<i64> = self
-            .conn
-            .query_row(
+            .one(
                 "SELECT high_value FROM partners WHERE partner_id = ?1",
                 [partner_id],
                 |r| r.get(0),
@@ -411,8 +438,7 @@ impl WfDb<'_> {
     /// The program's fiscal year start month (1 when no program is imported).
     pub fn fiscal_year_start_month(&self) -> Result<u32> {
         let v: Option<i64> = self
-            .conn
-            .query_row(
+            .one(
                 "SELECT fiscal_year_start_month FROM program WHERE id = 1",
                 [],
                 |r| r.get(0),
@@ -424,7 +450,7 @@ impl WfDb<'_> {
     // ---- decisions ---------------------------------------------------------------
 
     pub fn insert_decision(&self, d: &DecisionRow) -> Result<()> {
-        self.conn.execute(
+        self.exec(
             &format!("INSERT INTO decisions ({DECISION_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
             params![
                 d.decision_id,
@@ -446,8 +472,7 @@ impl WfDb<'_> {
 
     pub fn get_decision(&self, decision_id: &str) -> Result<Option<DecisionRow>> {
         Ok(self
-            .conn
-            .query_row(
+            .one(
                 &format!("SELECT {DECISION_COLS} FROM decisions WHERE decision_id = ?1"),
                 [decision_id],
                 decision_from,
@@ -465,9 +490,7 @@ impl WfDb<'_> {
     }
 
     pub fn count_decisions(&self) -> Result<i64> {
-        Ok(self
-            .conn
-            .query_row("SELECT COUNT(*) FROM decisions", [], |r| r.get(0))?)
+        Ok(self.one("SELECT COUNT(*) FROM decisions", [], |r| r.get(0))?)
     }
 
     // ---- audit log ---------------------------------------------------------------
@@ -475,8 +498,7 @@ impl WfDb<'_> {
     /// `(seq, hash)` of the latest audit entry, if any.
     pub fn audit_last(&self) -> Result<Option<(i64, String)>> {
         Ok(self
-            .conn
-            .query_row(
+            .one(
                 "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
@@ -487,8 +509,7 @@ impl WfDb<'_> {
     /// `(seq, hash)` recorded as the chain head when the last entry was written.
     pub fn audit_anchor(&self) -> Result<Option<(i64, String)>> {
         Ok(self
-            .conn
-            .query_row("SELECT seq, hash FROM audit_anchor WHERE id = 1", [], |r| {
+            .one("SELECT seq, hash FROM audit_anchor WHERE id = 1", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .optional()?)
@@ -497,7 +518,7 @@ impl WfDb<'_> {
     /// Appends an entry (its `seq`, `prev_hash` and `hash` already computed) and moves
     /// the anchor to it.
     pub fn insert_audit(&self, a: &AuditRow) -> Result<()> {
-        self.conn.execute(
+        self.exec(
             &format!("INSERT INTO audit_log ({AUDIT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
             params![
                 a.seq,
@@ -517,7 +538,7 @@ impl WfDb<'_> {
                 a.hash
             ],
         )?;
-        self.conn.execute(
+        self.exec(
             "INSERT INTO audit_anchor (id, seq, hash) VALUES (1, ?1, ?2)
              ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
             params![a.seq, a.hash],
@@ -553,7 +574,7 @@ impl WfDb<'_> {
 
     /// The latest audit `seq` written for a decision.
     pub fn audit_seq_of_decision(&self, decision_id: &str) -> Result<Option<i64>> {
-        Ok(self.conn.query_row(
+        Ok(self.one(
             "SELECT MAX(seq) FROM audit_log WHERE decision_id = ?1",
             [decision_id],
             |r| r.get(0),
@@ -563,7 +584,7 @@ impl WfDb<'_> {
     // ---- outbox ------------------------------------------------------------------
 
     pub fn insert_outbox(&self, o: &OutboxRow) -> Result<i64> {
-        self.conn.execute(
+        self.exec(
             "INSERT INTO outbox (decision_id, idempotency_key, transaction_id, payload, record_version, audit_head, status, attempts, last_error, created_at, pushed_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
@@ -585,8 +606,7 @@ impl WfDb<'_> {
 
     pub fn get_outbox(&self, decision_id: &str) -> Result<Option<OutboxRow>> {
         Ok(self
-            .conn
-            .query_row(
+            .one(
                 &format!("SELECT {OUTBOX_COLS} FROM outbox WHERE decision_id = ?1"),
                 [decision_id],
                 outbox_from,
@@ -621,7 +641,7 @@ impl WfDb<'_> {
         pushed_at: Option<&str>,
         last_error: Option<&str>,
     ) -> Result<()> {
-        self.conn.execute(
+        self.exec(
             "UPDATE outbox SET status = ?2, pushed_at = COALESCE(?3, pushed_at),
                last_error = COALESCE(?4, last_error), attempts = attempts + CASE WHEN ?2 IN ('pushed','conflict','failed') THEN 1 ELSE 0 END
              WHERE decision_id = ?1",
@@ -632,7 +652,7 @@ impl WfDb<'_> {
 
     /// One more failed attempt for an outbox row (it stays pending).
     pub fn record_outbox_attempt(&self, decision_id: &str, error: &str) -> Result<()> {
-        self.conn.execute(
+        self.exec(
             "UPDATE outbox SET attempts = attempts + 1, last_error = ?2 WHERE decision_id = ?1",
             params![decision_id, error],
         )?;
@@ -650,7 +670,7 @@ impl WfDb<'_> {
         remote: &str,
         created_at: &str,
     ) -> Result<()> {
-        self.conn.execute(
+        self.exec(
             "INSERT INTO conflicts (transaction_id, decision_id, seen, decided, remote, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![tx_id, decision_id, seen, decided, remote, created_at],
@@ -660,7 +680,7 @@ impl WfDb<'_> {
 
     /// Marks the open conflicts of a transaction resolved.
     pub fn resolve_conflicts(&self, tx_id: &str, at: &str) -> Result<()> {
-        self.conn.execute(
+        self.exec(
             "UPDATE conflicts SET resolved_at = ?2 WHERE transaction_id = ?1 AND resolved_at IS NULL",
             params![tx_id, at],
         )?;

@@ -33,8 +33,8 @@ pub fn account(url: &str, flavor: &str) -> String {
 pub enum Backend {
     /// The platform default (Linux: keyutils cache + Secret Service persistence).
     Default,
-    /// Linux kernel keyutils alone (no Secret Service on this machine, e.g. headless).
-    Keyutils,
+    /// Linux kernel keyutils, the user keyring (headless Linux: no Secret Service).
+    KeyutilsUser,
 }
 
 impl Backend {
@@ -47,7 +47,7 @@ impl Backend {
                     "OS keyring"
                 }
             }
-            Backend::Keyutils => "OS keyring (Linux kernel keyutils, persistent keyring)",
+            Backend::KeyutilsUser => "OS keyring (Linux kernel keyutils, user keyring)",
         }
     }
 }
@@ -56,12 +56,22 @@ fn entry(backend: Backend, account: &str) -> Result<keyring::Entry, keyring::Err
     match backend {
         Backend::Default => keyring::Entry::new(SERVICE, account),
         #[cfg(target_os = "linux")]
-        Backend::Keyutils => {
-            let c = keyring::keyutils::KeyutilsCredential::new_with_target(None, SERVICE, account)?;
+        Backend::KeyutilsUser => {
+            use linux_keyutils::{KeyRing, KeyRingIdentifier};
+            // Not `new_with_target`: it links the persistent keyring into the session,
+            // which (without a login session keyring) gives the process a fresh
+            // anonymous session and hides the user's keys from it.
+            let user = KeyRing::from_special_id(KeyRingIdentifier::User, false)
+                .map_err(|e| keyring::Error::PlatformFailure(Box::new(e)))?;
+            let c = keyring::keyutils::KeyutilsCredential {
+                session: user,
+                persistent: None,
+                description: format!("keyring-rs:{account}@{SERVICE}"),
+            };
             Ok(keyring::Entry::new_with_credential(Box::new(c)))
         }
         #[cfg(not(target_os = "linux"))]
-        Backend::Keyutils => keyring::Entry::new(SERVICE, account),
+        Backend::KeyutilsUser => keyring::Entry::new(SERVICE, account),
     }
 }
 
@@ -78,9 +88,20 @@ fn off_thread<T: Send + 'static>(
         .map_err(|_| CredError::Timeout(timeout))
 }
 
+/// Backends in the order they are tried when storing.
 fn backends() -> &'static [Backend] {
     if cfg!(target_os = "linux") {
-        &[Backend::Default, Backend::Keyutils]
+        &[Backend::Default, Backend::KeyutilsUser]
+    } else {
+        &[Backend::Default]
+    }
+}
+
+/// Backends in the order they are tried when reading: the user keyring first, so a
+/// headless read never disturbs the session keyring.
+fn read_backends() -> &'static [Backend] {
+    if cfg!(target_os = "linux") {
+        &[Backend::KeyutilsUser, Backend::Default]
     } else {
         &[Backend::Default]
     }
@@ -124,7 +145,7 @@ pub fn load_keyring(
     let acc = account.to_string();
     off_thread(timeout, move || {
         let mut errors = Vec::new();
-        for &b in backends() {
+        for &b in read_backends() {
             match entry(b, &acc).and_then(|e| e.get_password()) {
                 Ok(p) => return Ok((SecretString::from(p), b)),
                 Err(keyring::Error::NoEntry) => {}

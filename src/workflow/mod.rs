@@ -24,6 +24,19 @@
 //! document requests (`"hold"`: hold the commission until documents arrive), and
 //! compensations of pushed decisions (`"revert"`). Escalation is internal (no outbox).
 //!
+//! Outbox payload (JSON): `decision_id`, `transaction_id`, `action` (approve | override |
+//! dismiss | request_documents for decisions; for a compensation the PRM write that takes
+//! the original back: adjust | hold | approve), `prm_action` (adjust | approve | release |
+//! hold | revert), `amount` (the decided commission, exact decimal string, or null),
+//! `current_amount`, `delta`, `currency`, `reason`, `decided_by`/`proposer`,
+//! `signed_off_by` (sign-offs), `reverts` (compensations), `decided_at`, and `seen` (the
+//! transaction as the reviewer saw it: row_hash, record_version, amount). The row's
+//! `idempotency_key` is the decision id; `record_version` and `audit_head` ride along.
+//!
+//! Callers after a sync pull or a rescore should call [`lapse_changed_signoffs`]; the sync
+//! reports push outcomes with [`mark_pushed`], [`mark_conflict`], [`mark_refused`] and
+//! [`record_push_attempt`] so that each is audited and the case follows.
+//!
 //! Undo reverts the latest decision not yet undone: before push the case returns to its
 //! previous state and the pending outbox row is cancelled; after push a compensating
 //! decision is queued and pushed in turn.
@@ -40,7 +53,7 @@ use sha2::{Digest, Sha256};
 
 pub use audit::{audit_head, canonical, export as export_audit, trail, verify_chain, GENESIS};
 pub use journal::{journal, write_csv as write_journal_csv, JournalLine};
-pub use queue::{queue, QueueItem};
+pub use queue::{queue, signoff_queue, QueueItem, SignoffItem};
 pub use types::*;
 
 use crate::money::parse_money;
@@ -347,6 +360,17 @@ fn current_amount(
     Ok(sum)
 }
 
+/// The flag, or why there is none: an unknown id or an unflagged transaction.
+fn no_flag(db: &WfDb<'_>, tx_id: &str, flag: Option<FlagRow>) -> Result<FlagRow, WorkflowError> {
+    match flag {
+        Some(f) => Ok(f),
+        None if db.get_transaction(tx_id)?.is_none() => {
+            Err(WorkflowError::UnknownTransaction(tx_id.to_string()))
+        }
+        None => Err(WorkflowError::NoFlag(tx_id.to_string())),
+    }
+}
+
 fn illegal(tx_id: &str, from: CaseState, action: &str) -> WorkflowError {
     let hint = match from {
         CaseState::AwaitingSignoff => "; a manager must sign it off or reject it, or undo it",
@@ -375,9 +399,7 @@ fn decide_in(
     if cmd.needs_reason() && reason.is_empty() {
         return Err(WorkflowError::ReasonRequired);
     }
-    let flag = db
-        .get_flag(tx_id)?
-        .ok_or_else(|| WorkflowError::NoFlag(tx_id.to_string()))?;
+    let flag = no_flag(db, tx_id, db.get_flag(tx_id)?)?;
     let mut case = load_case(db, tx_id, &flag)?;
     let from = parse_state(&case.state)?;
     let op = Op {
@@ -522,6 +544,7 @@ fn decide_in(
                     "currency": currency,
                     "reason": reason,
                     "decided_by": actor.user,
+                    "proposer": actor.user,
                     "signed_off_by": Value::Null,
                     "decided_at": op.at,
                     "seen": op.seen(tx_id)?,
@@ -572,6 +595,7 @@ fn decide_in(
                     "prm_action": prm_action,
                     "reason": reason,
                     "decided_by": actor.user,
+                    "proposer": actor.user,
                     "decided_at": op.at,
                     "seen": op.seen(tx_id)?,
                 });
@@ -594,9 +618,7 @@ fn signoff_in(
     reason: &str,
 ) -> Result<CaseState, WorkflowError> {
     let reason = reason.trim();
-    let flag = db
-        .get_flag(tx_id)?
-        .ok_or_else(|| WorkflowError::NoFlag(tx_id.to_string()))?;
+    let flag = no_flag(db, tx_id, db.get_flag(tx_id)?)?;
     let mut case = load_case(db, tx_id, &flag)?;
     let from = parse_state(&case.state)?;
     if from != CaseState::AwaitingSignoff {
@@ -714,6 +736,7 @@ fn signoff_in(
                 "currency": currency,
                 "reason": proposal_decision.as_ref().map(|p| p.reason.clone()).unwrap_or_default(),
                 "decided_by": case.proposer,
+                "proposer": case.proposer,
                 "proposal_decision_id": proposal_decision.as_ref().map(|p| p.decision_id.clone()),
                 "signed_off_by": actor.user,
                 "signoff_reason": reason,
@@ -887,18 +910,28 @@ fn compensation_payload(
 ) -> Result<Value, WorkflowError> {
     let orig: Value = serde_json::from_str(&original.payload).unwrap_or(Value::Null);
     let get = |k: &str| orig.get(k).cloned().unwrap_or(Value::Null);
+    // The PRM write that takes the original back: an adjustment restores the previous
+    // commission; an approval/release is put back on hold; a hold is released.
+    let restore = get("current_amount");
+    let (action, amount) = match orig.get("prm_action").and_then(Value::as_str) {
+        Some("adjust") if !restore.is_null() => ("adjust", restore),
+        Some("hold") => ("approve", Value::Null),
+        _ => ("hold", Value::Null),
+    };
     Ok(json!({
         "decision_id": d.decision_id,
         "transaction_id": d.transaction_id,
-        "action": "compensate",
+        "action": action,
+        "compensates": true,
         "prm_action": "revert",
         "reverts": original.decision_id,
         "reverted_prm_action": get("prm_action"),
-        "amount": get("current_amount"),
+        "amount": amount,
         "reverted_amount": get("amount"),
         "currency": get("currency"),
         "reason": reason,
         "decided_by": op.actor.user,
+        "proposer": op.actor.user,
         "decided_at": op.at,
         "seen": op.seen(&d.transaction_id)?,
     }))
@@ -949,6 +982,26 @@ pub fn decide_batch(
             .map(|t| decide_in(db, policy, actor, t, &cmd, reason).map_err(|e| batch_err(t, e)))
             .collect()
     })
+}
+
+/// What [`decide`] would do, without doing it: the state the case would rest in (e.g.
+/// `awaiting_signoff` tells the workbench a sign-off will be needed), or why it would be
+/// refused.
+pub fn preview_decide(
+    store: &mut Store,
+    policy: &Policy,
+    actor: &Actor,
+    tx_id: &str,
+    cmd: Command,
+    reason: &str,
+) -> Result<CaseState, WorkflowError> {
+    store.wf_dry_run(|db| decide_in(db, policy, actor, tx_id, &cmd, reason))
+}
+
+/// Whether `actor` may sign off `tx_id` now (role, four-eyes, state, nothing changed),
+/// without doing it. The workbench uses it to enable or explain the sign-off action.
+pub fn check_signoff(store: &mut Store, actor: &Actor, tx_id: &str) -> Result<(), WorkflowError> {
+    store.wf_dry_run(|db| signoff_in(db, actor, tx_id, SignoffCommand::Approve, "").map(|_| ()))
 }
 
 /// A manager signs off (or rejects) an adjustment awaiting sign-off.

@@ -75,3 +75,63 @@ pub fn queue(
         })
         .collect()
 }
+
+/// One adjustment waiting for a manager's sign-off.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SignoffItem {
+    pub transaction_id: String,
+    pub partner_id: String,
+    pub partner_name: Option<String>,
+    /// Fiscal quarter of the transaction's close date, e.g. `2026-Q3`.
+    pub period: String,
+    pub currency: String,
+    pub current_amount: Option<Decimal>,
+    pub decided_amount: Option<Decimal>,
+    /// decided - current (zero when either is unknown).
+    pub delta: Decimal,
+    /// Who proposed it: they may not sign it off.
+    pub proposer: Option<String>,
+}
+
+/// Adjustments awaiting sign-off, by partner then transaction (the managers' pane;
+/// totals per period/partner are sums over these).
+pub fn signoff_queue(store: &Store) -> Result<Vec<SignoffItem>, WorkflowError> {
+    let db = store.wf();
+    let fy = db.fiscal_year_start_month()?;
+    let mut out = Vec::new();
+    for r in db.journal_rows(&[CaseState::AwaitingSignoff.as_str()])? {
+        let tx = r.transaction_id.clone();
+        let m = |s: &Option<String>| -> Result<Option<Decimal>, WorkflowError> {
+            match s {
+                None => Ok(None),
+                Some(s) => parse_money(s).map(Some).ok_or_else(|| {
+                    WorkflowError::Corrupt(format!("amount of {tx} is not an amount: '{s}'"))
+                }),
+            }
+        };
+        let current_amount = m(&r.current_amount)?;
+        let decided_amount = m(&r.decided_amount)?;
+        let closed = chrono::NaiveDate::parse_from_str(&r.closed_on, "%Y-%m-%d").map_err(|_| {
+            WorkflowError::Corrupt(format!(
+                "closed_on of {tx} is not a date: '{}'",
+                r.closed_on
+            ))
+        })?;
+        let proposer = db.get_case(&tx)?.and_then(|c| c.proposer);
+        out.push(SignoffItem {
+            period: crate::model::fiscal_quarter(closed, fy),
+            delta: match (current_amount, decided_amount) {
+                (Some(c), Some(d)) => d - c,
+                _ => Decimal::ZERO,
+            },
+            transaction_id: r.transaction_id,
+            partner_id: r.partner_id,
+            partner_name: r.partner_name,
+            currency: r.currency,
+            current_amount,
+            decided_amount,
+            proposer,
+        });
+    }
+    Ok(out)
+}

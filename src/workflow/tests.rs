@@ -463,7 +463,13 @@ fn unflagged_transactions_and_bad_amounts_are_refused() {
     let p = policy();
     let e = decide(&mut s, &p, &analyst("a"), "NOPE", Command::Approve, "").unwrap_err();
     assert!(
-        matches!(e, WorkflowError::NoFlag(ref t) if t == "NOPE"),
+        matches!(e, WorkflowError::UnknownTransaction(ref t) if t == "NOPE"),
+        "{e}"
+    );
+    ts::insert_transaction(&s, "CLEAN", "P1", "10", "USD", "2026-08-01", "h").unwrap();
+    let e = decide(&mut s, &p, &analyst("a"), "CLEAN", Command::Approve, "").unwrap_err();
+    assert!(
+        matches!(e, WorkflowError::NoFlag(ref t) if t == "CLEAN"),
         "{e}"
     );
     add(&s, "T", "P1", "USD", "100", "90");
@@ -1008,6 +1014,8 @@ mod props {
         Undo(usize, usize),
         Push,
         Conflict,
+        Refuse,
+        Batch(usize, u8),
         Change(usize),
         Lapse,
     }
@@ -1019,6 +1027,8 @@ mod props {
             2 => (0..3usize, 0..4usize).prop_map(|(t, a)| Act::Undo(t, a)),
             2 => Just(Act::Push),
             1 => Just(Act::Conflict),
+            1 => Just(Act::Refuse),
+            1 => (0..4usize, 0..2u8).prop_map(|(a, c)| Act::Batch(a, c)),
             1 => (0..3usize).prop_map(Act::Change),
             1 => Just(Act::Lapse),
         ]
@@ -1060,9 +1070,18 @@ mod props {
                 }
             }
         }
+        let pending = pending_outbox(s, 1000).unwrap();
         for t in TXS {
             if let Some(c) = db.get_case(t).unwrap() {
                 assert_eq!(db.get_flag(t).unwrap().unwrap().status, c.state);
+                if c.state == "queued_for_push" {
+                    // what is queued is in the outbox, bound to its decision
+                    let o = pending
+                        .iter()
+                        .rfind(|o| o.transaction_id == t && o.payload["prm_action"] != "revert")
+                        .expect("a queued case has a pending outbox entry");
+                    assert_eq!(o.payload["amount"].as_str(), c.decided_amount.as_deref());
+                }
             }
         }
     }
@@ -1105,6 +1124,15 @@ mod props {
                         Some(o) => mark_conflict(&mut s, &o.decision_id, serde_json::json!({}), "stale"),
                         None => Ok(()),
                     },
+                    Act::Refuse => match pending_outbox(&s, 1).unwrap().first() {
+                        Some(o) => mark_refused(&mut s, &o.decision_id, "refused"),
+                        None => Ok(()),
+                    },
+                    Act::Batch(who, c) => {
+                        let ids: Vec<String> = TXS.iter().map(|t| t.to_string()).collect();
+                        let cmd = if c == 0 { Command::Approve } else { Command::Dismiss };
+                        decide_batch(&mut s, &p, &people[who], &ids, cmd, "bulk").map(|_| ())
+                    }
                     Act::Change(t) => {
                         version += 1;
                         ts::change_transaction(&s, TXS[t], &format!("v{version}")).unwrap();
@@ -1119,4 +1147,182 @@ mod props {
             }
         }
     }
+}
+
+/// Figures, not a check: `cargo test --lib workflow::tests::throughput -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn throughput() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&dir.path().join("c.db")).unwrap();
+    ts::insert_partner(&s, "P1", false).unwrap();
+    let n = 5000;
+    let ids: Vec<String> = (0..n).map(|i| format!("T{i}")).collect();
+    for t in &ids {
+        add(&s, t, "P1", "USD", "100", "90");
+    }
+    let p = policy();
+    let t0 = std::time::Instant::now();
+    decide_batch(
+        &mut s,
+        &p,
+        &analyst("a"),
+        &ids[..n / 2],
+        Command::Approve,
+        "bulk",
+    )
+    .unwrap();
+    let batch = t0.elapsed();
+    let t0 = std::time::Instant::now();
+    for t in &ids[n / 2..n / 2 + 200] {
+        decide(&mut s, &p, &analyst("a"), t, Command::Dismiss, "fp").unwrap();
+    }
+    let single = t0.elapsed() / 200;
+    let t0 = std::time::Instant::now();
+    let r = verify_chain(&s).unwrap();
+    let verify = t0.elapsed();
+    println!(
+        "batch approve {} cases: {:?} ({:.0}/s); single decide (own fsync'd tx): {:?}; verify {} entries: {:?}",
+        n / 2,
+        batch,
+        (n / 2) as f64 / batch.as_secs_f64(),
+        single,
+        r.entries,
+        verify
+    );
+}
+
+#[test]
+fn previews_apply_nothing() {
+    let mut s = store();
+    let p = policy();
+    add(&s, "T", "PH", "USD", "100", "90");
+    let a = analyst("ana");
+    assert_eq!(
+        preview_decide(&mut s, &p, &a, "T", Command::Approve, "").unwrap(),
+        CaseState::AwaitingSignoff
+    );
+    assert!(matches!(
+        preview_decide(&mut s, &p, &a, "T", Command::Dismiss, "").unwrap_err(),
+        WorkflowError::ReasonRequired
+    ));
+    assert_eq!(counts(&s), (0, 0, 0));
+    assert_eq!(state(&s, "T"), CaseState::Flagged);
+    decide(&mut s, &p, &a, "T", Command::Approve, "").unwrap();
+    let before = counts(&s);
+    assert!(matches!(
+        check_signoff(&mut s, &manager("ana"), "T").unwrap_err(),
+        WorkflowError::FourEyes { .. }
+    ));
+    assert!(matches!(
+        check_signoff(&mut s, &analyst("bob"), "T").unwrap_err(),
+        WorkflowError::NotManager
+    ));
+    check_signoff(&mut s, &manager("max"), "T").unwrap();
+    assert_eq!(counts(&s), before);
+    let q = signoff_queue(&s).unwrap();
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].period, "2026-Q3");
+    assert_eq!(q[0].delta, dec!(-10));
+    assert_eq!(q[0].proposer.as_deref(), Some("ana"));
+    assert_eq!(state(&s, "T"), CaseState::AwaitingSignoff);
+}
+
+/// Every outbox entry the workflow writes maps to the PRM write the sync sends.
+#[test]
+fn the_sync_understands_every_outbox_payload() {
+    let mut s = store();
+    let p = policy();
+    let a = analyst("ana");
+    add(&s, "AP", "P1", "USD", "100", "90");
+    add(&s, "OV", "P1", "USD", "100", "100");
+    add(&s, "SO", "PH", "USD", "100", "90");
+    add(&s, "DI", "P1", "USD", "100", "90");
+    add(&s, "RD", "P1", "USD", "100", "90");
+    decide(&mut s, &p, &a, "AP", Command::Approve, "").unwrap();
+    decide(
+        &mut s,
+        &p,
+        &a,
+        "OV",
+        Command::Override { amount: dec!(120) },
+        "rate",
+    )
+    .unwrap();
+    decide(&mut s, &p, &a, "SO", Command::Approve, "").unwrap();
+    signoff(
+        &mut s,
+        &p,
+        &manager("max"),
+        "SO",
+        SignoffCommand::Approve,
+        "",
+    )
+    .unwrap();
+    decide(&mut s, &p, &a, "DI", Command::Dismiss, "fp").unwrap();
+    decide(&mut s, &p, &a, "RD", Command::RequestDocuments, "po").unwrap();
+    for o in pending_outbox(&s, 100).unwrap() {
+        mark_pushed(&mut s, &o.decision_id, "r").unwrap();
+    }
+    for t in ["AP", "OV", "SO", "DI", "RD"] {
+        undo(&mut s, &p, &manager("mia"), t, "take back").unwrap();
+    }
+    let mut got = Vec::new();
+    for (o, status) in outbox_entries(&s).unwrap() {
+        let row = crate::store::sync::OutboxRow {
+            id: o.id,
+            decision_id: o.decision_id.clone(),
+            idempotency_key: o.idempotency_key.clone(),
+            transaction_id: o.transaction_id.clone(),
+            payload: o.payload.to_string(),
+            record_version: o.record_version,
+            audit_head: o.audit_head.clone(),
+            status,
+            attempts: o.attempts,
+            last_error: None,
+        };
+        let req =
+            crate::sync::push_request(&row, None).unwrap_or_else(|e| panic!("{e}: {}", o.payload));
+        assert_eq!(req.idempotency_key, o.decision_id);
+        got.push((
+            o.transaction_id,
+            req.action,
+            req.amount.map(|a| a.to_string()),
+            req.approver,
+        ));
+    }
+    let s_ = |x: &str| x.to_string();
+    assert_eq!(
+        got,
+        vec![
+            (s_("AP"), s_("adjust"), Some(s_("90")), None),
+            (s_("OV"), s_("adjust"), Some(s_("120")), None),
+            (s_("SO"), s_("adjust"), Some(s_("90")), Some(s_("max"))),
+            (s_("DI"), s_("approve"), None, None),
+            (s_("RD"), s_("hold"), None, None),
+            // compensations, in order
+            (s_("AP"), s_("adjust"), Some(s_("100")), None),
+            (s_("OV"), s_("adjust"), Some(s_("100")), None),
+            (s_("SO"), s_("adjust"), Some(s_("100")), None),
+            (s_("DI"), s_("hold"), None, None),
+            (s_("RD"), s_("approve"), None, None),
+        ]
+    );
+}
+
+#[test]
+fn flag_status_follows_the_case_whoever_writes_it() {
+    let mut s = store();
+    add(&s, "T", "P1", "USD", "100", "90");
+    decide(&mut s, &policy(), &analyst("a"), "T", Command::Approve, "").unwrap();
+    ts::exec(
+        &s,
+        "UPDATE cases SET state = 'pushed' WHERE transaction_id = 'T'",
+    )
+    .unwrap();
+    assert_eq!(flag_status(&s, "T"), "pushed");
+    // a rescore re-inserting the flag keeps the workflow's status
+    ts::exec(&s, "DELETE FROM flags WHERE transaction_id = 'T'").unwrap();
+    ts::insert_flag(&s, "T", "P1", 0.7, &["duplicate"], "h-T").unwrap();
+    assert_eq!(flag_status(&s, "T"), "pushed");
 }

@@ -222,6 +222,8 @@ pub enum WorkflowError {
     NotManager,
     #[error("a reason is required for this action (--reason TEXT)")]
     ReasonRequired,
+    #[error("transaction {0} is not in the cache (check the id, or import/sync first)")]
+    UnknownTransaction(String),
     #[error("transaction {0} has no flag: only flagged transactions can be decided (run `tierdesk score` first?)")]
     NoFlag(String),
     #[error(

@@ -1,0 +1,176 @@
+//! Scoring the cache: loads the program from the store, scores it (baselines are
+//! always recomputed from the whole cache) and writes only the flags whose input row
+//! changed, is new, or was scored by another detector version. Calls store methods only.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use super::{score_dataset_full, Finding, VarianceInfo, DETECTOR_VERSION};
+use crate::model::Dataset;
+use crate::store::flags::{FlagRow, ProposalRow};
+use crate::store::Store;
+
+/// What a cache scoring did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScoreSummary {
+    pub transactions: usize,
+    /// Flags written (new, changed rows, or a new detector version).
+    pub rescored: usize,
+    pub unchanged: usize,
+    /// Transactions with at least one kind.
+    pub flagged: usize,
+    pub flagged_in_window: usize,
+    pub detector_version: String,
+}
+
+/// The plan's variances as the detector needs them (reason and plan total).
+pub fn variances_for(ds: &Dataset) -> BTreeMap<String, VarianceInfo> {
+    let lines = crate::plan::recalculate(ds);
+    let mut plan_total: BTreeMap<&str, Decimal> = BTreeMap::new();
+    for l in &lines {
+        *plan_total.entry(l.transaction_id.as_str()).or_default() += l.amount;
+    }
+    crate::plan::variances(ds, &lines)
+        .into_iter()
+        .map(|(id, v)| {
+            let plan_amount = Some(plan_total.get(id.as_str()).copied().unwrap_or_default());
+            (
+                id,
+                VarianceInfo {
+                    reason: v.reason,
+                    plan_amount,
+                },
+            )
+        })
+        .collect()
+}
+
+/// Scores the cache and writes flags and proposals incrementally.
+///
+/// `progress(done, total)` is called as rows are written. `scored_at` is taken from
+/// the program's `as_of` date plus the wall clock only here in the shell-side code.
+pub fn score_cache(
+    store: &mut Store,
+    progress: &mut dyn FnMut(usize, usize),
+) -> anyhow::Result<ScoreSummary> {
+    let ds = store.load_dataset()?;
+    let variances = variances_for(&ds);
+    let findings = score_dataset_full(&ds, &variances);
+    let row_hashes = store.transaction_row_hashes()?;
+    let existing = store.flag_hashes()?;
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let by_id: std::collections::HashMap<&str, &crate::model::Transaction> = ds
+        .transactions
+        .iter()
+        .map(|t| (t.transaction_id.as_str(), t))
+        .collect();
+    let window = ds.program.review_window;
+    let currency = ds.program.currency.clone();
+    let total = findings.len();
+    let mut flags = Vec::new();
+    let mut proposals = Vec::new();
+    let mut clear = Vec::new();
+    let mut summary = ScoreSummary {
+        transactions: total,
+        rescored: 0,
+        unchanged: 0,
+        flagged: 0,
+        flagged_in_window: 0,
+        detector_version: DETECTOR_VERSION.to_string(),
+    };
+    for f in &findings {
+        let id = f.score.transaction_id.as_str();
+        let Some(t) = by_id.get(id) else { continue };
+        let in_window = window.contains(&t.submitted_at);
+        if !f.score.kinds.is_empty() {
+            summary.flagged += 1;
+            if in_window {
+                summary.flagged_in_window += 1;
+            }
+        }
+        let hash = row_hashes.get(id).cloned().unwrap_or_default();
+        let same = existing
+            .get(id)
+            .is_some_and(|(h, v)| *h == hash && v == DETECTOR_VERSION);
+        if same {
+            summary.unchanged += 1;
+            continue;
+        }
+        summary.rescored += 1;
+        flags.push(flag_row(f, t, &hash, in_window, &now));
+        match &f.proposal {
+            Some(p) => proposals.push(ProposalRow {
+                transaction_id: id.to_string(),
+                action: p.action.as_str().to_string(),
+                current_amount: p.current_amount.to_string(),
+                proposed_amount: p.proposed_amount.to_string(),
+                delta: p.delta.to_string(),
+                currency: currency.clone(),
+                rationale: p.rationale.clone(),
+                detector_version: DETECTOR_VERSION.to_string(),
+                created_at: now.clone(),
+            }),
+            None => clear.push(id.to_string()),
+        }
+    }
+    // Write in chunks so progress is visible on big caches.
+    let chunk = 20_000;
+    let mut done = summary.unchanged;
+    progress(done, total);
+    let mut pi = 0;
+    for fl in flags.chunks(chunk) {
+        let ids: std::collections::HashSet<&str> =
+            fl.iter().map(|f| f.transaction_id.as_str()).collect();
+        let mut ps = Vec::new();
+        while pi < proposals.len() && ids.contains(proposals[pi].transaction_id.as_str()) {
+            ps.push(proposals[pi].clone());
+            pi += 1;
+        }
+        let cl: Vec<String> = clear
+            .iter()
+            .filter(|c| ids.contains(c.as_str()))
+            .cloned()
+            .collect();
+        store.write_flags(fl, &ps, &cl)?;
+        done += fl.len();
+        progress(done, total);
+    }
+    if pi < proposals.len() {
+        store.write_flags(&[], &proposals[pi..], &[])?;
+    }
+    if summary.rescored > 0 {
+        store.rebuild_queue_counters()?;
+    }
+    Ok(summary)
+}
+
+fn flag_row(
+    f: &Finding,
+    t: &crate::model::Transaction,
+    hash: &str,
+    in_window: bool,
+    now: &str,
+) -> FlagRow {
+    let at_stake = match &f.proposal {
+        Some(p) => p.delta.abs().max(Decimal::ZERO),
+        None => Decimal::ZERO,
+    };
+    let kinds: Vec<&str> = f.score.kinds.iter().map(|k| k.as_str()).collect();
+    FlagRow {
+        transaction_id: f.score.transaction_id.clone(),
+        score: f.score.score,
+        confidence: f.score.confidence,
+        kinds: serde_json::to_string(&kinds).unwrap_or_else(|_| "[]".into()),
+        reasons: serde_json::to_string(&f.score.reasons).unwrap_or_else(|_| "[]".into()),
+        evidence: f.evidence.to_string(),
+        detector_version: DETECTOR_VERSION.to_string(),
+        row_hash: hash.to_string(),
+        scored_at: now.to_string(),
+        in_window,
+        amount_minor: crate::money::to_minor(t.amount),
+        at_stake_minor: crate::money::to_minor(at_stake),
+        partner_id: t.partner_id.clone(),
+    }
+}

@@ -105,7 +105,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         t2.elapsed().as_secs_f64(),
         report.rejected_total
     );
-    score_hook(&db)?;
+    score_demo(&db)?;
     if args.no_tui {
         return Ok(ExitCode::SUCCESS);
     }
@@ -127,8 +127,19 @@ fn fresh_import(db: &Path, dir: &Path) -> anyhow::Result<crate::import::ImportRe
     crate::import::import_dir(&mut store, dir, &mut |_| {})
 }
 
-/// HOOK(detect): score the demo cache once `crate::detect` offers it.
-fn score_hook(_db: &Path) -> anyhow::Result<()> {
+/// Scores the demo cache so the exception queue is ready when the workbench opens.
+fn score_demo(db: &Path) -> anyhow::Result<()> {
+    let t = Instant::now();
+    let mut store = crate::store::Store::open(db)?;
+    let s = crate::detect::cache::score_cache(&mut store, &mut |_, _| {})?;
+    println!(
+        "Scored {} transactions in {:.2}s: {} flagged, {} of them in the review window (detector {})",
+        s.transactions,
+        t.elapsed().as_secs_f64(),
+        s.flagged,
+        s.flagged_in_window,
+        s.detector_version
+    );
     Ok(())
 }
 

@@ -188,6 +188,7 @@ pub fn bench(ctx: &Context, o: &super::bench::BenchOpts) -> anyhow::Result<ExitC
         .stderr(std::process::Stdio::inherit())
         .spawn()
         .context("starting the simulator")?;
+    let child_pid = child.id();
     let result = (|| -> anyhow::Result<()> {
         let stdout = child.stdout.take().context("simulator stdout")?;
         let mut line = String::new();
@@ -227,6 +228,14 @@ pub fn bench(ctx: &Context, o: &super::bench::BenchOpts) -> anyhow::Result<ExitC
             n as f64 / secs
         );
         println!("bench sync: {} rows written", report.written);
+        let me = cpu_seconds("self");
+        let sim = cpu_seconds(&child_pid.to_string());
+        if let (Some(me), Some(sim)) = (me, sim) {
+            println!(
+                "bench sync: CPU time: sync {me:.1}s ({:.0} records per CPU-second), simulator {sim:.1}s; machine load makes wall time longer",
+                n as f64 / me.max(0.001)
+            );
+        }
         match super::bench::peak_memory_mib() {
             Some(m) => println!("bench sync: peak memory of the syncing process {m:.0} MiB"),
             None => println!("bench sync: peak memory unknown on this platform"),
@@ -240,6 +249,15 @@ pub fn bench(ctx: &Context, o: &super::bench::BenchOpts) -> anyhow::Result<ExitC
     }
     result?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// User + system CPU seconds of a process (`self` or a pid), from /proc (Linux).
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
 
 fn tempdir_in(base: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {

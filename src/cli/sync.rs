@@ -143,6 +143,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             eprint!("\r{:60}\r", "");
         }
         print_report(&report, started.elapsed());
+        if !report.changed_transactions.is_empty() {
+            score_new(&mut store);
+        }
         if args.once {
             let failed = report.errors.iter().any(|e| !e.starts_with("push")) && report.online;
             return Ok(if failed {
@@ -152,6 +155,30 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             });
         }
         std::thread::sleep(Duration::from_secs(args.interval.max(1)));
+    }
+}
+
+/// Scores what the pull brought in (only new or changed rows are rewritten), so the
+/// exception queue is current; sign-offs on changed flags lapse back to review.
+fn score_new(store: &mut crate::store::Store) {
+    match (store.program(), store.plan()) {
+        (Ok(Some(_)), Ok(Some(_))) => {}
+        _ => {
+            eprintln!("not scoring: the cache has no program or plan yet");
+            return;
+        }
+    }
+    match crate::detect::cache::score_cache(store, &mut |_, _| {}) {
+        Ok(s) => {
+            println!(
+                "scored: {} rewritten, {} unchanged, {} flagged in the review window",
+                s.rescored, s.unchanged, s.flagged_in_window
+            );
+            if !s.lapsed.is_empty() {
+                println!("lapsed back to review: {}", s.lapsed.join(", "));
+            }
+        }
+        Err(e) => eprintln!("scoring after sync failed: {e:#}"),
     }
 }
 

@@ -29,7 +29,7 @@ pub struct Args {
     /// Generated program size: partners.
     #[arg(long, default_value_t = 200)]
     pub partners: usize,
-    /// Generated program without commission lines (for the sync benchmark).
+    /// A lean synthetic program without commission lines (for the sync benchmark).
     #[arg(long, hide = true)]
     pub bare: bool,
     /// Fault injection, e.g. `latency=5,5xx=0.1,reset=0.05,truncate=0.05,malformed=0.05,dup=0.1,429=0.1,lost=0.2`.
@@ -51,7 +51,19 @@ pub fn run(_ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("loading data set {}", dir.display()))?
                 .dataset
         }
-        None => crate::sim::synth::program(args.seed, args.partners, args.transactions, !args.bare),
+        // The benchmark serves a lean synthetic program; users get the demo generator's.
+        None if args.bare => {
+            crate::sim::synth::program(args.seed, args.partners, args.transactions, false)
+        }
+        None => {
+            crate::demo::generate(&crate::demo::DemoOptions {
+                seed: args.seed,
+                partners: args.partners,
+                transactions: args.transactions,
+                ..crate::demo::DemoOptions::default()
+            })
+            .dataset
+        }
     };
     let opts = SimOptions {
         flavor: args.flavor,

@@ -43,7 +43,19 @@ pub fn run(ctx: &Context, _args: Args) -> anyhow::Result<ExitCode> {
         "  schema      {} (this build writes {SCHEMA_VERSION})",
         store.schema_version()?
     );
-    println!("  keyring     kernel keyutils / Secret Service (keyring 3)");
+    {
+        use crate::sync::creds::Backend;
+        println!(
+            "  keyring     {}; fallback {}{}",
+            Backend::Default.describe(),
+            Backend::KeyutilsUser.describe(),
+            if std::env::var_os("TIERDESK_PRM_TOKEN").is_some() {
+                " (TIERDESK_PRM_TOKEN is set and overrides it)"
+            } else {
+                ""
+            }
+        );
+    }
     println!("user          {} ({})", ctx.user, ctx.role.as_str());
     match store.program()? {
         Some(prog) => println!(

@@ -1270,3 +1270,55 @@ pub fn palette_matches(input: &str) -> Vec<Action> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn app() -> App {
+        App::new(
+            "bob".into(),
+            Role::Analyst,
+            Config::default(),
+            Theme::monochrome(),
+            Keymap::new(&BTreeMap::new()).unwrap(),
+        )
+    }
+
+    #[test]
+    fn forecast_is_computed_once_on_the_worker_and_recomputed_on_refresh() {
+        let mut a = app();
+        assert_eq!(a.update(Action::ForecastView), vec![Effect::LoadForecast]);
+        assert_eq!(a.view, View::Forecast);
+        assert!(a.forecast.loading);
+        // While it computes, pressing 3 again asks for nothing more.
+        assert_eq!(a.update(Action::ForecastView), vec![]);
+        a.on_msg(Msg::Forecast(Err("no program".into())));
+        assert!(!a.forecast.loading);
+        assert!(matches!(a.forecast.data, Some(Err(_))));
+        // Cached: back to the queue and again costs nothing.
+        a.update(Action::QueueView);
+        assert_eq!(a.update(Action::ForecastView), vec![]);
+        // Refresh in the Forecast view recomputes.
+        assert!(a.update(Action::Refresh).contains(&Effect::LoadForecast));
+        assert!(a.forecast.loading);
+    }
+
+    #[test]
+    fn forecast_scroll_is_clamped_to_what_was_drawn() {
+        let mut a = app();
+        a.update(Action::ForecastView);
+        a.forecast.max_scroll.set(3);
+        for _ in 0..10 {
+            a.update(Action::Down);
+        }
+        assert_eq!(a.forecast.scroll, 3);
+        a.update(Action::Top);
+        assert_eq!(a.forecast.scroll, 0);
+        a.update(Action::Bottom);
+        assert_eq!(a.forecast.scroll, 3);
+        a.update(Action::Back);
+        assert_eq!(a.view, View::Queue);
+    }
+}

@@ -218,6 +218,16 @@ fn views(db: &Path, w: u16, h: u16, theme: &Theme, tag: &str) {
     hs.key(KeyCode::Esc);
     hs.key(KeyCode::Char('2'));
     snap("signoff", hs.screen());
+    hs.key(KeyCode::Char('3'));
+    assert_eq!(hs.app.view, View::Forecast);
+    assert!(
+        matches!(hs.app.forecast.data, Some(Ok(_))),
+        "forecast not computed: {:?}",
+        hs.app.forecast.data.as_ref().map(|r| r.as_ref().err())
+    );
+    snap("forecast", hs.screen());
+    hs.key(KeyCode::Char('G'));
+    snap("forecast_end", hs.screen());
 
     let mut small = Harness::new(db, 50, 12, theme.clone(), Role::Manager);
     small.draw();

@@ -30,6 +30,7 @@ pub enum Action {
     Undo,
     QueueView,
     SignoffView,
+    ForecastView,
     Refresh,
     Help,
     Palette,
@@ -59,7 +60,7 @@ impl Group {
 }
 
 impl Action {
-    pub const ALL: [Action; 29] = [
+    pub const ALL: [Action; 30] = [
         Action::Up,
         Action::Down,
         Action::PageUp,
@@ -72,6 +73,7 @@ impl Action {
         Action::Back,
         Action::QueueView,
         Action::SignoffView,
+        Action::ForecastView,
         Action::Search,
         Action::Filter,
         Action::ClearFilter,
@@ -119,6 +121,7 @@ impl Action {
             Action::Undo => "undo",
             Action::QueueView => "queue",
             Action::SignoffView => "signoff",
+            Action::ForecastView => "forecast",
             Action::Refresh => "refresh",
             Action::Help => "help",
             Action::Palette => "palette",
@@ -153,6 +156,7 @@ impl Action {
             Action::Undo => "Undo the latest decision on the record",
             Action::QueueView => "Show the exception queue",
             Action::SignoffView => "Show adjustments awaiting sign-off (managers)",
+            Action::ForecastView => "Show the forecast, at-risk partners and backtest",
             Action::Refresh => "Reload the queue, counts and sync status",
             Action::Help => "Show this help",
             Action::Palette => "Command palette",
@@ -173,7 +177,8 @@ impl Action {
             | Action::Open
             | Action::Back
             | Action::QueueView
-            | Action::SignoffView => Group::View,
+            | Action::SignoffView
+            | Action::ForecastView => Group::View,
             Action::Search
             | Action::Filter
             | Action::ClearFilter
@@ -219,6 +224,7 @@ impl Action {
             Action::Undo => &["u"],
             Action::QueueView => &["1"],
             Action::SignoffView => &["2"],
+            Action::ForecastView => &["3"],
             Action::Refresh => &["ctrl-r"],
             Action::Help => &["?", "f1"],
             Action::Palette => &[":"],

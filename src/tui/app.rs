@@ -28,6 +28,7 @@ pub enum View {
     Queue,
     Record,
     Signoff,
+    Forecast,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +98,17 @@ pub struct SignoffState {
     pub scroll: Cell<usize>,
     pub marked: BTreeSet<String>,
     pub loaded: bool,
+}
+
+/// The Forecast view: the result computed on the worker (cached until refreshed).
+#[derive(Debug, Default)]
+pub struct ForecastState {
+    pub data: Option<Result<Box<super::effects::ForecastData>, String>>,
+    pub loading: bool,
+    /// First line of the scrollable sections.
+    pub scroll: u16,
+    /// The most it can scroll (set when drawn).
+    pub max_scroll: Cell<u16>,
 }
 
 /// The filter dialog: one line per field; left/right cycle choices, digits type the amount.
@@ -209,6 +221,7 @@ pub struct App {
     pub pane_max: Cell<u16>,
     pub queue: QueueState,
     pub signoff: SignoffState,
+    pub forecast: ForecastState,
     pub detail: Option<Box<RecordDetail>>,
     /// The plan's recalculation for `detail_id` (Commission pane), when loaded.
     pub explain: Option<(String, Result<super::effects::ExplainView, String>)>,
@@ -248,6 +261,7 @@ impl App {
             pane_max: Cell::new(u16::MAX),
             queue: QueueState::default(),
             signoff: SignoffState::default(),
+            forecast: ForecastState::default(),
             detail: None,
             explain: None,
             detail_id: None,
@@ -380,6 +394,12 @@ impl App {
 
     fn move_sel(&mut self, by: isize) -> Vec<Effect> {
         match self.view {
+            View::Forecast => {
+                let max = self.forecast.max_scroll.get() as isize;
+                self.forecast.scroll =
+                    (self.forecast.scroll as isize + by).clamp(0, max.max(0)) as u16;
+                vec![]
+            }
             View::Signoff => {
                 let n = self.signoff.rows.len();
                 if n > 0 {
@@ -413,6 +433,7 @@ impl App {
                     .unwrap_or_default()
             }
             View::Record => self.detail_id.clone().into_iter().collect(),
+            View::Forecast => vec![],
             View::Queue => {
                 if !self.queue.marked.is_empty() {
                     return self.queue.marked.iter().cloned().collect();
@@ -468,6 +489,15 @@ impl App {
         }
     }
 
+    /// Asks the worker for the forecast unless it is cached (or `again`) or on its way.
+    fn forecast_effect(&mut self, again: bool) -> Vec<Effect> {
+        if self.forecast.loading || (self.forecast.data.is_some() && !again) {
+            return vec![];
+        }
+        self.forecast.loading = true;
+        vec![Effect::LoadForecast]
+    }
+
     /// The pure update: one action in, effects out.
     pub fn update(&mut self, action: Action) -> Vec<Effect> {
         self.dirty = true;
@@ -507,11 +537,19 @@ impl App {
             Action::PageUp => self.move_sel(-page),
             Action::PageDown => self.move_sel(page),
             Action::Top => match self.view {
+                View::Forecast => {
+                    self.forecast.scroll = 0;
+                    vec![]
+                }
                 View::Signoff => self.move_sel(-(self.signoff.rows.len() as isize)),
                 _ if self.queue.at_top => self.move_sel(-(self.queue.rows.len() as isize)),
                 _ => vec![self.reload_queue(Select::First)],
             },
             Action::Bottom => match self.view {
+                View::Forecast => {
+                    self.forecast.scroll = self.forecast.max_scroll.get();
+                    vec![]
+                }
                 View::Signoff => self.move_sel(self.signoff.rows.len() as isize),
                 _ if self.queue.at_bottom => self.move_sel(self.queue.rows.len() as isize),
                 _ => vec![self.reload_queue(Select::Last)],
@@ -544,7 +582,7 @@ impl App {
                 } else if !self.queue.marked.is_empty() || !self.signoff.marked.is_empty() {
                     self.queue.marked.clear();
                     self.signoff.marked.clear();
-                } else if self.view == View::Signoff {
+                } else if self.view == View::Signoff || self.view == View::Forecast {
                     self.view = View::Queue;
                 }
                 vec![]
@@ -568,7 +606,7 @@ impl App {
                         }
                         self.update(Action::Open)
                     }
-                    View::Signoff => vec![],
+                    View::Signoff | View::Forecast => vec![],
                 }
             }
             Action::QueueView => {
@@ -585,8 +623,15 @@ impl App {
                 }
                 vec![Effect::LoadSignoff]
             }
+            Action::ForecastView => {
+                self.view = View::Forecast;
+                self.forecast_effect(false)
+            }
             Action::Refresh => {
                 let mut fx = vec![Effect::LoadCounters, Effect::LoadStatus];
+                if self.view == View::Forecast {
+                    fx.extend(self.forecast_effect(true));
+                }
                 fx.push(self.reload_queue(Select::Keep));
                 if self.view == View::Signoff {
                     fx.push(Effect::LoadSignoff);
@@ -874,6 +919,11 @@ impl App {
                 if self.detail_id.as_deref() == Some(id.as_str()) {
                     self.explain = Some((id, r));
                 }
+                vec![]
+            }
+            Msg::Forecast(r) => {
+                self.forecast.loading = false;
+                self.forecast.data = Some(r);
                 vec![]
             }
             Msg::Signoff(rows) => {
@@ -1219,4 +1269,56 @@ pub fn palette_matches(input: &str) -> Vec<Action> {
             words.iter().all(|w| hay.contains(w.as_str()))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn app() -> App {
+        App::new(
+            "bob".into(),
+            Role::Analyst,
+            Config::default(),
+            Theme::monochrome(),
+            Keymap::new(&BTreeMap::new()).unwrap(),
+        )
+    }
+
+    #[test]
+    fn forecast_is_computed_once_on_the_worker_and_recomputed_on_refresh() {
+        let mut a = app();
+        assert_eq!(a.update(Action::ForecastView), vec![Effect::LoadForecast]);
+        assert_eq!(a.view, View::Forecast);
+        assert!(a.forecast.loading);
+        // While it computes, pressing 3 again asks for nothing more.
+        assert_eq!(a.update(Action::ForecastView), vec![]);
+        a.on_msg(Msg::Forecast(Err("no program".into())));
+        assert!(!a.forecast.loading);
+        assert!(matches!(a.forecast.data, Some(Err(_))));
+        // Cached: back to the queue and again costs nothing.
+        a.update(Action::QueueView);
+        assert_eq!(a.update(Action::ForecastView), vec![]);
+        // Refresh in the Forecast view recomputes.
+        assert!(a.update(Action::Refresh).contains(&Effect::LoadForecast));
+        assert!(a.forecast.loading);
+    }
+
+    #[test]
+    fn forecast_scroll_is_clamped_to_what_was_drawn() {
+        let mut a = app();
+        a.update(Action::ForecastView);
+        a.forecast.max_scroll.set(3);
+        for _ in 0..10 {
+            a.update(Action::Down);
+        }
+        assert_eq!(a.forecast.scroll, 3);
+        a.update(Action::Top);
+        assert_eq!(a.forecast.scroll, 0);
+        a.update(Action::Bottom);
+        assert_eq!(a.forecast.scroll, 3);
+        a.update(Action::Back);
+        assert_eq!(a.view, View::Queue);
+    }
 }

@@ -82,6 +82,9 @@ pub enum Effect {
         reason: String,
     },
     Undo(String),
+    /// The forecast, attainment risk and backtest of the whole program (slow: seconds on
+    /// big caches).
+    LoadForecast,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -98,6 +101,7 @@ pub enum Msg {
     Detail(String, Option<Box<RecordDetail>>),
     Signoff(Vec<SignoffRow>),
     Explain(String, Result<ExplainView, String>),
+    Forecast(Result<Box<ForecastData>, String>),
     /// A command finished: `ok` and a message for the user.
     Done {
         ok: bool,
@@ -123,6 +127,59 @@ pub struct ExplainView {
     pub lines: Vec<(String, String, Option<Decimal>, Option<Decimal>)>,
     pub matches: bool,
     pub text: String,
+}
+
+/// What the Forecast view shows, computed on the worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForecastData {
+    pub currency: String,
+    pub as_of: String,
+    /// Program quarters (complete and in progress), oldest first.
+    pub history: Vec<crate::forecast::SeriesPoint>,
+    /// Program and tier rows of the forecast (partner rows are left out).
+    pub rows: Vec<crate::forecast::ForecastRow>,
+    /// Partners at risk, most at risk first.
+    pub risk: Vec<crate::forecast::PartnerRisk>,
+    pub backtest: crate::forecast::BacktestReport,
+}
+
+/// Quarters forecast by the workbench (the quarter in progress first).
+pub const FORECAST_HORIZON: usize = 2;
+/// Backtest origins shown in the Forecast view.
+pub const BACKTEST_ORIGINS: usize = 4;
+
+fn load_forecast(store: &Store) -> Result<ForecastData, String> {
+    use crate::forecast::{self, Granularity};
+    let ds = store.load_dataset().map_err(|e| e.to_string())?;
+    let lines = crate::plan::recalculate(&ds);
+    let mut history: Vec<_> = forecast::history(&ds, &lines)
+        .into_iter()
+        .filter(|p| p.scope == "program" && p.granularity == Granularity::Quarter)
+        .collect();
+    history.sort_by(|a, b| a.period.cmp(&b.period));
+    let rows = forecast::forecast(&ds, &lines, FORECAST_HORIZON)
+        .into_iter()
+        .filter(|r| !r.scope.starts_with("partner:"))
+        .collect();
+    let mut risk: Vec<_> = forecast::attainment_risk(&ds, &lines)
+        .into_iter()
+        .filter(|r| r.at_risk)
+        .collect();
+    risk.sort_by(|a, b| {
+        a.p_keep_tier
+            .total_cmp(&b.p_keep_tier)
+            .then(a.p_reach_quota.total_cmp(&b.p_reach_quota))
+            .then(a.partner_id.cmp(&b.partner_id))
+    });
+    let backtest = forecast::backtest(&ds, &lines, BACKTEST_ORIGINS);
+    Ok(ForecastData {
+        currency: ds.program.currency.clone(),
+        as_of: ds.program.as_of.to_string(),
+        history,
+        rows,
+        risk,
+        backtest,
+    })
 }
 
 /// Caches larger than this do not load the whole program for explanations in the
@@ -192,6 +249,9 @@ pub fn execute(store: &mut Store, env: &Env, state: &mut WorkerState, e: Effect)
     if let Effect::LoadExplain(id) = &e {
         return Msg::Explain(id.clone(), explain(store, state, id));
     }
+    if e == Effect::LoadForecast {
+        return Msg::Forecast(load_forecast(store).map(Box::new));
+    }
     match run(store, env, e) {
         Ok(m) => m,
         Err(err) => Msg::Error(format!("{err:#}")),
@@ -240,6 +300,7 @@ fn run(store: &mut Store, env: &Env, e: Effect) -> anyhow::Result<Msg> {
             reason,
         } => done(workflow_signoff(store, env, &ids, approve, &reason)),
         Effect::Undo(id) => done(workflow_undo(store, env, &id)),
+        Effect::LoadForecast => Msg::Forecast(Err("not loaded".into())),
     })
 }
 

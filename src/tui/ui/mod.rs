@@ -1,6 +1,7 @@
 //! Drawing: every view draws from `&App` only. Only the visible queue rows are handed to
 //! the table widget.
 
+mod forecast;
 mod overlay;
 mod queue;
 mod record;
@@ -46,6 +47,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         View::Queue => queue::draw(f, app, body),
         View::Record => record::draw(f, app, body),
         View::Signoff => signoff::draw(f, app, body),
+        View::Forecast => forecast::draw(f, app, body),
     }
     if let Some((level, text)) = &app.message {
         let st = match level {
@@ -208,12 +210,13 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
         View::Queue => "Queue",
         View::Record => "Record",
         View::Signoff => "Sign-off",
+        View::Forecast => "Forecast",
     };
     let pos = match app.view {
         View::Queue | View::Record => queue::position(app)
             .map(|p| format!("{p} · by {} ", app.queue.sort.label()))
             .unwrap_or_default(),
-        View::Signoff => String::new(),
+        View::Signoff | View::Forecast => String::new(),
     };
     let right = format!("{pos}[{view}] ");
     let mut room = width.saturating_sub(right.width());
@@ -373,6 +376,13 @@ fn status_bar(f: &mut Frame, app: &App, area: Rect) {
             (Action::Approve, "sign off"),
             (Action::Reject, "reject"),
             (Action::ToggleSelect, "select"),
+        ],
+        View::Forecast => &[
+            (Action::Help, "help"),
+            (Action::Down, "scroll"),
+            (Action::Refresh, "recompute"),
+            (Action::QueueView, "queue"),
+            (Action::Quit, "quit"),
         ],
         View::Queue => &[
             (Action::Help, "help"),

@@ -187,19 +187,24 @@ fn bench_dataset(opts: &super::bench::BenchOpts) -> anyhow::Result<(Dataset, Str
             tmp
         }
     };
-    let exported = std::env::current_exe().ok().and_then(|exe| {
-        let status = std::process::Command::new(exe)
-            .args(["demo", "--export"])
-            .arg(&dir)
-            .args(["--transactions", &opts.transactions.to_string()])
-            .args(["--seed", &opts.seed.to_string(), "--no-answers"])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .ok()?;
-        (status.success() && dir.join("transactions.jsonl").exists()).then_some(())
-    });
+    // Reuse a data set already exported into --dir.
+    let exported = if dir.join("transactions.jsonl").exists() {
+        Some(())
+    } else {
+        std::env::current_exe().ok().and_then(|exe| {
+            let status = std::process::Command::new(exe)
+                .args(["demo", "--export"])
+                .arg(&dir)
+                .args(["--transactions", &opts.transactions.to_string()])
+                .args(["--seed", &opts.seed.to_string(), "--no-answers"])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .ok()?;
+            (status.success() && dir.join("transactions.jsonl").exists()).then_some(())
+        })
+    };
     if exported.is_some() {
         let ds = crate::import::load_dataset(&dir)?.dataset;
         if opts.dir.is_none() {

@@ -28,7 +28,8 @@
 mod explain;
 mod variance;
 
-use std::collections::HashMap;
+use std::collections::HashMap as StdHashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -41,6 +42,65 @@ use crate::money::round_cents;
 
 pub use explain::{ExplainedLine, Explanation};
 pub use variance::{variances, Variance};
+
+/// A small multiply-rotate hasher (FxHash style) for the calculator's indexes: keys are
+/// the data set's own ids, not attacker-chosen, and SipHash dominated the lookups.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(FX_SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_i32(&mut self, i: i32) {
+        self.add(u64::from(i as u32));
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// `HashMap` with [`FxHasher`].
+pub(crate) type HashMap<K, V> = StdHashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// How the `YYYY` of a fiscal quarter is named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +148,7 @@ pub fn infer_fiscal_naming(ds: &Dataset) -> FiscalYearNaming {
         };
     }
     // Fall back on quotas: which naming finds a quota row for the partner's quarter.
-    let quotas: std::collections::HashSet<(&str, i32, u32)> = ds
+    let quotas: std::collections::HashSet<(&str, i32, u32), BuildHasherDefault<FxHasher>> = ds
         .quotas
         .iter()
         .filter_map(|q| {
@@ -260,7 +320,7 @@ impl<'a> Calculator<'a> {
     pub fn new(ds: &'a Dataset) -> Calculator<'a> {
         let fy_start = ds.program.fiscal_year_start_month.clamp(1, 12);
         let naming = infer_fiscal_naming(ds);
-        let mut tier_hist: HashMap<&str, Vec<(NaiveDate, &str)>> = HashMap::new();
+        let mut tier_hist: HashMap<&str, Vec<(NaiveDate, &str)>> = HashMap::default();
         for h in &ds.tier_history {
             tier_hist
                 .entry(h.partner_id.as_str())
@@ -736,7 +796,7 @@ impl<'a> Calculator<'a> {
     pub fn prm_lines(&self, transaction_id: &str) -> Vec<&'a CommissionLine> {
         let ds = self.ds;
         let idx = self.prm_index.get_or_init(|| {
-            let mut m: HashMap<&'a str, Vec<usize>> = HashMap::new();
+            let mut m: HashMap<&'a str, Vec<usize>> = HashMap::default();
             for (k, l) in ds.commissions.iter().enumerate() {
                 m.entry(l.transaction_id.as_str()).or_default().push(k);
             }

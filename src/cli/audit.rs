@@ -28,6 +28,7 @@ pub enum ExportFormat {
 
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
+    /// Output format: csv (one row per entry) or jsonl (one JSON object per entry).
     #[arg(long, value_enum)]
     pub format: ExportFormat,
     /// Only the entries of one transaction.

@@ -20,7 +20,7 @@ pub struct DecideArgs {
     #[arg(long)]
     pub approve: bool,
     /// Set a different commission amount (needs --reason).
-    #[arg(long, value_name = "AMOUNT")]
+    #[arg(long, value_name = "AMOUNT", allow_negative_numbers = true)]
     pub r#override: Option<String>,
     /// A false positive: the deal stands as submitted (needs --reason).
     #[arg(long)]

@@ -15,6 +15,7 @@ pub struct Args {
     /// The fiscal quarter, e.g. 2026-Q3.
     #[arg(long, value_name = "PERIOD")]
     pub period: String,
+    /// Output format: csv in the shape of an ERP journal import (NetSuite-style columns).
     #[arg(long, value_enum, default_value = "csv")]
     pub format: JournalFormat,
 }

@@ -179,3 +179,34 @@ pub enum Format {
     Jsonl,
     Table,
 }
+
+/// Whether `err` comes from writing to a closed pipe (e.g. output piped into `head`):
+/// the reader stopped early, which is not a failure of the command.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || cause
+                .downcast_ref::<csv::Error>()
+                .is_some_and(|c| matches!(c.kind(), csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe))
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .and_then(|j| j.io_error_kind())
+                == Some(std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+#[cfg(test)]
+mod pipe_tests {
+    use super::is_broken_pipe;
+
+    #[test]
+    fn broken_pipe_is_recognised_through_context() {
+        let io = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "closed");
+        let err = anyhow::Error::new(io).context("writing scores");
+        assert!(is_broken_pipe(&err));
+        let other = anyhow::Error::new(std::io::Error::other("disk full")).context("writing");
+        assert!(!is_broken_pipe(&other));
+    }
+}

@@ -9,6 +9,7 @@ use crate::workflow::{self, CaseState};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Output format: a table for people, or one JSON object per case (jsonl).
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
     /// Only cases in this state (flagged, in_review, awaiting_signoff, queued_for_push, ...).

@@ -197,9 +197,24 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
+/// Whether a panic message is the standard library's "failed printing to stdout: Broken
+/// pipe" (what `println!` raises once the reader of a pipe has gone).
+pub fn is_broken_pipe_panic(msg: &str) -> bool {
+    msg.starts_with("failed printing to std") && msg.to_ascii_lowercase().contains("broken pipe")
+}
+
 #[cfg(test)]
 mod pipe_tests {
-    use super::is_broken_pipe;
+    use super::{is_broken_pipe, is_broken_pipe_panic};
+
+    #[test]
+    fn println_broken_pipe_panic_is_recognised() {
+        let io = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        assert!(is_broken_pipe_panic(&format!(
+            "failed printing to stdout: {io}"
+        )));
+        assert!(!is_broken_pipe_panic("index out of bounds: the len is 3"));
+    }
 
     #[test]
     fn broken_pipe_is_recognised_through_context() {

@@ -37,7 +37,7 @@ pub struct ExportArgs {
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
-    let store = ctx.open_store()?;
+    let store = ctx.open_existing_store()?;
     match args.what {
         What::Verify => {
             let r = workflow::verify_chain(&store)?;

@@ -21,7 +21,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
-    let store = ctx.open_store()?;
+    let store = ctx.open_existing_store()?;
     let lines = match workflow::journal(&store, &args.period) {
         Ok(l) => l,
         Err(e @ WorkflowError::InvalidPeriod(_)) => {

@@ -138,6 +138,14 @@ impl Context {
     pub fn open_store(&self) -> anyhow::Result<crate::store::Store> {
         Ok(crate::store::Store::open(&self.paths.db)?)
     }
+
+    /// Opens the cache for a command that reads or works on what was imported: a cache
+    /// that does not exist yet is an error naming the path (a mistyped `--db` must not
+    /// silently create an empty cache and report nothing).
+    pub fn open_existing_store(&self) -> anyhow::Result<crate::store::Store> {
+        missing_cache(&self.paths.db)?;
+        self.open_store()
+    }
 }
 
 /// Runs the parsed command line.
@@ -180,6 +188,17 @@ pub enum Format {
     Table,
 }
 
+/// The error for a cache path that does not exist.
+pub fn missing_cache(db: &std::path::Path) -> anyhow::Result<()> {
+    if db.exists() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "no cache at {}: import a data set first (`tierdesk import DIR`), or pass --db PATH",
+        db.display()
+    )
+}
+
 /// Whether `err` comes from writing to a closed pipe (e.g. output piped into `head`):
 /// the reader stopped early, which is not a failure of the command.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
@@ -206,6 +225,16 @@ pub fn is_broken_pipe_panic(msg: &str) -> bool {
 #[cfg(test)]
 mod pipe_tests {
     use super::{is_broken_pipe, is_broken_pipe_panic};
+
+    #[test]
+    fn a_missing_cache_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("typo.db");
+        let err = super::missing_cache(&db).unwrap_err().to_string();
+        assert!(err.contains("typo.db"), "{err}");
+        std::fs::write(&db, b"").unwrap();
+        assert!(super::missing_cache(&db).is_ok());
+    }
 
     #[test]
     fn println_broken_pipe_panic_is_recognised() {

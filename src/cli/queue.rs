@@ -35,7 +35,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             }
         },
     };
-    let store = ctx.open_store()?;
+    let store = ctx.open_existing_store()?;
     let items = workflow::queue(&store, state, args.limit.unwrap_or(usize::MAX))?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

@@ -117,12 +117,11 @@ impl Context {
             paths.config_file = c.clone();
         }
         let config = Config::load(&paths.config_file)?;
-        let user = cli
-            .user
-            .clone()
-            .or_else(|| config.user.clone())
-            .or_else(|| std::env::var("USER").ok())
-            .unwrap_or_else(|| "analyst".to_string());
+        let user = resolve_user(
+            cli.user.as_deref(),
+            config.user.as_deref(),
+            std::env::var("USER").ok().as_deref(),
+        )?;
         let role = cli.role.or(config.role).unwrap_or(Role::Analyst);
         let theme = cli.theme.clone().or_else(|| config.theme.clone());
         Ok(Context {
@@ -188,6 +187,30 @@ pub enum Format {
     Table,
 }
 
+/// Who is acting: `--user`, else `user` in config.toml, else $USER, else "analyst". Names are
+/// trimmed; a blank name is refused (an empty or padded name must not pass the four-eyes
+/// rule as "a different person").
+pub fn resolve_user(
+    flag: Option<&str>,
+    config: Option<&str>,
+    env: Option<&str>,
+) -> anyhow::Result<String> {
+    if let Some(u) = flag {
+        let u = u.trim();
+        anyhow::ensure!(
+            !u.is_empty(),
+            "--user must name who is acting (it is blank)"
+        );
+        return Ok(u.to_string());
+    }
+    let u = config
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .or_else(|| env.map(str::trim).filter(|u| !u.is_empty()))
+        .unwrap_or("analyst");
+    Ok(u.to_string())
+}
+
 /// The error for a cache path that does not exist.
 pub fn missing_cache(db: &std::path::Path) -> anyhow::Result<()> {
     if db.exists() {
@@ -225,6 +248,18 @@ pub fn is_broken_pipe_panic(msg: &str) -> bool {
 #[cfg(test)]
 mod pipe_tests {
     use super::{is_broken_pipe, is_broken_pipe_panic};
+
+    #[test]
+    fn user_names_are_trimmed_and_never_blank() {
+        use super::resolve_user;
+        assert_eq!(resolve_user(Some(" ann "), None, None).unwrap(), "ann");
+        assert!(resolve_user(Some("  "), Some("bob"), None).is_err());
+        assert_eq!(
+            resolve_user(None, Some(" "), Some("carol")).unwrap(),
+            "carol"
+        );
+        assert_eq!(resolve_user(None, None, None).unwrap(), "analyst");
+    }
 
     #[test]
     fn a_missing_cache_is_named() {

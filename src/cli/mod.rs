@@ -121,7 +121,7 @@ impl Context {
             cli.user.as_deref(),
             config.user.as_deref(),
             std::env::var("USER").ok().as_deref(),
-        )?;
+        );
         let role = cli.role.or(config.role).unwrap_or(Role::Analyst);
         let theme = cli.theme.clone().or_else(|| config.theme.clone());
         Ok(Context {
@@ -187,28 +187,17 @@ pub enum Format {
     Table,
 }
 
-/// Who is acting: `--user`, else `user` in config.toml, else $USER, else "analyst". Names are
-/// trimmed; a blank name is refused (an empty or padded name must not pass the four-eyes
-/// rule as "a different person").
-pub fn resolve_user(
-    flag: Option<&str>,
-    config: Option<&str>,
-    env: Option<&str>,
-) -> anyhow::Result<String> {
-    if let Some(u) = flag {
-        let u = u.trim();
-        anyhow::ensure!(
-            !u.is_empty(),
-            "--user must name who is acting (it is blank)"
-        );
-        return Ok(u.to_string());
-    }
-    let u = config
+/// Who is acting: `--user` (or TIERDESK_USER), else `user` in config.toml, else $USER, else
+/// "analyst". Names are trimmed and a blank one counts as not given, so an empty or padded
+/// name never passes the four-eyes rule as "a different person".
+pub fn resolve_user(flag: Option<&str>, config: Option<&str>, env: Option<&str>) -> String {
+    [flag, config, env]
+        .into_iter()
+        .flatten()
         .map(str::trim)
-        .filter(|u| !u.is_empty())
-        .or_else(|| env.map(str::trim).filter(|u| !u.is_empty()))
-        .unwrap_or("analyst");
-    Ok(u.to_string())
+        .find(|u| !u.is_empty())
+        .unwrap_or("analyst")
+        .to_string()
 }
 
 /// The error for a cache path that does not exist.
@@ -252,13 +241,10 @@ mod pipe_tests {
     #[test]
     fn user_names_are_trimmed_and_never_blank() {
         use super::resolve_user;
-        assert_eq!(resolve_user(Some(" ann "), None, None).unwrap(), "ann");
-        assert!(resolve_user(Some("  "), Some("bob"), None).is_err());
-        assert_eq!(
-            resolve_user(None, Some(" "), Some("carol")).unwrap(),
-            "carol"
-        );
-        assert_eq!(resolve_user(None, None, None).unwrap(), "analyst");
+        assert_eq!(resolve_user(Some(" ann "), None, None), "ann");
+        assert_eq!(resolve_user(Some("  "), Some("bob"), None), "bob");
+        assert_eq!(resolve_user(Some(""), Some(" "), Some("carol")), "carol");
+        assert_eq!(resolve_user(None, None, Some("")), "analyst");
     }
 
     #[test]

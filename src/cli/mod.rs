@@ -32,26 +32,55 @@ pub mod workbench;
 /// With no subcommand it opens the workbench on your cache. New here? Run
 /// `tierdesk demo` to generate a realistic program and explore it.
 #[derive(Debug, Parser)]
-#[command(name = "tierdesk", version, about, long_about = None)]
+#[command(name = "tierdesk", version, about)]
 pub struct Cli {
     /// The SQLite cache to use (default: cache.db in the platform data directory).
-    #[arg(long, global = true, env = "TIERDESK_DB", value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "TIERDESK_DB",
+        value_name = "PATH"
+    )]
     pub db: Option<PathBuf>,
 
     /// Who is acting (default: `user` in config.toml, else $USER).
-    #[arg(long, global = true, env = "TIERDESK_USER", value_name = "NAME")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "TIERDESK_USER",
+        value_name = "NAME"
+    )]
     pub user: Option<String>,
 
     /// The role you act in: analyst or manager (default: `role` in config.toml, else analyst).
-    #[arg(long, global = true, value_enum, env = "TIERDESK_ROLE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_enum,
+        env = "TIERDESK_ROLE"
+    )]
     pub role: Option<Role>,
 
     /// Colour theme: dark, light, high-contrast, colorblind (NO_COLOR selects monochrome).
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "NAME"
+    )]
     pub theme: Option<String>,
 
     /// Config file (default: config.toml in the platform config directory).
-    #[arg(long, global = true, env = "TIERDESK_CONFIG", value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "TIERDESK_CONFIG",
+        value_name = "PATH"
+    )]
     pub config: Option<PathBuf>,
 
     #[command(subcommand)]

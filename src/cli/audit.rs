@@ -28,6 +28,7 @@ pub enum ExportFormat {
 
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
+    /// Output format: csv (one row per entry) or jsonl (one JSON object per entry).
     #[arg(long, value_enum)]
     pub format: ExportFormat,
     /// Only the entries of one transaction.
@@ -36,7 +37,7 @@ pub struct ExportArgs {
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
-    let store = ctx.open_store()?;
+    let store = ctx.open_existing_store()?;
     match args.what {
         What::Verify => {
             let r = workflow::verify_chain(&store)?;

@@ -48,6 +48,7 @@ pub(crate) fn load(ctx: &Context, dataset: Option<&Path>) -> anyhow::Result<Data
 }
 
 fn load_cache(ctx: &Context) -> anyhow::Result<Dataset> {
+    super::missing_cache(&ctx.paths.db)?;
     let store = ctx
         .open_store()
         .with_context(|| format!("opening the cache {}", ctx.paths.db.display()))?;

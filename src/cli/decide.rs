@@ -20,7 +20,7 @@ pub struct DecideArgs {
     #[arg(long)]
     pub approve: bool,
     /// Set a different commission amount (needs --reason).
-    #[arg(long, value_name = "AMOUNT")]
+    #[arg(long, value_name = "AMOUNT", allow_negative_numbers = true)]
     pub r#override: Option<String>,
     /// A false positive: the deal stands as submitted (needs --reason).
     #[arg(long)]
@@ -84,7 +84,7 @@ pub fn run_decide(ctx: &Context, args: DecideArgs) -> anyhow::Result<ExitCode> {
     } else {
         Command::StartReview
     };
-    let mut store = ctx.open_store()?;
+    let mut store = ctx.open_existing_store()?;
     let policy = Policy::from_config(&ctx.config);
     let actor = actor(ctx);
     let res = if args.transaction_ids.len() == 1 {
@@ -133,7 +133,7 @@ pub fn run_signoff(ctx: &Context, args: SignoffArgs) -> anyhow::Result<ExitCode>
     } else {
         SignoffCommand::Reject
     };
-    let mut store = ctx.open_store()?;
+    let mut store = ctx.open_existing_store()?;
     let policy = Policy::from_config(&ctx.config);
     let actor = actor(ctx);
     let res = if args.transaction_ids.len() == 1 {
@@ -170,7 +170,7 @@ pub struct UndoArgs {
 }
 
 pub fn run_undo(ctx: &Context, args: UndoArgs) -> anyhow::Result<ExitCode> {
-    let mut store = ctx.open_store()?;
+    let mut store = ctx.open_existing_store()?;
     let policy = Policy::from_config(&ctx.config);
     let res = workflow::undo(
         &mut store,

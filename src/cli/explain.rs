@@ -25,8 +25,12 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         None => {
+            let source = match &args.dataset {
+                Some(dir) => format!("the data set {} (or its line was rejected)", dir.display()),
+                None => format!("the cache {}", ctx.paths.db.display()),
+            };
             eprintln!(
-                "tierdesk explain: no transaction {:?} in the data set",
+                "tierdesk explain: no transaction {:?} in {source}",
                 args.transaction_id
             );
             Ok(ExitCode::from(1))

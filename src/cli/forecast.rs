@@ -62,7 +62,7 @@ fn load(ctx: &Context, dir: Option<&PathBuf>) -> anyhow::Result<(Dataset, Vec<Co
             loaded.dataset
         }
         None => {
-            let store = ctx.open_store()?;
+            let store = ctx.open_existing_store()?;
             load_cached(&store)?
         }
     };

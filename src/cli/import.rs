@@ -1,6 +1,6 @@
 //! `tierdesk import DIR` and `tierdesk bench import`.
 
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufRead, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -76,7 +76,8 @@ impl Reporter {
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let mut store = ctx.open_store()?;
-    let mut rep = Reporter::new(args.quiet);
+    // The in-place progress line uses terminal escapes: only on a terminal.
+    let mut rep = Reporter::new(args.quiet || !std::io::stderr().is_terminal());
     let report = import_dir(&mut store, &args.dir, &mut |p| rep.on(p))?;
     println!(
         "imported {} into {}",

@@ -15,12 +15,13 @@ pub struct Args {
     /// The fiscal quarter, e.g. 2026-Q3.
     #[arg(long, value_name = "PERIOD")]
     pub period: String,
+    /// Output format: csv in the shape of an ERP journal import (NetSuite-style columns).
     #[arg(long, value_enum, default_value = "csv")]
     pub format: JournalFormat,
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
-    let store = ctx.open_store()?;
+    let store = ctx.open_existing_store()?;
     let lines = match workflow::journal(&store, &args.period) {
         Ok(l) => l,
         Err(e @ WorkflowError::InvalidPeriod(_)) => {

@@ -32,26 +32,55 @@ pub mod workbench;
 /// With no subcommand it opens the workbench on your cache. New here? Run
 /// `tierdesk demo` to generate a realistic program and explore it.
 #[derive(Debug, Parser)]
-#[command(name = "tierdesk", version, about, long_about = None)]
+#[command(name = "tierdesk", version, about)]
 pub struct Cli {
     /// The SQLite cache to use (default: cache.db in the platform data directory).
-    #[arg(long, global = true, env = "TIERDESK_DB", value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "TIERDESK_DB",
+        value_name = "PATH"
+    )]
     pub db: Option<PathBuf>,
 
     /// Who is acting (default: `user` in config.toml, else $USER).
-    #[arg(long, global = true, env = "TIERDESK_USER", value_name = "NAME")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "TIERDESK_USER",
+        value_name = "NAME"
+    )]
     pub user: Option<String>,
 
     /// The role you act in: analyst or manager (default: `role` in config.toml, else analyst).
-    #[arg(long, global = true, value_enum, env = "TIERDESK_ROLE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_enum,
+        env = "TIERDESK_ROLE"
+    )]
     pub role: Option<Role>,
 
     /// Colour theme: dark, light, high-contrast, colorblind (NO_COLOR selects monochrome).
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "NAME"
+    )]
     pub theme: Option<String>,
 
     /// Config file (default: config.toml in the platform config directory).
-    #[arg(long, global = true, env = "TIERDESK_CONFIG", value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "TIERDESK_CONFIG",
+        value_name = "PATH"
+    )]
     pub config: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -117,12 +146,11 @@ impl Context {
             paths.config_file = c.clone();
         }
         let config = Config::load(&paths.config_file)?;
-        let user = cli
-            .user
-            .clone()
-            .or_else(|| config.user.clone())
-            .or_else(|| std::env::var("USER").ok())
-            .unwrap_or_else(|| "analyst".to_string());
+        let user = resolve_user(
+            cli.user.as_deref(),
+            config.user.as_deref(),
+            std::env::var("USER").ok().as_deref(),
+        );
         let role = cli.role.or(config.role).unwrap_or(Role::Analyst);
         let theme = cli.theme.clone().or_else(|| config.theme.clone());
         Ok(Context {
@@ -137,6 +165,14 @@ impl Context {
     /// Opens the user's cache.
     pub fn open_store(&self) -> anyhow::Result<crate::store::Store> {
         Ok(crate::store::Store::open(&self.paths.db)?)
+    }
+
+    /// Opens the cache for a command that reads or works on what was imported: a cache
+    /// that does not exist yet is an error naming the path (a mistyped `--db` must not
+    /// silently create an empty cache and report nothing).
+    pub fn open_existing_store(&self) -> anyhow::Result<crate::store::Store> {
+        missing_cache(&self.paths.db)?;
+        self.open_store()
     }
 }
 
@@ -178,4 +214,93 @@ pub fn not_built(what: &str) -> anyhow::Result<ExitCode> {
 pub enum Format {
     Jsonl,
     Table,
+}
+
+/// Who is acting: `--user` (or TIERDESK_USER), else `user` in config.toml, else $USER, else
+/// "analyst". Names are trimmed and a blank one counts as not given, so an empty or padded
+/// name never passes the four-eyes rule as "a different person".
+pub fn resolve_user(flag: Option<&str>, config: Option<&str>, env: Option<&str>) -> String {
+    [flag, config, env]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .find(|u| !u.is_empty())
+        .unwrap_or("analyst")
+        .to_string()
+}
+
+/// The error for a cache path that does not exist.
+pub fn missing_cache(db: &std::path::Path) -> anyhow::Result<()> {
+    if db.exists() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "no cache at {}: import a data set first (`tierdesk import DIR`), or pass --db PATH",
+        db.display()
+    )
+}
+
+/// Whether `err` comes from writing to a closed pipe (e.g. output piped into `head`):
+/// the reader stopped early, which is not a failure of the command.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || cause
+                .downcast_ref::<csv::Error>()
+                .is_some_and(|c| matches!(c.kind(), csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe))
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .and_then(|j| j.io_error_kind())
+                == Some(std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Whether a panic message is the standard library's "failed printing to stdout: Broken
+/// pipe" (what `println!` raises once the reader of a pipe has gone).
+pub fn is_broken_pipe_panic(msg: &str) -> bool {
+    msg.starts_with("failed printing to std") && msg.to_ascii_lowercase().contains("broken pipe")
+}
+
+#[cfg(test)]
+mod pipe_tests {
+    use super::{is_broken_pipe, is_broken_pipe_panic};
+
+    #[test]
+    fn user_names_are_trimmed_and_never_blank() {
+        use super::resolve_user;
+        assert_eq!(resolve_user(Some(" ann "), None, None), "ann");
+        assert_eq!(resolve_user(Some("  "), Some("bob"), None), "bob");
+        assert_eq!(resolve_user(Some(""), Some(" "), Some("carol")), "carol");
+        assert_eq!(resolve_user(None, None, Some("")), "analyst");
+    }
+
+    #[test]
+    fn a_missing_cache_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("typo.db");
+        let err = super::missing_cache(&db).unwrap_err().to_string();
+        assert!(err.contains("typo.db"), "{err}");
+        std::fs::write(&db, b"").unwrap();
+        assert!(super::missing_cache(&db).is_ok());
+    }
+
+    #[test]
+    fn println_broken_pipe_panic_is_recognised() {
+        let io = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        assert!(is_broken_pipe_panic(&format!(
+            "failed printing to stdout: {io}"
+        )));
+        assert!(!is_broken_pipe_panic("index out of bounds: the len is 3"));
+    }
+
+    #[test]
+    fn broken_pipe_is_recognised_through_context() {
+        let io = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "closed");
+        let err = anyhow::Error::new(io).context("writing scores");
+        assert!(is_broken_pipe(&err));
+        let other = anyhow::Error::new(std::io::Error::other("disk full")).context("writing");
+        assert!(!is_broken_pipe(&other));
+    }
 }

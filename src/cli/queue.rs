@@ -9,6 +9,7 @@ use crate::workflow::{self, CaseState};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Output format: a table for people, or one JSON object per case (jsonl).
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
     /// Only cases in this state (flagged, in_review, awaiting_signoff, queued_for_push, ...).
@@ -34,7 +35,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             }
         },
     };
-    let store = ctx.open_store()?;
+    let store = ctx.open_existing_store()?;
     let items = workflow::queue(&store, state, args.limit.unwrap_or(usize::MAX))?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

@@ -18,6 +18,14 @@ use crate::tui::app::App;
 use crate::tui::effects::{self, Effect, Env};
 
 pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        eprintln!(
+            "tierdesk: the workbench needs a terminal (stdin and stdout); \
+             in scripts use a subcommand (see `tierdesk --help`)"
+        );
+        return Ok(ExitCode::from(2));
+    }
     crate::tui::run(ctx, &ctx.paths.db)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -208,6 +208,12 @@ fn reject(file: &str, line: usize, raw: &str, (field, error): Bad) -> Rejection 
 }
 
 /// Reads one of the two `.json` files (small: read whole).
+/// A file's leading UTF-8 byte-order mark (as written by some Windows exports) is not
+/// part of its first line.
+fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+}
+
 fn read_json_file<T>(
     dir: &Path,
     name: &str,
@@ -215,7 +221,7 @@ fn read_json_file<T>(
 ) -> anyhow::Result<Result<T, Rejection>> {
     let p = dir.join(name);
     let bytes = std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?;
-    let text = String::from_utf8_lossy(&bytes);
+    let text = String::from_utf8_lossy(strip_bom(&bytes));
     Ok(parse(&text).map_err(|bad| {
         let line = match serde_json::from_str::<serde_json::Value>(&text) {
             Err(e) => e.line().max(1),
@@ -260,7 +266,11 @@ fn stream_jsonl<T>(
         while end > 0 && (buf[end - 1] == b'\n' || buf[end - 1] == b'\r') {
             end -= 1;
         }
-        let raw = &buf[..end];
+        let raw = if lineno == 1 {
+            strip_bom(&buf[..end])
+        } else {
+            &buf[..end]
+        };
         if raw.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
@@ -324,7 +334,7 @@ fn prescan_partners(dir: &Path, v: &mut Validator) -> anyhow::Result<()> {
         if reader.read_until(b'\n', &mut buf)? == 0 {
             return Ok(());
         }
-        if let Ok(line) = std::str::from_utf8(&buf) {
+        if let Ok(line) = std::str::from_utf8(strip_bom(&buf)) {
             v.note_partner_id(line.trim_end());
         }
     }
@@ -664,4 +674,14 @@ pub fn import_dir(
         "import finished"
     );
     Ok(report)
+}
+
+#[cfg(test)]
+mod bom_tests {
+    #[test]
+    fn a_leading_byte_order_mark_is_dropped() {
+        assert_eq!(super::strip_bom(b"\xEF\xBB\xBF{\"a\":1}"), b"{\"a\":1}");
+        assert_eq!(super::strip_bom(b"{\"a\":1}"), b"{\"a\":1}");
+        assert_eq!(super::strip_bom(b""), b"");
+    }
 }

@@ -4,7 +4,10 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
+
 use super::Context;
+use crate::model::{Dataset, Transaction};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -56,4 +59,110 @@ pub fn peak_memory_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
+}
+
+/// User + system CPU seconds of a process (`self` or a pid) so far, from /proc (Linux).
+/// On a shared machine wall time overstates the work; this does not.
+pub fn cpu_seconds_of(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the ")" that ends the command name: utime is the 12th, stime the 13th.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// CPU seconds this process has used (all threads), when known.
+pub fn cpu_seconds() -> Option<f64> {
+    cpu_seconds_of("self")
+}
+
+/// Produces a data set of about `n` transactions for the benchmark: through
+/// `tierdesk demo --export` when that command works, else by replicating the sample.
+pub fn dataset(opts: &BenchOpts, name: &str) -> anyhow::Result<(Dataset, String)> {
+    let tmp;
+    let dir = match &opts.dir {
+        Some(d) => d.clone(),
+        None => {
+            tmp =
+                std::env::temp_dir().join(format!("tierdesk-bench-{name}-{}", std::process::id()));
+            tmp
+        }
+    };
+    // Reuse a data set already exported into --dir.
+    let exported = if dir.join("transactions.jsonl").exists() {
+        Some(())
+    } else {
+        std::env::current_exe().ok().and_then(|exe| {
+            let status = std::process::Command::new(exe)
+                .args(["demo", "--export"])
+                .arg(&dir)
+                .args(["--transactions", &opts.transactions.to_string()])
+                .args(["--seed", &opts.seed.to_string(), "--no-answers"])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .ok()?;
+            (status.success() && dir.join("transactions.jsonl").exists()).then_some(())
+        })
+    };
+    if exported.is_some() {
+        let ds = crate::import::load_dataset(&dir)?.dataset;
+        if opts.dir.is_none() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        return Ok((ds, "demo --export".to_string()));
+    }
+    if opts.dir.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let sample = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/fixtures/sample-program"
+    ));
+    let base = crate::import::load_dataset(sample)
+        .with_context(|| {
+            format!(
+                "no `demo --export` and no sample at {} to replicate",
+                sample.display()
+            )
+        })?
+        .dataset;
+    Ok((
+        replicate(&base, opts.transactions),
+        format!(
+            "sample replicated ({} transactions each copy)",
+            base.transactions.len()
+        ),
+    ))
+}
+
+/// The sample's transactions copied with new ids until there are `n`; copies keep
+/// partners and dates, so quarters fill up and accelerators and caps are exercised.
+fn replicate(base: &Dataset, n: usize) -> Dataset {
+    let mut ds = base.clone();
+    ds.commissions.clear();
+    ds.transactions = Vec::with_capacity(n);
+    let src = &base.transactions;
+    if src.is_empty() {
+        return ds;
+    }
+    let mut copy = 0usize;
+    while ds.transactions.len() < n {
+        for t in src {
+            if ds.transactions.len() >= n {
+                break;
+            }
+            let mut c: Transaction = t.clone();
+            c.transaction_id = format!("{}-{copy}", t.transaction_id);
+            c.original_transaction_id = t
+                .original_transaction_id
+                .as_ref()
+                .map(|o| format!("{o}-{copy}"));
+            ds.transactions.push(c);
+        }
+        copy += 1;
+    }
+    ds
 }

@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use super::{Context, Format};
-use crate::model::{CommissionLine, Dataset, Transaction};
+use crate::model::{CommissionLine, Dataset};
 use crate::money::format_money;
 use crate::plan;
 
@@ -176,122 +176,20 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     })())
 }
 
-/// Produces a data set of about `n` transactions for the benchmark: through
-/// `tierdesk demo --export` when that command works, else by replicating the sample.
-fn bench_dataset(opts: &super::bench::BenchOpts) -> anyhow::Result<(Dataset, String)> {
-    let tmp;
-    let dir = match &opts.dir {
-        Some(d) => d.clone(),
-        None => {
-            tmp = std::env::temp_dir()
-                .join(format!("tierdesk-bench-commissions-{}", std::process::id()));
-            tmp
-        }
-    };
-    // Reuse a data set already exported into --dir.
-    let exported = if dir.join("transactions.jsonl").exists() {
-        Some(())
-    } else {
-        std::env::current_exe().ok().and_then(|exe| {
-            let status = std::process::Command::new(exe)
-                .args(["demo", "--export"])
-                .arg(&dir)
-                .args(["--transactions", &opts.transactions.to_string()])
-                .args(["--seed", &opts.seed.to_string(), "--no-answers"])
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status()
-                .ok()?;
-            (status.success() && dir.join("transactions.jsonl").exists()).then_some(())
-        })
-    };
-    if exported.is_some() {
-        let ds = crate::import::load_dataset(&dir)?.dataset;
-        if opts.dir.is_none() {
-            let _ = std::fs::remove_dir_all(&dir);
-        }
-        return Ok((ds, "demo --export".to_string()));
-    }
-    if opts.dir.is_none() {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-    let sample = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/sample-program"
-    ));
-    let base = crate::import::load_dataset(sample)
-        .with_context(|| {
-            format!(
-                "no `demo --export` and no sample at {} to replicate",
-                sample.display()
-            )
-        })?
-        .dataset;
-    Ok((
-        replicate(&base, opts.transactions),
-        format!(
-            "sample replicated ({} transactions each copy)",
-            base.transactions.len()
-        ),
-    ))
-}
-
-/// The sample's transactions copied with new ids until there are `n`; copies keep
-/// partners and dates, so quarters fill up and accelerators and caps are exercised.
-fn replicate(base: &Dataset, n: usize) -> Dataset {
-    let mut ds = base.clone();
-    ds.commissions.clear();
-    ds.transactions = Vec::with_capacity(n);
-    let src = &base.transactions;
-    if src.is_empty() {
-        return ds;
-    }
-    let mut copy = 0usize;
-    while ds.transactions.len() < n {
-        for t in src {
-            if ds.transactions.len() >= n {
-                break;
-            }
-            let mut c: Transaction = t.clone();
-            c.transaction_id = format!("{}-{copy}", t.transaction_id);
-            c.original_transaction_id = t
-                .original_transaction_id
-                .as_ref()
-                .map(|o| format!("{o}-{copy}"));
-            ds.transactions.push(c);
-        }
-        copy += 1;
-    }
-    ds
-}
-
-/// CPU seconds this process has used (user + system, all threads), when known. On a
-/// shared machine wall time overstates the work; this does not.
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name (which may hold spaces) start at state (3rd).
-    let rest = stat.rsplit_once(')')?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = f.get(11)?.parse().ok()?;
-    let stime: f64 = f.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
-}
-
 pub fn bench(_ctx: &Context, opts: &super::bench::BenchOpts) -> anyhow::Result<ExitCode> {
     let t0 = Instant::now();
-    let (ds, source) = bench_dataset(opts)?;
+    let (ds, source) = super::bench::dataset(opts, "commissions")?;
     let prep = t0.elapsed();
     println!(
         "bench commissions: {} transactions ({source}), prepared in {:.2} s",
         ds.transactions.len(),
         prep.as_secs_f64()
     );
-    let cpu0 = cpu_seconds();
+    let cpu0 = super::bench::cpu_seconds();
     let t1 = Instant::now();
     let lines = plan::recalculate(&ds);
     let secs = t1.elapsed().as_secs_f64();
-    let cpu = cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
+    let cpu = super::bench::cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
     println!(
         "recalculate: {} lines in {:.3} s wall = {:.0} lines/s, {:.0} transactions/s",
         lines.len(),

@@ -197,18 +197,7 @@ fn replicate_sample(dir: &Path, n: usize) -> anyhow::Result<()> {
 
 /// User + system CPU seconds of this process so far (Linux), else NaN.
 fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return f64::NAN;
-    };
-    // Fields after the ")" that ends the command name: utime is the 12th, stime the 13th.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        f.get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(f64::NAN)
-    };
-    (ticks(11) + ticks(12)) / 100.0
+    super::bench::cpu_seconds().unwrap_or(f64::NAN)
 }
 
 /// A scratch folder removed on drop.

@@ -171,69 +171,10 @@ fn write_table(
     Ok(())
 }
 
-/// A data set of `opts.transactions` transactions: `demo --export` when this binary can
-/// run it, else the shared sample replicated with new ids.
-fn bench_dataset(opts: &super::bench::BenchOpts) -> anyhow::Result<(Dataset, String)> {
-    let dir = opts.dir.clone().unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("tierdesk-bench-score-{}", std::process::id()))
-    });
-    // Reuse a data set already exported into --dir.
-    let exported = if dir.join("transactions.jsonl").exists() {
-        Some(())
-    } else {
-        std::env::current_exe().ok().and_then(|exe| {
-            let status = std::process::Command::new(exe)
-                .args(["demo", "--export"])
-                .arg(&dir)
-                .args(["--transactions", &opts.transactions.to_string()])
-                .args(["--seed", &opts.seed.to_string()])
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status()
-                .ok()?;
-            (status.success() && dir.join("transactions.jsonl").exists()).then_some(())
-        })
-    };
-    let loaded = if exported.is_some() {
-        Some(crate::import::load_dataset(&dir))
-    } else {
-        None
-    };
-    if opts.dir.is_none() {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-    if let Some(l) = loaded {
-        return Ok((l?.dataset, "demo --export".to_string()));
-    }
-    let sample = std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/sample-program"
-    ));
-    let mut ds = crate::import::load_dataset(sample)
-        .with_context(|| format!("no `demo --export` and no sample at {}", sample.display()))?
-        .dataset;
-    let base = std::mem::take(&mut ds.transactions);
-    if base.is_empty() {
-        anyhow::bail!("the sample has no transactions to replicate");
-    }
-    ds.transactions.reserve(opts.transactions);
-    for i in 0..opts.transactions {
-        let mut t = base[i % base.len()].clone();
-        t.transaction_id = format!("B{i:09}");
-        if let Some(o) = &mut t.original_transaction_id {
-            *o = format!("B{:09}", i - i % base.len());
-        }
-        t.invoice_number = format!("{}-{}", t.invoice_number, i / base.len());
-        ds.transactions.push(t);
-    }
-    Ok((ds, "sample replicated".to_string()))
-}
-
 /// `tierdesk bench score`: times `score_dataset` on N transactions.
 pub fn bench(_ctx: &Context, opts: &super::bench::BenchOpts) -> anyhow::Result<ExitCode> {
     let t0 = std::time::Instant::now();
-    let (ds, source) = bench_dataset(opts)?;
+    let (ds, source) = super::bench::dataset(opts, "score")?;
     println!(
         "bench score: {} transactions ({source}), prepared in {:.2} s",
         ds.transactions.len(),

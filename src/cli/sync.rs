@@ -255,8 +255,8 @@ pub fn bench(ctx: &Context, o: &super::bench::BenchOpts) -> anyhow::Result<ExitC
             n as f64 / secs
         );
         println!("bench sync: {} rows written", report.written);
-        let me = cpu_seconds("self");
-        let sim = cpu_seconds(&child_pid.to_string());
+        let me = super::bench::cpu_seconds();
+        let sim = super::bench::cpu_seconds_of(&child_pid.to_string());
         if let (Some(me), Some(sim)) = (me, sim) {
             println!(
                 "bench sync: CPU time: sync {me:.1}s ({:.0} records per CPU-second), simulator {sim:.1}s; machine load makes wall time longer",
@@ -276,15 +276,6 @@ pub fn bench(ctx: &Context, o: &super::bench::BenchOpts) -> anyhow::Result<ExitC
     }
     result?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// User + system CPU seconds of a process (`self` or a pid), from /proc (Linux).
-fn cpu_seconds(pid: &str) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = stat.rsplit_once(')')?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
 }
 
 fn tempdir_in(base: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {

@@ -158,31 +158,6 @@ where
     }
 }
 
-/// Maps an outbox row (as stored) to the PRM write it stands for.
-pub fn push_request(
-    row: &crate::store::sync::OutboxRow,
-    audit_head: Option<String>,
-) -> Result<PushRequest, String> {
-    let payload: Value = serde_json::from_str(&row.payload).map_err(|e| {
-        format!(
-            "outbox payload of decision {} is not JSON: {e}",
-            row.decision_id
-        )
-    })?;
-    let item = OutboxItem {
-        id: row.id,
-        decision_id: row.decision_id.clone(),
-        idempotency_key: row.idempotency_key.clone(),
-        transaction_id: row.transaction_id.clone(),
-        payload,
-        record_version: row.record_version,
-        audit_head: row.audit_head.clone(),
-        attempts: row.attempts,
-        created_at: String::new(),
-    };
-    push_request_item(&item, audit_head)
-}
-
 /// Maps a workflow outbox item to the PRM write it stands for.
 pub fn push_request_item(
     row: &OutboxItem,

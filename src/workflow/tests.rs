@@ -1268,21 +1268,9 @@ fn the_sync_understands_every_outbox_payload() {
         undo(&mut s, &p, &manager("mia"), t, "take back").unwrap();
     }
     let mut got = Vec::new();
-    for (o, status) in outbox_entries(&s).unwrap() {
-        let row = crate::store::sync::OutboxRow {
-            id: o.id,
-            decision_id: o.decision_id.clone(),
-            idempotency_key: o.idempotency_key.clone(),
-            transaction_id: o.transaction_id.clone(),
-            payload: o.payload.to_string(),
-            record_version: o.record_version,
-            audit_head: o.audit_head.clone(),
-            status,
-            attempts: o.attempts,
-            last_error: None,
-        };
-        let req =
-            crate::sync::push_request(&row, None).unwrap_or_else(|e| panic!("{e}: {}", o.payload));
+    for (o, _status) in outbox_entries(&s).unwrap() {
+        let req = crate::sync::push_request_item(&o, None)
+            .unwrap_or_else(|e| panic!("{e}: {}", o.payload));
         assert_eq!(req.idempotency_key, o.decision_id);
         got.push((
             o.transaction_id,

@@ -268,25 +268,38 @@ impl<'a> Ctx<'a> {
             .iter()
             .map(|p| ((p.tier_id.as_str(), p.family.as_str()), p.max_discount_pct))
             .collect();
-        let registrations = ds
-            .registrations
-            .iter()
-            .map(|r| (r.registration_id.as_str(), r))
-            .collect();
-        let (order, accrued) = order_and_accrued(ds);
-        let (names, name_ids) = Names::build(ds);
-        let feat = ds
-            .transactions
-            .iter()
-            .zip(name_ids)
-            .map(|(t, name)| Feat {
-                amount: to_f64(t.amount),
-                net: to_f64(t.unit_net_price),
-                day: t.closed_on.num_days_from_ce(),
-                name,
-            })
-            .collect();
-
+        // Independent lookups built side by side on two threads (same result either way).
+        let side = || {
+            let mut registrations: FxMap<&'a str, &'a Registration> = FxMap::default();
+            registrations.reserve(ds.registrations.len());
+            for r in &ds.registrations {
+                registrations.insert(r.registration_id.as_str(), r);
+            }
+            (registrations, order_and_accrued(ds))
+        };
+        let main = || {
+            let (names, name_ids) = Names::build(ds);
+            let feat: Vec<Feat> = ds
+                .transactions
+                .iter()
+                .zip(name_ids)
+                .map(|(t, name)| Feat {
+                    amount: to_f64(t.amount),
+                    net: to_f64(t.unit_net_price),
+                    day: t.closed_on.num_days_from_ce(),
+                    name,
+                })
+                .collect();
+            (names, feat)
+        };
+        let ((registrations, (order, accrued)), (names, feat)) = std::thread::scope(|s| {
+            let h = s.spawn(side);
+            let m = main();
+            match h.join() {
+                Ok(r) => (r, m),
+                Err(e) => std::panic::resume_unwind(e),
+            }
+        });
         let mut ctx = Ctx {
             ds,
             window_start,

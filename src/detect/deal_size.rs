@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::context::{to_f64, Ctx};
+use super::context::Ctx;
 use super::{Hit, Soft};
 use crate::model::*;
 
@@ -12,11 +12,12 @@ const MAD_TO_SIGMA: f64 = 1.4826;
 const MIN_PARTNER_HISTORY: usize = 5;
 
 /// Returns the hit (when flagged) and a soft suspicion in [0,1] used for ranking otherwise.
-pub fn detect(ctx: &Ctx, t: &Transaction) -> (Option<Hit>, Soft) {
+/// `t` is `ds.transactions[i]`.
+pub fn detect(ctx: &Ctx, i: usize, t: &Transaction) -> (Option<Hit>, Soft) {
     if t.kind != TransactionKind::Sale || t.amount <= rust_decimal::Decimal::ZERO {
         return (None, 0.0);
     }
-    let amount = to_f64(t.amount);
+    let amount = ctx.feat[i].amount;
     let la = amount.ln();
     let Some(tier) = ctx.tier_on(&t.partner_id, t.closed_on) else {
         return (None, 0.0);

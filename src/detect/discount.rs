@@ -12,7 +12,8 @@ use crate::model::*;
 /// The discount is taken off the catalogue list price (the transaction's own list
 /// price when the product is unknown). When the partner's tier changed between the
 /// close and the submission, the more generous of the two tiers' limits applies.
-pub fn detect(ctx: &Ctx, t: &Transaction) -> Option<Hit> {
+/// `t` is `ds.transactions[i]`.
+pub fn detect(ctx: &Ctx, i: usize, t: &Transaction) -> Option<Hit> {
     if t.kind != TransactionKind::Sale {
         return None;
     }
@@ -37,7 +38,7 @@ pub fn detect(ctx: &Ctx, t: &Transaction) -> Option<Hit> {
     }
     let (tier, max) = best?;
     // Plainly within policy (by a margin far above f64 error): skip the exact Decimal work.
-    let discount_f = (1.0 - to_f64(t.unit_net_price) / to_f64(list)) * 100.0;
+    let discount_f = (1.0 - ctx.feat[i].net / to_f64(list)) * 100.0;
     let max_f = to_f64(max);
     if discount_f.is_finite() && discount_f < max_f - 0.01 - 1e-9 * (discount_f.abs() + max_f.abs())
     {

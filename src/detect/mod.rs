@@ -250,10 +250,10 @@ fn score_one(ctx: &Ctx, i: usize, pw: &Pairwise, variances: &FxMap<&str, Varianc
     let accrued = ctx.accrued_at(i);
     let mut hits: Vec<Hit> = Vec::new();
     let mut soft: f64 = pw.dup_soft.get(&i).copied().unwrap_or(0.0);
-    let (h, s) = deal_size::detect(ctx, t);
+    let (h, s) = deal_size::detect(ctx, i, t);
     hits.extend(h);
     soft = soft.max(s);
-    hits.extend(discount::detect(ctx, t));
+    hits.extend(discount::detect(ctx, i, t));
     hits.extend(certification::detect(ctx, t));
     hits.extend(pw.dups.get(&i).cloned());
     let (h, s) = backdated::detect(ctx, t);

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::context::Ctx;
+use super::context::{Ctx, Feat};
 use super::fxhash::{FxMap, FxSet};
 use super::names::{invoice_contains, invoice_distance};
 use super::split::rel_diff;
@@ -34,25 +34,24 @@ pub type BlockDups = (Vec<(usize, Hit)>, Vec<(usize, Soft)>);
 /// Finds the duplicates within one block (sales of one partner and sku, sorted by close
 /// date); returns flagged later transactions (by index) and a soft near-miss suspicion
 /// for others. `in_split` holds the block's members of split groups.
-pub fn detect_block(ctx: &Ctx, block: &[u32], in_split: &FxSet<usize>) -> BlockDups {
+/// `feats[k]` are the figures of `block[k]`.
+pub fn detect_block(
+    ctx: &Ctx,
+    block: &[u32],
+    feats: &[Feat],
+    in_split: &FxSet<usize>,
+) -> BlockDups {
     let ds = ctx.ds;
     let mut best: FxMap<usize, Match> = FxMap::default();
     let mut soft: FxMap<usize, Soft> = FxMap::default();
     {
-        let n = block.len();
-        for a in 0..n {
+        for (a, fa) in feats.iter().enumerate() {
             let ia = block[a] as usize;
-            let (ta, fa) = (&ds.transactions[ia], &ctx.feat[ia]);
-            let a_split = in_split.contains(&ia);
-            for &ib in &block[a + 1..n] {
-                let ib = ib as usize;
-                let (tb, fb) = (&ds.transactions[ib], &ctx.feat[ib]);
+            let a_split = !in_split.is_empty() && in_split.contains(&ia);
+            for (b, fb) in feats.iter().enumerate().skip(a + 1) {
                 let days = i64::from(fb.day - fa.day);
                 if days > DUP_DAYS {
                     break;
-                }
-                if a_split && in_split.contains(&ib) {
-                    continue;
                 }
                 let amount_rel = rel_diff(fa.amount, fb.amount);
                 // Cheap rejections first: amounts this far apart never qualify below.
@@ -63,6 +62,11 @@ pub fn detect_block(ctx: &Ctx, block: &[u32], in_split: &FxSet<usize>) -> BlockD
                 if amount_rel > 2.0 * DUP_AMOUNT_REL && !same_price {
                     continue;
                 }
+                let ib = block[b] as usize;
+                if a_split && in_split.contains(&ib) {
+                    continue;
+                }
+                let (ta, tb) = (&ds.transactions[ia], &ds.transactions[ib]);
                 let inv = invoice_distance(&ta.invoice_number, &tb.invoice_number);
                 let inv_kept = inv <= 2 || invoice_contains(&ta.invoice_number, &tb.invoice_number);
                 // With the invoice kept, an edited quantity at the same price is still a copy.

@@ -212,9 +212,12 @@ fn pairwise(ctx: &Ctx, threads: usize) -> Pairwise {
     by_size.sort_by_key(|&b| std::cmp::Reverse(blocks[b].len()));
     let results = par_map(by_size.len(), threads, |k| {
         let block = &blocks[by_size[k]];
-        let splits = split::detect_block(ctx, block);
+        // The block's figures side by side: the pair loops scan them without touching
+        // the (large, scattered) transactions until a pair passes the cheap tests.
+        let feats: Vec<context::Feat> = block.iter().map(|&i| ctx.feat[i as usize]).collect();
+        let splits = split::detect_block(ctx, block, &feats);
         let in_split: FxSet<usize> = splits.iter().map(|(i, _)| *i).collect();
-        let (dups, soft) = duplicate::detect_block(ctx, block, &in_split);
+        let (dups, soft) = duplicate::detect_block(ctx, block, &feats, &in_split);
         (splits, dups, soft)
     });
     let mut out = Pairwise::default();

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::context::{to_f64, Ctx};
+use super::context::{to_f64, Ctx, Feat};
 use super::fxhash::FxMap;
 use super::names::invoice_distance;
 use super::Hit;
@@ -65,7 +65,8 @@ fn find(parent: &mut [usize], mut x: usize) -> usize {
 
 /// Finds the split groups of one block; returns the hit for every member, keyed by
 /// transaction index.
-pub fn detect_block(ctx: &Ctx, block: &[u32]) -> Vec<(usize, Hit)> {
+/// `feats[k]` are the figures of `block[k]`.
+pub fn detect_block(ctx: &Ctx, block: &[u32], feats: &[Feat]) -> Vec<(usize, Hit)> {
     let ds = ctx.ds;
     let mut out = Vec::new();
     if block.len() < SPLIT_MIN_DEALS {
@@ -76,10 +77,8 @@ pub fn detect_block(ctx: &Ctx, block: &[u32]) -> Vec<(usize, Hit)> {
         let mut parent: Vec<usize> = (0..n).collect();
         for a in 0..n {
             let ia = block[a] as usize;
-            let (ta, fa) = (&ds.transactions[ia], &ctx.feat[ia]);
-            for (b, &ib) in block.iter().enumerate().skip(a + 1) {
-                let ib = ib as usize;
-                let (tb, fb) = (&ds.transactions[ib], &ctx.feat[ib]);
+            let fa = &feats[a];
+            for (b, fb) in feats.iter().enumerate().skip(a + 1) {
                 if i64::from(fb.day - fa.day) > SPLIT_DAYS {
                     break;
                 }
@@ -89,6 +88,8 @@ pub fn detect_block(ctx: &Ctx, block: &[u32]) -> Vec<(usize, Hit)> {
                 {
                     continue;
                 }
+                let ib = block[b] as usize;
+                let (ta, tb) = (&ds.transactions[ia], &ds.transactions[ib]);
                 let sub_gap = (tb.submitted_at - ta.submitted_at).num_hours().abs();
                 if sub_gap > (SPLIT_DAYS + 1) * 24 {
                     continue;

@@ -31,7 +31,7 @@ mod variance;
 use std::collections::HashMap as StdHashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 
 use crate::model::{
@@ -319,8 +319,9 @@ pub struct Calculator<'a> {
     /// Per tier index: the tier id and its seller rate (`None`: the plan has none).
     tiers: Vec<(&'a str, Option<Decimal>)>,
     tier_names: HashMap<&'a str, &'a str>,
-    /// `(partner index, named year, quarter)` -> quota.
-    quotas: HashMap<(usize, i32, u32), Decimal>,
+    /// `(partner index, named year, quarter)` -> quota and, for a positive quota, its
+    /// accelerator thresholds (`None`: overflow).
+    quotas: QuotaIndex,
     products: HashMap<&'a str, &'a Product>,
     /// Per transaction index: its partner's index.
     tx_partner: Vec<usize>,
@@ -335,6 +336,10 @@ pub struct Calculator<'a> {
     /// The PRM's lines by transaction, built on first use (explanations).
     prm_index: std::sync::OnceLock<HashMap<&'a str, Vec<usize>>>,
 }
+
+/// `(partner index, named year, quarter)` -> quota and, for a positive quota, its
+/// accelerator thresholds (`None`: overflow).
+type QuotaIndex = HashMap<(usize, i32, u32), (Decimal, Option<Box<[Decimal]>>)>;
 
 /// All lines of one transaction with their derivations, and why roles gave none.
 #[derive(Debug, Clone, Default)]
@@ -412,31 +417,44 @@ fn period_string(y: i32, q: u32) -> String {
 }
 
 impl<'a> Calculator<'a> {
-    /// Builds the indexes (O(n log n) in the transactions).
+    /// Builds the indexes (O(n log n) in the transactions). On large data sets the sort
+    /// by id runs on a second thread beside the partner index.
     pub fn new(ds: &'a Dataset) -> Calculator<'a> {
         let fy_start = ds.program.fiscal_year_start_month.clamp(1, 12);
         let txs = &ds.transactions;
-        let mut order: Vec<usize> = (0..txs.len()).collect();
-        order.sort_unstable_by(|&a, &b| {
-            txs[a]
-                .transaction_id
-                .cmp(&txs[b].transaction_id)
-                .then(a.cmp(&b))
-        });
-        let duplicate_ids = order
-            .windows(2)
-            .any(|w| txs[w[0]].transaction_id == txs[w[1]].transaction_id);
+        let sort_by_id = || {
+            let mut order: Vec<usize> = (0..txs.len()).collect();
+            order.sort_unstable_by(|&a, &b| {
+                txs[a]
+                    .transaction_id
+                    .cmp(&txs[b].transaction_id)
+                    .then(a.cmp(&b))
+            });
+            let duplicate_ids = order
+                .windows(2)
+                .any(|w| txs[w[0]].transaction_id == txs[w[1]].transaction_id);
+            (order, duplicate_ids)
+        };
+        let parallel =
+            txs.len() >= 50_000 && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+        let ((order, duplicate_ids), (partner_ix, tx_partner)) = if parallel {
+            std::thread::scope(|s| {
+                let h = s.spawn(sort_by_id);
+                let rest = partner_index(ds);
+                let sorted = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+                (sorted, rest)
+            })
+        } else {
+            (sort_by_id(), partner_index(ds))
+        };
+        let before = bookings(ds, fy_start, &tx_partner, &order);
         let naming = infer_naming_with(ds, |id| find_in_order(txs, &order, id));
 
-        let mut partner_ix: HashMap<&'a str, usize> = HashMap::default();
+        let mut partner_ix = partner_ix;
         let mut intern = |id: &'a str| -> usize {
             let n = partner_ix.len();
             *partner_ix.entry(id).or_insert(n)
         };
-        for p in &ds.partners {
-            intern(&p.partner_id);
-        }
-        let tx_partner: Vec<usize> = txs.iter().map(|t| intern(&t.partner_id)).collect();
         let hist_ix: Vec<usize> = ds
             .tier_history
             .iter()
@@ -475,12 +493,6 @@ impl<'a> Calculator<'a> {
         for v in &mut tier_hist {
             v.sort_by_key(|(d, _)| *d);
         }
-        let mut quotas: HashMap<(usize, i32, u32), Decimal> = HashMap::default();
-        for (q, &p) in ds.quotas.iter().zip(&quota_ix) {
-            if let Some((y, n)) = parse_quarter(&q.period) {
-                quotas.insert((p, y, n), q.quota);
-            }
-        }
         let products = ds.products.iter().map(|p| (p.sku.as_str(), p)).collect();
         let mut accelerators: Vec<(Decimal, Decimal)> = ds
             .plan
@@ -489,7 +501,18 @@ impl<'a> Calculator<'a> {
             .map(|a| (a.attainment_from, a.multiplier))
             .collect();
         accelerators.sort_by_key(|a| a.0);
-        let mut calc = Calculator {
+        let mut quotas: QuotaIndex = HashMap::default();
+        for (q, &p) in ds.quotas.iter().zip(&quota_ix) {
+            if let Some((y, n)) = parse_quarter(&q.period) {
+                let th = if q.quota > Decimal::ZERO {
+                    thresholds(q.quota, &accelerators)
+                } else {
+                    None
+                };
+                quotas.insert((p, y, n), (q.quota, th));
+            }
+        }
+        Calculator {
             ds,
             fy_start,
             naming,
@@ -503,12 +526,10 @@ impl<'a> Calculator<'a> {
             tx_partner,
             order,
             duplicate_ids,
-            before: Vec::new(),
+            before,
             accelerators,
             prm_index: std::sync::OnceLock::new(),
-        };
-        calc.before = calc.compute_bookings();
-        calc
+        }
     }
 
     /// The fiscal-year naming in use.
@@ -529,43 +550,6 @@ impl<'a> Calculator<'a> {
     pub fn period_of(&self, d: NaiveDate) -> String {
         let (y, q) = self.quarter_of(d);
         period_string(y, q)
-    }
-
-    /// Per transaction: the partner's bookings in the sale's quarter before it, in the
-    /// order (close date, transaction id, index); zero for refunds.
-    fn compute_bookings(&self) -> Vec<Decimal> {
-        let txs = &self.ds.transactions;
-        let mut rank = vec![0usize; txs.len()];
-        for (r, &i) in self.order.iter().enumerate() {
-            rank[i] = r;
-        }
-        // (partner, year, quarter, close date, rank in id order): the rank settles ties
-        // exactly as (transaction id, index) would.
-        let mut sales: Vec<(usize, i32, u32, NaiveDate, usize)> = txs
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| t.kind == TransactionKind::Sale)
-            .map(|(i, t)| {
-                let (y, q) = self.quarter_of(t.closed_on);
-                (self.tx_partner[i], y, q, t.closed_on, rank[i])
-            })
-            .collect();
-        sales.sort_unstable();
-        drop(rank);
-        let mut before = vec![Decimal::ZERO; txs.len()];
-        let mut running = Decimal::ZERO;
-        let mut prev: Option<(usize, i32, u32)> = None;
-        for (p, y, q, _, r) in sales {
-            let i = self.order[r];
-            if prev != Some((p, y, q)) {
-                running = Decimal::ZERO;
-                prev = Some((p, y, q));
-            }
-            before[i] = running;
-            // Saturate rather than panic on absurd data; such a sale fails later as overflow.
-            running = running.checked_add(txs[i].amount).unwrap_or(Decimal::MAX);
-        }
-        before
     }
 
     /// The tier index on a day of partner `p` and the `effective_from` of its row.
@@ -626,21 +610,23 @@ impl<'a> Calculator<'a> {
             .checked_mul(family_multiplier)
             .ok_or_else(overflow)?;
         let (y, q) = self.quarter_of(t.closed_on);
-        let quota = self.quotas.get(&(p, y, q)).copied();
+        let row = self.quotas.get(&(p, y, q));
+        let quota = row.map(|r| r.0);
         let before = self.before[i];
         let after = before.checked_add(t.amount).ok_or_else(overflow)?;
         let mut uncapped = Decimal::ZERO;
-        visit_segments(
-            before,
-            t.amount,
-            rate,
-            quota.filter(|q| *q > Decimal::ZERO),
-            &self.accelerators,
-            |s| {
-                uncapped = uncapped.checked_add(s.commission)?;
-                Some(())
-            },
-        )
+        let add = |s: Segment| {
+            uncapped = uncapped.checked_add(s.commission)?;
+            Some(())
+        };
+        // The same spans as `segments`, with the quota's thresholds computed once.
+        match row {
+            Some((q, th)) if accelerated(*q, t.amount, &self.accelerators) => {
+                let th = th.as_deref().ok_or_else(overflow)?;
+                visit_accelerated(before, after, rate, th, &self.accelerators, add)
+            }
+            _ => visit_base(before, t.amount, rate, add),
+        }
         .ok_or_else(overflow)?;
         let cap = self.ds.plan.per_transaction_cap;
         let capped = cap.is_some_and(|c| uncapped > c);
@@ -783,7 +769,7 @@ impl<'a> Calculator<'a> {
         suffix: (&str, &str),
         payee: &str,
         amount: Decimal,
-        period: &str,
+        period: String,
     ) -> CommissionLine {
         let tid = t.transaction_id.as_str();
         let mut commission_id =
@@ -799,7 +785,7 @@ impl<'a> Calculator<'a> {
             payee_partner_id: payee.to_string(),
             role,
             amount: round_cents(amount),
-            period: period.to_string(),
+            period,
         }
     }
 
@@ -816,7 +802,15 @@ impl<'a> Calculator<'a> {
                     return;
                 };
                 let tier_id = self.tiers[k].0;
-                let period = self.period_of(t.closed_on);
+                // The first line takes the period; later ones copy it.
+                let start = out.len();
+                let mut owned = Some(self.period_of(t.closed_on));
+                let mut period = |out: &[CommissionLine]| {
+                    owned
+                        .take()
+                        .or_else(|| out.get(start).map(|l| l.period.clone()))
+                        .unwrap_or_default()
+                };
                 if let Ok(c) = self.seller_core(i) {
                     let l = self.line(
                         t,
@@ -824,14 +818,14 @@ impl<'a> Calculator<'a> {
                         ("S", ""),
                         &t.partner_id,
                         c.amount(),
-                        &period,
+                        period(out),
                     );
                     out.push(l);
                 }
                 if let Some((parent, rate)) = self.override_of(p) {
                     if let Some(a) = t.amount.checked_mul(rate) {
-                        let l =
-                            self.line(t, CommissionRole::Override, ("O", ""), parent, a, &period);
+                        let p = period(out);
+                        let l = self.line(t, CommissionRole::Override, ("O", ""), parent, a, p);
                         out.push(l);
                     }
                 }
@@ -847,7 +841,7 @@ impl<'a> Calculator<'a> {
                             ("P-", &sp.spiff_id),
                             &t.partner_id,
                             a,
-                            &period,
+                            period(out),
                         );
                         out.push(l);
                     }
@@ -856,14 +850,13 @@ impl<'a> Calculator<'a> {
             TransactionKind::Refund => {
                 if let Ok(c) = self.clawback(t) {
                     if let Some(a) = c.amount {
-                        let period = self.period_of(t.closed_on);
                         let l = self.line(
                             t,
                             CommissionRole::Clawback,
                             ("K", ""),
                             &c.orig.partner_id,
                             a,
-                            &period,
+                            self.period_of(t.closed_on),
                         );
                         out.push(l);
                     }
@@ -909,7 +902,7 @@ impl<'a> Calculator<'a> {
                     ("S", ""),
                     &t.partner_id,
                     amount,
-                    &period,
+                    period.clone(),
                 );
                 out.lines.push((line, Derivation::Seller(d)));
             }
@@ -918,8 +911,14 @@ impl<'a> Calculator<'a> {
         if let Some((parent, rate)) = self.override_of(p) {
             match t.amount.checked_mul(rate) {
                 Some(a) => {
-                    let line =
-                        self.line(t, CommissionRole::Override, ("O", ""), parent, a, &period);
+                    let line = self.line(
+                        t,
+                        CommissionRole::Override,
+                        ("O", ""),
+                        parent,
+                        a,
+                        period.clone(),
+                    );
                     out.lines.push((
                         line,
                         Derivation::Override {
@@ -955,7 +954,7 @@ impl<'a> Calculator<'a> {
                         ("P-", &sp.spiff_id),
                         &t.partner_id,
                         a,
-                        &period,
+                        period.clone(),
                     );
                     out.lines.push((
                         line,
@@ -988,14 +987,13 @@ impl<'a> Calculator<'a> {
         };
         match c.amount {
             Some(a) => {
-                let period = self.period_of(t.closed_on);
                 let line = self.line(
                     t,
                     CommissionRole::Clawback,
                     ("K", ""),
                     &c.orig.partner_id,
                     a,
-                    &period,
+                    self.period_of(t.closed_on),
                 );
                 out.lines.push((
                     line,
@@ -1106,6 +1104,71 @@ impl<'a> Calculator<'a> {
     }
 }
 
+/// The partner index (partners' rows first, then the transactions' partners) and each
+/// transaction's partner index.
+fn partner_index(ds: &Dataset) -> (HashMap<&str, usize>, Vec<usize>) {
+    let mut partner_ix: HashMap<&str, usize> = HashMap::default();
+    for p in &ds.partners {
+        let n = partner_ix.len();
+        partner_ix.entry(p.partner_id.as_str()).or_insert(n);
+    }
+    let tx_partner: Vec<usize> = ds
+        .transactions
+        .iter()
+        .map(|t| {
+            let n = partner_ix.len();
+            *partner_ix.entry(t.partner_id.as_str()).or_insert(n)
+        })
+        .collect();
+    (partner_ix, tx_partner)
+}
+
+/// Each sale's bookings in its partner's fiscal quarter before it, in the order (close
+/// date, transaction id, index); zero for refunds. `order` is the transactions sorted by
+/// (id, index): a position in it settles ties on the close date.
+///
+/// Sorted by (partner, close date): a partner's fiscal quarters are runs of dates, so
+/// this groups each (partner, quarter) with its sales in date order. Quarters are
+/// grouped by the start-year naming: the end-year naming only renames them.
+fn bookings(ds: &Dataset, fy_start: u32, tx_partner: &[usize], order: &[usize]) -> Vec<Decimal> {
+    let txs = &ds.transactions;
+    let mut rank = vec![0usize; txs.len()];
+    for (r, &i) in order.iter().enumerate() {
+        rank[i] = r;
+    }
+    // (partner << 32 | day number, rank): day numbers fit in 32 bits once offset.
+    let day_key = |d: NaiveDate| (i64::from(d.num_days_from_ce()) - i64::from(i32::MIN)) as u128;
+    let mut sales: Vec<(u128, usize)> = txs
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.kind == TransactionKind::Sale)
+        .map(|(i, t)| {
+            (
+                ((tx_partner[i] as u128) << 32) | day_key(t.closed_on),
+                rank[i],
+            )
+        })
+        .collect();
+    drop(rank);
+    sales.sort_unstable();
+    let mut before = vec![Decimal::ZERO; txs.len()];
+    let mut running = Decimal::ZERO;
+    let mut prev: Option<(usize, (i32, u32))> = None;
+    for (_, r) in sales {
+        let i = order[r];
+        let t = &txs[i];
+        let group = (tx_partner[i], fiscal_year_quarter(t.closed_on, fy_start));
+        if prev != Some(group) {
+            running = Decimal::ZERO;
+            prev = Some(group);
+        }
+        before[i] = running;
+        // Saturate rather than panic on absurd data; such a sale fails later as overflow.
+        running = running.checked_add(t.amount).unwrap_or(Decimal::MAX);
+    }
+    before
+}
+
 /// The seller rate of a tier: by id, else by the tier's name (case-insensitive).
 fn seller_rate(ds: &Dataset, tier_names: &HashMap<&str, &str>, tier_id: &str) -> Option<Decimal> {
     let rates = &ds.plan.seller_rates;
@@ -1146,38 +1209,81 @@ fn visit_segments(
     rate: Decimal,
     quota: Option<Decimal>,
     accelerators: &[(Decimal, Decimal)],
+    f: impl FnMut(Segment) -> Option<()>,
+) -> Option<()> {
+    match quota {
+        Some(q) if accelerated(q, amount, accelerators) => {
+            let after = before.checked_add(amount)?;
+            let th = thresholds(q, accelerators)?;
+            visit_accelerated(before, after, rate, &th, accelerators, f)
+        }
+        _ => visit_base(before, amount, rate, f),
+    }
+}
+
+/// Whether a sale of `amount` against a quota goes through the accelerators.
+fn accelerated(quota: Decimal, amount: Decimal, accelerators: &[(Decimal, Decimal)]) -> bool {
+    quota > Decimal::ZERO && !accelerators.is_empty() && amount > Decimal::ZERO
+}
+
+/// `quota x attainment_from` of each accelerator, ascending (`None`: overflow).
+fn thresholds(quota: Decimal, accelerators: &[(Decimal, Decimal)]) -> Option<Box<[Decimal]>> {
+    accelerators
+        .iter()
+        .map(|(a, _)| quota.checked_mul(*a))
+        .collect()
+}
+
+/// The whole sale as one span at multiplier 1.
+fn visit_base(
+    before: Decimal,
+    amount: Decimal,
+    rate: Decimal,
     mut f: impl FnMut(Segment) -> Option<()>,
 ) -> Option<()> {
     let after = before.checked_add(amount)?;
-    let base = |from, to, amount: Decimal| -> Option<Segment> {
-        Some(Segment {
-            from,
+    f(Segment {
+        from: before,
+        to: after,
+        amount,
+        attainment_from: None,
+        multiplier: Decimal::ONE,
+        commission: amount.checked_mul(rate)?,
+    })
+}
+
+/// The spans of a sale covering `before .. after` with the accelerators' thresholds
+/// `th` (ascending, one per accelerator, at least one).
+/// Regions: (-inf, t0) at 1, [t_k, t_{k+1}) at m_k, [t_last, +inf) at m_last.
+fn visit_accelerated(
+    before: Decimal,
+    after: Decimal,
+    rate: Decimal,
+    th: &[Decimal],
+    accelerators: &[(Decimal, Decimal)],
+    mut f: impl FnMut(Segment) -> Option<()>,
+) -> Option<()> {
+    let first = *th.first()?;
+    if before < first {
+        let to = after.min(first);
+        let part = to - before;
+        f(Segment {
+            from: before,
             to,
-            amount,
+            amount: part,
             attainment_from: None,
             multiplier: Decimal::ONE,
-            commission: amount.checked_mul(rate)?,
-        })
-    };
-    let quota = match quota {
-        Some(q) if q > Decimal::ZERO && !accelerators.is_empty() && amount > Decimal::ZERO => q,
-        _ => return f(base(before, after, amount)?),
-    };
-    // Regions: (-inf, t0) at 1, [t_k, t_{k+1}) at m_k, [t_last, +inf) at m_last.
-    // Every threshold is computed (an overflow in any of them is an overflow).
-    let mut t = quota.checked_mul(accelerators[0].0)?;
-    if before < t {
-        let to = after.min(t);
-        f(base(before, to, to - before)?)?;
+            commission: part.checked_mul(rate)?,
+        })?;
+        if after <= first {
+            // Below the first threshold throughout: no accelerated span.
+            return Some(());
+        }
     }
-    for (k, &(a, m)) in accelerators.iter().enumerate() {
-        let next = match accelerators.get(k + 1) {
-            Some((na, _)) => Some(quota.checked_mul(*na)?),
-            None => None,
-        };
+    for (k, (&t, &(a, m))) in th.iter().zip(accelerators).enumerate() {
         let lo = before.max(t);
-        let hi = match next {
-            Some(n) => after.min(n),
+        let hi = match th.get(k + 1) {
+            Some(&n) => after.min(n),
             None => after,
         };
         if hi > lo {
@@ -1190,9 +1296,6 @@ fn visit_segments(
                 multiplier: m,
                 commission: part.checked_mul(rate)?.checked_mul(m)?,
             })?;
-        }
-        if let Some(n) = next {
-            t = n;
         }
     }
     Some(())

@@ -546,8 +546,15 @@ proptest! {
         // Split over threads: the same lines in the same order.
         prop_assert_eq!(Calculator::new(&shuffled).recalculate_on(3, 0), want.clone());
         // The explained path gives the same lines as the fast path.
-        let explained: Vec<CommissionLine> =
-            recalculate_explained(&shuffled).into_iter().map(|e| e.line).collect();
+        let explained = recalculate_explained(&shuffled);
+        // Each seller line's shown segments add up to the amount it was computed from.
+        for e in &explained {
+            if let Derivation::Seller(d) = &e.derivation {
+                let sum: Decimal = d.segments.iter().map(|s| s.commission).sum();
+                prop_assert_eq!(sum, d.uncapped);
+            }
+        }
+        let explained: Vec<CommissionLine> = explained.into_iter().map(|e| e.line).collect();
         prop_assert_eq!(explained, want);
     }
 

@@ -3,7 +3,9 @@
 //! [`Msg`]s over a channel.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::mpsc::{Receiver, Sender};
+use std::sync::Arc;
 
 use rust_decimal::Decimal;
 
@@ -13,6 +15,7 @@ use crate::store::queue::{
     SyncStatus,
 };
 use crate::store::Store;
+use crate::tui::search::{SearchError, SearchIndex};
 use crate::workflow::{self, Actor, CaseState, Command, Policy, SignoffCommand};
 
 /// A decision the user asked for.
@@ -85,6 +88,25 @@ pub enum Effect {
     /// The forecast, attainment risk and backtest of the whole program (slow: seconds on
     /// big caches).
     LoadForecast,
+    /// (Re)build the in-memory search index (on the search worker).
+    BuildSearchIndex,
+    /// Ask the background sync thread for a run now.
+    SyncNow,
+}
+
+impl Effect {
+    /// Whether this effect belongs on the search worker: index builds and queue pages
+    /// narrowed by a search text.
+    pub fn is_search(&self) -> bool {
+        match self {
+            Effect::BuildSearchIndex => true,
+            Effect::LoadQueue { filter, .. } => filter
+                .search
+                .as_deref()
+                .is_some_and(|s| !s.trim().is_empty()),
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -102,6 +124,23 @@ pub enum Msg {
     Signoff(Vec<SignoffRow>),
     Explain(String, Result<ExplainView, String>),
     Forecast(Result<Box<ForecastData>, String>),
+    /// The search index is ready: entries and milliseconds it took.
+    SearchIndex {
+        entries: usize,
+        millis: u64,
+    },
+    /// The background sync started a run.
+    SyncStarted,
+    /// Progress of the running sync (throttled).
+    SyncProgress {
+        phase: String,
+        resource: String,
+        done: u64,
+    },
+    /// The run finished.
+    SyncFinished(Box<crate::tui::sync::SyncSummary>),
+    /// No sync possible (no PRM configured, no credential...): why.
+    SyncUnavailable(String),
     /// A command finished: `ok` and a message for the user.
     Done {
         ok: bool,
@@ -186,10 +225,30 @@ fn load_forecast(store: &Store) -> Result<ForecastData, String> {
 /// workbench (memory); `tierdesk explain ID` still works.
 pub const EXPLAIN_MAX_TRANSACTIONS: i64 = 250_000;
 
-/// Worker-side state: the program loaded once for explanations.
+/// Worker-side state: the program loaded once for explanations; on the search worker,
+/// the search index and the newest queue request (to drop superseded searches).
 #[derive(Default)]
 pub struct WorkerState {
     dataset: Option<crate::model::Dataset>,
+    pub search: Option<SearchIndex>,
+    /// The newest queue request the UI sent (set by the dispatcher).
+    pub latest_req: Option<Arc<AtomicU64>>,
+}
+
+impl WorkerState {
+    /// The search worker's state: cancels searches when `latest` moves past them.
+    pub fn for_search(latest: Arc<AtomicU64>) -> WorkerState {
+        WorkerState {
+            latest_req: Some(latest),
+            ..WorkerState::default()
+        }
+    }
+
+    fn superseded(&self, req: u64) -> bool {
+        self.latest_req
+            .as_ref()
+            .is_some_and(|l| l.load(AtomicOrdering::SeqCst) != req)
+    }
 }
 
 fn explain(store: &Store, state: &mut WorkerState, id: &str) -> Result<ExplainView, String> {
@@ -252,6 +311,74 @@ pub fn execute(store: &mut Store, env: &Env, state: &mut WorkerState, e: Effect)
     if e == Effect::LoadForecast {
         return Msg::Forecast(load_forecast(store).map(Box::new));
     }
+    if e == Effect::BuildSearchIndex {
+        // Never cancelled: searches that arrive meanwhile wait for it.
+        return match SearchIndex::build(store, &|| false) {
+            Ok(Some(ix)) => {
+                let m = Msg::SearchIndex {
+                    entries: ix.len(),
+                    millis: ix.built_in.as_millis() as u64,
+                };
+                state.search = Some(ix);
+                m
+            }
+            Ok(None) => Msg::Error("search index: cancelled".into()),
+            Err(err) => Msg::Error(format!("search index: {err}")),
+        };
+    }
+    if let Effect::LoadQueue {
+        req,
+        filter,
+        sort,
+        cursor,
+        dir,
+        limit,
+        mode,
+    } = &e
+    {
+        if e.is_search() && state.search.is_some() {
+            if state.superseded(*req) {
+                return Msg::Queue {
+                    req: *req,
+                    mode: *mode,
+                    rows: Vec::new(),
+                    limit: *limit,
+                };
+            }
+            let latest = state.latest_req.clone();
+            let cancelled = move || {
+                latest
+                    .as_ref()
+                    .is_some_and(|l| l.load(AtomicOrdering::SeqCst) != *req)
+            };
+            if let Some(ix) = state.search.as_mut() {
+                return match ix.page(
+                    store,
+                    filter,
+                    *sort,
+                    cursor.as_ref(),
+                    *dir,
+                    *limit,
+                    &cancelled,
+                ) {
+                    Ok(rows) => Msg::Queue {
+                        req: *req,
+                        mode: *mode,
+                        rows,
+                        limit: *limit,
+                    },
+                    // The UI has moved on: an empty answer to a request it will ignore.
+                    Err(SearchError::Cancelled) => Msg::Queue {
+                        req: *req,
+                        mode: *mode,
+                        rows: Vec::new(),
+                        limit: *limit,
+                    },
+                    Err(SearchError::Store(err)) => Msg::Error(format!("search: {err}")),
+                };
+            }
+        }
+    }
     match run(store, env, e) {
         Ok(m) => m,
         Err(err) => Msg::Error(format!("{err:#}")),
@@ -301,6 +428,10 @@ fn run(store: &mut Store, env: &Env, e: Effect) -> anyhow::Result<Msg> {
         } => done(workflow_signoff(store, env, &ids, approve, &reason)),
         Effect::Undo(id) => done(workflow_undo(store, env, &id)),
         Effect::LoadForecast => Msg::Forecast(Err("not loaded".into())),
+        Effect::BuildSearchIndex => Msg::Error("search index: not built here".into()),
+        Effect::SyncNow => {
+            Msg::SyncUnavailable("background sync runs in the interactive workbench".into())
+        }
     })
 }
 
@@ -395,7 +526,13 @@ fn workflow_undo(store: &mut Store, env: &Env, id: &str) -> Result<String, Strin
 
 /// The background worker: one thread, its own store connection. Detail requests are
 /// coalesced (only the newest pending one runs), so fast scrolling never queues work.
-pub fn spawn_worker(db: PathBuf, env: Env, rx: Receiver<Effect>, tx: Sender<Incoming>) {
+pub fn spawn_worker(
+    db: PathBuf,
+    env: Env,
+    mut state: WorkerState,
+    rx: Receiver<Effect>,
+    tx: Sender<Incoming>,
+) {
     std::thread::spawn(move || {
         let mut store = match Store::open(&db) {
             Ok(s) => s,
@@ -406,7 +543,6 @@ pub fn spawn_worker(db: PathBuf, env: Env, rx: Receiver<Effect>, tx: Sender<Inco
                 return;
             }
         };
-        let mut state = WorkerState::default();
         while let Ok(first) = rx.recv() {
             let mut batch = vec![first];
             while let Ok(more) = rx.try_recv() {

@@ -170,11 +170,43 @@ fn rescore(store: &mut Store) -> Result<usize, String> {
         .map_err(|e| format!("{e:#}"))
 }
 
+/// Options for the workbench's runs: fewer, shorter retries than `tierdesk sync` (an
+/// unreachable PRM is reported within seconds; the next run tries again).
+pub fn workbench_options() -> SyncOptions {
+    SyncOptions {
+        max_attempts: 3,
+        backoff_base: Duration::from_millis(200),
+        backoff_cap: Duration::from_secs(2),
+        retry_after_cap: Duration::from_secs(10),
+        ..SyncOptions::default()
+    }
+}
+
 /// Starts the sync thread. It answers every [`SyncCmd::Now`] and, when a PRM is
 /// reachable in principle (configured, credential found), syncs every `every`.
 pub fn spawn(
     db: PathBuf,
     prm: Option<PrmConfig>,
+    every: Option<Duration>,
+    rx: Receiver<SyncCmd>,
+    tx: Sender<Incoming>,
+) {
+    // The credential lookup can be slow (keyring): it happens on the sync thread.
+    spawn_with(
+        db,
+        move || connect(prm.as_ref()),
+        workbench_options(),
+        every,
+        rx,
+        tx,
+    );
+}
+
+/// [`spawn`] with the connection made by `connect` (on the sync thread) and `opts`.
+pub fn spawn_with(
+    db: PathBuf,
+    connect: impl FnOnce() -> Result<AnyPrm, String> + Send + 'static,
+    opts: SyncOptions,
     every: Option<Duration>,
     rx: Receiver<SyncCmd>,
     tx: Sender<Incoming>,
@@ -190,14 +222,12 @@ pub fn spawn(
                 return;
             }
         };
-        // The credential lookup can be slow (keyring): it happens here, never on the UI.
-        let conn = connect(prm.as_ref());
+        let conn = connect();
         if let Err(why) = &conn {
             if !send(&tx, Msg::SyncUnavailable(why.clone())) {
                 return;
             }
         }
-        let opts = SyncOptions::default();
         // First run right away when a PRM is there.
         let mut due = conn.is_ok().then(Instant::now);
         loop {
@@ -231,4 +261,121 @@ pub fn spawn(
             due = every.map(|e| Instant::now() + e);
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::{SimOptions, SimState, DEFAULT_TENANT, DEFAULT_TOKEN};
+    use secrecy::SecretString;
+    use std::sync::mpsc;
+
+    /// Waits for the next sync message (progress skipped unless `progress`).
+    fn next(rx: &Receiver<Incoming>, progress: &mut usize) -> Msg {
+        loop {
+            match rx.recv_timeout(Duration::from_secs(60)) {
+                Ok(Incoming::Msg(Msg::SyncProgress { .. })) => *progress += 1,
+                Ok(Incoming::Msg(m)) => return m,
+                Ok(other) => panic!("unexpected {other:?}"),
+                Err(e) => panic!("no message from the sync thread: {e}"),
+            }
+        }
+    }
+
+    /// The workbench's sync thread against the simulator on 127.0.0.1: the first run
+    /// pulls the program and records online status; with the simulator gone, a run
+    /// asked for with `S` reports offline and the status says so.
+    #[test]
+    fn background_sync_pulls_from_the_simulator_then_reports_offline() {
+        let ds = crate::sim::synth::program(3, 12, 300, true);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let state = SimState::new(&ds, SimOptions::default());
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        rt.spawn(crate::sim::serve(listener, state));
+
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("cache.db");
+        let (cmd_tx, cmd_rx) = mpsc::channel();
+        let (tx, rx) = mpsc::channel();
+        let u = url.clone();
+        let opts = SyncOptions {
+            page_limit: 50,
+            max_attempts: 2,
+            backoff_base: Duration::from_millis(1),
+            backoff_cap: Duration::from_millis(5),
+            ..SyncOptions::default()
+        };
+        spawn_with(
+            db.clone(),
+            move || {
+                let conn = Conn::new(
+                    &u,
+                    SecretString::from(DEFAULT_TOKEN.to_string()),
+                    DEFAULT_TENANT,
+                )
+                .map_err(|e| e.to_string())?;
+                Ok(AnyPrm::new(Flavor::Partnerstack, conn))
+            },
+            opts,
+            None,
+            cmd_rx,
+            tx,
+        );
+        let mut progress = 0;
+        // A PRM is there: the first run starts by itself.
+        assert_eq!(next(&rx, &mut progress), Msg::SyncStarted);
+        let Msg::SyncFinished(done) = next(&rx, &mut progress) else {
+            panic!("expected the run's result");
+        };
+        assert!(done.online, "{:?}", done.errors);
+        assert!(
+            done.pulled >= ds.transactions.len() as u64,
+            "pulled {}",
+            done.pulled
+        );
+        assert!(done.written > 0);
+        let status = Store::open(&db).unwrap().sync_status().unwrap();
+        assert_eq!(status.online, Some(true));
+        assert!(status.last_sync.is_some());
+
+        // The PRM goes away: `S` runs again and reports offline, without a panic or hang.
+        drop(rt);
+        cmd_tx.send(SyncCmd::Now).unwrap();
+        assert_eq!(next(&rx, &mut progress), Msg::SyncStarted);
+        let Msg::SyncFinished(off) = next(&rx, &mut progress) else {
+            panic!("expected the run's result");
+        };
+        assert!(!off.online);
+        assert!(off.describe().contains("offline"));
+        let status = Store::open(&db).unwrap().sync_status().unwrap();
+        assert_eq!(status.online, Some(false));
+    }
+
+    #[test]
+    fn without_a_prm_the_thread_says_why_and_answers_each_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cmd_tx, cmd_rx) = mpsc::channel();
+        let (tx, rx) = mpsc::channel();
+        spawn(
+            dir.path().join("c.db"),
+            None,
+            Some(Duration::from_millis(1)),
+            cmd_rx,
+            tx,
+        );
+        let mut p = 0;
+        let Msg::SyncUnavailable(why) = next(&rx, &mut p) else {
+            panic!("expected unavailable");
+        };
+        assert!(why.contains("no PRM configured"), "{why}");
+        cmd_tx.send(SyncCmd::Now).unwrap();
+        assert!(matches!(next(&rx, &mut p), Msg::SyncUnavailable(_)));
+    }
 }

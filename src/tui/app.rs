@@ -859,11 +859,13 @@ impl App {
                 mode,
                 rows,
                 limit,
+                more,
             } => {
                 if req != self.queue.req {
                     return vec![];
                 }
-                self.queue.loading = false;
+                // More of this page follows: no prefetch of our own meanwhile.
+                self.queue.loading = more;
                 self.queue.loaded_once = true;
                 let full = rows.len() >= limit;
                 let q = &mut self.queue;

@@ -117,6 +117,8 @@ pub enum Msg {
         mode: PageMode,
         rows: Vec<QueueRow>,
         limit: usize,
+        /// More rows of the same request follow (an `Append`): keep loading.
+        more: bool,
     },
     Counters(Vec<(String, i64)>),
     Status(SyncStatus),
@@ -303,7 +305,142 @@ pub struct Env {
     pub config: Config,
 }
 
-/// Runs one effect against `store`.
+/// Rows of a search's first page sent ahead of the rest (a screenful and some), so the
+/// results show as soon as they are found.
+pub const SEARCH_FIRST: usize = 60;
+
+/// Runs one effect, handing each message to `emit` as it is ready: a search's first
+/// page arrives in two parts (the first screenful, then the rest).
+pub fn execute_stream(
+    store: &mut Store,
+    env: &Env,
+    state: &mut WorkerState,
+    e: Effect,
+    emit: &mut dyn FnMut(Msg) -> bool,
+) {
+    if let Effect::LoadQueue {
+        req,
+        filter,
+        sort,
+        cursor,
+        dir,
+        limit,
+        mode,
+    } = &e
+    {
+        if e.is_search() && state.search.is_some() {
+            search_pages(
+                store,
+                state,
+                *req,
+                filter,
+                *sort,
+                cursor.as_ref(),
+                *dir,
+                *limit,
+                *mode,
+                emit,
+            );
+            return;
+        }
+    }
+    emit(execute(store, env, state, e));
+}
+
+#[allow(clippy::too_many_arguments)]
+fn search_pages(
+    store: &Store,
+    state: &mut WorkerState,
+    req: u64,
+    filter: &QueueFilter,
+    sort: QueueSort,
+    cursor: Option<&QueueCursor>,
+    dir: PageDir,
+    limit: usize,
+    mode: PageMode,
+    emit: &mut dyn FnMut(Msg) -> bool,
+) {
+    let empty = |mode| Msg::Queue {
+        req,
+        mode,
+        rows: Vec::new(),
+        limit,
+        more: false,
+    };
+    // The UI has moved on: an empty answer to a request it will ignore.
+    if state.superseded(req) {
+        emit(empty(mode));
+        return;
+    }
+    let latest = state.latest_req.clone();
+    let cancelled = move || {
+        latest
+            .as_ref()
+            .is_some_and(|l| l.load(AtomicOrdering::SeqCst) != req)
+    };
+    let Some(ix) = state.search.as_mut() else {
+        emit(empty(mode));
+        return;
+    };
+    let split = matches!(mode, PageMode::Replace(Select::First))
+        && cursor.is_none()
+        && dir == PageDir::After
+        && limit > SEARCH_FIRST;
+    let first = if split { SEARCH_FIRST } else { limit };
+    let rows = match ix.page(store, filter, sort, cursor, dir, first, &cancelled) {
+        Ok(rows) => rows,
+        Err(SearchError::Cancelled) => {
+            emit(empty(mode));
+            return;
+        }
+        Err(SearchError::Store(err)) => {
+            emit(Msg::Error(format!("search: {err}")));
+            return;
+        }
+    };
+    let more = split && rows.len() >= first;
+    let last = rows.last().map(QueueRow::cursor);
+    if !emit(Msg::Queue {
+        req,
+        mode,
+        rows,
+        limit: first,
+        more,
+    }) || !more
+    {
+        return;
+    }
+    let rest = limit - first;
+    let msg = match ix.page(
+        store,
+        filter,
+        sort,
+        last.as_ref(),
+        PageDir::After,
+        rest,
+        &cancelled,
+    ) {
+        Ok(rows) => Msg::Queue {
+            req,
+            mode: PageMode::Append,
+            rows,
+            limit: rest,
+            more: false,
+        },
+        // Superseded: end the stream (ignored by the UI, which asked for something else).
+        Err(SearchError::Cancelled) => Msg::Queue {
+            req,
+            mode: PageMode::Append,
+            rows: Vec::new(),
+            limit: rest,
+            more: false,
+        },
+        Err(SearchError::Store(err)) => Msg::Error(format!("search: {err}")),
+    };
+    emit(msg);
+}
+
+/// Runs one effect against `store` (a search page in one message).
 pub fn execute(store: &mut Store, env: &Env, state: &mut WorkerState, e: Effect) -> Msg {
     if let Effect::LoadExplain(id) = &e {
         return Msg::Explain(id.clone(), explain(store, state, id));
@@ -325,59 +462,6 @@ pub fn execute(store: &mut Store, env: &Env, state: &mut WorkerState, e: Effect)
             Ok(None) => Msg::Error("search index: cancelled".into()),
             Err(err) => Msg::Error(format!("search index: {err}")),
         };
-    }
-    if let Effect::LoadQueue {
-        req,
-        filter,
-        sort,
-        cursor,
-        dir,
-        limit,
-        mode,
-    } = &e
-    {
-        if e.is_search() && state.search.is_some() {
-            if state.superseded(*req) {
-                return Msg::Queue {
-                    req: *req,
-                    mode: *mode,
-                    rows: Vec::new(),
-                    limit: *limit,
-                };
-            }
-            let latest = state.latest_req.clone();
-            let cancelled = move || {
-                latest
-                    .as_ref()
-                    .is_some_and(|l| l.load(AtomicOrdering::SeqCst) != *req)
-            };
-            if let Some(ix) = state.search.as_mut() {
-                return match ix.page(
-                    store,
-                    filter,
-                    *sort,
-                    cursor.as_ref(),
-                    *dir,
-                    *limit,
-                    &cancelled,
-                ) {
-                    Ok(rows) => Msg::Queue {
-                        req: *req,
-                        mode: *mode,
-                        rows,
-                        limit: *limit,
-                    },
-                    // The UI has moved on: an empty answer to a request it will ignore.
-                    Err(SearchError::Cancelled) => Msg::Queue {
-                        req: *req,
-                        mode: *mode,
-                        rows: Vec::new(),
-                        limit: *limit,
-                    },
-                    Err(SearchError::Store(err)) => Msg::Error(format!("search: {err}")),
-                };
-            }
-        }
     }
     match run(store, env, e) {
         Ok(m) => m,
@@ -406,6 +490,7 @@ fn run(store: &mut Store, env: &Env, e: Effect) -> anyhow::Result<Msg> {
                 mode,
                 rows,
                 limit,
+                more: false,
             }
         }
         Effect::LoadCounters => Msg::Counters(store.queue_counters()?),
@@ -572,10 +657,12 @@ pub fn spawn_worker(
                 if stale {
                     continue;
                 }
-                if tx
-                    .send(Incoming::Msg(execute(&mut store, &env, &mut state, e)))
-                    .is_err()
-                {
+                let mut alive = true;
+                execute_stream(&mut store, &env, &mut state, e, &mut |m| {
+                    alive = tx.send(Incoming::Msg(m)).is_ok();
+                    alive
+                });
+                if !alive {
                     return;
                 }
             }

@@ -579,4 +579,84 @@ mod tests {
         assert_eq!(fold_query("  AcMe\u{1}\n "), "acme");
         assert_eq!(fold_query("ÉCOLE"), "école");
     }
+
+    /// On the search worker a first page comes in two messages (a screenful first),
+    /// together equal to the store's page; a superseded request gets an empty answer.
+    #[test]
+    fn the_worker_streams_a_search_page_and_drops_superseded_ones() {
+        use crate::tui::effects::{self, Effect, Env, Msg, PageMode, Select, WorkerState};
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::Arc;
+        let mut s = cache();
+        let env = Env {
+            user: "u".into(),
+            role: crate::config::Role::Analyst,
+            config: crate::config::Config::default(),
+        };
+        let latest = Arc::new(AtomicU64::new(7));
+        let mut state = WorkerState::for_search(latest.clone());
+        let mut got = Vec::new();
+        effects::execute_stream(
+            &mut s,
+            &env,
+            &mut state,
+            Effect::BuildSearchIndex,
+            &mut |m| {
+                got.push(m);
+                true
+            },
+        );
+        assert!(matches!(got.as_slice(), [Msg::SearchIndex { entries, .. }] if *entries > 100));
+        let filter = QueueFilter {
+            search: Some("e".into()),
+            ..Default::default()
+        };
+        let load = |req| Effect::LoadQueue {
+            req,
+            filter: filter.clone(),
+            sort: QueueSort::Rank,
+            cursor: None,
+            dir: PageDir::After,
+            limit: 200,
+            mode: PageMode::Replace(Select::First),
+        };
+        let mut msgs = Vec::new();
+        effects::execute_stream(&mut s, &env, &mut state, load(7), &mut |m| {
+            msgs.push(m);
+            true
+        });
+        let want = s
+            .queue_page(&filter, QueueSort::Rank, None, PageDir::After, 200)
+            .unwrap();
+        assert_eq!(want.len(), 200, "fixture too small for two parts");
+        match msgs.as_slice() {
+            [Msg::Queue {
+                mode: PageMode::Replace(_),
+                rows: a,
+                more: true,
+                ..
+            }, Msg::Queue {
+                mode: PageMode::Append,
+                rows: b,
+                more: false,
+                ..
+            }] => {
+                assert_eq!(a.len(), effects::SEARCH_FIRST);
+                let all: Vec<QueueRow> = a.iter().chain(b.iter()).cloned().collect();
+                assert_eq!(ids(&all), ids(&want));
+            }
+            other => panic!("unexpected messages: {other:?}"),
+        }
+        // The UI sent a newer request: this one is answered empty (and ignored there).
+        latest.store(9, Ordering::SeqCst);
+        let mut msgs = Vec::new();
+        effects::execute_stream(&mut s, &env, &mut state, load(8), &mut |m| {
+            msgs.push(m);
+            true
+        });
+        assert!(
+            matches!(msgs.as_slice(), [Msg::Queue { req: 8, rows, .. }] if rows.is_empty()),
+            "{msgs:?}"
+        );
+    }
 }

@@ -209,20 +209,20 @@ pub fn bench(ctx: &Context, opts: &super::bench::BenchOpts) -> anyhow::Result<Ex
             while !fx.is_empty() {
                 let mut next = Vec::new();
                 for e in fx {
-                    let mut msgs = Vec::new();
+                    // Each message is applied (and the first page drawn) as it arrives,
+                    // before the rest of a streamed page is fetched.
+                    let mut drawn: std::io::Result<()> = Ok(());
                     effects::execute_stream(store, &env, &mut state, e, &mut |m| {
-                        msgs.push(m);
-                        true
-                    });
-                    for m in msgs {
                         let is_page = matches!(m, effects::Msg::Queue { .. });
                         next.extend(app.on_msg(m));
                         if is_page && !shown {
                             shown = true;
-                            term.draw(|f| crate::tui::ui::draw(f, app))?;
+                            drawn = term.draw(|f| crate::tui::ui::draw(f, app)).map(|_| ());
                             first_results.borrow_mut().push(t.elapsed());
                         }
-                    }
+                        true
+                    });
+                    drawn?;
                 }
                 fx = next;
             }

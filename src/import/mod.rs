@@ -610,7 +610,7 @@ pub fn import_dir(
     require_files(dir)?;
     let mut v = Validator::default();
     seed_known(store, &mut v)?;
-    // Tables empty now get plain multi-row inserts (every row is new); others upsert.
+    // Tables empty now get plain inserts (every row is new); others upsert.
     let write_tx: WriteFn<PreparedTransaction> = if store.bulk_table_is_empty("transactions")? {
         Store::insert_new_transactions
     } else {

@@ -215,45 +215,86 @@ pub fn fingerprint(parts: &[&str]) -> u64 {
     h.finish()
 }
 
+type FpMap<V> = HashMap<u64, V, BuildHasherDefault<IdentityHasher>>;
+type FpSet = std::collections::HashSet<u64, BuildHasherDefault<IdentityHasher>>;
+
 /// Ids known to exist (stored in the cache or accepted earlier in this import),
-/// and for rows accepted in this import the line they came from (for duplicates).
+/// as 64-bit fingerprints (no copy of the id text), and which were accepted in this
+/// import (for duplicates).
 ///
-/// One map of 64-bit fingerprints (value 0 = known from the cache or a pre-pass,
-/// n = accepted on line n): about 16 bytes per id, no copy of the id text.
+/// The small entities remember the line each key was accepted on ("first given on
+/// line N"). The bulk ones (registrations, transactions, commissions; millions of
+/// rows) keep only the fingerprints, about 9 bytes per id into an empty cache, so
+/// an import's memory barely grows with the file.
 #[derive(Default)]
 pub struct IdSet {
-    ids: HashMap<u64, u32, BuildHasherDefault<IdentityHasher>>,
+    /// Small entities: fingerprint -> line accepted on (0 = known from the cache).
+    lines: FpMap<u32>,
+    compact: bool,
+    /// Bulk entities: known from the cache, and accepted in this import.
+    stored: FpSet,
+    accepted: FpSet,
 }
 
 impl IdSet {
+    /// A set for a bulk entity: fingerprints only, no line numbers.
+    pub fn compact() -> IdSet {
+        IdSet {
+            compact: true,
+            ..IdSet::default()
+        }
+    }
     pub fn add_known(&mut self, id: &str) {
-        self.ids.entry(fingerprint(&[id])).or_insert(0);
+        let fp = fingerprint(&[id]);
+        if self.compact {
+            self.stored.insert(fp);
+        } else {
+            self.lines.entry(fp).or_insert(0);
+        }
     }
     pub fn contains(&self, id: &str) -> bool {
-        self.ids.contains_key(&fingerprint(&[id]))
+        let fp = fingerprint(&[id]);
+        if self.compact {
+            self.accepted.contains(&fp) || self.stored.contains(&fp)
+        } else {
+            self.lines.contains_key(&fp)
+        }
     }
-    /// The fingerprint of a row's key; `Err(first_line)` when a row with that key
-    /// was already accepted in this import.
-    fn claim(&self, parts: &[&str], _line: usize) -> Result<u64, usize> {
+    /// The fingerprint of a row's key; `Err(first line, when known)` when a row
+    /// with that key was already accepted in this import.
+    fn claim(&self, parts: &[&str], _line: usize) -> Result<u64, Option<usize>> {
         let fp = fingerprint(parts);
-        match self.ids.get(&fp) {
-            Some(&first) if first > 0 => Err(first as usize),
+        if self.compact {
+            return if self.accepted.contains(&fp) {
+                Err(None)
+            } else {
+                Ok(fp)
+            };
+        }
+        match self.lines.get(&fp) {
+            Some(&first) if first > 0 => Err(Some(first as usize)),
             _ => Ok(fp),
         }
     }
     fn accept(&mut self, fp: u64, line: usize, _is_id: bool) {
-        self.ids.insert(fp, line.clamp(1, u32::MAX as usize) as u32);
+        if self.compact {
+            self.accepted.insert(fp);
+        } else {
+            self.lines
+                .insert(fp, line.clamp(1, u32::MAX as usize) as u32);
+        }
     }
     pub fn known_len(&self) -> usize {
-        self.ids.len()
+        self.lines.len() + self.stored.len() + self.accepted.len()
     }
 }
 
-fn dup(field: &str, key: &str, first: usize) -> Bad {
-    bad(
-        field,
-        format!("duplicate {field} {key:?} (first given on line {first})"),
-    )
+fn dup(field: &str, key: &str, first: Option<usize>) -> Bad {
+    let at = match first {
+        Some(line) => format!("first given on line {line}"),
+        None => "given earlier in this file".to_string(),
+    };
+    bad(field, format!("duplicate {field} {key:?} ({at})"))
 }
 
 fn unknown(field: &str, what: &str, id: &str) -> Bad {
@@ -261,7 +302,6 @@ fn unknown(field: &str, what: &str, id: &str) -> Bad {
 }
 
 /// Validates rows file by file, remembering which ids exist.
-#[derive(Default)]
 pub struct Validator {
     pub tiers: IdSet,
     pub products: IdSet,
@@ -278,6 +318,25 @@ pub struct Validator {
     /// Set a refund whose sale is not known yet aside instead of rejecting it.
     pub defer_refunds: bool,
     deferred: bool,
+}
+
+impl Default for Validator {
+    fn default() -> Validator {
+        Validator {
+            tiers: IdSet::default(),
+            products: IdSet::default(),
+            discount_policy: IdSet::default(),
+            partners: IdSet::default(),
+            partner_ids_in_file: IdSet::default(),
+            tier_history: IdSet::default(),
+            quotas: IdSet::default(),
+            registrations: IdSet::compact(),
+            transactions: IdSet::compact(),
+            commissions: IdSet::compact(),
+            defer_refunds: false,
+            deferred: false,
+        }
+    }
 }
 
 // ---- program.json and plan.json ----
@@ -964,7 +1023,16 @@ mod tests {
         val.transaction(TX, 2).unwrap();
         let (field, msg) = val.transaction(TX, 3).unwrap_err();
         assert_eq!(field.as_deref(), Some("transaction_id"));
-        assert!(msg.contains("line 2"), "{msg}");
+        assert!(
+            msg.contains("duplicate") && msg.contains("earlier"),
+            "{msg}"
+        );
+        // The small entities name the line the key was first given on.
+        let tier = r#"{"tier_id":"gold","name":"Gold","rank":1}"#;
+        val.tier(tier, 4).unwrap();
+        let (field, msg) = val.tier(tier, 9).unwrap_err();
+        assert_eq!(field.as_deref(), Some("tier_id"));
+        assert!(msg.contains("line 4"), "{msg}");
     }
 
     #[test]

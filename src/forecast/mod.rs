@@ -282,7 +282,14 @@ impl<'a> Fitted<'a> {
                     _ => (self.partner_bookings(p, t), self.partner_accrual(p, t)),
                 };
                 b[p] = rem * full_b;
-                spiff[p] = self.partner_spiff(p, t, from_day, full_b);
+                // SPIFFs are expectations summed into the program and the tiers: they
+                // scale with the history level of bookings, not one quarter's pipeline.
+                let level_b = if piped {
+                    self.partner_bookings(p, t)
+                } else {
+                    full_b
+                };
+                spiff[p] = self.partner_spiff(p, t, from_day, level_b);
                 a[p] = rem * full_a + spiff[p];
             }
             let (so_far_b, so_far_a) = if partial {

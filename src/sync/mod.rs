@@ -8,9 +8,13 @@
 //!    three versions (seen / decided / remote), never an overwrite; a refusal (e.g. the
 //!    PRM's own four-eyes check) marks the entry failed with the PRM's message.
 //! 2. **Pull** each resource incrementally from its saved cursor. A writer thread writes
-//!    each page's rows together with the cursor after it in one SQLite transaction, so a
+//!    each page's rows together with the cursor after it in one SQLite transaction
+//!    (several pages per transaction, up to `commit_rows` / `commit_window`), so a
 //!    crash at any point resumes without loss or duplication. Malformed items are
-//!    quarantined with their raw payload while the rest syncs.
+//!    quarantined with their raw payload while the rest syncs. Clean pages are
+//!    deserialised straight into typed items; a page with a bad item takes the
+//!    item-by-item path. A first pull into an empty cache drops the secondary indexes
+//!    of the empty tables and rebuilds them at the end (the import's bulk path).
 //! 3. Write the status (online/offline, last sync, items pulled, errors) to `sync_state`.
 //!
 //! Offline is a normal state: when the PRM cannot be reached the run says so, the
@@ -344,6 +348,9 @@ pub async fn pull<P: Prm>(
     // a larger page cache keeps the index pages of a big cache in memory.
     let mut store = store;
     let fresh = opts.resources.contains(&Res::Transactions)
+        && cursors
+            .get(&Res::Transactions)
+            .is_some_and(Cursor::is_start)
         && match store.sync_table_empty("transactions") {
             Ok(e) => e,
             Err(e) => {

@@ -247,6 +247,9 @@ pub struct CommissionView {
     pub role: String,
     pub amount: String,
     pub period: String,
+    /// The PRM's status of this reward as of the last sync (`declined: reason` for a
+    /// decline); `None` when the line came from a file import or was never pulled.
+    pub prm_status: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -842,17 +845,25 @@ impl Store {
             })
             .optional()?;
         let mut stmt = self.conn.prepare_cached(
-            "SELECT commission_id, payee_partner_id, role, amount, period
-             FROM commissions WHERE transaction_id = ? ORDER BY commission_id",
+            "SELECT c.commission_id, c.payee_partner_id, c.role, c.amount, c.period,
+                    r.status, r.decline_reason
+             FROM commissions c LEFT JOIN prm_rewards r ON r.reward_id = c.commission_id
+             WHERE c.transaction_id = ? ORDER BY c.commission_id",
         )?;
         d.commissions = stmt
             .query_map([tx_id], |r| {
+                let status: Option<String> = r.get(5)?;
+                let reason: Option<String> = r.get(6)?;
                 Ok(CommissionView {
                     commission_id: r.get(0)?,
                     payee_partner_id: r.get(1)?,
                     role: r.get(2)?,
                     amount: r.get(3)?,
                     period: r.get(4)?,
+                    prm_status: status.map(|s| match reason.filter(|x| !x.is_empty()) {
+                        Some(why) => format!("{s}: {why}"),
+                        None => s,
+                    }),
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
@@ -1091,6 +1102,43 @@ mod tests {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v)
             .unwrap_or(0)
+    }
+
+    #[test]
+    fn commission_lines_carry_the_prm_reward_status() {
+        let s = Store::open_in_memory().unwrap();
+        s.conn
+            .execute_batch(
+                "INSERT INTO partners (partner_id, name, kind, region, joined_on, certifications)
+                 VALUES ('P1', 'Acme Resale', 'reseller', 'EMEA', '2024-01-01', '[]');
+                 INSERT INTO transactions (transaction_id, kind, partner_id, customer_name, sku,
+                   quantity, unit_list_price, unit_net_price, amount, amount_minor, currency,
+                   closed_on, submitted_at, invoice_number, row_hash, updated_at)
+                 VALUES ('T1', 'sale', 'P1', 'Cedar Corp', 'SKU1', 1, '100.00', '90.00',
+                   '90.00', 9000, 'USD', '2026-01-10', '2026-01-11T00:00:00Z', 'INV1', 'h',
+                   '2026-01-11T00:00:00Z');
+                 INSERT INTO commissions VALUES ('C1', 'T1', 'P1', 'seller', '9.00', '2026-01');
+                 INSERT INTO commissions VALUES ('C2', 'T1', 'P0', 'override', '1.00', '2026-01');
+                 INSERT INTO commissions VALUES ('C3', 'T1', 'P1', 'spiff', '5.00', '2026-01');
+                 INSERT INTO prm_rewards (reward_id, transaction_id, status, decline_reason, pulled_at)
+                   VALUES ('C1', 'T1', 'paid', NULL, '2026-01-12T00:00:00Z'),
+                          ('C2', 'T1', 'declined', 'not certified', '2026-01-12T00:00:00Z');",
+            )
+            .unwrap();
+        let d = s.record_detail("T1").unwrap().unwrap();
+        let status: Vec<_> = d
+            .commissions
+            .iter()
+            .map(|c| (c.commission_id.as_str(), c.prm_status.as_deref()))
+            .collect();
+        assert_eq!(
+            status,
+            vec![
+                ("C1", Some("paid")),
+                ("C2", Some("declined: not certified")),
+                ("C3", None)
+            ]
+        );
     }
 
     #[test]

@@ -52,11 +52,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     match args.format {
-        Format::Jsonl => {
-            for f in &findings {
-                writeln!(out, "{}", detect::score_line(&f.score))?;
-            }
-        }
+        Format::Jsonl => write_jsonl(&mut out, &findings)?,
         Format::Table => write_table(&mut out, &ds, &findings, args.limit)?,
     }
     out.flush()?;
@@ -171,42 +167,118 @@ fn write_table(
     Ok(())
 }
 
-/// `tierdesk bench score`: times `score_dataset` on N transactions.
+/// Writes one `score_line` per finding.
+pub fn write_jsonl(out: &mut dyn Write, findings: &[Finding]) -> std::io::Result<()> {
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
+    for f in findings {
+        detect::write_score_line(&mut buf, &f.score);
+        buf.push(b'\n');
+        if buf.len() >= 1 << 16 {
+            out.write_all(&buf)?;
+            buf.clear();
+        }
+    }
+    out.write_all(&buf)
+}
+
+/// Wall and CPU seconds since a start point.
+struct Clock {
+    wall: std::time::Instant,
+    cpu: Option<f64>,
+}
+
+impl Clock {
+    fn start() -> Clock {
+        Clock {
+            wall: std::time::Instant::now(),
+            cpu: super::bench::cpu_seconds(),
+        }
+    }
+
+    /// (wall seconds, CPU seconds when known)
+    fn lap(&self) -> (f64, Option<f64>) {
+        let cpu = match (self.cpu, super::bench::cpu_seconds()) {
+            (Some(a), Some(b)) => Some(b - a),
+            _ => None,
+        };
+        (self.wall.elapsed().as_secs_f64(), cpu)
+    }
+}
+
+fn secs((wall, cpu): (f64, Option<f64>)) -> String {
+    match cpu {
+        Some(c) => format!("{wall:.2} s wall, {c:.2} CPU-s"),
+        None => format!("{wall:.2} s wall"),
+    }
+}
+
+fn peak() -> String {
+    match super::bench::peak_memory_mib() {
+        Some(m) => format!("{m:.0} MiB"),
+        None => "unknown".to_string(),
+    }
+}
+
+/// `tierdesk bench score`: times detection alone (`score_dataset`) and the whole
+/// `tierdesk score --dataset DIR --format jsonl` path (read + plan + detect + write).
 pub fn bench(_ctx: &Context, opts: &super::bench::BenchOpts) -> anyhow::Result<ExitCode> {
-    let t0 = std::time::Instant::now();
+    let load = Clock::start();
     let (ds, source) = super::bench::dataset(opts, "score")?;
+    let read = load.lap();
+    let n = ds.transactions.len();
     println!(
-        "bench score: {} transactions ({source}), prepared in {:.2} s",
-        ds.transactions.len(),
-        t0.elapsed().as_secs_f64()
+        "bench score: {n} transactions ({source}); read in {} (peak so far {})",
+        secs(read),
+        peak()
     );
-    let t1 = std::time::Instant::now();
+    println!(
+        "threads: {}",
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+    );
+
+    let c = Clock::start();
     let findings = detect::score_dataset(&ds, &BTreeMap::new());
-    let secs = t1.elapsed().as_secs_f64();
+    let detect_only = c.lap();
     let flagged = findings
         .iter()
         .filter(|f| !f.score.kinds.is_empty())
         .count();
+    drop(findings);
     println!(
-        "score_dataset: {} transactions in {:.3} s = {:.0} transactions/s ({} flagged)",
-        findings.len(),
-        secs,
-        findings.len() as f64 / secs.max(1e-9),
-        flagged
+        "detection alone (score_dataset): {n} transactions in {} = {:.0} transactions/s ({flagged} flagged)",
+        secs(detect_only),
+        n as f64 / detect_only.0.max(1e-9)
     );
-    let t2 = std::time::Instant::now();
+
+    let c = Clock::start();
     let v = variances_for(&ds);
+    let plan = c.lap();
+    let c = Clock::start();
     let findings = detect::score_dataset_full(&ds, &v);
-    let secs2 = t2.elapsed().as_secs_f64();
+    let detect = c.lap();
+    let c = Clock::start();
+    let mut sink = std::io::sink();
+    write_jsonl(&mut sink, &findings)?;
+    let write = c.lap();
+    let add = |xs: [(f64, Option<f64>); 4]| {
+        let wall = xs.iter().map(|x| x.0).sum();
+        let cpu = xs.iter().map(|x| x.1).sum::<Option<f64>>();
+        (wall, cpu)
+    };
+    let total = add([read, plan, detect, write]);
     println!(
-        "with the plan's variances (recalculate + score): {:.3} s = {:.0} transactions/s ({} variances)",
-        secs2,
-        findings.len() as f64 / secs2.max(1e-9),
+        "tierdesk score --dataset DIR --format jsonl, as the user runs it: {} in total = {:.0} transactions/s",
+        secs(total),
+        n as f64 / total.0.max(1e-9)
+    );
+    println!("  read the data set:        {}", secs(read));
+    println!(
+        "  plan recalculation:       {} ({} variances)",
+        secs(plan),
         v.len()
     );
-    match super::bench::peak_memory_mib() {
-        Some(m) => println!("peak memory: {m:.0} MiB"),
-        None => println!("peak memory: unknown"),
-    }
+    println!("  detection with variances: {}", secs(detect));
+    println!("  write jsonl:              {}", secs(write));
+    println!("peak memory: {}", peak());
     Ok(ExitCode::SUCCESS)
 }

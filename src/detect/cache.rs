@@ -1,6 +1,9 @@
 //! Scoring the cache: loads the program from the store, scores it (baselines are
-//! always recomputed from the whole cache) and writes only the flags whose input row
-//! changed, is new, or was scored by another detector version. Calls store methods only.
+//! always recomputed from the whole cache, so they stay current) and writes only the
+//! flags whose input row changed or is new, that another detector version scored, or
+//! whose result moved because a baseline it depends on moved (another sale of the
+//! partner, its tier's deals, a neighbouring submission, the plan). Everything else is
+//! left as stored. Calls store methods only.
 
 use std::collections::BTreeMap;
 
@@ -16,8 +19,11 @@ use crate::store::Store;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ScoreSummary {
     pub transactions: usize,
-    /// Flags written (new, changed rows, or a new detector version).
+    /// Flags written (new, changed rows, a new detector version, or a moved baseline).
     pub rescored: usize,
+    /// Of `rescored`: rows that did not change themselves but whose result did, because
+    /// a baseline or neighbour it depends on changed.
+    pub baseline_moved: usize,
     pub unchanged: usize,
     /// Transactions with at least one kind.
     pub flagged: usize,
@@ -61,7 +67,8 @@ pub fn score_cache(
     let variances = variances_for(&ds);
     let findings = score_dataset_full(&ds, &variances);
     let row_hashes = store.transaction_row_hashes()?;
-    let existing = store.flag_hashes()?;
+    let existing = store.flag_results()?;
+    let stored_proposals = store.proposal_digests()?;
     let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let by_id: std::collections::HashMap<&str, &crate::model::Transaction> = ds
         .transactions
@@ -77,6 +84,7 @@ pub fn score_cache(
     let mut summary = ScoreSummary {
         transactions: total,
         rescored: 0,
+        baseline_moved: 0,
         unchanged: 0,
         flagged: 0,
         flagged_in_window: 0,
@@ -94,15 +102,26 @@ pub fn score_cache(
             }
         }
         let hash = row_hashes.get(id).cloned().unwrap_or_default();
-        let same = existing
-            .get(id)
-            .is_some_and(|(h, v)| *h == hash && v == DETECTOR_VERSION);
-        if same {
+        let row = flag_row(f, t, &hash, in_window, &now);
+        let stored = existing.get(id);
+        let same_input =
+            stored.is_some_and(|s| s.row_hash == hash && s.detector_version == DETECTOR_VERSION);
+        let same_result = stored.is_some_and(|s| {
+            s.score == row.score
+                && s.confidence == row.confidence
+                && s.kinds == row.kinds
+                && s.reasons == row.reasons
+                && s.evidence == row.evidence
+        }) && same_proposal(stored_proposals.get(id), f.proposal.as_ref());
+        if same_input && same_result {
             summary.unchanged += 1;
             continue;
         }
         summary.rescored += 1;
-        flags.push(flag_row(f, t, &hash, in_window, &now));
+        if same_input {
+            summary.baseline_moved += 1;
+        }
+        flags.push(row);
         match &f.proposal {
             Some(p) => proposals.push(ProposalRow {
                 transaction_id: id.to_string(),
@@ -150,6 +169,19 @@ pub fn score_cache(
         summary.lapsed = crate::workflow::lapse_changed_signoffs(store, &actor)?;
     }
     Ok(summary)
+}
+
+/// True when the stored proposal (action, proposed amount, rationale) is the new one.
+fn same_proposal(stored: Option<&(String, String, String)>, new: Option<&super::Proposal>) -> bool {
+    match (stored, new) {
+        (None, None) => true,
+        (Some((action, amount, rationale)), Some(p)) => {
+            action == p.action.as_str()
+                && *amount == p.proposed_amount.to_string()
+                && *rationale == p.rationale
+        }
+        _ => false,
+    }
 }
 
 fn flag_row(

@@ -1,14 +1,139 @@
 //! Baselines every detector reads: lookups of the program's entities and robust
 //! statistics learned from the history (sales submitted before the review window).
 
-use std::collections::HashMap;
-
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
+use super::fxhash::FxMap;
 use super::names::normalise_customer;
 use crate::model::*;
+
+/// Per-transaction figures the pairwise detectors (duplicates, splits) compare, computed
+/// once: the Decimal -> f64 conversions and the customer-name normalisation.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Feat {
+    pub amount: f64,
+    pub net: f64,
+    /// Close date as days from the common era.
+    pub day: i32,
+    /// Index of the normalised customer name in [`Names::norm`].
+    pub name: u32,
+}
+
+/// Interned customer names: each distinct normalised name once, with its form without
+/// spaces (what the similarity compares) and a character histogram for a cheap lower
+/// bound on the edit distance.
+#[derive(Debug, Default)]
+pub struct Names {
+    /// Normalised names (`normalise_customer`).
+    pub norm: Vec<String>,
+    /// norm id -> index in `nospace`.
+    pub nospace_of: Vec<u32>,
+    pub nospace: Vec<NoSpace>,
+}
+
+/// A normalised name without whitespace.
+#[derive(Debug)]
+pub struct NoSpace {
+    pub s: String,
+    pub chars: u32,
+    pub hist: [u32; HIST],
+}
+
+pub const HIST: usize = 64;
+
+impl NoSpace {
+    fn new(s: String) -> NoSpace {
+        let mut hist = [0u32; HIST];
+        let mut chars = 0u32;
+        for c in s.chars() {
+            hist[(c as usize) % HIST] += 1;
+            chars += 1;
+        }
+        NoSpace { s, chars, hist }
+    }
+}
+
+impl Names {
+    /// Interns every transaction's customer name; returns the norm id per transaction.
+    fn build(ds: &Dataset) -> (Names, Vec<u32>) {
+        let mut names = Names::default();
+        let mut raw: FxMap<&str, u32> = FxMap::default();
+        let mut norm_ids: FxMap<String, u32> = FxMap::default();
+        let mut nospace_ids: FxMap<String, u32> = FxMap::default();
+        let mut ids = Vec::with_capacity(ds.transactions.len());
+        for t in &ds.transactions {
+            let id = match raw.get(t.customer_name.as_str()) {
+                Some(&id) => id,
+                None => {
+                    let n = normalise_customer(&t.customer_name);
+                    let id = match norm_ids.get(&n) {
+                        Some(&id) => id,
+                        None => {
+                            let id = names.norm.len() as u32;
+                            let ns: String = n.chars().filter(|c| !c.is_whitespace()).collect();
+                            let nsid = match nospace_ids.get(&ns) {
+                                Some(&x) => x,
+                                None => {
+                                    let x = names.nospace.len() as u32;
+                                    nospace_ids.insert(ns.clone(), x);
+                                    names.nospace.push(NoSpace::new(ns));
+                                    x
+                                }
+                            };
+                            norm_ids.insert(n.clone(), id);
+                            names.norm.push(n);
+                            names.nospace_of.push(nsid);
+                            id
+                        }
+                    };
+                    raw.insert(t.customer_name.as_str(), id);
+                    id
+                }
+            };
+            ids.push(id);
+        }
+        (names, ids)
+    }
+
+    /// [`super::names::name_similarity`] of two interned names, or `None` when it is
+    /// certainly below `at_least` (the histogram bound on the edit distance says so).
+    /// Gives exactly the value `name_similarity` gives on the two normalised names.
+    pub fn similarity(&self, a: u32, b: u32, at_least: f64) -> Option<f64> {
+        if a == b {
+            return Some(1.0);
+        }
+        let (x, y) = (
+            self.nospace_of[a as usize] as usize,
+            self.nospace_of[b as usize] as usize,
+        );
+        if x == y {
+            return Some(1.0);
+        }
+        let (na, nb) = (&self.nospace[x], &self.nospace[y]);
+        let m = na.chars.max(nb.chars);
+        if m == 0 {
+            return Some(1.0);
+        }
+        // Each edit fixes at most one surplus character on either side.
+        let (mut ab, mut ba) = (0u32, 0u32);
+        for k in 0..HIST {
+            let (p, q) = (na.hist[k], nb.hist[k]);
+            if p > q {
+                ab += p - q;
+            } else {
+                ba += q - p;
+            }
+        }
+        let lb = ab.max(ba);
+        if 1.0 - (lb as f64) / (m as f64) < at_least {
+            return None;
+        }
+        let sim = strsim::normalized_damerau_levenshtein(&na.s, &nb.s);
+        (sim >= at_least).then_some(sim)
+    }
+}
 
 /// Robust statistics of the log deal size of one group of sales.
 #[derive(Debug, Clone, Default)]
@@ -80,21 +205,26 @@ pub struct PartnerBase {
 pub struct Ctx<'a> {
     pub ds: &'a Dataset,
     pub window_start: NaiveDate,
-    pub products: HashMap<&'a str, &'a Product>,
-    pub partners: HashMap<&'a str, &'a Partner>,
-    pub tier_history: HashMap<&'a str, Vec<(NaiveDate, &'a str)>>,
-    pub tier_names: HashMap<&'a str, &'a str>,
-    pub policy: HashMap<(&'a str, &'a str), Decimal>,
-    pub registrations: HashMap<&'a str, &'a Registration>,
-    /// Sum of the PRM's commission lines per transaction.
-    pub accrued: HashMap<&'a str, Decimal>,
-    pub partner_base: HashMap<&'a str, PartnerBase>,
-    pub tier_size: HashMap<&'a str, SizeStats>,
+    pub products: FxMap<&'a str, &'a Product>,
+    pub partners: FxMap<&'a str, &'a Partner>,
+    pub tier_history: FxMap<&'a str, Vec<(NaiveDate, &'a str)>>,
+    pub tier_names: FxMap<&'a str, &'a str>,
+    pub policy: FxMap<(&'a str, &'a str), Decimal>,
+    pub registrations: FxMap<&'a str, &'a Registration>,
+    /// Sum of the PRM's commission lines per transaction (same index as `ds.transactions`;
+    /// transactions sharing an id share the sum).
+    pub accrued: Vec<Decimal>,
+    pub partner_base: FxMap<&'a str, PartnerBase>,
+    pub tier_size: FxMap<&'a str, SizeStats>,
     /// Submission lag (days from close to submission) quantiles over all history.
     pub lag_q99: f64,
     pub lag_q995: f64,
-    /// Normalised customer name of every transaction (same index as `ds.transactions`).
-    pub norm_customer: Vec<String>,
+    /// Per-transaction figures (same index as `ds.transactions`).
+    pub feat: Vec<Feat>,
+    /// Interned normalised customer names (`feat[i].name` indexes them).
+    pub names: Names,
+    /// Transaction indices in output order (by transaction id, ties by index).
+    pub order: Vec<u32>,
     pub currency: &'a str,
     /// The deal size above which (nearly) every sale cites a deal registration, when the
     /// history shows such a rule: splitting a deal keeps each piece under it.
@@ -118,7 +248,7 @@ impl<'a> Ctx<'a> {
             .iter()
             .map(|p| (p.partner_id.as_str(), p))
             .collect();
-        let mut tier_history: HashMap<&str, Vec<(NaiveDate, &str)>> = HashMap::new();
+        let mut tier_history: FxMap<&str, Vec<(NaiveDate, &str)>> = FxMap::default();
         for h in &ds.tier_history {
             tier_history
                 .entry(h.partner_id.as_str())
@@ -143,14 +273,18 @@ impl<'a> Ctx<'a> {
             .iter()
             .map(|r| (r.registration_id.as_str(), r))
             .collect();
-        let mut accrued: HashMap<&str, Decimal> = HashMap::new();
-        for c in &ds.commissions {
-            *accrued.entry(c.transaction_id.as_str()).or_default() += c.amount;
-        }
-        let norm_customer = ds
+        let (order, accrued) = order_and_accrued(ds);
+        let (names, name_ids) = Names::build(ds);
+        let feat = ds
             .transactions
             .iter()
-            .map(|t| normalise_customer(&t.customer_name))
+            .zip(name_ids)
+            .map(|(t, name)| Feat {
+                amount: to_f64(t.amount),
+                net: to_f64(t.unit_net_price),
+                day: t.closed_on.num_days_from_ce(),
+                name,
+            })
             .collect();
 
         let mut ctx = Ctx {
@@ -163,11 +297,13 @@ impl<'a> Ctx<'a> {
             policy,
             registrations,
             accrued,
-            partner_base: HashMap::new(),
-            tier_size: HashMap::new(),
+            partner_base: FxMap::default(),
+            tier_size: FxMap::default(),
             lag_q99: 0.0,
             lag_q995: 0.0,
-            norm_customer,
+            feat,
+            names,
+            order,
             currency: ds.program.currency.as_str(),
             registration_threshold: None,
         };
@@ -182,17 +318,17 @@ impl<'a> Ctx<'a> {
 
     fn learn_history(&mut self) {
         let ds = self.ds;
-        let mut p_logs: HashMap<&str, Vec<f64>> = HashMap::new();
-        let mut p_lags: HashMap<&str, Vec<f64>> = HashMap::new();
-        let mut t_logs: HashMap<&str, Vec<f64>> = HashMap::new();
+        let mut p_logs: FxMap<&str, Vec<f64>> = FxMap::default();
+        let mut p_lags: FxMap<&str, Vec<f64>> = FxMap::default();
+        let mut t_logs: FxMap<&str, Vec<f64>> = FxMap::default();
         let mut lags: Vec<f64> = Vec::new();
         let mut any_history = false;
-        for t in &ds.transactions {
+        for (t, f) in ds.transactions.iter().zip(&self.feat) {
             if t.kind != TransactionKind::Sale || !self.is_history(t) {
                 continue;
             }
             any_history = true;
-            let amt = to_f64(t.amount);
+            let amt = f.amount;
             let lag = lag_days(t).max(0) as f64;
             lags.push(lag);
             p_lags.entry(t.partner_id.as_str()).or_default().push(lag);
@@ -206,11 +342,11 @@ impl<'a> Ctx<'a> {
         }
         if !any_history {
             // No history before the window: learn from everything (still better than nothing).
-            for t in &ds.transactions {
+            for (t, f) in ds.transactions.iter().zip(&self.feat) {
                 if t.kind != TransactionKind::Sale {
                     continue;
                 }
-                let amt = to_f64(t.amount);
+                let amt = f.amount;
                 let lag = lag_days(t).max(0) as f64;
                 lags.push(lag);
                 p_lags.entry(t.partner_id.as_str()).or_default().push(lag);
@@ -226,8 +362,11 @@ impl<'a> Ctx<'a> {
         self.registration_threshold = registration_threshold(
             ds.transactions
                 .iter()
-                .filter(|t| t.kind == TransactionKind::Sale && (!any_history || self.is_history(t)))
-                .map(|t| (to_f64(t.amount), t.registration_id.is_some())),
+                .zip(&self.feat)
+                .filter(|(t, _)| {
+                    t.kind == TransactionKind::Sale && (!any_history || self.is_history(t))
+                })
+                .map(|(t, f)| (f.amount, t.registration_id.is_some())),
         );
         lags.sort_by(|a, b| a.total_cmp(b));
         self.lag_q99 = quantile_sorted(&lags, 0.99);
@@ -291,12 +430,79 @@ impl<'a> Ctx<'a> {
             .to_string()
     }
 
-    pub fn accrued_for(&self, transaction_id: &str) -> Decimal {
-        self.accrued
-            .get(transaction_id)
-            .copied()
-            .unwrap_or_default()
+    /// The PRM's accrued commission of transaction `i` (index in `ds.transactions`).
+    pub fn accrued_at(&self, i: usize) -> Decimal {
+        self.accrued.get(i).copied().unwrap_or_default()
     }
+
+    /// The normalised customer name of transaction `i`.
+    pub fn norm_customer(&self, i: usize) -> &str {
+        &self.names.norm[self.feat[i].name as usize]
+    }
+}
+
+/// The output order (indices sorted by transaction id, stable) and the accrued
+/// commission per transaction. Commission lines usually come grouped in transaction
+/// order, so a moving cursor finds most of them without hashing.
+fn order_and_accrued(ds: &Dataset) -> (Vec<u32>, Vec<Decimal>) {
+    let tx = &ds.transactions;
+    let n = tx.len();
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    let strictly_sorted = tx
+        .windows(2)
+        .all(|w| w[0].transaction_id < w[1].transaction_id);
+    if !strictly_sorted {
+        order.sort_by(|&a, &b| {
+            tx[a as usize]
+                .transaction_id
+                .cmp(&tx[b as usize].transaction_id)
+        });
+    }
+    // Sum per transaction index; transactions sharing an id are pooled below.
+    let mut sums: Vec<Decimal> = vec![Decimal::ZERO; n];
+    let mut by_id: Option<FxMap<&str, u32>> = None;
+    let mut cursor = 0usize;
+    for c in &ds.commissions {
+        let id = c.transaction_id.as_str();
+        let hit = if cursor < n && tx[cursor].transaction_id == id {
+            Some(cursor)
+        } else if cursor + 1 < n && tx[cursor + 1].transaction_id == id {
+            Some(cursor + 1)
+        } else {
+            let map = by_id.get_or_insert_with(|| {
+                let mut m: FxMap<&str, u32> = FxMap::default();
+                m.reserve(n);
+                for &i in &order {
+                    m.entry(tx[i as usize].transaction_id.as_str()).or_insert(i);
+                }
+                m
+            });
+            map.get(id).map(|&i| i as usize)
+        };
+        if let Some(i) = hit {
+            sums[i] += c.amount;
+            cursor = i;
+        }
+    }
+    if !strictly_sorted {
+        // Transactions sharing an id share their sum.
+        let mut k = 0;
+        while k < n {
+            let mut e = k + 1;
+            let id = &tx[order[k] as usize].transaction_id;
+            while e < n && tx[order[e] as usize].transaction_id == *id {
+                e += 1;
+            }
+            if e - k > 1 {
+                let total: Decimal = order[k..e].iter().map(|&i| sums[i as usize]).sum();
+                for &i in &order[k..e] {
+                    sums[i as usize] = total;
+                }
+            }
+            k = e;
+        }
+    }
+    (order, sums)
 }
 
 /// Finds the deal size where registration becomes (nearly) universal: the smallest

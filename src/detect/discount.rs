@@ -25,7 +25,6 @@ pub fn detect(ctx: &Ctx, t: &Transaction) -> Option<Hit> {
     if list <= Decimal::ZERO {
         return None;
     }
-    let discount = (Decimal::ONE - t.unit_net_price / list) * Decimal::ONE_HUNDRED;
     let mut best: Option<(&str, Decimal)> = None;
     for day in [t.closed_on, t.submitted_at.date_naive()] {
         if let Some(tier) = ctx.tier_on(&t.partner_id, day) {
@@ -37,6 +36,14 @@ pub fn detect(ctx: &Ctx, t: &Transaction) -> Option<Hit> {
         }
     }
     let (tier, max) = best?;
+    // Plainly within policy (by a margin far above f64 error): skip the exact Decimal work.
+    let discount_f = (1.0 - to_f64(t.unit_net_price) / to_f64(list)) * 100.0;
+    let max_f = to_f64(max);
+    if discount_f.is_finite() && discount_f < max_f - 0.01 - 1e-9 * (discount_f.abs() + max_f.abs())
+    {
+        return None;
+    }
+    let discount = (Decimal::ONE - t.unit_net_price / list) * Decimal::ONE_HUNDRED;
     // Net prices are rounded to cents: allow that rounding before calling it a breach.
     let tolerance = Decimal::new(1, 2) * Decimal::ONE_HUNDRED / list + Decimal::new(1, 3);
     let excess = discount - max;

@@ -2,12 +2,11 @@
 //! edits (customer spelled differently, date shifted a few days, invoice changed, amount
 //! nearly equal). The later submission is flagged and names the earlier one.
 
-use std::collections::HashMap;
-
 use serde_json::json;
 
-use super::context::{to_f64, Ctx};
-use super::names::{invoice_distance, name_similarity};
+use super::context::Ctx;
+use super::fxhash::{FxMap, FxSet};
+use super::names::{invoice_contains, invoice_distance};
 use super::split::rel_diff;
 use super::{Hit, Soft};
 use crate::model::*;
@@ -29,45 +28,52 @@ struct Match {
     days: i64,
 }
 
-/// Finds duplicates; returns flagged later transactions (by index) and a soft
-/// near-miss suspicion for the rest.
-pub fn detect(
-    ctx: &Ctx,
-    blocks: &[Vec<usize>],
-    in_split: &HashMap<usize, Hit>,
-) -> (HashMap<usize, Hit>, HashMap<usize, Soft>) {
+/// Flagged later transactions and soft suspicions of one block, by transaction index.
+pub type BlockDups = (Vec<(usize, Hit)>, Vec<(usize, Soft)>);
+
+/// Finds the duplicates within one block (sales of one partner and sku, sorted by close
+/// date); returns flagged later transactions (by index) and a soft near-miss suspicion
+/// for others. `in_split` holds the block's members of split groups.
+pub fn detect_block(ctx: &Ctx, block: &[u32], in_split: &FxSet<usize>) -> BlockDups {
     let ds = ctx.ds;
-    let mut best: HashMap<usize, Match> = HashMap::new();
-    let mut soft: HashMap<usize, Soft> = HashMap::new();
-    for block in blocks {
+    let mut best: FxMap<usize, Match> = FxMap::default();
+    let mut soft: FxMap<usize, Soft> = FxMap::default();
+    {
         let n = block.len();
         for a in 0..n {
-            let ia = block[a];
-            let ta = &ds.transactions[ia];
+            let ia = block[a] as usize;
+            let (ta, fa) = (&ds.transactions[ia], &ctx.feat[ia]);
+            let a_split = in_split.contains(&ia);
             for &ib in &block[a + 1..n] {
-                let tb = &ds.transactions[ib];
-                let days = (tb.closed_on - ta.closed_on).num_days();
+                let ib = ib as usize;
+                let (tb, fb) = (&ds.transactions[ib], &ctx.feat[ib]);
+                let days = i64::from(fb.day - fa.day);
                 if days > DUP_DAYS {
                     break;
                 }
-                if in_split.contains_key(&ia) && in_split.contains_key(&ib) {
+                if a_split && in_split.contains(&ib) {
                     continue;
                 }
-                let amount_rel = rel_diff(to_f64(ta.amount), to_f64(tb.amount));
+                let amount_rel = rel_diff(fa.amount, fb.amount);
+                // Cheap rejections first: amounts this far apart never qualify below.
+                if amount_rel > 0.5 {
+                    continue;
+                }
+                let same_price = rel_diff(fa.net, fb.net) <= 0.01;
+                if amount_rel > 2.0 * DUP_AMOUNT_REL && !same_price {
+                    continue;
+                }
                 let inv = invoice_distance(&ta.invoice_number, &tb.invoice_number);
                 let inv_kept = inv <= 2 || invoice_contains(&ta.invoice_number, &tb.invoice_number);
-                let same_price =
-                    rel_diff(to_f64(ta.unit_net_price), to_f64(tb.unit_net_price)) <= 0.01;
                 // With the invoice kept, an edited quantity at the same price is still a copy.
                 let amount_ok =
                     amount_rel <= DUP_AMOUNT_REL || (inv_kept && same_price && amount_rel <= 0.5);
                 if !amount_ok && amount_rel > 2.0 * DUP_AMOUNT_REL {
                     continue;
                 }
-                let name_sim = name_similarity(&ctx.norm_customer[ia], &ctx.norm_customer[ib]);
-                if name_sim < 0.7 {
+                let Some(name_sim) = ctx.names.similarity(fa.name, fb.name, 0.7) else {
                     continue;
-                }
+                };
                 // Which one came later (the resubmission).
                 let a_first = (ta.submitted_at, ta.closed_on, &ta.transaction_id)
                     <= (tb.submitted_at, tb.closed_on, &tb.transaction_id);
@@ -118,9 +124,9 @@ pub fn detect(
             }
         }
     }
-    let mut hits = HashMap::new();
+    let mut hits = Vec::new();
     for (late, m) in best {
-        if in_split.contains_key(&late) {
+        if in_split.contains(&late) {
             continue;
         }
         let t = &ds.transactions[late];
@@ -167,7 +173,7 @@ pub fn detect(
             sub_days.max(0),
             super::registration::join_and(&diffs)
         );
-        hits.insert(
+        hits.push((
             late,
             Hit {
                 kind: AnomalyKind::Duplicate,
@@ -183,13 +189,7 @@ pub fn detect(
                     "submitted_days_apart": sub_days,
                 }),
             },
-        );
+        ));
     }
-    (hits, soft)
-}
-
-/// True when one invoice number is the other with something added (`INV-1` / `INV-1-A`).
-fn invoice_contains(a: &str, b: &str) -> bool {
-    let (a, b) = (a.trim().to_lowercase(), b.trim().to_lowercase());
-    a.len().min(b.len()) >= 4 && a != b && (a.starts_with(&b) || b.starts_with(&a))
+    (hits, soft.into_iter().collect())
 }

@@ -13,7 +13,8 @@
 //!
 //! Notes typed by partners are never read here.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -27,12 +28,15 @@ pub mod context;
 pub mod deal_size;
 pub mod discount;
 pub mod duplicate;
+pub mod fxhash;
 pub mod names;
 pub mod registration;
 pub mod split;
 pub mod variance;
 
 pub use context::Ctx;
+
+use fxhash::{FxMap, FxSet};
 
 /// Recorded with every flag and proposal; bump when scoring changes.
 pub const DETECTOR_VERSION: &str = "detect-1.0";
@@ -115,7 +119,7 @@ pub struct Finding {
 ///
 /// `variances` maps transaction_id -> the plan's reason for a commission variance.
 pub fn score_dataset(ds: &Dataset, variances: &BTreeMap<String, String>) -> Vec<Finding> {
-    let v: HashMap<&str, VarianceInfo> = variances
+    let v: FxMap<&str, VarianceInfo> = variances
         .iter()
         .map(|(k, r)| {
             (
@@ -127,7 +131,7 @@ pub fn score_dataset(ds: &Dataset, variances: &BTreeMap<String, String>) -> Vec<
             )
         })
         .collect();
-    score_with(ds, &v)
+    score_with(ds, &v, threads())
 }
 
 /// Like [`score_dataset`], with the plan's amount per variance (for the proposal).
@@ -135,75 +139,128 @@ pub fn score_dataset_full(
     ds: &Dataset,
     variances: &BTreeMap<String, VarianceInfo>,
 ) -> Vec<Finding> {
-    let v: HashMap<&str, VarianceInfo> = variances
+    score_dataset_threads(ds, variances, threads())
+}
+
+/// [`score_dataset_full`] on a given number of threads (the result does not depend on it).
+pub fn score_dataset_threads(
+    ds: &Dataset,
+    variances: &BTreeMap<String, VarianceInfo>,
+    threads: usize,
+) -> Vec<Finding> {
+    let v: FxMap<&str, VarianceInfo> = variances
         .iter()
         .map(|(k, r)| (k.as_str(), r.clone()))
         .collect();
-    score_with(ds, &v)
+    score_with(ds, &v, threads)
 }
 
-fn score_with(ds: &Dataset, variances: &HashMap<&str, VarianceInfo>) -> Vec<Finding> {
-    let ctx = Ctx::build(ds);
-    let blocks = split::blocks(ds);
-    let splits = split::detect(&ctx, &blocks);
-    let (dups, dup_soft) = duplicate::detect(&ctx, &blocks, &splits);
-
-    let n = ds.transactions.len();
-    let threads = std::thread::available_parallelism()
+fn threads() -> usize {
+    std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
-        .clamp(1, 4);
-    let chunk = n.div_ceil(threads).max(1);
-    let mut out: Vec<Finding> = Vec::with_capacity(n);
+        .clamp(1, 4)
+}
+
+/// What the pairwise detectors found, keyed by transaction index.
+#[derive(Default)]
+struct Pairwise {
+    splits: FxMap<usize, Hit>,
+    dups: FxMap<usize, Hit>,
+    dup_soft: FxMap<usize, Soft>,
+}
+
+/// Runs `f` on every item of `0..n` across `threads` threads (work handed out in order
+/// from a shared counter) and returns the results in item order.
+fn par_map<T: Send>(n: usize, threads: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let next = AtomicUsize::new(0);
+    let mut parts: Vec<(usize, T)> = Vec::with_capacity(n);
     std::thread::scope(|s| {
-        let handles: Vec<_> = (0..n)
-            .step_by(chunk)
-            .map(|start| {
-                let ctx = &ctx;
-                let splits = &splits;
-                let dups = &dups;
-                let dup_soft = &dup_soft;
+        let handles: Vec<_> = (0..threads.max(1))
+            .map(|_| {
+                let (next, f) = (&next, &f);
                 s.spawn(move || {
-                    (start..(start + chunk).min(n))
-                        .map(|i| score_one(ctx, i, splits, dups, dup_soft, variances))
-                        .collect::<Vec<_>>()
+                    let mut mine = Vec::new();
+                    loop {
+                        let k = next.fetch_add(1, Ordering::Relaxed);
+                        if k >= n {
+                            break;
+                        }
+                        mine.push((k, f(k)));
+                    }
+                    mine
                 })
             })
             .collect();
         for h in handles {
             match h.join() {
-                Ok(v) => out.extend(v),
+                Ok(v) => parts.extend(v),
                 Err(e) => std::panic::resume_unwind(e),
             }
         }
     });
-    out.sort_by(|a, b| a.score.transaction_id.cmp(&b.score.transaction_id));
+    parts.sort_by_key(|(k, _)| *k);
+    parts.into_iter().map(|(_, t)| t).collect()
+}
+
+/// Split groups and duplicates, block by block (blocks are independent: a duplicate or
+/// a split piece is always of the same partner and sku).
+fn pairwise(ctx: &Ctx, threads: usize) -> Pairwise {
+    let blocks = split::blocks(ctx);
+    // Big blocks first so the threads finish together; results are merged by key.
+    let mut by_size: Vec<usize> = (0..blocks.len()).collect();
+    by_size.sort_by_key(|&b| std::cmp::Reverse(blocks[b].len()));
+    let results = par_map(by_size.len(), threads, |k| {
+        let block = &blocks[by_size[k]];
+        let splits = split::detect_block(ctx, block);
+        let in_split: FxSet<usize> = splits.iter().map(|(i, _)| *i).collect();
+        let (dups, soft) = duplicate::detect_block(ctx, block, &in_split);
+        (splits, dups, soft)
+    });
+    let mut out = Pairwise::default();
+    for (splits, dups, soft) in results {
+        out.splits.extend(splits);
+        out.dups.extend(dups);
+        out.dup_soft.extend(soft);
+    }
     out
 }
 
-fn score_one(
-    ctx: &Ctx,
-    i: usize,
-    splits: &HashMap<usize, Hit>,
-    dups: &HashMap<usize, Hit>,
-    dup_soft: &HashMap<usize, Soft>,
-    variances: &HashMap<&str, VarianceInfo>,
-) -> Finding {
+fn score_with(ds: &Dataset, variances: &FxMap<&str, VarianceInfo>, threads: usize) -> Vec<Finding> {
+    let ctx = Ctx::build(ds);
+    let pw = pairwise(&ctx, threads);
+    // Score in output order (by transaction id), in chunks spread over the threads.
+    let n = ctx.order.len();
+    let chunk = 4096;
+    let parts = par_map(n.div_ceil(chunk), threads, |c| {
+        ctx.order[c * chunk..((c + 1) * chunk).min(n)]
+            .iter()
+            .map(|&i| score_one(&ctx, i as usize, &pw, variances))
+            .collect::<Vec<_>>()
+    });
+    let mut out: Vec<Finding> = Vec::with_capacity(n);
+    for p in parts {
+        out.extend(p);
+    }
+    out
+}
+
+fn score_one(ctx: &Ctx, i: usize, pw: &Pairwise, variances: &FxMap<&str, VarianceInfo>) -> Finding {
     let t = &ctx.ds.transactions[i];
-    let accrued = ctx.accrued_for(&t.transaction_id);
+    let accrued = ctx.accrued_at(i);
     let mut hits: Vec<Hit> = Vec::new();
-    let mut soft: f64 = dup_soft.get(&i).copied().unwrap_or(0.0);
+    let mut soft: f64 = pw.dup_soft.get(&i).copied().unwrap_or(0.0);
     let (h, s) = deal_size::detect(ctx, t);
     hits.extend(h);
     soft = soft.max(s);
     hits.extend(discount::detect(ctx, t));
     hits.extend(certification::detect(ctx, t));
-    hits.extend(dups.get(&i).cloned());
+    hits.extend(pw.dups.get(&i).cloned());
     let (h, s) = backdated::detect(ctx, t);
     hits.extend(h);
     soft = soft.max(s);
-    hits.extend(splits.get(&i).cloned());
-    hits.extend(registration::detect(ctx, t));
+    hits.extend(pw.splits.get(&i).cloned());
+    hits.extend(registration::detect(ctx, i, t));
     hits.extend(variance::detect(
         t,
         variances.get(t.transaction_id.as_str()),
@@ -365,13 +422,35 @@ fn propose(ctx: &Ctx, t: &Transaction, accrued: Decimal, hits: &[Hit]) -> Option
             ),
         );
     }
-    if has(AnomalyKind::Backdated).is_some() {
+    if let Some(h) = has(AnomalyKind::Backdated) {
+        // The claimed close date books the deal (and its accrual) into an earlier quarter
+        // than the one it was submitted in: that quarter's attainment, accelerator and
+        // the tier of that date decide the commission. Hold what is at stake until the
+        // close date is proven; name the two quarters and tiers so the reviewer can
+        // recompute at the submission quarter if the proof does not come.
+        let q = |k: &str| h.evidence[k].as_str().unwrap_or("?").to_string();
+        let (claimed, submitted) = (q("closed_quarter"), q("submitted_quarter"));
+        let tier_then = ctx.tier_on(&t.partner_id, t.closed_on);
+        let tier_now = ctx.tier_on(&t.partner_id, t.submitted_at.date_naive());
+        let tiers = match (tier_then, tier_now) {
+            (Some(a), Some(b)) if a != b => format!(
+                "; the partner was {} on the claimed date and {} when it submitted",
+                ctx.tier_name(a),
+                ctx.tier_name(b)
+            ),
+            _ => String::new(),
+        };
         return make(
             ProposalAction::Hold,
             Decimal::ZERO,
             format!(
-                "Hold the {} accrued pending proof of the close date (the quarter decides the accelerator)",
-                money(accrued)
+                "Hold the {} accrued on this {} deal pending proof of the close date: it is booked in {} but was submitted in {}{}; without proof, recompute it in {}",
+                money(accrued),
+                money(t.amount),
+                claimed,
+                submitted,
+                tiers,
+                submitted
             ),
         );
     }
@@ -390,14 +469,30 @@ fn propose(ctx: &Ctx, t: &Transaction, accrued: Decimal, hits: &[Hit]) -> Option
 
 /// One line of `tierdesk score --format jsonl` (fixed key order, 4-decimal figures).
 pub fn score_line(s: &Score) -> String {
-    let v = serde_json::json!({
-        "transaction_id": s.transaction_id,
-        "score": round4(s.score),
-        "confidence": round4(s.confidence),
-        "kinds": s.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
-        "reasons": s.reasons,
-    });
-    v.to_string()
+    let mut buf = Vec::with_capacity(96);
+    write_score_line(&mut buf, s);
+    String::from_utf8(buf).unwrap_or_default()
+}
+
+/// Appends [`score_line`] (without a newline) to `buf`, without building a JSON value.
+pub fn write_score_line(buf: &mut Vec<u8>, s: &Score) {
+    #[derive(Serialize)]
+    struct Line<'a> {
+        transaction_id: &'a str,
+        score: f64,
+        confidence: f64,
+        kinds: &'a [AnomalyKind],
+        reasons: &'a [String],
+    }
+    let line = Line {
+        transaction_id: &s.transaction_id,
+        score: round4(s.score),
+        confidence: round4(s.confidence),
+        kinds: &s.kinds,
+        reasons: &s.reasons,
+    };
+    // Serialising plain strings, numbers and unit enums into memory cannot fail.
+    let _ = serde_json::to_writer(buf, &line);
 }
 
 #[cfg(test)]

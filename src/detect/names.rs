@@ -89,7 +89,75 @@ pub fn invoice_distance(a: &str, b: &str) -> usize {
     if a.eq_ignore_ascii_case(b) {
         return 0;
     }
+    if a.is_ascii() && b.is_ascii() {
+        return levenshtein_ascii_ci(a.as_bytes(), b.as_bytes());
+    }
     strsim::levenshtein(&a.to_lowercase(), &b.to_lowercase())
+}
+
+/// Levenshtein distance of two ASCII strings, ignoring ASCII case, without allocating
+/// for short strings (the same number `strsim::levenshtein` gives on the lower-cased text).
+/// A common prefix and suffix never change the distance, so they are skipped first.
+fn levenshtein_ascii_ci(a: &[u8], b: &[u8]) -> usize {
+    let prefix = a
+        .iter()
+        .zip(b)
+        .take_while(|(x, y)| x.eq_ignore_ascii_case(y))
+        .count();
+    let (a, b) = (&a[prefix..], &b[prefix..]);
+    let suffix = a
+        .iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take_while(|(x, y)| x.eq_ignore_ascii_case(y))
+        .count();
+    let (a, b) = (&a[..a.len() - suffix], &b[..b.len() - suffix]);
+    if a.is_empty() {
+        return b.len();
+    }
+    if b.is_empty() {
+        return a.len();
+    }
+    let mut stack = [0usize; 65];
+    let mut heap;
+    let row: &mut [usize] = if b.len() < stack.len() {
+        &mut stack[..=b.len()]
+    } else {
+        heap = vec![0usize; b.len() + 1];
+        &mut heap[..]
+    };
+    for (j, r) in row.iter_mut().enumerate() {
+        *r = j;
+    }
+    for (i, &ca) in a.iter().enumerate() {
+        let ca = ca.to_ascii_lowercase();
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb.to_ascii_lowercase());
+            let v = (diag + cost).min(row[j] + 1).min(row[j + 1] + 1);
+            diag = row[j + 1];
+            row[j + 1] = v;
+        }
+    }
+    row[b.len()]
+}
+
+/// True when one invoice number is the other with something added (`INV-1` / `INV-1-A`),
+/// ignoring case and surrounding spaces.
+pub fn invoice_contains(a: &str, b: &str) -> bool {
+    let (a, b) = (a.trim(), b.trim());
+    if a.is_ascii() && b.is_ascii() {
+        let (x, y) = (a.as_bytes(), b.as_bytes());
+        let prefix = |long: &[u8], short: &[u8]| {
+            long.len() >= short.len() && long[..short.len()].eq_ignore_ascii_case(short)
+        };
+        return x.len().min(y.len()) >= 4
+            && !a.eq_ignore_ascii_case(b)
+            && (prefix(x, y) || prefix(y, x));
+    }
+    let (a, b) = (a.to_lowercase(), b.to_lowercase());
+    a.len().min(b.len()) >= 4 && a != b && (a.starts_with(&b) || b.starts_with(&a))
 }
 
 #[cfg(test)]
@@ -115,5 +183,40 @@ mod tests {
         assert!(name_similarity("copperfield", "copperwind") < 0.8);
         assert!(name_similarity("zurichport", "zuricport") > 0.85);
         assert_eq!(invoice_distance("INV-1-123", "INV-1-1x23"), 1);
+    }
+
+    #[test]
+    fn invoice_helpers_match_the_lowercased_reference() {
+        let cases = [
+            ("INV-1-123", "inv-1-123"),
+            ("INV-1-123", "INV-1-1x23"),
+            ("INV-2024-0001", "INV-2024-0010"),
+            ("", "ABC"),
+            ("kitten", "SITTING"),
+            ("INV-1", "INV-1-A"),
+            ("  inv-77 ", "INV-77-B"),
+            ("Ärger-1", "ärger-12"),
+            ("abc", "abd"),
+            ("INV-00099-713361", "INV-00099-713316"),
+            ("INV-00099-713361", "inv-00099-71336"),
+            ("aaaa", "aa"),
+            ("abcabc", "abc"),
+            ("xabcx", "xbcax"),
+        ];
+        for (a, b) in cases {
+            let reference = strsim::levenshtein(&a.to_lowercase(), &b.to_lowercase());
+            assert_eq!(invoice_distance(a, b), reference, "{a} / {b}");
+            assert_eq!(invoice_distance(b, a), reference, "{b} / {a}");
+            let (x, y) = (a.trim().to_lowercase(), b.trim().to_lowercase());
+            let contains =
+                x.len().min(y.len()) >= 4 && x != y && (x.starts_with(&y) || y.starts_with(&x));
+            assert_eq!(invoice_contains(a, b), contains, "{a} / {b}");
+        }
+        let long_a = "A".repeat(100) + "x";
+        let long_b = "a".repeat(99) + "yz";
+        assert_eq!(
+            invoice_distance(&long_a, &long_b),
+            strsim::levenshtein(&long_a.to_lowercase(), &long_b.to_lowercase())
+        );
     }
 }

@@ -11,7 +11,8 @@ use crate::model::*;
 /// Normalised names at least this similar are the same customer (typos, legal suffixes).
 const SAME_CUSTOMER: f64 = 0.85;
 
-pub fn detect(ctx: &Ctx, t: &Transaction) -> Option<Hit> {
+/// Checks the registration cited by transaction `i` (`t` is `ds.transactions[i]`).
+pub fn detect(ctx: &Ctx, i: usize, t: &Transaction) -> Option<Hit> {
     if t.kind != TransactionKind::Sale {
         return None;
     }
@@ -50,9 +51,14 @@ pub fn detect(ctx: &Ctx, t: &Transaction) -> Option<Hit> {
         ));
         p = p.max(0.93 + 0.04 * (days as f64 / 30.0).min(1.0));
     }
-    let a = normalise_customer(&reg.customer_name);
-    let b = normalise_customer(&t.customer_name);
-    let sim = name_similarity(&a, &b);
+    let sim = if reg.customer_name == t.customer_name {
+        1.0
+    } else {
+        name_similarity(
+            &normalise_customer(&reg.customer_name),
+            ctx.norm_customer(i),
+        )
+    };
     if sim < SAME_CUSTOMER {
         problems.push("other_customer");
         parts.push(format!(

@@ -1,12 +1,11 @@
 //! `split_deals`: several near-identical deals by one partner to one customer within a
 //! day or two, each kept under a threshold. Every member of such a group is flagged.
 
-use std::collections::HashMap;
-
 use serde_json::json;
 
 use super::context::{to_f64, Ctx};
-use super::names::{invoice_distance, name_similarity};
+use super::fxhash::FxMap;
+use super::names::invoice_distance;
 use super::Hit;
 use crate::model::*;
 
@@ -18,26 +17,32 @@ pub const SPLIT_AMOUNT_REL: f64 = 0.05;
 pub const SPLIT_MIN_DEALS: usize = 3;
 
 /// Sales grouped by (partner, sku), each block sorted by close date then id: the
-/// blocking that keeps duplicate and split detection linear in practice.
-pub fn blocks(ds: &Dataset) -> Vec<Vec<usize>> {
-    let mut map: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
+/// blocking that keeps duplicate and split detection linear in practice. Blocks are
+/// ordered by their first transaction index.
+pub fn blocks(ctx: &Ctx) -> Vec<Vec<u32>> {
+    let ds = ctx.ds;
+    let mut map: FxMap<(&str, &str), u32> = FxMap::default();
+    let mut out: Vec<Vec<u32>> = Vec::new();
     for (i, t) in ds.transactions.iter().enumerate() {
         if t.kind == TransactionKind::Sale {
-            map.entry((t.partner_id.as_str(), t.sku.as_str()))
-                .or_default()
-                .push(i);
+            let b = *map
+                .entry((t.partner_id.as_str(), t.sku.as_str()))
+                .or_insert_with(|| {
+                    out.push(Vec::new());
+                    (out.len() - 1) as u32
+                });
+            out[b as usize].push(i as u32);
         }
     }
-    let mut out: Vec<Vec<usize>> = map.into_values().collect();
     for b in &mut out {
         b.sort_by(|&a, &c| {
-            let (x, y) = (&ds.transactions[a], &ds.transactions[c]);
-            x.closed_on
-                .cmp(&y.closed_on)
+            let (x, y) = (&ds.transactions[a as usize], &ds.transactions[c as usize]);
+            ctx.feat[a as usize]
+                .day
+                .cmp(&ctx.feat[c as usize].day)
                 .then_with(|| x.transaction_id.cmp(&y.transaction_id))
         });
     }
-    out.sort_by(|a, b| a.first().cmp(&b.first()));
     out
 }
 
@@ -58,40 +63,41 @@ fn find(parent: &mut [usize], mut x: usize) -> usize {
     x
 }
 
-/// Finds split groups; returns the hit for every member, keyed by transaction index.
-pub fn detect(ctx: &Ctx, blocks: &[Vec<usize>]) -> HashMap<usize, Hit> {
+/// Finds the split groups of one block; returns the hit for every member, keyed by
+/// transaction index.
+pub fn detect_block(ctx: &Ctx, block: &[u32]) -> Vec<(usize, Hit)> {
     let ds = ctx.ds;
-    let mut out = HashMap::new();
-    for block in blocks {
-        if block.len() < SPLIT_MIN_DEALS {
-            continue;
-        }
+    let mut out = Vec::new();
+    if block.len() < SPLIT_MIN_DEALS {
+        return out;
+    }
+    {
         let n = block.len();
         let mut parent: Vec<usize> = (0..n).collect();
         for a in 0..n {
-            let ta = &ds.transactions[block[a]];
-            for b in a + 1..n {
-                let tb = &ds.transactions[block[b]];
-                if (tb.closed_on - ta.closed_on).num_days() > SPLIT_DAYS {
+            let ia = block[a] as usize;
+            let (ta, fa) = (&ds.transactions[ia], &ctx.feat[ia]);
+            for (b, &ib) in block.iter().enumerate().skip(a + 1) {
+                let ib = ib as usize;
+                let (tb, fb) = (&ds.transactions[ib], &ctx.feat[ib]);
+                if i64::from(fb.day - fa.day) > SPLIT_DAYS {
                     break;
+                }
+                let amount_rel = rel_diff(fa.amount, fb.amount);
+                if amount_rel > SPLIT_AMOUNT_REL
+                    && !(amount_rel <= 0.25 && rel_diff(fa.net, fb.net) <= 0.01)
+                {
+                    continue;
                 }
                 let sub_gap = (tb.submitted_at - ta.submitted_at).num_hours().abs();
                 if sub_gap > (SPLIT_DAYS + 1) * 24 {
-                    continue;
-                }
-                let amount_rel = rel_diff(to_f64(ta.amount), to_f64(tb.amount));
-                let same_price =
-                    rel_diff(to_f64(ta.unit_net_price), to_f64(tb.unit_net_price)) <= 0.01;
-                if amount_rel > SPLIT_AMOUNT_REL && !(same_price && amount_rel <= 0.25) {
                     continue;
                 }
                 // A kept invoice number is a resubmission (duplicate), not a separate piece.
                 if invoice_distance(&ta.invoice_number, &tb.invoice_number) <= 2 {
                     continue;
                 }
-                let sim =
-                    name_similarity(&ctx.norm_customer[block[a]], &ctx.norm_customer[block[b]]);
-                if sim < 0.9 {
+                if ctx.names.similarity(fa.name, fb.name, 0.9).is_none() {
                     continue;
                 }
                 let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
@@ -100,10 +106,10 @@ pub fn detect(ctx: &Ctx, blocks: &[Vec<usize>]) -> HashMap<usize, Hit> {
                 }
             }
         }
-        let mut groups: HashMap<usize, Vec<usize>> = HashMap::new();
+        let mut groups: FxMap<usize, Vec<usize>> = FxMap::default();
         for (k, &idx) in block.iter().enumerate() {
             let r = find(&mut parent, k);
-            groups.entry(r).or_default().push(idx);
+            groups.entry(r).or_default().push(idx as usize);
         }
         let mut groups: Vec<Vec<usize>> = groups.into_values().collect();
         groups.sort();
@@ -185,7 +191,7 @@ pub fn detect(ctx: &Ctx, blocks: &[Vec<usize>]) -> HashMap<usize, Hit> {
                     threshold,
                     others.join(", ")
                 );
-                out.insert(
+                out.push((
                     i,
                     Hit {
                         kind: AnomalyKind::SplitDeals,
@@ -203,7 +209,7 @@ pub fn detect(ctx: &Ctx, blocks: &[Vec<usize>]) -> HashMap<usize, Hit> {
                             "last_close": last.to_string(),
                         }),
                     },
-                );
+                ));
             }
         }
     }

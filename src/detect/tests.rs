@@ -454,10 +454,94 @@ fn backdated_vs_prompt_quarter_end() {
         "2026-07-02",
         "INV-880044",
     ));
+    ds.commissions.push(CommissionLine {
+        commission_id: "C-B1-S".into(),
+        transaction_id: "B1".into(),
+        payee_partner_id: "P1".into(),
+        role: CommissionRole::Seller,
+        amount: dec("450.00"),
+        period: "2026-Q2".into(),
+    });
     let f = score(&ds, "B1");
     assert_eq!(kinds(&f), vec![AnomalyKind::Backdated]);
     assert!(f.score.reasons[0].contains("2026-Q2"));
     assert!(kinds(&score(&ds, "B2")).is_empty());
+    // The proposal holds exactly what is at stake and names both quarters.
+    let p = f.proposal.expect("a backdated deal gets a proposal");
+    assert_eq!(p.action, ProposalAction::Hold);
+    assert_eq!(p.current_amount, dec("450.00"));
+    assert_eq!(p.proposed_amount, Decimal::ZERO);
+    assert_eq!(p.delta, dec("-450.00"));
+    assert!(p.rationale.contains("booked in 2026-Q2"), "{}", p.rationale);
+    assert!(
+        p.rationale.contains("submitted in 2026-Q3"),
+        "{}",
+        p.rationale
+    );
+    assert!(
+        !p.rationale.contains("when it submitted"),
+        "{}",
+        p.rationale
+    );
+
+    // A tier change between the claimed close and the submission is named.
+    ds.tier_history.push(TierHistory {
+        partner_id: "P1".into(),
+        tier_id: "beta".into(),
+        effective_from: d("2026-07-15"),
+    });
+    ds.tiers.push(Tier {
+        tier_id: "beta".into(),
+        name: "Beta".into(),
+        rank: 2,
+    });
+    let p = score(&ds, "B1").proposal.expect("proposal");
+    assert!(
+        p.rationale
+            .contains("was Alpha on the claimed date and Beta when it submitted"),
+        "{}",
+        p.rationale
+    );
+}
+
+#[test]
+fn scores_do_not_depend_on_the_thread_count() {
+    let mut ds = program();
+    for (i, (cust, inv)) in [
+        ("Acme Ltd", "INV-7"),
+        ("ACME Limited", "INV-7x"),
+        ("Acme", "INV-9"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        ds.transactions.push(sale(
+            &format!("X{i}"),
+            "P1",
+            cust,
+            "HW-1",
+            10,
+            "1000",
+            "900",
+            "2026-08-10",
+            &format!("2026-08-1{i}"),
+            inv,
+        ));
+    }
+    let v = BTreeMap::new();
+    let one = score_dataset_threads(&ds, &v, 1);
+    assert!(one.iter().any(|f| !f.score.kinds.is_empty()));
+    for threads in [2, 3, 7] {
+        assert_eq!(
+            score_dataset_threads(&ds, &v, threads),
+            one,
+            "{threads} threads"
+        );
+    }
+    // Output is in transaction-id order whatever the input order.
+    let mut shuffled = ds.clone();
+    shuffled.transactions.reverse();
+    assert_eq!(score_dataset_threads(&shuffled, &v, 2), one);
 }
 
 #[test]
@@ -542,4 +626,112 @@ fn registration_threshold_is_learned_only_when_sharp() {
         .map(|i| (1000.0 + i as f64 * 100.0, i % 2 == 0))
         .collect();
     assert!(context::registration_threshold(noisy.into_iter()).is_none());
+}
+
+/// Writes a whole data set into a store (what an import does).
+fn put(store: &mut crate::store::Store, ds: &Dataset) {
+    store.upsert_program(&ds.program).unwrap();
+    store.upsert_plan(&ds.plan).unwrap();
+    store.upsert_tiers(&ds.tiers).unwrap();
+    store.upsert_products(&ds.products).unwrap();
+    store.upsert_discount_policy(&ds.discount_policy).unwrap();
+    store.upsert_partners(&ds.partners).unwrap();
+    store.upsert_tier_history(&ds.tier_history).unwrap();
+    store.upsert_quotas(&ds.quotas).unwrap();
+    store.upsert_registrations(&ds.registrations).unwrap();
+    store.upsert_transactions(&ds.transactions).unwrap();
+    store.upsert_commissions(&ds.commissions).unwrap();
+}
+
+fn stored_kinds(store: &crate::store::Store, id: &str) -> Vec<String> {
+    let f = store.flag(id).unwrap().expect("flag stored");
+    assert_eq!(f.detector_version, DETECTOR_VERSION);
+    serde_json::from_str(&f.kinds).unwrap()
+}
+
+#[test]
+fn cache_rescoring_is_incremental_and_keeps_baselines_current() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = crate::store::Store::open(&dir.path().join("cache.db")).unwrap();
+    let mut ds = program();
+    let big = sale(
+        "L1",
+        "P1",
+        "Acme",
+        "HW-1",
+        400,
+        "1000",
+        "900",
+        "2026-08-10",
+        "2026-08-11",
+        "INV-1",
+    );
+    let ordinary = sale(
+        "N1",
+        "P1",
+        "Customer 3 Ltd",
+        "HW-1",
+        10,
+        "1000",
+        "900",
+        "2026-08-12",
+        "2026-08-13",
+        "INV-900001",
+    );
+    ds.transactions.push(big.clone());
+    ds.transactions.push(ordinary.clone());
+    put(&mut store, &ds);
+    let n = ds.transactions.len();
+
+    // First run: everything is new.
+    let s = cache::score_cache(&mut store, &mut |_, _| {}).unwrap();
+    assert_eq!((s.transactions, s.rescored, s.unchanged), (n, n, 0));
+    assert_eq!(stored_kinds(&store, "L1"), vec!["deal_size_tier"]);
+    assert!(stored_kinds(&store, "N1").is_empty());
+    let n1_before = store.flag("N1").unwrap().unwrap();
+
+    // Nothing changed: nothing is rewritten.
+    let s = cache::score_cache(&mut store, &mut |_, _| {}).unwrap();
+    assert_eq!((s.rescored, s.unchanged, s.baseline_moved), (0, n, 0));
+
+    // One window transaction changes (priced far beyond the discount policy): only it
+    // is rescored, and its flag carries the new result and the detector version.
+    let mut changed = ordinary.clone();
+    changed.unit_net_price = dec("500");
+    changed.amount = dec("5000");
+    store.upsert_transactions(&[changed]).unwrap();
+    let s = cache::score_cache(&mut store, &mut |_, _| {}).unwrap();
+    assert_eq!((s.rescored, s.unchanged, s.baseline_moved), (1, n - 1, 0));
+    assert_eq!(stored_kinds(&store, "N1"), vec!["discount_policy"]);
+    let n1_after = store.flag("N1").unwrap().unwrap();
+    assert_ne!(n1_after.row_hash, n1_before.row_hash);
+    assert!(store.proposal("N1").unwrap().is_some());
+
+    // History moves the partner's baseline: five earlier deals as large as L1. They are
+    // new rows; L1 did not change itself but is no longer out of line, so its flag is
+    // rewritten too. Nothing else is.
+    let mut history = Vec::new();
+    for i in 0..5 {
+        history.push(sale(
+            &format!("H{i}"),
+            "P1",
+            "Acme",
+            "HW-2",
+            400,
+            "1000",
+            "900",
+            &format!("2026-05-0{}", i + 1),
+            &format!("2026-05-1{}", i + 1),
+            &format!("INV-77{i}"),
+        ));
+    }
+    store.upsert_transactions(&history).unwrap();
+    let s = cache::score_cache(&mut store, &mut |_, _| {}).unwrap();
+    assert_eq!(s.transactions, n + 5);
+    assert!(s.baseline_moved >= 1, "{s:?}");
+    assert!(stored_kinds(&store, "L1").is_empty());
+    assert_eq!(s.rescored, 5 + s.baseline_moved, "{s:?}");
+    // And the next run is quiet again.
+    let s = cache::score_cache(&mut store, &mut |_, _| {}).unwrap();
+    assert_eq!(s.rescored, 0);
 }

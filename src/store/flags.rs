@@ -27,6 +27,18 @@ pub struct FlagRow {
     pub partner_id: String,
 }
 
+/// The scoring result stored in one `flags` row (see [`Store::flag_results`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredResult {
+    pub row_hash: String,
+    pub detector_version: String,
+    pub score: f64,
+    pub confidence: f64,
+    pub kinds: String,
+    pub reasons: String,
+    pub evidence: String,
+}
+
 /// One proposed accrual adjustment as stored in `proposals` (money as decimal strings).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProposalRow {
@@ -51,6 +63,50 @@ impl Store {
         let mut out = HashMap::new();
         for row in rows {
             let (k, v): (String, (String, String)) = row?;
+            out.insert(k, v);
+        }
+        Ok(out)
+    }
+
+    /// What every stored flag says (for the incremental rescore: a flag is rewritten
+    /// when its row, the detector version or the result computed from current baselines
+    /// differs from this).
+    pub fn flag_results(&self) -> Result<HashMap<String, StoredResult>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT transaction_id, row_hash, detector_version, score, confidence, kinds, reasons,
+                    evidence FROM flags",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                StoredResult {
+                    row_hash: r.get(1)?,
+                    detector_version: r.get(2)?,
+                    score: r.get(3)?,
+                    confidence: r.get(4)?,
+                    kinds: r.get(5)?,
+                    reasons: r.get(6)?,
+                    evidence: r.get(7)?,
+                },
+            ))
+        })?;
+        let mut out = HashMap::new();
+        for row in rows {
+            let (k, v) = row?;
+            out.insert(k, v);
+        }
+        Ok(out)
+    }
+
+    /// `transaction_id -> (action, proposed_amount, rationale)` of every stored proposal.
+    pub fn proposal_digests(&self) -> Result<HashMap<String, (String, String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT transaction_id, action, proposed_amount, rationale FROM proposals")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))?;
+        let mut out = HashMap::new();
+        for row in rows {
+            let (k, v): (String, (String, String, String)) = row?;
             out.insert(k, v);
         }
         Ok(out)

@@ -371,9 +371,11 @@ impl<'a> Fitted<'a> {
                 let t = n + k;
                 let h = ((k + 1) as f64).sqrt();
                 let widen = |r: f64| if r > 0.0 { r.powf(h) } else { r };
-                // The pipeline forecast is a mean with its own replayed error quantiles.
+                // The pipeline forecast is a mean; its band spans both its own replayed
+                // errors and the history model's (the pipeline's replays start later and
+                // see fewer quarters, so alone they run narrow on large programs).
                 let (q10, q50, q90) = match (st.piped, pipe_q) {
-                    (true, Some((q10, _, q90))) => (q10, 1.0, q90),
+                    (true, Some((p10, _, p90))) => (q10.min(p10), 1.0, q90.max(p90)),
                     _ => (q10, q50, q90),
                 };
                 let a = st.a[p];

@@ -30,10 +30,9 @@ fn backtest_meets_the_issue_bars() {
         "program accrual MAPE {:.2}%",
         100.0 * r.program_mape
     );
-    // Issue 9 asks for 20% lower; the model currently reaches about 17% on the sample
-    // (see the report). Guard against regressions below a clear win over the baseline.
+    // Issue 9: a partner-level MASE at least 20% lower than seasonal naive.
     assert!(
-        r.mase_improvement >= 0.12,
+        r.mase_improvement >= 0.20,
         "partner MASE {:.3} vs naive {:.3}",
         r.partner_mase,
         r.partner_mase_naive

@@ -193,7 +193,7 @@ fn malformed_lines_are_reported_quarantined_and_the_rest_imported() {
     assert!(find(rejs, l + 3).error.contains("NO-SUCH-PARTNER"));
     assert_eq!(find(rejs, l + 4).field.as_deref(), Some("transaction_id"));
     assert!(find(rejs, l + 4).error.contains("duplicate"));
-    assert!(find(rejs, l + 4).error.contains("line 1"));
+    assert!(find(rejs, l + 4).error.contains("given earlier"));
     assert!(find(rejs, l + 6).error.contains("truncated last line"));
     assert_eq!(
         find(rejs, l + 1).to_string(),
@@ -356,4 +356,63 @@ fn second_process_importing_while_this_one_writes_loses_nothing() {
     let ours: Vec<&Rejection> = q.iter().filter(|r| r.file == "concurrent-test").collect();
     assert_eq!(ours.len(), mine.len());
     assert!(mine.len() > 1);
+}
+
+/// A refund whose sale comes later in the file is imported (file order does not
+/// matter); a refund whose sale is nowhere is still rejected with its line.
+#[test]
+fn refund_before_its_sale_is_accepted_and_one_without_a_sale_is_rejected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("refunds");
+    small_sample(&dir, 1500);
+    let txf = dir.join("transactions.jsonl");
+    let text = std::fs::read_to_string(&txf).unwrap();
+    let mut rows: Vec<String> = text.lines().map(str::to_string).collect();
+    let value = |l: &str| serde_json::from_str::<serde_json::Value>(l).unwrap();
+    // The first refund whose sale is in the file: move it before that sale.
+    let (ri, si) = rows
+        .iter()
+        .enumerate()
+        .find_map(|(i, l)| {
+            let orig = value(l)["original_transaction_id"].as_str()?.to_string();
+            let si = rows
+                .iter()
+                .position(|s| value(s)["transaction_id"].as_str() == Some(&orig))?;
+            Some((i, si))
+        })
+        .expect("the sample has a refund of one of its first 1500 sales");
+    assert!(si < ri);
+    let refund = rows.remove(ri);
+    let refund_id = value(&refund)["transaction_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    rows.insert(0, refund);
+    // A refund of a sale that exists nowhere, and a refund of that moved refund's
+    // sale placed after it (resolution does not depend on order either).
+    let mut orphan = value(&rows[0]);
+    orphan["transaction_id"] = "NEW-ORPHAN-REFUND".into();
+    orphan["original_transaction_id"] = "NO-SUCH-SALE".into();
+    rows.insert(1, orphan.to_string());
+    std::fs::write(&txf, rows.join("\n") + "\n").unwrap();
+
+    let loaded = load_dataset(&dir).unwrap();
+    let mut store = Store::open(&tmp.path().join("cache.db")).unwrap();
+    let report = import_dir(&mut store, &dir, &mut quiet).unwrap();
+    assert_eq!(loaded.rejected, report.rejections);
+    assert_eq!(report.rejections.len(), 1, "{:#?}", report.rejections);
+    let r = &report.rejections[0];
+    assert_eq!((r.file.as_str(), r.line), ("transactions.jsonl", 2));
+    assert_eq!(r.field.as_deref(), Some("original_transaction_id"));
+    assert!(r.error.contains("NO-SUCH-SALE"), "{r}");
+    let fr = report.file("transactions.jsonl").unwrap();
+    assert_eq!(fr.inserted, rows.len() as u64 - 1);
+    let stored = store.get_transaction(&refund_id).unwrap().unwrap();
+    assert!(stored.original_transaction_id.is_some());
+    assert!(loaded
+        .dataset
+        .transactions
+        .iter()
+        .any(|t| t.transaction_id == refund_id));
+    assert_eq!(store.quarantined().unwrap().len(), 1);
 }

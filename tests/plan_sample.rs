@@ -63,6 +63,14 @@ fn sample_reproduces_expected_commissions_and_variances() {
     );
     assert_eq!(want, have, "same multiset of lines");
 
+    // The explained path (explain, the TUI's pane) derives exactly the same lines, in
+    // the same order, as the fast path.
+    let explained: Vec<CommissionLine> = tierdesk::plan::recalculate_explained(&ds)
+        .into_iter()
+        .map(|e| e.line)
+        .collect();
+    assert_eq!(explained, got);
+
     // Expected variances: transactions whose PRM multiset differs from the expected one.
     let key = |l: &CommissionLine| {
         (

@@ -15,6 +15,7 @@ use tierdesk::sim::data::Res;
 use tierdesk::sim::{
     Faults, Flavor, LedgerEntry, SimOptions, SimState, DEFAULT_TENANT, DEFAULT_TOKEN,
 };
+use tierdesk::store::workflow::OutboxRow;
 use tierdesk::store::Store;
 use tierdesk::sync::{AnyPrm, Conn, SyncOptions, SyncReport};
 
@@ -96,6 +97,34 @@ fn fixture() -> Dataset {
 
 fn small(seed: u64, partners: usize, txs: usize) -> Dataset {
     tierdesk::sim::synth::program(seed, partners, txs, true)
+}
+
+/// Writes an outbox entry through the workflow's own outbox API (as a decision would).
+fn enqueue(
+    store: &Store,
+    decision_id: &str,
+    transaction_id: &str,
+    payload: &serde_json::Value,
+    record_version: Option<i64>,
+    audit_head: Option<&str>,
+) {
+    store
+        .wf()
+        .insert_outbox(&OutboxRow {
+            id: 0,
+            decision_id: decision_id.to_string(),
+            idempotency_key: decision_id.to_string(),
+            transaction_id: transaction_id.to_string(),
+            payload: payload.to_string(),
+            record_version,
+            audit_head: audit_head.map(str::to_string),
+            status: "pending".into(),
+            attempts: 0,
+            last_error: None,
+            created_at: "2026-09-30T12:00:00Z".into(),
+            pushed_at: None,
+        })
+        .unwrap();
 }
 
 fn dec(s: &str) -> Decimal {
@@ -203,6 +232,28 @@ fn count(db: &Path, sql: &str) -> i64 {
     c.query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
+/// The first pull drops the secondary indexes of empty tables and rebuilds them: after
+/// a run they are all there again and nothing is left to repair.
+fn assert_indexes_back(db: &Path) {
+    for idx in ["idx_tx_partner", "idx_tx_submitted", "idx_comm_tx"] {
+        assert_eq!(
+            count(
+                db,
+                &format!("SELECT COUNT(*) FROM sqlite_master WHERE type='index' AND name='{idx}'")
+            ),
+            1,
+            "index {idx} present"
+        );
+    }
+    assert_eq!(
+        count(
+            db,
+            "SELECT COUNT(*) FROM sync_state WHERE key = 'import.dropped_indexes'"
+        ),
+        0
+    );
+}
+
 fn pull_whole_program(flavor: Flavor, ds: Dataset) {
     let sim = start_sim(&ds, flavor, Faults::default());
     let dir = tempfile::tempdir().unwrap();
@@ -224,6 +275,7 @@ fn pull_whole_program(flavor: Flavor, ds: Dataset) {
     assert_matches_source(&db, &ds);
     let flags = count(&db, "SELECT COUNT(*) FROM remote_flags");
     assert!(flags > 0, "PRM-side flags pulled");
+    assert_indexes_back(&db);
     // Nothing new: an incremental pull fetches nothing.
     let (store, again) = sync(&sim.url, flavor, store, &fast_opts(page));
     assert_eq!(again.total_pulled(), 0, "{:?}", again.pulled);
@@ -263,9 +315,14 @@ fn enqueue_decisions(store: &Store, ds: &Dataset, n: usize, prefix: &str) -> Vec
             _ => json!({"action": "override", "amount": "12.34", "reason": "wrong rate",
                         "proposer": "ana", "approver": "ben"}),
         };
-        store
-            .outbox_enqueue(&id, &t.transaction_id, &payload, Some(1), Some("head"))
-            .unwrap();
+        enqueue(
+            store,
+            &id,
+            &t.transaction_id,
+            &payload,
+            Some(1),
+            Some("head"),
+        );
         keys.push(id);
     }
     keys
@@ -297,7 +354,7 @@ fn offline_then_push(flavor: Flavor) {
     opts.max_attempts = 2;
     let (store, off) = sync(&dead_url, flavor, store, &opts);
     assert!(!off.online);
-    assert_eq!(store.outbox_pending(100).unwrap().len(), 24);
+    assert_eq!(store.wf().pending_outbox(100).unwrap().len(), 24);
     assert_eq!(store.sync_state().unwrap()["status"], "offline");
     assert!(sim.state.ledger().is_empty());
     // Online: everything pushed once, in order.
@@ -392,16 +449,15 @@ fn server_side_change_becomes_a_conflict_not_an_overwrite() {
         let (store, _) = sync(&sim.url, flavor, Store::open(&db).unwrap(), &fast_opts(100));
         let t = &ds.transactions[5];
         let v = store.sync_record_version(&t.transaction_id).unwrap();
-        store
-            .outbox_enqueue(
-                "dec-conflict",
-                &t.transaction_id,
-                &json!({"action": "override", "amount": "1.00", "reason": "rate", "proposer": "a", "approver": "b",
+        enqueue(
+            &store,
+            "dec-conflict",
+            &t.transaction_id,
+            &json!({"action": "override", "amount": "1.00", "reason": "rate", "proposer": "a", "approver": "b",
                         "seen": store.sync_transaction_snapshot(&t.transaction_id).unwrap()}),
-                v,
-                None,
-            )
-            .unwrap();
+            v,
+            None,
+        );
         // Someone edits the record in the PRM after the reviewer decided.
         assert!(sim
             .state
@@ -454,15 +510,14 @@ fn lost_responses_never_apply_twice() {
     let mut keys = Vec::new();
     for (i, t) in ds.transactions.iter().take(300).enumerate() {
         let k = format!("lost-{i:04}");
-        store
-            .outbox_enqueue(
-                &k,
-                &t.transaction_id,
-                &json!({"action": "hold", "reason": "docs"}),
-                Some(1),
-                None,
-            )
-            .unwrap();
+        enqueue(
+            &store,
+            &k,
+            &t.transaction_id,
+            &json!({"action": "hold", "reason": "docs"}),
+            Some(1),
+            None,
+        );
         keys.push(k);
     }
     // Every write is applied, then (70% of the time) the connection drops.
@@ -491,22 +546,27 @@ fn prm_refuses_self_signoff_and_tierdesk_records_it() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("cache.db");
         let store = Store::open(&db).unwrap();
-        store
-            .outbox_enqueue(
-                "self-signoff",
-                &ds.transactions[0].transaction_id,
-                &json!({"action": "override", "amount": "5.00", "reason": "x", "proposer": "ana", "approver": "ana"}),
-                Some(1),
-                None,
-            )
-            .unwrap();
+        enqueue(
+            &store,
+            "self-signoff",
+            &ds.transactions[0].transaction_id,
+            &json!({"action": "override", "amount": "5.00", "reason": "x", "proposer": "ana", "approver": "ana"}),
+            Some(1),
+            None,
+        );
         let (store, report) = sync(&sim.url, flavor, store, &fast_opts(100));
         assert!(sim.state.ledger().is_empty());
         assert_eq!(report.refused.len(), 1, "{:?}", report);
         assert!(
             report.refused[0].2.contains("four_eyes") || report.refused[0].2.contains("proposer")
         );
-        let rows = store.outbox_rows(Some("failed"), 10).unwrap();
+        let rows: Vec<OutboxRow> = store
+            .wf()
+            .all_outbox()
+            .unwrap()
+            .into_iter()
+            .filter(|o| o.status == "failed")
+            .collect();
         assert_eq!(rows.len(), 1);
         assert!(rows[0]
             .last_error
@@ -565,6 +625,9 @@ fn crash_restart_keeps_integrity_and_exactly_once() {
                 "--once",
                 "--page-size",
                 "10",
+                // A commit per page: many commit points for the kills to land between.
+                "--commit-rows",
+                "10",
                 "--prm",
                 url,
                 "--flavor",
@@ -588,9 +651,7 @@ fn crash_restart_keeps_integrity_and_exactly_once() {
             } else {
                 json!({"action": "hold", "reason": "docs"})
             };
-            store
-                .outbox_enqueue(&k, &t.transaction_id, &payload, Some(1), None)
-                .unwrap();
+            enqueue(&store, &k, &t.transaction_id, &payload, Some(1), None);
             ks.push(k);
         }
         ks
@@ -654,6 +715,7 @@ fn crash_restart_keeps_integrity_and_exactly_once() {
     assert!(run(&db, &crashy.url).wait().unwrap().success());
     let s = Store::open(&db).unwrap();
     s.integrity_check().unwrap();
+    assert_indexes_back(&db);
     assert_exactly_once(&crashy.state.ledger(), &keys);
     assert_exactly_once(&reference.state.ledger(), &keys);
     let r = Store::open(&ref_db).unwrap();
@@ -748,4 +810,183 @@ fn login_secret_is_read_back_by_a_new_process() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("tierdesk login"), "{err}");
+}
+
+/// The PRM's reward statuses are cached, kept current by incremental pulls and read
+/// back per transaction; an adjustment below the current total comes back as a
+/// negative reward (clawback).
+fn reward_statuses(flavor: Flavor) {
+    let ds = small(41, 15, 400);
+    let sim = start_sim(&ds, flavor, Faults::default());
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cache.db");
+    let (store, report) = sync(&sim.url, flavor, Store::open(&db).unwrap(), &fast_opts(100));
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    // Every reward's status equals the PRM's.
+    let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
+    for c in &ds.commissions {
+        let remote = sim.state.record(Res::Rewards, &c.commission_id).unwrap();
+        let cached = store.prm_reward_status(&c.transaction_id).unwrap();
+        let mine = cached
+            .iter()
+            .find(|r| r.reward_id == c.commission_id)
+            .unwrap_or_else(|| panic!("reward {} cached", c.commission_id));
+        assert_eq!(Some(mine.status.as_str()), remote["status"].as_str());
+        assert_eq!(mine.amount, Some(c.amount));
+        assert_eq!(mine.role.as_deref(), Some(c.role.as_str()));
+        *by_status.entry(mine.status.clone()).or_default() += 1;
+    }
+    assert!(
+        by_status.len() >= 2,
+        "the program has rewards in several statuses: {by_status:?}"
+    );
+    assert!(store
+        .prm_reward_status("no-such-transaction")
+        .unwrap()
+        .is_empty());
+    // Server-side changes: paid, declined with a reason, put on hold.
+    let (a, b, c) = (&ds.commissions[0], &ds.commissions[1], &ds.commissions[2]);
+    assert!(sim.state.set_reward_status(&a.commission_id, "paid", None));
+    assert!(sim.state.set_reward_status(
+        &b.commission_id,
+        "declined",
+        Some("deal registered by another partner".into())
+    ));
+    assert!(sim.state.set_reward_status(&c.commission_id, "hold", None));
+    let (store, inc) = sync(&sim.url, flavor, store, &fast_opts(100));
+    assert!(inc.errors.is_empty(), "{:?}", inc.errors);
+    assert_eq!(inc.pulled.get("rewards"), Some(&3), "{:?}", inc.pulled);
+    let status_of = |store: &Store, line: &tierdesk::model::CommissionLine| {
+        store
+            .prm_reward_status(&line.transaction_id)
+            .unwrap()
+            .into_iter()
+            .find(|r| r.reward_id == line.commission_id)
+            .unwrap()
+    };
+    assert_eq!(status_of(&store, a).status, "paid");
+    let declined = status_of(&store, b);
+    assert_eq!(declined.status, "declined");
+    assert_eq!(
+        declined.decline_reason.as_deref(),
+        Some("deal registered by another partner")
+    );
+    assert_eq!(declined.record_version, Some(2));
+    assert_eq!(status_of(&store, c).status, "hold");
+    // An adjustment to a lower total: the PRM adds a negative reward.
+    let t = &ds.transactions[5];
+    let before: Decimal = store
+        .prm_reward_status(&t.transaction_id)
+        .unwrap()
+        .iter()
+        .filter_map(|r| r.amount)
+        .sum();
+    assert!(before > Decimal::ONE, "transaction 5 has a reward");
+    enqueue(
+        &store,
+        "adj-down",
+        &t.transaction_id,
+        &json!({"action": "override", "amount": "1.00", "reason": "rate", "proposer": "ana", "approver": "ben"}),
+        Some(1),
+        None,
+    );
+    let (store, pushed) = sync(&sim.url, flavor, store, &fast_opts(100));
+    assert_eq!(pushed.pushed, 1, "{:?}", pushed.errors);
+    let rewards = store.prm_reward_status(&t.transaction_id).unwrap();
+    let claw = rewards
+        .iter()
+        .find(|r| r.role.as_deref() == Some("clawback"))
+        .expect("a clawback reward");
+    assert_eq!(claw.amount, Some(dec("1.00") - before));
+    assert!(rewards.iter().all(|r| r.status == "approved"));
+    let total: Decimal = rewards.iter().filter_map(|r| r.amount).sum();
+    assert_eq!(total, dec("1.00"));
+}
+
+#[test]
+fn partnerstack_reward_statuses_cached_and_kept_current() {
+    reward_statuses(Flavor::Partnerstack);
+}
+
+#[test]
+fn impartner_reward_statuses_cached_and_kept_current() {
+    reward_statuses(Flavor::Impartner);
+}
+
+#[test]
+fn old_cache_upgrades_and_pulls_reward_statuses() {
+    // A version-1 cache (before prm_rewards) with a rewards cursor already at the end.
+    let ds = small(43, 10, 80);
+    let sim = start_sim(&ds, Flavor::Partnerstack, Faults::default());
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cache.db");
+    let (store, _) = sync(
+        &sim.url,
+        Flavor::Partnerstack,
+        Store::open(&db).unwrap(),
+        &fast_opts(100),
+    );
+    drop(store);
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch("DROP TABLE prm_rewards; PRAGMA user_version = 1;")
+            .unwrap();
+    }
+    let store = Store::open(&db).unwrap();
+    assert_eq!(
+        store.schema_version().unwrap(),
+        tierdesk::store::SCHEMA_VERSION
+    );
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM prm_rewards"), 0);
+    let (store, report) = sync(&sim.url, Flavor::Partnerstack, store, &fast_opts(100));
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(
+        report.pulled.get("rewards"),
+        Some(&(ds.commissions.len() as u64))
+    );
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM prm_rewards"),
+        ds.commissions.len() as i64
+    );
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM transactions"),
+        ds.transactions.len() as i64
+    );
+    store.integrity_check().unwrap();
+}
+
+#[test]
+fn simulator_list_serialisation_matches_the_record_shape() {
+    // The list endpoint writes records straight to bytes; `get` and tests use the
+    // `Value` form. Both must be the same JSON for every kind of record.
+    let mut ds = small(47, 6, 40);
+    ds.transactions[3].notes = Some("quote \" and \\ backslash, ünïcode".into());
+    let mut db = tierdesk::sim::data::Db::from_dataset(&ds);
+    db.put(
+        Res::Transactions,
+        "raw-1".into(),
+        tierdesk::sim::data::Body::Raw(json!({"key": "raw-1", "amount": "oops"})),
+    );
+    let mut n = 0;
+    for res in Res::ALL {
+        for rec in &db.coll(res).recs {
+            let mut buf = Vec::new();
+            tierdesk::sim::data::ps_write(rec, &mut buf);
+            let written: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+            assert_eq!(
+                written,
+                tierdesk::sim::data::ps_json(rec),
+                "{res:?} {}",
+                rec.key
+            );
+            assert!(
+                matches!(rec.body, tierdesk::sim::data::Body::Raw(_))
+                    || written["updated_at"].as_i64() == Some(rec.updated),
+                "{res:?} {} carries updated_at",
+                rec.key
+            );
+            n += 1;
+        }
+    }
+    assert!(n > 100, "{n} records compared");
 }

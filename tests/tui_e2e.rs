@@ -1,5 +1,5 @@
 //! End to end: the real binary in a pseudo-terminal (portable-pty + vt100) on a small
-//! program. Opens the queue, searches, approves one record, overrides another with a
+//! demo program (`tierdesk demo`: generated, imported, scored, workbench opened). Opens the queue, searches, approves one record, overrides another with a
 //! note, quits, and checks the decisions and audit entries in the database.
 
 use std::io::{Read, Write};
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use portable_pty::{native_pty_system, CommandBuilder, PtySize};
 
-use tierdesk::store::queue::{synthetic, PageDir, QueueFilter, QueueSort};
+use tierdesk::store::queue::{PageDir, QueueFilter, QueueSort};
 use tierdesk::store::Store;
 
 struct Screen {
@@ -53,18 +53,39 @@ fn type_text(w: &mut dyn Write, s: &str) {
     }
 }
 
-fn small_program(db: &Path) -> (String, String) {
-    let mut s = Store::open(db).unwrap();
-    synthetic::fill(
-        &mut s,
-        &synthetic::Options {
-            transactions: 1500,
-            seed: 5,
-            currency: "USD".into(),
-            anomaly_rate: 0.3,
-        },
-    )
-    .unwrap();
+/// The demo program's options for this test: small, a non-default variant.
+const DEMO: [&str; 8] = [
+    "--seed",
+    "41",
+    "--partners",
+    "30",
+    "--transactions",
+    "1500",
+    "--variant",
+    "2",
+];
+
+/// Generates, imports and scores the small demo program into `db` (the same command
+/// the workbench test then runs in the terminal), and picks two flagged records.
+fn small_demo_program(db: &Path, home: &Path) -> (String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tierdesk"))
+        .arg("demo")
+        .args(DEMO)
+        .arg("--demo-db")
+        .arg(db)
+        .arg("--no-tui")
+        .env("HOME", home)
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("TIERDESK_CONFIG", home.join("config.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "demo failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = Store::open(db).unwrap();
     // Two flagged records still to decide (not the top one, so search has work to do).
     let rows = s
         .queue_page(
@@ -78,7 +99,7 @@ fn small_program(db: &Path) -> (String, String) {
             10,
         )
         .unwrap();
-    assert!(rows.len() >= 6, "fixture has too few flagged rows");
+    assert!(rows.len() >= 6, "the demo program has too few flagged rows");
     (
         rows[3].transaction_id.clone(),
         rows[5].transaction_id.clone(),
@@ -88,27 +109,25 @@ fn small_program(db: &Path) -> (String, String) {
 #[test]
 fn search_approve_override_quit_in_a_real_terminal() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("cache.db");
-    let (approve_id, override_id) = small_program(&db);
+    // Learn two record ids from a first run of the demo, then let `tierdesk demo` (same
+    // seed: the same program) recreate its cache and open the workbench in the terminal.
+    let probe = dir.path().join("probe.db");
+    let (approve_id, override_id) = small_demo_program(&probe, dir.path());
+    let db = dir.path().join("demo.db");
 
     let pty = native_pty_system();
     let pair = pty
         .openpty(PtySize {
             rows: 30,
-            cols: 100,
+            cols: 120,
             pixel_width: 0,
             pixel_height: 0,
         })
         .unwrap();
     let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_tierdesk"));
-    cmd.args([
-        "--db",
-        db.to_str().unwrap(),
-        "--user",
-        "ana",
-        "--role",
-        "analyst",
-    ]);
+    cmd.args(["--user", "ana", "--role", "analyst", "demo"]);
+    cmd.args(DEMO);
+    cmd.args(["--demo-db", db.to_str().unwrap()]);
     cmd.env("TIERDESK_CONFIG", dir.path().join("config.toml"));
     cmd.env("XDG_DATA_HOME", dir.path().join("data"));
     cmd.env("XDG_CONFIG_HOME", dir.path().join("config"));
@@ -119,7 +138,7 @@ fn search_approve_override_quit_in_a_real_terminal() {
     drop(pair.slave);
     let mut reader = pair.master.try_clone_reader().unwrap();
     let mut writer = pair.master.take_writer().unwrap();
-    let parser = Arc::new(Mutex::new(vt100::Parser::new(30, 100, 0)));
+    let parser = Arc::new(Mutex::new(vt100::Parser::new(30, 120, 0)));
     let p2 = parser.clone();
     std::thread::spawn(move || {
         let mut buf = [0u8; 8192];
@@ -136,8 +155,13 @@ fn search_approve_override_quit_in_a_real_terminal() {
     let t = Duration::from_secs(20);
 
     // The queue opens with its header counts.
-    screen.wait_for("in queue", t);
+    // (`demo` generates, imports and scores first: slow on a loaded debug build.)
+    screen.wait_for("in queue", Duration::from_secs(120));
     screen.wait_for("by score", t);
+    // No PRM configured: the status bar says so, and asking to sync explains it.
+    screen.wait_for("offline: no PRM", t);
+    send(&mut writer, b"S");
+    screen.wait_for("decisions wait in the outbox", t);
 
     // Search for the first record by id; approve it.
     send(&mut writer, b"/");

@@ -100,12 +100,13 @@ fn finish(r: std::io::Result<()>) -> anyhow::Result<ExitCode> {
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let ds = load(ctx, args.dataset.as_deref())?;
-    let lines = plan::recalculate(&ds);
+    let calc = plan::Calculator::new(&ds);
+    let lines = calc.recalculate();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let cur = ds.program.currency.clone();
     if args.variances {
-        let vars = plan::variances(&ds, &lines);
+        let vars = plan::variances_with(&calc, &lines);
         return finish((|| {
             match args.format {
                 Format::Jsonl => {

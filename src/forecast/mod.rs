@@ -13,15 +13,26 @@
 //!   series (bookings and non-SPIFF accruals separately, since accelerators make the
 //!   accrual peak sharper than the bookings peak); growth is the year-over-year log
 //!   change, shrunk and damped over the horizon;
+//! - partners use *same-store* seasonality and growth instead (the change of the partners
+//!   active in both quarters), so partners joining during the history do not make every
+//!   incumbent look like it grows;
 //! - each scope's level is an exponentially weighted mean of its de-seasonalised history;
 //!   a partner's level is shrunk towards the typical level of its tier in proportion to
 //!   how short its history is (new and sparse partners borrow from the tier);
+//! - the registered pipeline: a partner's next full quarter is what the deal registrations
+//!   open on its eve will turn into (their expected amounts times the partner's learned
+//!   yield, in bookings and in seller and override accruals, shrunk to the pooled yield)
+//!   plus the level of its history without the part its pipelines foretold
+//!   ([`model::pipeline_forecast`]); further quarters, the quarter in progress, and data
+//!   whose open registrations look incomplete (far below the usual pipeline) use the
+//!   level of the whole history;
 //! - SPIFFs are promotions of the plan, not history: history excludes SPIFF lines and the
 //!   forecast adds, for each SPIFF of the plan overlapping a quarter, the partner's recent
 //!   units of the eligible products per unit of bookings x forecast bookings x the typical
 //!   share of a quarter's bookings inside the SPIFF window x the amount per unit;
 //! - 80% intervals come from honest one-step-ahead errors replayed on the history:
-//!   pooled ratio quantiles per tier for partners, a log-scale spread (with a weak prior)
+//!   pooled ratio quantiles per tier for partners (of the pipeline forecast for the next
+//!   quarter), a log-scale spread (with a weak prior)
 //!   for the program and the tiers; wider with the horizon.
 //! - A quarter in progress is forecast as what is booked so far plus the model's quarter
 //!   times the share of a quarter typically still to come.
@@ -95,12 +106,23 @@ pub(crate) fn money(x: f64) -> Decimal {
 pub(crate) struct Fitted<'a> {
     pub ds: &'a Dataset,
     pub panel: Panel,
+    /// Seasonality and growth of the program's own series (program and tier forecasts).
     pub season_b: Season,
     pub season_a: Season,
+    /// Same-store seasonality and growth (partner forecasts, see
+    /// [`model::fit_season_same_store`]).
+    pub pseason_b: Season,
+    pub pseason_a: Season,
     pub level_b: Vec<f64>,
     pub level_a: Vec<f64>,
     /// Per tier (None = pooled over all): (q10, q90) of a partner's accrual / forecast.
     pub partner_ratio_a: HashMap<Option<String>, (f64, f64, f64)>,
+    /// The same for the pipeline forecast ([`model::pipeline_forecast`]) of the next quarter.
+    pub partner_ratio_pipe: HashMap<Option<String>, (f64, f64, f64)>,
+    /// Pipeline forecast (bookings, non-SPIFF accrual) of the quarter after the last
+    /// complete one, per partner; `None` while a quarter is in progress or without any
+    /// registered pipeline in the history.
+    pub pipe_next: Option<Vec<(f64, f64)>>,
     /// Per tier (None = pooled): log-scale spread of a partner's quarterly bookings error.
     pub partner_sigma_b: HashMap<Option<String>, f64>,
     pub spiff_rates: Vec<SpiffRates>,
@@ -124,12 +146,16 @@ impl<'a> Fitted<'a> {
         let season_b = model::fit_season(&prog_b, panel.first_q);
         let season_a = model::fit_season(&prog_a, panel.first_q);
         let n = panel.n;
+        let pseason_b =
+            model::fit_season_same_store(&panel.bookings, &panel.start, n, panel.first_q);
+        let pseason_a =
+            model::fit_season_same_store(&panel.accrual, &panel.start, n, panel.first_q);
         let level_b = model::shrunk_levels(
             &panel.bookings,
             n,
             &panel.start,
             &panel.tier,
-            &season_b,
+            &pseason_b,
             panel.first_q,
         );
         let level_a = model::shrunk_levels(
@@ -137,19 +163,26 @@ impl<'a> Fitted<'a> {
             n,
             &panel.start,
             &panel.tier,
-            &season_a,
+            &pseason_a,
             panel.first_q,
         );
-        let (partner_ratio_a, partner_sigma_b) = partner_errors(&panel, &prog_b, &prog_a);
+        let (partner_ratio_a, partner_sigma_b) = partner_errors(&panel);
+        let pipe_next = (panel.partial_q.is_none() && model::pipeline_complete(&panel))
+            .then(|| model::pipeline_forecast(&panel, n));
+        let partner_ratio_pipe = pipeline_errors(&panel);
         let spiff_rates = spiff_rates(ds, &panel);
         Fitted {
             ds,
             panel,
             season_b,
             season_a,
+            pseason_b,
+            pseason_a,
             level_b,
             level_a,
             partner_ratio_a,
+            partner_ratio_pipe,
+            pipe_next,
             partner_sigma_b,
             spiff_rates,
         }
@@ -159,7 +192,7 @@ impl<'a> Fitted<'a> {
     pub fn partner_bookings(&self, p: usize, t: usize) -> f64 {
         (self.level_b[p]
             * self
-                .season_b
+                .pseason_b
                 .forecast_factor(self.panel.first_q, self.panel.n, t))
         .max(0.0)
     }
@@ -167,7 +200,7 @@ impl<'a> Fitted<'a> {
     fn partner_accrual(&self, p: usize, t: usize) -> f64 {
         self.level_a[p]
             * self
-                .season_a
+                .pseason_a
                 .forecast_factor(self.panel.first_q, self.panel.n, t)
     }
 
@@ -226,9 +259,12 @@ impl<'a> Fitted<'a> {
         struct Step {
             b: Vec<f64>,
             a: Vec<f64>,
+            spiff: Vec<f64>,
             so_far_b: Vec<f64>,
             so_far_a: Vec<f64>,
             rem: f64,
+            /// Partner figures from the pipeline forecast (no median correction).
+            piped: bool,
         }
         let mut steps = Vec::with_capacity(horizon);
         for k in 0..horizon {
@@ -238,11 +274,23 @@ impl<'a> Fitted<'a> {
             let from_day = if partial { rest_from } else { 0 };
             let mut b = vec![0.0; np];
             let mut a = vec![0.0; np];
+            let mut spiff = vec![0.0; np];
+            let piped = k == 0 && self.pipe_next.is_some();
             for p in 0..np {
-                let full_b = self.partner_bookings(p, t);
+                let (full_b, full_a) = match (&self.pipe_next, piped) {
+                    (Some(next), true) => next[p],
+                    _ => (self.partner_bookings(p, t), self.partner_accrual(p, t)),
+                };
                 b[p] = rem * full_b;
-                a[p] =
-                    rem * self.partner_accrual(p, t) + self.partner_spiff(p, t, from_day, full_b);
+                // SPIFFs are expectations summed into the program and the tiers: they
+                // scale with the history level of bookings, not one quarter's pipeline.
+                let level_b = if piped {
+                    self.partner_bookings(p, t)
+                } else {
+                    full_b
+                };
+                spiff[p] = self.partner_spiff(p, t, from_day, level_b);
+                a[p] = rem * full_a + spiff[p];
             }
             let (so_far_b, so_far_a) = if partial {
                 (
@@ -255,9 +303,11 @@ impl<'a> Fitted<'a> {
             steps.push(Step {
                 b,
                 a,
+                spiff,
                 so_far_b,
                 so_far_a,
                 rem,
+                piped,
             });
         }
 
@@ -279,10 +329,7 @@ impl<'a> Fitted<'a> {
             let sigma = model::aggregate_sigma(&ratios);
             for (k, st) in steps.iter().enumerate() {
                 let t = n + k;
-                let spiff: f64 = members
-                    .iter()
-                    .map(|&p| st.a[p] - st.rem * self.partner_accrual(p, t))
-                    .sum();
+                let spiff: f64 = members.iter().map(|&p| st.spiff[p]).sum();
                 let b_rem =
                     st.rem * lb * self.season_b.forecast_factor(panel.first_q, n, t).max(0.0);
                 let a_rem = st.rem * la * self.season_a.forecast_factor(panel.first_q, n, t);
@@ -315,10 +362,22 @@ impl<'a> Fitted<'a> {
                 .or_else(|| self.partner_ratio_a.get(&None))
                 .copied()
                 .unwrap_or((0.5, 1.0, 1.5));
+            let pipe_q = self
+                .partner_ratio_pipe
+                .get(&tier)
+                .or_else(|| self.partner_ratio_pipe.get(&None))
+                .copied();
             for (k, st) in steps.iter().enumerate() {
                 let t = n + k;
                 let h = ((k + 1) as f64).sqrt();
                 let widen = |r: f64| if r > 0.0 { r.powf(h) } else { r };
+                // The pipeline forecast is a mean; its band spans both its own replayed
+                // errors and the history model's (the pipeline's replays start later and
+                // see fewer quarters, so alone they run narrow on large programs).
+                let (q10, q50, q90) = match (st.piped, pipe_q) {
+                    (true, Some((p10, _, p90))) => (q10.min(p10), 1.0, q90.max(p90)),
+                    _ => (q10, q50, q90),
+                };
                 let a = st.a[p];
                 let (lo, hi) = if a > 0.0 {
                     (a * widen(q10), a * widen(q90))
@@ -389,12 +448,12 @@ type PartnerErrors = (
 );
 
 /// Replays one-step forecasts of every partner over the history; pools the errors by tier.
-fn partner_errors(panel: &Panel, prog_b: &[f64], prog_a: &[f64]) -> PartnerErrors {
+fn partner_errors(panel: &Panel) -> PartnerErrors {
     let mut ratios_a: HashMap<Option<String>, Vec<f64>> = HashMap::new();
     let mut logs_b: HashMap<Option<String>, Vec<f64>> = HashMap::new();
     for t in replay_from(panel.n)..panel.n {
-        let sb = model::fit_season(&prog_b[..t], panel.first_q);
-        let sa = model::fit_season(&prog_a[..t], panel.first_q);
+        let sb = model::fit_season_same_store(&panel.bookings, &panel.start, t, panel.first_q);
+        let sa = model::fit_season_same_store(&panel.accrual, &panel.start, t, panel.first_q);
         let lb = model::shrunk_levels(
             &panel.bookings,
             t,
@@ -453,6 +512,38 @@ fn partner_errors(panel: &Panel, prog_b: &[f64], prog_a: &[f64]) -> PartnerError
         .map(|(k, v)| (k.clone(), if v.len() >= 30 { sd(v) } else { all_sd }))
         .collect();
     (ra, sb)
+}
+
+/// Replays the pipeline forecast of every quarter from the history (one quarter of
+/// pipeline ratios at least) and pools the ratios actual / forecast of the non-SPIFF
+/// accrual by tier (None = all): (q10, q50, q90), from 30 ratios on, else the pooled ones.
+fn pipeline_errors(panel: &Panel) -> HashMap<Option<String>, (f64, f64, f64)> {
+    let mut ratios: HashMap<Option<String>, Vec<f64>> = HashMap::new();
+    for t in replay_from(panel.n).max(2)..panel.n {
+        let f = model::pipeline_forecast(panel, t);
+        for (p, &(_, fa)) in f.iter().enumerate() {
+            if panel.start[p] + 1 > t || fa <= 0.0 {
+                continue;
+            }
+            let r = panel.accrual[p][t] / fa;
+            ratios.entry(panel.tier[p].clone()).or_default().push(r);
+            ratios.entry(None).or_default().push(r);
+        }
+    }
+    let q = |v: &Vec<f64>| {
+        (
+            model::quantile(v, 0.1).unwrap_or(0.5).min(1.0),
+            model::quantile(v, 0.5).unwrap_or(1.0),
+            model::quantile(v, 0.9).unwrap_or(1.5).max(1.0),
+        )
+    };
+    let Some(all) = ratios.get(&None).map(q) else {
+        return HashMap::new();
+    };
+    ratios
+        .iter()
+        .map(|(k, v)| (k.clone(), if v.len() >= 30 { q(v) } else { all }))
+        .collect()
 }
 
 /// Units of each SPIFF's products per unit of bookings, per partner, over the last four

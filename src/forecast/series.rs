@@ -14,7 +14,7 @@ use rust_decimal::prelude::ToPrimitive;
 
 use crate::model::{
     fiscal_quarter_bounds, fiscal_year_quarter, parse_quarter, CommissionLine, CommissionRole,
-    Dataset, TransactionKind,
+    Dataset, RegistrationStatus, TransactionKind,
 };
 
 /// A fiscal quarter as a running index (`fiscal year * 4 + quarter - 1`).
@@ -90,6 +90,21 @@ pub(crate) struct Panel {
     pub region: Vec<String>,
     /// Cumulative share of a quarter's bookings done by day offset d (0-based), pooled.
     pub shape: Vec<f64>,
+    /// The registered pipeline, per partner, for t = 1..=n (index n: the quarter after
+    /// the last complete one): expected amounts of the deal registrations (not rejected)
+    /// the partner had open on the eve of quarter t (registered by then, not expired,
+    /// no sale closed on them yet). Index 0 stays zero: before the data starts, closed
+    /// sales are unknown.
+    pub pipe_own: Vec<Vec<f64>>,
+    /// The same for the registrations of the partner's resellers (its override base).
+    pub pipe_child: Vec<Vec<f64>>,
+    /// Per partner, per complete quarter: bookings of sales closed on a registration that
+    /// was open on the eve of their quarter (the part of `bookings` the pipeline foretold).
+    pub pipe_bookings: Vec<Vec<f64>>,
+    /// Non-SPIFF accrual of the partner on those sales: seller and clawback lines (own),
+    /// override lines (its resellers' pipeline).
+    pub pipe_accrual_own: Vec<Vec<f64>>,
+    pub pipe_accrual_child: Vec<Vec<f64>>,
 }
 
 impl Panel {
@@ -173,6 +188,92 @@ impl Panel {
             }
         }
 
+        // The registered pipeline on the eve of each quarter t = 1..=n.
+        let eve = |t: usize| qbounds(first_q + t as i32, fy).0.pred_opt();
+        let mut first_close: HashMap<&str, NaiveDate> = HashMap::new();
+        for t in &ds.transactions {
+            if t.kind != TransactionKind::Sale || t.closed_on > as_of {
+                continue;
+            }
+            if let Some(r) = t.registration_id.as_deref() {
+                let e = first_close.entry(r).or_insert(t.closed_on);
+                *e = (*e).min(t.closed_on);
+            }
+        }
+        let parent: Vec<Option<usize>> = ds
+            .partners
+            .iter()
+            .map(|p| {
+                p.parent_partner_id
+                    .as_ref()
+                    .and_then(|id| index.get(id).copied())
+            })
+            .collect();
+        let mut pipe_own = vec![vec![0.0; n + 1]; np];
+        let mut pipe_child = vec![vec![0.0; n + 1]; np];
+        // Registration -> the quarter t whose eve it was open on and in which it closed.
+        let mut foretold: HashMap<&str, usize> = HashMap::new();
+        for r in &ds.registrations {
+            if r.status == RegistrationStatus::Rejected || r.registered_on > as_of {
+                continue;
+            }
+            let Some(&p) = index.get(&r.partner_id) else {
+                continue;
+            };
+            let closed_on = first_close.get(r.registration_id.as_str()).copied();
+            let amount = dec(r.expected_amount);
+            for t in 1..=n {
+                let Some(cut) = eve(t) else { continue };
+                let open = r.registered_on <= cut
+                    && r.expires_on > cut
+                    && closed_on.is_none_or(|d| d > cut);
+                if !open {
+                    continue;
+                }
+                pipe_own[p][t] += amount;
+                if let Some(d) = parent[p] {
+                    pipe_child[d][t] += amount;
+                }
+                if t < n && closed_on.is_some_and(|d| qidx(d, fy) == first_q + t as i32) {
+                    foretold.insert(r.registration_id.as_str(), t);
+                }
+            }
+        }
+        let mut pipe_bookings = vec![vec![0.0; n]; np];
+        let mut pipe_tx: HashMap<&str, usize> = HashMap::new();
+        for t in &ds.transactions {
+            if t.kind != TransactionKind::Sale || t.closed_on > as_of {
+                continue;
+            }
+            let (Some(r), Some(&p)) = (t.registration_id.as_deref(), index.get(&t.partner_id))
+            else {
+                continue;
+            };
+            let Some(&ti) = foretold.get(r) else { continue };
+            if qidx(t.closed_on, fy) == first_q + ti as i32 {
+                pipe_bookings[p][ti] += dec(t.amount);
+                pipe_tx.insert(t.transaction_id.as_str(), ti);
+            }
+        }
+        let mut pipe_accrual_own = vec![vec![0.0; n]; np];
+        let mut pipe_accrual_child = vec![vec![0.0; n]; np];
+        for l in lines {
+            if l.role == CommissionRole::Spiff {
+                continue;
+            }
+            let (Some(&ti), Some(&p)) = (
+                pipe_tx.get(l.transaction_id.as_str()),
+                index.get(&l.payee_partner_id),
+            ) else {
+                continue;
+            };
+            if l.role == CommissionRole::Override {
+                pipe_accrual_child[p][ti] += dec(l.amount);
+            } else {
+                pipe_accrual_own[p][ti] += dec(l.amount);
+            }
+        }
+
         let tiers = tier_on(ds, as_of);
         let start = ds
             .partners
@@ -225,6 +326,11 @@ impl Panel {
             partial_accrual,
             start,
             shape,
+            pipe_own,
+            pipe_child,
+            pipe_bookings,
+            pipe_accrual_own,
+            pipe_accrual_child,
         }
     }
 

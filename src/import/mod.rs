@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use crate::model::*;
-use crate::store::dataset::{PreparedTransaction, UpsertCounts};
+use crate::store::dataset::{
+    PreparedCommission, PreparedRegistration, PreparedTransaction, UpsertCounts,
+};
 use crate::store::Store;
 use parse::{Bad, Validator};
 
@@ -66,7 +68,9 @@ pub const FILES: [&str; 11] = [
 ];
 
 /// Rows per batch (and per SQLite transaction) for the large files.
-const BATCH: usize = 20_000;
+/// Small enough that the batches in flight (parsed, queued, being written) stay a
+/// few MiB; large enough that a commit per batch costs little.
+const BATCH: usize = 5_000;
 
 /// How many rejections an [`ImportReport`] keeps in memory (all are counted,
 /// quarantined and passed to the progress callback).
@@ -250,6 +254,9 @@ fn stream_jsonl<T>(
     let mut rows = Vec::with_capacity(batch.min(BATCH));
     let mut rejs = Vec::new();
     let (mut lineno, mut lines, mut bytes) = (0usize, 0u64, 0u64);
+    // Refunds read before their sale: tried again once the whole file is read.
+    let mut deferred: Vec<(usize, String, bool)> = Vec::new();
+    v.defer_refunds = true;
     loop {
         buf.clear();
         let n = reader
@@ -284,14 +291,10 @@ fn stream_jsonl<T>(
             )),
             Ok(line) => match parse(v, line, lineno) {
                 Ok(row) => rows.push(row),
-                Err((field, msg)) => {
-                    let msg = if terminated {
-                        msg
-                    } else {
-                        format!("truncated last line (no newline at end of file): {msg}")
-                    };
-                    rejs.push(reject(name, lineno, line, (field, msg)));
+                Err(_) if v.take_deferred() => {
+                    deferred.push((lineno, line.to_string(), terminated));
                 }
+                Err(bad) => rejs.push(reject_line(name, lineno, line, terminated, bad)),
             },
         }
         if rows.len() >= batch {
@@ -310,6 +313,23 @@ fn stream_jsonl<T>(
             )?;
         }
     }
+    // Resolve the set-aside refunds, repeating while that resolves more (a refund
+    // of a refund); what is left names a sale that is nowhere: rejected.
+    while !deferred.is_empty() {
+        let before = deferred.len();
+        let last_pass = std::mem::take(&mut deferred);
+        for (lineno, line, terminated) in last_pass {
+            match parse(v, &line, lineno) {
+                Ok(row) => rows.push(row),
+                Err(_) if v.take_deferred() => deferred.push((lineno, line, terminated)),
+                Err(bad) => rejs.push(reject_line(name, lineno, &line, terminated, bad)),
+            }
+        }
+        if deferred.len() == before {
+            v.defer_refunds = false;
+        }
+    }
+    v.defer_refunds = false;
     let progress = ImportProgress {
         file: name.to_string(),
         lines,
@@ -319,6 +339,16 @@ fn stream_jsonl<T>(
         done: true,
     };
     sink(rows, rejs, progress)
+}
+
+fn reject_line(name: &str, lineno: usize, line: &str, terminated: bool, bad: Bad) -> Rejection {
+    let (field, msg) = bad;
+    let msg = if terminated {
+        msg
+    } else {
+        format!("truncated last line (no newline at end of file): {msg}")
+    };
+    reject(name, lineno, line, (field, msg))
 }
 
 /// Pre-pass over partners.jsonl: every partner id in it, so that a parent may be
@@ -513,29 +543,41 @@ impl Run<'_> {
         };
         type Msg<W> = (Vec<W>, Vec<Rejection>, ImportProgress);
         let (tx, rx) = mpsc::sync_channel::<Msg<W>>(2);
+        // Written batches go back to the parsing thread to be freed there: the
+        // writing thread (the bottleneck) spends no time on freeing rows.
+        let (spent_tx, spent_rx) = mpsc::channel::<Vec<W>>();
         let result = std::thread::scope(|s| -> anyhow::Result<()> {
             let parser = s.spawn(move || {
                 stream_jsonl(dir, name, v, parse, BATCH, &mut |rows, rejs, p| {
+                    spent_rx.try_iter().for_each(drop);
                     let rows: Vec<W> = rows.into_iter().map(prepare).collect();
                     tx.send((rows, rejs, p))
                         .map_err(|_| anyhow::anyhow!("import stopped"))
                 })
             });
-            for (rows, rejs, mut p) in rx.iter() {
-                let c = write(self.store, &rows)?;
-                fr.inserted += c.inserted;
-                fr.updated += c.updated;
-                fr.unchanged += c.unchanged;
-                fr.rejected += rejs.len() as u64;
-                fr.read = p.lines;
-                self.rejections(&rejs)?;
-                p.new_rejections = rejs;
-                (self.progress)(&p);
-            }
-            match parser.join() {
+            // `rx` is moved into this loop: if writing fails, dropping it stops the
+            // parser (its `send` fails) instead of leaving it blocked.
+            let written = (|| -> anyhow::Result<()> {
+                for (rows, rejs, mut p) in rx {
+                    let c = write(self.store, &rows)?;
+                    let _ = spent_tx.send(rows);
+                    fr.inserted += c.inserted;
+                    fr.updated += c.updated;
+                    fr.unchanged += c.unchanged;
+                    fr.rejected += rejs.len() as u64;
+                    fr.read = p.lines;
+                    self.rejections(&rejs)?;
+                    p.new_rejections = rejs;
+                    (self.progress)(&p);
+                }
+                Ok(())
+            })();
+            let parsed = match parser.join() {
                 Ok(r) => r,
                 Err(_) => Err(anyhow::anyhow!("{name}: the parsing thread failed")),
-            }
+            };
+            // A write error explains a parser's "import stopped": report it first.
+            written.and(parsed)
         });
         result?;
         fr.elapsed = t0.elapsed();
@@ -544,12 +586,7 @@ impl Run<'_> {
     }
 }
 
-fn write_prepared(
-    store: &mut Store,
-    rows: &[PreparedTransaction],
-) -> crate::store::Result<UpsertCounts> {
-    store.upsert_prepared_transactions(rows)
-}
+type WriteFn<W> = fn(&mut Store, &[W]) -> crate::store::Result<UpsertCounts>;
 
 fn seed_known(store: &Store, v: &mut Validator) -> anyhow::Result<()> {
     store.stored_ids("tiers", &mut |id| v.tiers.add_known(id))?;
@@ -573,6 +610,22 @@ pub fn import_dir(
     require_files(dir)?;
     let mut v = Validator::default();
     seed_known(store, &mut v)?;
+    // Tables empty now get plain inserts (every row is new); others upsert.
+    let write_tx: WriteFn<PreparedTransaction> = if store.bulk_table_is_empty("transactions")? {
+        Store::insert_new_transactions
+    } else {
+        Store::upsert_prepared_transactions
+    };
+    let write_comm: WriteFn<PreparedCommission> = if store.bulk_table_is_empty("commissions")? {
+        Store::insert_new_commissions
+    } else {
+        Store::upsert_prepared_commissions
+    };
+    let write_reg: WriteFn<PreparedRegistration> = if store.bulk_table_is_empty("registrations")? {
+        Store::insert_new_registrations
+    } else {
+        Store::upsert_prepared_registrations
+    };
     let dropped = store.begin_bulk_import()?;
     let mut run = Run {
         store,
@@ -638,28 +691,32 @@ pub fn import_dir(
             dir,
             "registrations.jsonl",
             &mut v,
-            Validator::registration,
+            Validator::registration_prepared,
             id,
-            Store::upsert_registrations,
+            write_reg,
         )?;
         run.jsonl_file(
             dir,
             "transactions.jsonl",
             &mut v,
-            Validator::transaction,
-            PreparedTransaction::new,
-            write_prepared,
+            Validator::transaction_prepared,
+            id,
+            write_tx,
         )?;
+        // Nothing after transactions names a registration: free those ids.
+        v.registrations = Default::default();
         run.jsonl_file(
             dir,
             "commissions.jsonl",
             &mut v,
-            Validator::commission,
+            Validator::commission_prepared,
             id,
-            Store::upsert_commissions,
+            write_comm,
         )?;
         Ok(())
     })();
+    // The id fingerprints are not needed for the index build: free them first.
+    drop(v);
     // Rebuild indexes even when the import failed part-way.
     let built = run.store.end_bulk_import();
     res?;

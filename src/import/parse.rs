@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::model::*;
 use crate::money::parse_money;
+use crate::store::dataset::{PreparedCommission, PreparedRegistration, PreparedTransaction};
 
 /// Why a row is bad: the field (when one is to blame) and what is wrong.
 pub type Bad = (Option<String>, String);
@@ -121,8 +122,53 @@ fn money(field: &str, s: &str) -> Result<Decimal, Bad> {
 }
 
 fn date(field: &str, s: &str) -> Result<NaiveDate, Bad> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map_err(|_| bad(field, format!("not a date YYYY-MM-DD: {s:?}")))
+    canonical_date(s)
+        .or_else(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+        .ok_or_else(|| bad(field, format!("not a date YYYY-MM-DD: {s:?}")))
+}
+
+/// `YYYY-MM-DD` exactly (the form the store writes), without chrono's format parser.
+fn canonical_date(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)
+}
+
+/// Whether `s` is a decimal exactly as `Decimal`'s `Display` writes it back
+/// (`-?(0|[1-9][0-9]*)(\.[0-9]+)?`, not a negative zero), so the text can be
+/// stored as given instead of formatting the parsed value again.
+pub fn is_canonical_decimal(s: &str) -> bool {
+    let b = s.as_bytes();
+    let (neg, digits) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        _ => (false, b),
+    };
+    let (int, frac) = match digits.iter().position(|&c| c == b'.') {
+        Some(p) => (&digits[..p], Some(&digits[p + 1..])),
+        None => (digits, None),
+    };
+    let int_ok =
+        !int.is_empty() && int.iter().all(u8::is_ascii_digit) && (int.len() == 1 || int[0] != b'0');
+    let frac_ok = frac.is_none_or(|f| !f.is_empty() && f.iter().all(u8::is_ascii_digit));
+    let nonzero = !neg || digits.iter().any(|&c| (b'1'..=b'9').contains(&c));
+    int_ok && frac_ok && nonzero && int.len() + frac.map_or(0, <[u8]>::len) <= 28
+}
+
+/// A money field: its value and its text as the store writes it.
+fn money_text(field: &str, s: String) -> Result<(Decimal, String), Bad> {
+    let d = money(field, &s)?;
+    if is_canonical_decimal(&s) {
+        Ok((d, s))
+    } else {
+        Ok((d, d.to_string()))
+    }
 }
 
 fn timestamp(field: &str, s: &str) -> Result<DateTime<Utc>, Bad> {
@@ -169,45 +215,86 @@ pub fn fingerprint(parts: &[&str]) -> u64 {
     h.finish()
 }
 
+type FpMap<V> = HashMap<u64, V, BuildHasherDefault<IdentityHasher>>;
+type FpSet = std::collections::HashSet<u64, BuildHasherDefault<IdentityHasher>>;
+
 /// Ids known to exist (stored in the cache or accepted earlier in this import),
-/// and the key -> line of rows accepted in this import (for duplicates).
+/// as 64-bit fingerprints (no copy of the id text), and which were accepted in this
+/// import (for duplicates).
+///
+/// The small entities remember the line each key was accepted on ("first given on
+/// line N"). The bulk ones (registrations, transactions, commissions; millions of
+/// rows) keep only the fingerprints, about 9 bytes per id into an empty cache, so
+/// an import's memory barely grows with the file.
 #[derive(Default)]
 pub struct IdSet {
-    known: std::collections::HashSet<u64, BuildHasherDefault<IdentityHasher>>,
-    seen: HashMap<u64, u32, BuildHasherDefault<IdentityHasher>>,
+    /// Small entities: fingerprint -> line accepted on (0 = known from the cache).
+    lines: FpMap<u32>,
+    compact: bool,
+    /// Bulk entities: known from the cache, and accepted in this import.
+    stored: FpSet,
+    accepted: FpSet,
 }
 
 impl IdSet {
+    /// A set for a bulk entity: fingerprints only, no line numbers.
+    pub fn compact() -> IdSet {
+        IdSet {
+            compact: true,
+            ..IdSet::default()
+        }
+    }
     pub fn add_known(&mut self, id: &str) {
-        self.known.insert(fingerprint(&[id]));
+        let fp = fingerprint(&[id]);
+        if self.compact {
+            self.stored.insert(fp);
+        } else {
+            self.lines.entry(fp).or_insert(0);
+        }
     }
     pub fn contains(&self, id: &str) -> bool {
-        self.known.contains(&fingerprint(&[id]))
-    }
-    /// Records the key of an accepted row; `Err(first_line)` when already seen.
-    fn claim(&self, parts: &[&str], _line: usize) -> Result<u64, usize> {
-        let fp = fingerprint(parts);
-        if let Some(first) = self.seen.get(&fp) {
-            return Err(*first as usize);
+        let fp = fingerprint(&[id]);
+        if self.compact {
+            self.accepted.contains(&fp) || self.stored.contains(&fp)
+        } else {
+            self.lines.contains_key(&fp)
         }
-        Ok(fp)
     }
-    fn accept(&mut self, fp: u64, line: usize, is_id: bool) {
-        self.seen.insert(fp, line.min(u32::MAX as usize) as u32);
-        if is_id {
-            self.known.insert(fp);
+    /// The fingerprint of a row's key; `Err(first line, when known)` when a row
+    /// with that key was already accepted in this import.
+    fn claim(&self, parts: &[&str], _line: usize) -> Result<u64, Option<usize>> {
+        let fp = fingerprint(parts);
+        if self.compact {
+            return if self.accepted.contains(&fp) {
+                Err(None)
+            } else {
+                Ok(fp)
+            };
+        }
+        match self.lines.get(&fp) {
+            Some(&first) if first > 0 => Err(Some(first as usize)),
+            _ => Ok(fp),
+        }
+    }
+    fn accept(&mut self, fp: u64, line: usize, _is_id: bool) {
+        if self.compact {
+            self.accepted.insert(fp);
+        } else {
+            self.lines
+                .insert(fp, line.clamp(1, u32::MAX as usize) as u32);
         }
     }
     pub fn known_len(&self) -> usize {
-        self.known.len()
+        self.lines.len() + self.stored.len() + self.accepted.len()
     }
 }
 
-fn dup(field: &str, key: &str, first: usize) -> Bad {
-    bad(
-        field,
-        format!("duplicate {field} {key:?} (first given on line {first})"),
-    )
+fn dup(field: &str, key: &str, first: Option<usize>) -> Bad {
+    let at = match first {
+        Some(line) => format!("first given on line {line}"),
+        None => "given earlier in this file".to_string(),
+    };
+    bad(field, format!("duplicate {field} {key:?} ({at})"))
 }
 
 fn unknown(field: &str, what: &str, id: &str) -> Bad {
@@ -215,7 +302,6 @@ fn unknown(field: &str, what: &str, id: &str) -> Bad {
 }
 
 /// Validates rows file by file, remembering which ids exist.
-#[derive(Default)]
 pub struct Validator {
     pub tiers: IdSet,
     pub products: IdSet,
@@ -229,6 +315,28 @@ pub struct Validator {
     pub registrations: IdSet,
     pub transactions: IdSet,
     pub commissions: IdSet,
+    /// Set a refund whose sale is not known yet aside instead of rejecting it.
+    pub defer_refunds: bool,
+    deferred: bool,
+}
+
+impl Default for Validator {
+    fn default() -> Validator {
+        Validator {
+            tiers: IdSet::default(),
+            products: IdSet::default(),
+            discount_policy: IdSet::default(),
+            partners: IdSet::default(),
+            partner_ids_in_file: IdSet::default(),
+            tier_history: IdSet::default(),
+            quotas: IdSet::default(),
+            registrations: IdSet::compact(),
+            transactions: IdSet::compact(),
+            commissions: IdSet::compact(),
+            defer_refunds: false,
+            deferred: false,
+        }
+    }
 }
 
 // ---- program.json and plan.json ----
@@ -656,9 +764,18 @@ impl Validator {
     }
 
     pub fn registration(&mut self, line: &str, no: usize) -> Result<Registration, Bad> {
+        self.registration_prepared(line, no).map(|p| p.row)
+    }
+
+    /// A registration with the text forms the store writes.
+    pub fn registration_prepared(
+        &mut self,
+        line: &str,
+        no: usize,
+    ) -> Result<PreparedRegistration, Bad> {
         let r: RawRegistration = parse_typed(line, REGISTRATION_SPEC)?;
         nonempty("registration_id", &r.registration_id)?;
-        let expected_amount = money("expected_amount", &r.expected_amount)?;
+        let (expected_amount, amount_text) = money_text("expected_amount", r.expected_amount)?;
         let registered_on = date("registered_on", &r.registered_on)?;
         let expires_on = date("expires_on", &r.expires_on)?;
         let status = match r.status.as_str() {
@@ -680,18 +797,36 @@ impl Validator {
             .claim(&[&r.registration_id], no)
             .map_err(|f| dup("registration_id", &r.registration_id, f))?;
         self.registrations.accept(fp, no, true);
-        Ok(Registration {
-            registration_id: r.registration_id,
-            partner_id: r.partner_id,
-            customer_name: r.customer_name,
-            expected_amount,
-            registered_on,
-            expires_on,
-            status,
-        })
+        Ok(PreparedRegistration::from_parts(
+            Registration {
+                registration_id: r.registration_id,
+                partner_id: r.partner_id,
+                customer_name: r.customer_name,
+                expected_amount,
+                registered_on,
+                expires_on,
+                status,
+            },
+            amount_text,
+            date_text(r.registered_on, registered_on),
+            date_text(r.expires_on, expires_on),
+        ))
     }
 
     pub fn transaction(&mut self, line: &str, no: usize) -> Result<Transaction, Bad> {
+        self.transaction_prepared(line, no).map(|p| p.tx)
+    }
+
+    /// A transaction with the text forms the store writes and its row hash.
+    ///
+    /// A refund whose sale is not known yet is, while [`Validator::defer_refunds`]
+    /// is set, not rejected but set aside ([`Validator::take_deferred`] says so): the
+    /// reader tries it again once the whole file has been read.
+    pub fn transaction_prepared(
+        &mut self,
+        line: &str,
+        no: usize,
+    ) -> Result<PreparedTransaction, Bad> {
         let r: RawTransaction = parse_typed(line, TRANSACTION_SPEC)?;
         nonempty("transaction_id", &r.transaction_id)?;
         let kind = match r.kind.as_str() {
@@ -704,9 +839,9 @@ impl Validator {
                 ))
             }
         };
-        let unit_list_price = money("unit_list_price", &r.unit_list_price)?;
-        let unit_net_price = money("unit_net_price", &r.unit_net_price)?;
-        let amount = money("amount", &r.amount)?;
+        let (unit_list_price, ulp) = money_text("unit_list_price", r.unit_list_price)?;
+        let (unit_net_price, unp) = money_text("unit_net_price", r.unit_net_price)?;
+        let (amount, amount_text) = money_text("amount", r.amount)?;
         let closed_on = date("closed_on", &r.closed_on)?;
         let submitted_at = timestamp("submitted_at", &r.submitted_at)?;
         if !self.partners.contains(&r.partner_id) {
@@ -722,6 +857,10 @@ impl Validator {
         }
         if let Some(orig) = &r.original_transaction_id {
             if !self.transactions.contains(orig) {
+                if self.defer_refunds {
+                    self.deferred = true;
+                    return Err((None, format!("deferred: sale {orig:?} not read yet")));
+                }
                 return Err(unknown("original_transaction_id", "transaction", orig));
             }
         }
@@ -730,27 +869,56 @@ impl Validator {
             .claim(&[&r.transaction_id], no)
             .map_err(|f| dup("transaction_id", &r.transaction_id, f))?;
         self.transactions.accept(fp, no, true);
-        Ok(Transaction {
-            transaction_id: r.transaction_id,
-            kind,
-            original_transaction_id: r.original_transaction_id,
-            partner_id: r.partner_id,
-            registration_id: r.registration_id,
-            customer_name: r.customer_name,
-            sku: r.sku,
-            quantity: r.quantity,
-            unit_list_price,
-            unit_net_price,
-            amount,
-            currency: r.currency,
-            closed_on,
-            submitted_at,
-            invoice_number: r.invoice_number,
-            notes: r.notes,
-        })
+        // Timestamps in the form the store writes (UTC, `Z`, whole seconds) are kept as given.
+        let submitted_text = if r.submitted_at.len() == 20 && r.submitted_at.ends_with('Z') {
+            r.submitted_at
+        } else {
+            crate::store::dataset::format_timestamp(&submitted_at)
+        };
+        let closed_text = date_text(r.closed_on, closed_on);
+        Ok(PreparedTransaction::from_parts(
+            Transaction {
+                transaction_id: r.transaction_id,
+                kind,
+                original_transaction_id: r.original_transaction_id,
+                partner_id: r.partner_id,
+                registration_id: r.registration_id,
+                customer_name: r.customer_name,
+                sku: r.sku,
+                quantity: r.quantity,
+                unit_list_price,
+                unit_net_price,
+                amount,
+                currency: r.currency,
+                closed_on,
+                submitted_at,
+                invoice_number: r.invoice_number,
+                notes: r.notes,
+            },
+            ulp,
+            unp,
+            amount_text,
+            closed_text,
+            submitted_text,
+        ))
+    }
+
+    /// Whether the last call set a row aside instead of accepting or rejecting it
+    /// (and clears that).
+    pub fn take_deferred(&mut self) -> bool {
+        std::mem::take(&mut self.deferred)
     }
 
     pub fn commission(&mut self, line: &str, no: usize) -> Result<CommissionLine, Bad> {
+        self.commission_prepared(line, no).map(|p| p.line)
+    }
+
+    /// A commission line with the text form of its amount.
+    pub fn commission_prepared(
+        &mut self,
+        line: &str,
+        no: usize,
+    ) -> Result<PreparedCommission, Bad> {
         let r: RawCommission = parse_typed(line, COMMISSION_SPEC)?;
         nonempty("commission_id", &r.commission_id)?;
         let role = match r.role.as_str() {
@@ -765,7 +933,7 @@ impl Validator {
                 ))
             }
         };
-        let amount = money("amount", &r.amount)?;
+        let (amount, amount_text) = money_text("amount", r.amount)?;
         period("period", &r.period)?;
         if !self.transactions.contains(&r.transaction_id) {
             return Err(unknown("transaction_id", "transaction", &r.transaction_id));
@@ -778,14 +946,26 @@ impl Validator {
             .claim(&[&r.commission_id], no)
             .map_err(|f| dup("commission_id", &r.commission_id, f))?;
         self.commissions.accept(fp, no, true);
-        Ok(CommissionLine {
-            commission_id: r.commission_id,
-            transaction_id: r.transaction_id,
-            payee_partner_id: r.payee_partner_id,
-            role,
-            amount,
-            period: r.period,
-        })
+        Ok(PreparedCommission::from_parts(
+            CommissionLine {
+                commission_id: r.commission_id,
+                transaction_id: r.transaction_id,
+                payee_partner_id: r.payee_partner_id,
+                role,
+                amount,
+                period: r.period,
+            },
+            amount_text,
+        ))
+    }
+}
+
+/// A date's text as the store writes it: the input when already `YYYY-MM-DD`.
+fn date_text(given: String, d: NaiveDate) -> String {
+    if given.len() == 10 && canonical_date(&given) == Some(d) {
+        given
+    } else {
+        d.to_string()
     }
 }
 
@@ -843,7 +1023,16 @@ mod tests {
         val.transaction(TX, 2).unwrap();
         let (field, msg) = val.transaction(TX, 3).unwrap_err();
         assert_eq!(field.as_deref(), Some("transaction_id"));
-        assert!(msg.contains("line 2"), "{msg}");
+        assert!(
+            msg.contains("duplicate") && msg.contains("earlier"),
+            "{msg}"
+        );
+        // The small entities name the line the key was first given on.
+        let tier = r#"{"tier_id":"gold","name":"Gold","rank":1}"#;
+        val.tier(tier, 4).unwrap();
+        let (field, msg) = val.tier(tier, 9).unwrap_err();
+        assert_eq!(field.as_deref(), Some("tier_id"));
+        assert!(msg.contains("line 4"), "{msg}");
     }
 
     #[test]
@@ -863,6 +1052,42 @@ mod tests {
             val.partner(parent, 2).unwrap().kind,
             PartnerKind::Distributor
         );
+    }
+
+    #[test]
+    fn canonical_decimal_text_is_what_decimal_displays() {
+        for s in [
+            "0",
+            "0.0",
+            "1520.0",
+            "-150",
+            "0.50",
+            "26873.47",
+            "-0.05",
+            "10",
+            "99999999.9999",
+        ] {
+            assert!(is_canonical_decimal(s), "{s}");
+            assert_eq!(s.parse::<Decimal>().unwrap().to_string(), s);
+        }
+        for s in [
+            "01.0", "+1", "1.", ".5", "-0.0", "-0", " 1", "1e5", "", "-", "1.2.3",
+        ] {
+            assert!(!is_canonical_decimal(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn stored_texts_are_the_formatted_values_however_the_input_writes_them() {
+        let line = TX
+            .replace("\"19.0\"", "\" 19.00\"")
+            .replace("2024-10-01T08:31:40Z", "2024-10-01T10:31:40+02:00");
+        let p = v().transaction_prepared(&line, 1).unwrap();
+        let q = crate::store::dataset::PreparedTransaction::new(p.tx.clone());
+        assert_eq!(format!("{p:?}"), format!("{q:?}"));
+        let p = v().transaction_prepared(TX, 1).unwrap();
+        let q = crate::store::dataset::PreparedTransaction::new(p.tx.clone());
+        assert_eq!(format!("{p:?}"), format!("{q:?}"));
     }
 
     #[test]

@@ -31,7 +31,7 @@ mod variance;
 use std::collections::HashMap as StdHashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 
 use crate::model::{
@@ -41,7 +41,7 @@ use crate::model::{
 use crate::money::round_cents;
 
 pub use explain::{ExplainedLine, Explanation};
-pub use variance::{variances, Variance};
+pub use variance::{variances, variances_with, Variance};
 
 /// A small multiply-rotate hasher (FxHash style) for the calculator's indexes: keys are
 /// the data set's own ids, not attacker-chosen, and SipHash dominated the lookups.
@@ -113,18 +113,28 @@ pub enum FiscalYearNaming {
 
 /// Which fiscal-year naming the data set uses (see the module documentation).
 pub fn infer_fiscal_naming(ds: &Dataset) -> FiscalYearNaming {
+    if ds.program.fiscal_year_start_month.clamp(1, 12) == 1 {
+        return FiscalYearNaming::StartYear;
+    }
+    // A map keeps the last row of a duplicated id, as the calculator's index does.
+    let by_id: HashMap<&str, usize> = ds
+        .transactions
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.transaction_id.as_str(), i))
+        .collect();
+    infer_naming_with(ds, |id| by_id.get(id).copied())
+}
+
+/// [`infer_fiscal_naming`] with a transaction lookup by id supplied by the caller.
+fn infer_naming_with(ds: &Dataset, find: impl Fn(&str) -> Option<usize>) -> FiscalYearNaming {
     let fy_start = ds.program.fiscal_year_start_month.clamp(1, 12);
     if fy_start == 1 {
         return FiscalYearNaming::StartYear;
     }
-    let by_id: HashMap<&str, &Transaction> = ds
-        .transactions
-        .iter()
-        .map(|t| (t.transaction_id.as_str(), t))
-        .collect();
     let (mut start_votes, mut end_votes) = (0usize, 0usize);
     for line in &ds.commissions {
-        let Some(t) = by_id.get(line.transaction_id.as_str()) else {
+        let Some(t) = find(&line.transaction_id).and_then(|i| ds.transactions.get(i)) else {
             continue;
         };
         let Some((y, q)) = parse_quarter(&line.period) else {
@@ -290,16 +300,35 @@ pub enum NoLine {
 }
 
 /// Indexes over one data set; the whole recalculation hangs off it.
+///
+/// Partners and tiers are interned (indices into vectors), transactions are kept in id
+/// order (`order`, used for lookups by id and for the output order), and each sale's
+/// quarter bookings before it are computed once with one sort.
 pub struct Calculator<'a> {
     ds: &'a Dataset,
     fy_start: u32,
     naming: FiscalYearNaming,
-    tier_hist: HashMap<&'a str, Vec<(NaiveDate, &'a str)>>,
+    /// Partner id -> partner index (every id seen in partners, tier history, quotas and
+    /// transactions).
+    partner_ix: HashMap<&'a str, usize>,
+    /// Per partner index: the partner row (the last one of a duplicated id).
+    partner_rows: Vec<Option<&'a Partner>>,
+    /// Per partner index: `(effective_from, tier index)`, sorted by date (stable: of two
+    /// rows on one day, the later in the file wins).
+    tier_hist: Vec<Vec<(NaiveDate, usize)>>,
+    /// Per tier index: the tier id and its seller rate (`None`: the plan has none).
+    tiers: Vec<(&'a str, Option<Decimal>)>,
     tier_names: HashMap<&'a str, &'a str>,
-    quotas: HashMap<(&'a str, i32, u32), Decimal>,
+    /// `(partner index, named year, quarter)` -> quota and, for a positive quota, its
+    /// accelerator thresholds (`None`: overflow).
+    quotas: QuotaIndex,
     products: HashMap<&'a str, &'a Product>,
-    partners: HashMap<&'a str, &'a Partner>,
-    tx_index: HashMap<&'a str, usize>,
+    /// Per transaction index: its partner's index.
+    tx_partner: Vec<usize>,
+    /// Transaction indices sorted by (transaction id, index).
+    order: Vec<usize>,
+    /// Whether two transactions share an id (possible in hand-built data sets).
+    duplicate_ids: bool,
     /// Per transaction index: the quarter bookings before it (sales only).
     before: Vec<Decimal>,
     /// Accelerators sorted by `attainment_from`.
@@ -308,6 +337,10 @@ pub struct Calculator<'a> {
     prm_index: std::sync::OnceLock<HashMap<&'a str, Vec<usize>>>,
 }
 
+/// `(partner index, named year, quarter)` -> quota and, for a positive quota, its
+/// accelerator thresholds (`None`: overflow).
+type QuotaIndex = HashMap<(usize, i32, u32), (Decimal, Option<Box<[Decimal]>>)>;
+
 /// All lines of one transaction with their derivations, and why roles gave none.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TxLines {
@@ -315,47 +348,152 @@ pub(crate) struct TxLines {
     pub no_lines: Vec<NoLine>,
 }
 
+/// A seller line's figures without the owned parts of [`SellerDerivation`].
+#[derive(Debug, Clone, Copy)]
+struct SellerCore<'a> {
+    tier_id: &'a str,
+    tier_from: NaiveDate,
+    tier_rate: Decimal,
+    family: Option<&'a str>,
+    family_multiplier: Decimal,
+    rate: Decimal,
+    quota: Option<Decimal>,
+    before: Decimal,
+    after: Decimal,
+    uncapped: Decimal,
+    cap: Option<Decimal>,
+    capped: bool,
+}
+
+impl SellerCore<'_> {
+    /// The amount before rounding: the cap when it applies, else the uncapped amount.
+    fn amount(&self) -> Decimal {
+        match self.cap {
+            Some(c) if self.capped => c,
+            _ => self.uncapped,
+        }
+    }
+}
+
+/// How a SPIFF applies to a sale.
+enum SpiffCheck {
+    /// Another sku or family: not a candidate at all.
+    Skip,
+    OutsideWindow,
+    TierNotEligible,
+    /// The unrounded amount (`None`: overflow).
+    Pays(Option<Decimal>),
+}
+
+/// A clawback's figures (the refund's original sale and its seller line).
+struct Clawback<'a> {
+    orig: &'a Transaction,
+    days_after: i64,
+    seller_amount: Decimal,
+    refunded: i64,
+    /// `None`: overflow.
+    amount: Option<Decimal>,
+}
+
+/// `YYYY-Qn` without the formatting machinery (the same text as `format!("{y}-Q{q}")`).
+fn period_string(y: i32, q: u32) -> String {
+    if (1000..=9999).contains(&y) && (1..=9).contains(&q) {
+        let y = y.unsigned_abs();
+        let digits = [
+            b'0' + (y / 1000) as u8,
+            b'0' + (y / 100 % 10) as u8,
+            b'0' + (y / 10 % 10) as u8,
+            b'0' + (y % 10) as u8,
+            b'-',
+            b'Q',
+            b'0' + q as u8,
+        ];
+        let mut s = String::with_capacity(digits.len());
+        s.extend(digits.iter().map(|&b| char::from(b)));
+        s
+    } else {
+        format!("{y}-Q{q}")
+    }
+}
+
 impl<'a> Calculator<'a> {
-    /// Builds the indexes (O(n log n) in the transactions).
+    /// Builds the indexes (O(n log n) in the transactions). On large data sets the sort
+    /// by id runs on a second thread beside the partner index.
     pub fn new(ds: &'a Dataset) -> Calculator<'a> {
         let fy_start = ds.program.fiscal_year_start_month.clamp(1, 12);
-        let naming = infer_fiscal_naming(ds);
-        let mut tier_hist: HashMap<&str, Vec<(NaiveDate, &str)>> = HashMap::default();
-        for h in &ds.tier_history {
-            tier_hist
-                .entry(h.partner_id.as_str())
-                .or_default()
-                .push((h.effective_from, h.tier_id.as_str()));
+        let txs = &ds.transactions;
+        let sort_by_id = || {
+            let mut order: Vec<usize> = (0..txs.len()).collect();
+            order.sort_unstable_by(|&a, &b| {
+                txs[a]
+                    .transaction_id
+                    .cmp(&txs[b].transaction_id)
+                    .then(a.cmp(&b))
+            });
+            let duplicate_ids = order
+                .windows(2)
+                .any(|w| txs[w[0]].transaction_id == txs[w[1]].transaction_id);
+            (order, duplicate_ids)
+        };
+        let parallel =
+            txs.len() >= 50_000 && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+        let ((order, duplicate_ids), (partner_ix, tx_partner)) = if parallel {
+            std::thread::scope(|s| {
+                let h = s.spawn(sort_by_id);
+                let rest = partner_index(ds);
+                let sorted = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+                (sorted, rest)
+            })
+        } else {
+            (sort_by_id(), partner_index(ds))
+        };
+        let before = bookings(ds, fy_start, &tx_partner, &order);
+        let naming = infer_naming_with(ds, |id| find_in_order(txs, &order, id));
+
+        let mut partner_ix = partner_ix;
+        let mut intern = |id: &'a str| -> usize {
+            let n = partner_ix.len();
+            *partner_ix.entry(id).or_insert(n)
+        };
+        let hist_ix: Vec<usize> = ds
+            .tier_history
+            .iter()
+            .map(|h| intern(&h.partner_id))
+            .collect();
+        let quota_ix: Vec<usize> = ds.quotas.iter().map(|q| intern(&q.partner_id)).collect();
+        let n_partners = partner_ix.len();
+
+        let mut partner_rows: Vec<Option<&'a Partner>> = vec![None; n_partners];
+        for p in &ds.partners {
+            if let Some(&k) = partner_ix.get(p.partner_id.as_str()) {
+                partner_rows[k] = Some(p);
+            }
         }
-        for v in tier_hist.values_mut() {
-            // Stable: of two rows on one day, the later in the file wins.
-            v.sort_by_key(|(d, _)| *d);
-        }
-        let tier_names = ds
+        let tier_names: HashMap<&'a str, &'a str> = ds
             .tiers
             .iter()
             .map(|t| (t.tier_id.as_str(), t.name.as_str()))
             .collect();
-        let quotas = ds
-            .quotas
-            .iter()
-            .filter_map(|q| {
-                let (y, n) = parse_quarter(&q.period)?;
-                Some(((q.partner_id.as_str(), y, n), q.quota))
-            })
-            .collect();
+        let mut tier_ix: HashMap<&'a str, usize> = HashMap::default();
+        let mut tiers: Vec<(&'a str, Option<Decimal>)> = Vec::new();
+        let mut tier_hist: Vec<Vec<(NaiveDate, usize)>> = vec![Vec::new(); n_partners];
+        for (h, &p) in ds.tier_history.iter().zip(&hist_ix) {
+            let id = h.tier_id.as_str();
+            let k = match tier_ix.get(id) {
+                Some(&k) => k,
+                None => {
+                    let k = tiers.len();
+                    tiers.push((id, seller_rate(ds, &tier_names, id)));
+                    tier_ix.insert(id, k);
+                    k
+                }
+            };
+            tier_hist[p].push((h.effective_from, k));
+        }
+        for v in &mut tier_hist {
+            v.sort_by_key(|(d, _)| *d);
+        }
         let products = ds.products.iter().map(|p| (p.sku.as_str(), p)).collect();
-        let partners = ds
-            .partners
-            .iter()
-            .map(|p| (p.partner_id.as_str(), p))
-            .collect();
-        let tx_index = ds
-            .transactions
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.transaction_id.as_str(), i))
-            .collect();
         let mut accelerators: Vec<(Decimal, Decimal)> = ds
             .plan
             .accelerators
@@ -363,22 +501,35 @@ impl<'a> Calculator<'a> {
             .map(|a| (a.attainment_from, a.multiplier))
             .collect();
         accelerators.sort_by_key(|a| a.0);
-        let mut calc = Calculator {
+        let mut quotas: QuotaIndex = HashMap::default();
+        for (q, &p) in ds.quotas.iter().zip(&quota_ix) {
+            if let Some((y, n)) = parse_quarter(&q.period) {
+                let th = if q.quota > Decimal::ZERO {
+                    thresholds(q.quota, &accelerators)
+                } else {
+                    None
+                };
+                quotas.insert((p, y, n), (q.quota, th));
+            }
+        }
+        Calculator {
             ds,
             fy_start,
             naming,
+            partner_ix,
+            partner_rows,
             tier_hist,
+            tiers,
             tier_names,
             quotas,
             products,
-            partners,
-            tx_index,
-            before: vec![Decimal::ZERO; ds.transactions.len()],
+            tx_partner,
+            order,
+            duplicate_ids,
+            before,
             accelerators,
             prm_index: std::sync::OnceLock::new(),
-        };
-        calc.compute_bookings();
-        calc
+        }
     }
 
     /// The fiscal-year naming in use.
@@ -398,44 +549,12 @@ impl<'a> Calculator<'a> {
     /// `YYYY-Qn` of a date under the data set's naming.
     pub fn period_of(&self, d: NaiveDate) -> String {
         let (y, q) = self.quarter_of(d);
-        format!("{y}-Q{q}")
+        period_string(y, q)
     }
 
-    fn compute_bookings(&mut self) {
-        let txs = &self.ds.transactions;
-        let mut sales: Vec<(usize, (i32, u32))> = txs
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| t.kind == TransactionKind::Sale)
-            .map(|(i, t)| (i, self.quarter_of(t.closed_on)))
-            .collect();
-        sales.sort_unstable_by(|(a, qa), (b, qb)| {
-            let (ta, tb) = (&txs[*a], &txs[*b]);
-            ta.partner_id
-                .cmp(&tb.partner_id)
-                .then(qa.cmp(qb))
-                .then(ta.closed_on.cmp(&tb.closed_on))
-                .then(ta.transaction_id.cmp(&tb.transaction_id))
-                .then(a.cmp(b))
-        });
-        let mut running = Decimal::ZERO;
-        let mut prev: Option<(&str, (i32, u32))> = None;
-        for (i, q) in sales {
-            let t = &txs[i];
-            let key = (t.partner_id.as_str(), q);
-            if prev != Some(key) {
-                running = Decimal::ZERO;
-                prev = Some(key);
-            }
-            self.before[i] = running;
-            // Saturate rather than panic on absurd data; such a sale fails later as overflow.
-            running = running.checked_add(t.amount).unwrap_or(Decimal::MAX);
-        }
-    }
-
-    /// The partner's tier on a day and the `effective_from` of the row that set it.
-    pub fn tier_on(&self, partner_id: &str, d: NaiveDate) -> Option<(&'a str, NaiveDate)> {
-        let rows = self.tier_hist.get(partner_id)?;
+    /// The tier index on a day of partner `p` and the `effective_from` of its row.
+    fn tier_ix_on(&self, p: usize, d: NaiveDate) -> Option<(usize, NaiveDate)> {
+        let rows = self.tier_hist.get(p)?;
         let n = rows.partition_point(|(from, _)| *from <= d);
         if n == 0 {
             return None;
@@ -444,15 +563,11 @@ impl<'a> Calculator<'a> {
         Some((tier, from))
     }
 
-    fn seller_rate(&self, tier_id: &str) -> Option<Decimal> {
-        let rates = &self.ds.plan.seller_rates;
-        rates.get(tier_id).copied().or_else(|| {
-            let name = self.tier_names.get(tier_id)?;
-            rates
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| *v)
-        })
+    /// The partner's tier on a day and the `effective_from` of the row that set it.
+    pub fn tier_on(&self, partner_id: &str, d: NaiveDate) -> Option<(&'a str, NaiveDate)> {
+        let p = *self.partner_ix.get(partner_id)?;
+        let (k, from) = self.tier_ix_on(p, d)?;
+        Some((self.tiers[k].0, from))
     }
 
     fn tier_eligible(&self, tier_id: &str, eligible: &[String]) -> bool {
@@ -470,16 +585,18 @@ impl<'a> Calculator<'a> {
         self.products.get(sku).map(|p| p.family.as_str())
     }
 
-    /// The seller derivation of sale `i` (unrounded) or why there is none.
-    fn seller(&self, i: usize) -> Result<SellerDerivation, NoLine> {
+    /// The seller figures of sale `i` (unrounded) or why there is none.
+    fn seller_core(&self, i: usize) -> Result<SellerCore<'a>, NoLine> {
         let t = &self.ds.transactions[i];
-        let (tier_id, tier_from) =
-            self.tier_on(&t.partner_id, t.closed_on)
-                .ok_or_else(|| NoLine::NoTier {
-                    partner_id: t.partner_id.clone(),
-                    closed_on: t.closed_on,
-                })?;
-        let tier_rate = self.seller_rate(tier_id).ok_or_else(|| NoLine::NoRate {
+        let p = self.tx_partner[i];
+        let (k, tier_from) = self
+            .tier_ix_on(p, t.closed_on)
+            .ok_or_else(|| NoLine::NoTier {
+                partner_id: t.partner_id.clone(),
+                closed_on: t.closed_on,
+            })?;
+        let (tier_id, tier_rate) = self.tiers[k];
+        let tier_rate = tier_rate.ok_or_else(|| NoLine::NoRate {
             tier_id: tier_id.to_string(),
         })?;
         let family = self.family_of(&t.sku);
@@ -493,55 +610,258 @@ impl<'a> Calculator<'a> {
             .checked_mul(family_multiplier)
             .ok_or_else(overflow)?;
         let (y, q) = self.quarter_of(t.closed_on);
-        let quota = self.quotas.get(&(t.partner_id.as_str(), y, q)).copied();
+        let row = self.quotas.get(&(p, y, q));
+        let quota = row.map(|r| r.0);
         let before = self.before[i];
         let after = before.checked_add(t.amount).ok_or_else(overflow)?;
-        let segments = segments(
-            before,
-            t.amount,
-            rate,
-            quota.filter(|q| *q > Decimal::ZERO),
-            &self.accelerators,
-        )
-        .ok_or_else(overflow)?;
         let mut uncapped = Decimal::ZERO;
-        for s in &segments {
-            uncapped = uncapped.checked_add(s.commission).ok_or_else(overflow)?;
+        let add = |s: Segment| {
+            uncapped = uncapped.checked_add(s.commission)?;
+            Some(())
+        };
+        // The same spans as `segments`, with the quota's thresholds computed once.
+        match row {
+            Some((q, th)) if accelerated(*q, t.amount, &self.accelerators) => {
+                let th = th.as_deref().ok_or_else(overflow)?;
+                visit_accelerated(before, after, rate, th, &self.accelerators, add)
+            }
+            _ => visit_base(before, t.amount, rate, add),
         }
+        .ok_or_else(overflow)?;
         let cap = self.ds.plan.per_transaction_cap;
         let capped = cap.is_some_and(|c| uncapped > c);
-        Ok(SellerDerivation {
-            tier_id: tier_id.to_string(),
-            tier_effective_from: tier_from,
+        Ok(SellerCore {
+            tier_id,
+            tier_from,
             tier_rate,
-            family: family.map(str::to_string),
+            family,
             family_multiplier,
             rate,
             quota,
             before,
             after,
-            segments,
             uncapped,
             cap,
             capped,
         })
     }
 
+    /// The seller derivation of sale `i` (unrounded) or why there is none.
+    fn seller(&self, i: usize) -> Result<SellerDerivation, NoLine> {
+        let c = self.seller_core(i)?;
+        let t = &self.ds.transactions[i];
+        let segments = segments(
+            c.before,
+            t.amount,
+            c.rate,
+            c.quota.filter(|q| *q > Decimal::ZERO),
+            &self.accelerators,
+        )
+        .ok_or(NoLine::Overflow {
+            role: CommissionRole::Seller,
+        })?;
+        Ok(SellerDerivation {
+            tier_id: c.tier_id.to_string(),
+            tier_effective_from: c.tier_from,
+            tier_rate: c.tier_rate,
+            family: c.family.map(str::to_string),
+            family_multiplier: c.family_multiplier,
+            rate: c.rate,
+            quota: c.quota,
+            before: c.before,
+            after: c.after,
+            segments,
+            uncapped: c.uncapped,
+            cap: c.cap,
+            capped: c.capped,
+        })
+    }
+
+    /// The override parent of partner index `p` when the plan pays overrides.
+    fn override_of(&self, p: usize) -> Option<(&'a str, Decimal)> {
+        let parent = self
+            .partner_rows
+            .get(p)
+            .copied()
+            .flatten()
+            .and_then(|row| row.parent_partner_id.as_deref())?;
+        Some((parent, self.ds.plan.override_rate?))
+    }
+
+    fn spiff_check(
+        &self,
+        sp: &crate::model::Spiff,
+        t: &Transaction,
+        family: Option<&str>,
+        tier_id: &str,
+    ) -> SpiffCheck {
+        if sp.sku.as_ref().is_some_and(|s| *s != t.sku) {
+            return SpiffCheck::Skip;
+        }
+        if sp.family.as_deref().is_some_and(|f| Some(f) != family) {
+            return SpiffCheck::Skip;
+        }
+        if t.closed_on < sp.from || t.closed_on > sp.to {
+            return SpiffCheck::OutsideWindow;
+        }
+        if !self.tier_eligible(tier_id, &sp.eligible_tiers) {
+            return SpiffCheck::TierNotEligible;
+        }
+        SpiffCheck::Pays(sp.amount_per_unit.checked_mul(Decimal::from(t.quantity)))
+    }
+
+    /// The original sale of a refund, when it is a sale in the data set.
+    fn original_of(&self, t: &Transaction) -> Option<usize> {
+        t.original_transaction_id
+            .as_deref()
+            .and_then(|id| self.index_of(id))
+            .filter(|&j| self.ds.transactions[j].kind == TransactionKind::Sale)
+    }
+
+    /// The clawback of refund `t`, or why there is none.
+    fn clawback(&self, t: &Transaction) -> Result<Clawback<'a>, NoLine> {
+        let Some(j) = self.original_of(t) else {
+            return Err(NoLine::RefundNoOriginal {
+                original_transaction_id: t.original_transaction_id.clone(),
+            });
+        };
+        let orig = &self.ds.transactions[j];
+        let seller = self
+            .seller_core(j)
+            .map_err(|_| NoLine::RefundOriginalNoSellerLine {
+                original_transaction_id: orig.transaction_id.clone(),
+            })?;
+        let days_after = (t.closed_on - orig.closed_on).num_days();
+        if let Some(w) = self.ds.plan.clawback_window_days {
+            if days_after > w {
+                return Err(NoLine::RefundOutsideWindow {
+                    original_transaction_id: orig.transaction_id.clone(),
+                    days_after,
+                    window_days: w,
+                });
+            }
+        }
+        if orig.quantity == 0 {
+            return Err(NoLine::RefundZeroQuantity {
+                original_transaction_id: orig.transaction_id.clone(),
+            });
+        }
+        let seller_amount = round_cents(seller.amount());
+        let refunded = t.quantity.checked_abs().unwrap_or(i64::MAX);
+        let amount = seller_amount
+            .checked_mul(Decimal::from(refunded))
+            .and_then(|x| x.checked_div(Decimal::from(orig.quantity)))
+            .map(|x| -x);
+        Ok(Clawback {
+            orig,
+            days_after,
+            seller_amount,
+            refunded,
+            amount,
+        })
+    }
+
+    /// A line of transaction `t`: id `C-{transaction}-{suffix}{suffix2}`, amount rounded.
     fn line(
         &self,
         t: &Transaction,
         role: CommissionRole,
-        suffix: &str,
+        suffix: (&str, &str),
         payee: &str,
         amount: Decimal,
+        period: String,
     ) -> CommissionLine {
+        let tid = t.transaction_id.as_str();
+        let mut commission_id =
+            String::with_capacity(3 + tid.len() + suffix.0.len() + suffix.1.len());
+        commission_id.push_str("C-");
+        commission_id.push_str(tid);
+        commission_id.push('-');
+        commission_id.push_str(suffix.0);
+        commission_id.push_str(suffix.1);
         CommissionLine {
-            commission_id: format!("C-{}-{}", t.transaction_id, suffix),
-            transaction_id: t.transaction_id.clone(),
+            commission_id,
+            transaction_id: tid.to_string(),
             payee_partner_id: payee.to_string(),
             role,
             amount: round_cents(amount),
-            period: self.period_of(t.closed_on),
+            period,
+        }
+    }
+
+    /// The lines of transaction `i` (no derivations), appended to `out` in the order
+    /// seller, override, SPIFFs in plan order, clawback.
+    fn emit(&self, i: usize, out: &mut Vec<CommissionLine>) {
+        let Some(t) = self.ds.transactions.get(i) else {
+            return;
+        };
+        match t.kind {
+            TransactionKind::Sale => {
+                let p = self.tx_partner[i];
+                let Some((k, _)) = self.tier_ix_on(p, t.closed_on) else {
+                    return;
+                };
+                let tier_id = self.tiers[k].0;
+                // The first line takes the period; later ones copy it.
+                let start = out.len();
+                let mut owned = Some(self.period_of(t.closed_on));
+                let mut period = |out: &[CommissionLine]| {
+                    owned
+                        .take()
+                        .or_else(|| out.get(start).map(|l| l.period.clone()))
+                        .unwrap_or_default()
+                };
+                if let Ok(c) = self.seller_core(i) {
+                    let l = self.line(
+                        t,
+                        CommissionRole::Seller,
+                        ("S", ""),
+                        &t.partner_id,
+                        c.amount(),
+                        period(out),
+                    );
+                    out.push(l);
+                }
+                if let Some((parent, rate)) = self.override_of(p) {
+                    if let Some(a) = t.amount.checked_mul(rate) {
+                        let p = period(out);
+                        let l = self.line(t, CommissionRole::Override, ("O", ""), parent, a, p);
+                        out.push(l);
+                    }
+                }
+                if self.ds.plan.spiffs.is_empty() {
+                    return;
+                }
+                let family = self.family_of(&t.sku);
+                for sp in &self.ds.plan.spiffs {
+                    if let SpiffCheck::Pays(Some(a)) = self.spiff_check(sp, t, family, tier_id) {
+                        let l = self.line(
+                            t,
+                            CommissionRole::Spiff,
+                            ("P-", &sp.spiff_id),
+                            &t.partner_id,
+                            a,
+                            period(out),
+                        );
+                        out.push(l);
+                    }
+                }
+            }
+            TransactionKind::Refund => {
+                if let Ok(c) = self.clawback(t) {
+                    if let Some(a) = c.amount {
+                        let l = self.line(
+                            t,
+                            CommissionRole::Clawback,
+                            ("K", ""),
+                            &c.orig.partner_id,
+                            a,
+                            self.period_of(t.closed_on),
+                        );
+                        out.push(l);
+                    }
+                }
+            }
         }
     }
 
@@ -559,33 +879,46 @@ impl<'a> Calculator<'a> {
     }
 
     fn sale_lines(&self, t: &Transaction, i: usize, out: &mut TxLines) {
+        let p = self.tx_partner[i];
         // No tier, no lines (of any role).
-        let Some((tier_id, _)) = self.tier_on(&t.partner_id, t.closed_on) else {
+        let Some((k, _)) = self.tier_ix_on(p, t.closed_on) else {
             out.no_lines.push(NoLine::NoTier {
                 partner_id: t.partner_id.clone(),
                 closed_on: t.closed_on,
             });
             return;
         };
+        let tier_id = self.tiers[k].0;
+        let period = self.period_of(t.closed_on);
         match self.seller(i) {
             Ok(d) => {
                 let amount = match d.cap {
                     Some(c) if d.capped => c,
                     _ => d.uncapped,
                 };
-                let line = self.line(t, CommissionRole::Seller, "S", &t.partner_id, amount);
+                let line = self.line(
+                    t,
+                    CommissionRole::Seller,
+                    ("S", ""),
+                    &t.partner_id,
+                    amount,
+                    period.clone(),
+                );
                 out.lines.push((line, Derivation::Seller(d)));
             }
             Err(e) => out.no_lines.push(e),
         }
-        let parent = self
-            .partners
-            .get(t.partner_id.as_str())
-            .and_then(|p| p.parent_partner_id.as_deref());
-        if let (Some(parent), Some(rate)) = (parent, self.ds.plan.override_rate) {
+        if let Some((parent, rate)) = self.override_of(p) {
             match t.amount.checked_mul(rate) {
                 Some(a) => {
-                    let line = self.line(t, CommissionRole::Override, "O", parent, a);
+                    let line = self.line(
+                        t,
+                        CommissionRole::Override,
+                        ("O", ""),
+                        parent,
+                        a,
+                        period.clone(),
+                    );
                     out.lines.push((
                         line,
                         Derivation::Override {
@@ -603,31 +936,26 @@ impl<'a> Calculator<'a> {
         }
         let family = self.family_of(&t.sku);
         for sp in &self.ds.plan.spiffs {
-            if sp.sku.as_ref().is_some_and(|s| *s != t.sku) {
-                continue;
-            }
-            if sp.family.as_deref().is_some_and(|f| Some(f) != family) {
-                continue;
-            }
-            if t.closed_on < sp.from || t.closed_on > sp.to {
-                out.no_lines.push(NoLine::SpiffOutsideWindow {
+            match self.spiff_check(sp, t, family, tier_id) {
+                SpiffCheck::Skip => {}
+                SpiffCheck::OutsideWindow => out.no_lines.push(NoLine::SpiffOutsideWindow {
                     spiff_id: sp.spiff_id.clone(),
                     from: sp.from,
                     to: sp.to,
-                });
-                continue;
-            }
-            if !self.tier_eligible(tier_id, &sp.eligible_tiers) {
-                out.no_lines.push(NoLine::SpiffTierNotEligible {
+                }),
+                SpiffCheck::TierNotEligible => out.no_lines.push(NoLine::SpiffTierNotEligible {
                     spiff_id: sp.spiff_id.clone(),
                     tier_id: tier_id.to_string(),
-                });
-                continue;
-            }
-            match sp.amount_per_unit.checked_mul(Decimal::from(t.quantity)) {
-                Some(a) => {
-                    let suffix = format!("P-{}", sp.spiff_id);
-                    let line = self.line(t, CommissionRole::Spiff, &suffix, &t.partner_id, a);
+                }),
+                SpiffCheck::Pays(Some(a)) => {
+                    let line = self.line(
+                        t,
+                        CommissionRole::Spiff,
+                        ("P-", &sp.spiff_id),
+                        &t.partner_id,
+                        a,
+                        period.clone(),
+                    );
                     out.lines.push((
                         line,
                         Derivation::Spiff {
@@ -642,7 +970,7 @@ impl<'a> Calculator<'a> {
                         },
                     ));
                 }
-                None => out.no_lines.push(NoLine::Overflow {
+                SpiffCheck::Pays(None) => out.no_lines.push(NoLine::Overflow {
                     role: CommissionRole::Spiff,
                 }),
             }
@@ -650,68 +978,33 @@ impl<'a> Calculator<'a> {
     }
 
     fn refund_lines(&self, t: &Transaction, out: &mut TxLines) {
-        let orig_idx = t
-            .original_transaction_id
-            .as_deref()
-            .and_then(|id| self.tx_index.get(id).copied())
-            .filter(|&j| self.ds.transactions[j].kind == TransactionKind::Sale);
-        let Some(j) = orig_idx else {
-            out.no_lines.push(NoLine::RefundNoOriginal {
-                original_transaction_id: t.original_transaction_id.clone(),
-            });
-            return;
-        };
-        let orig = &self.ds.transactions[j];
-        let oid = orig.transaction_id.clone();
-        let seller = match self.seller(j) {
-            Ok(d) => d,
-            Err(_) => {
-                out.no_lines.push(NoLine::RefundOriginalNoSellerLine {
-                    original_transaction_id: oid,
-                });
+        let c = match self.clawback(t) {
+            Ok(c) => c,
+            Err(e) => {
+                out.no_lines.push(e);
                 return;
             }
         };
-        let days_after = (t.closed_on - orig.closed_on).num_days();
-        let window = self.ds.plan.clawback_window_days;
-        if let Some(w) = window {
-            if days_after > w {
-                out.no_lines.push(NoLine::RefundOutsideWindow {
-                    original_transaction_id: oid,
-                    days_after,
-                    window_days: w,
-                });
-                return;
-            }
-        }
-        if orig.quantity == 0 {
-            out.no_lines.push(NoLine::RefundZeroQuantity {
-                original_transaction_id: oid,
-            });
-            return;
-        }
-        let seller_amount = round_cents(match seller.cap {
-            Some(c) if seller.capped => c,
-            _ => seller.uncapped,
-        });
-        let refunded = t.quantity.checked_abs().unwrap_or(i64::MAX);
-        let amount = seller_amount
-            .checked_mul(Decimal::from(refunded))
-            .and_then(|x| x.checked_div(Decimal::from(orig.quantity)))
-            .map(|x| -x);
-        match amount {
+        match c.amount {
             Some(a) => {
-                let line = self.line(t, CommissionRole::Clawback, "K", &orig.partner_id, a);
+                let line = self.line(
+                    t,
+                    CommissionRole::Clawback,
+                    ("K", ""),
+                    &c.orig.partner_id,
+                    a,
+                    self.period_of(t.closed_on),
+                );
                 out.lines.push((
                     line,
                     Derivation::Clawback {
-                        original_transaction_id: oid,
-                        original_closed_on: orig.closed_on,
-                        days_after,
-                        window_days: window,
-                        original_seller_amount: seller_amount,
-                        refunded_quantity: refunded,
-                        original_quantity: orig.quantity,
+                        original_transaction_id: c.orig.transaction_id.clone(),
+                        original_closed_on: c.orig.closed_on,
+                        days_after: c.days_after,
+                        window_days: self.ds.plan.clawback_window_days,
+                        original_seller_amount: c.seller_amount,
+                        refunded_quantity: c.refunded,
+                        original_quantity: c.orig.quantity,
                     },
                 ));
             }
@@ -721,9 +1014,9 @@ impl<'a> Calculator<'a> {
         }
     }
 
-    /// Index of a transaction by id.
+    /// Index of a transaction by id (of a duplicated id, the last row).
     pub fn index_of(&self, transaction_id: &str) -> Option<usize> {
-        self.tx_index.get(transaction_id).copied()
+        find_in_order(&self.ds.transactions, &self.order, transaction_id)
     }
 
     /// Every recalculated line, sorted by (transaction, role, commission id).
@@ -742,27 +1035,23 @@ impl<'a> Calculator<'a> {
         threads: usize,
         min_parallel: usize,
     ) -> Vec<CommissionLine> {
-        let txs = &self.ds.transactions;
         // Transactions in id order; each one's lines sorted by role and id. This equals
         // sorting all lines by (transaction, role, id) at a fraction of the cost.
-        let mut order: Vec<usize> = (0..txs.len()).collect();
-        order.sort_unstable_by(|&a, &b| {
-            txs[a]
-                .transaction_id
-                .cmp(&txs[b].transaction_id)
-                .then(a.cmp(&b))
-        });
+        let order = &self.order;
         let run = |chunk: &[usize]| -> Vec<CommissionLine> {
             let mut out = Vec::with_capacity(chunk.len() * 2);
             for &i in chunk {
                 let start = out.len();
-                out.extend(self.lines_of(i).lines.into_iter().map(|(l, _)| l));
-                sort_lines(&mut out[start..]);
+                self.emit(i, &mut out);
+                if out.len() - start > 1 {
+                    sort_lines(&mut out[start..]);
+                }
             }
+            out.shrink_to_fit();
             out
         };
         let mut out = if threads < 2 || order.len() < min_parallel {
-            run(&order)
+            run(order)
         } else {
             let size = order.len().div_ceil(threads);
             let parts: Vec<Vec<CommissionLine>> = std::thread::scope(|s| {
@@ -775,7 +1064,12 @@ impl<'a> Calculator<'a> {
                     .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
                     .collect()
             });
-            let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum());
+            // The first part grows into the whole (a large block grows in place or by
+            // remapping), so the lines are not held twice.
+            let total = parts.iter().map(Vec::len).sum::<usize>();
+            let mut parts = parts.into_iter();
+            let mut out = parts.next().unwrap_or_default();
+            out.reserve_exact(total - out.len());
             for p in parts {
                 out.extend(p);
             }
@@ -783,10 +1077,7 @@ impl<'a> Calculator<'a> {
         };
         // Duplicate transaction ids (rejected by import, possible in hand-built data
         // sets) could interleave differently: settle them with a full sort.
-        if order
-            .windows(2)
-            .any(|w| txs[w[0]].transaction_id == txs[w[1]].transaction_id)
-        {
+        if self.duplicate_ids {
             sort_lines(&mut out);
         }
         out
@@ -813,6 +1104,91 @@ impl<'a> Calculator<'a> {
     }
 }
 
+/// The partner index (partners' rows first, then the transactions' partners) and each
+/// transaction's partner index.
+fn partner_index(ds: &Dataset) -> (HashMap<&str, usize>, Vec<usize>) {
+    let mut partner_ix: HashMap<&str, usize> = HashMap::default();
+    for p in &ds.partners {
+        let n = partner_ix.len();
+        partner_ix.entry(p.partner_id.as_str()).or_insert(n);
+    }
+    let tx_partner: Vec<usize> = ds
+        .transactions
+        .iter()
+        .map(|t| {
+            let n = partner_ix.len();
+            *partner_ix.entry(t.partner_id.as_str()).or_insert(n)
+        })
+        .collect();
+    (partner_ix, tx_partner)
+}
+
+/// Each sale's bookings in its partner's fiscal quarter before it, in the order (close
+/// date, transaction id, index); zero for refunds. `order` is the transactions sorted by
+/// (id, index): a position in it settles ties on the close date.
+///
+/// Sorted by (partner, close date): a partner's fiscal quarters are runs of dates, so
+/// this groups each (partner, quarter) with its sales in date order. Quarters are
+/// grouped by the start-year naming: the end-year naming only renames them.
+fn bookings(ds: &Dataset, fy_start: u32, tx_partner: &[usize], order: &[usize]) -> Vec<Decimal> {
+    let txs = &ds.transactions;
+    let mut rank = vec![0usize; txs.len()];
+    for (r, &i) in order.iter().enumerate() {
+        rank[i] = r;
+    }
+    // (partner << 32 | day number, rank): day numbers fit in 32 bits once offset.
+    let day_key = |d: NaiveDate| (i64::from(d.num_days_from_ce()) - i64::from(i32::MIN)) as u128;
+    let mut sales: Vec<(u128, usize)> = txs
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.kind == TransactionKind::Sale)
+        .map(|(i, t)| {
+            (
+                ((tx_partner[i] as u128) << 32) | day_key(t.closed_on),
+                rank[i],
+            )
+        })
+        .collect();
+    drop(rank);
+    sales.sort_unstable();
+    let mut before = vec![Decimal::ZERO; txs.len()];
+    let mut running = Decimal::ZERO;
+    let mut prev: Option<(usize, (i32, u32))> = None;
+    for (_, r) in sales {
+        let i = order[r];
+        let t = &txs[i];
+        let group = (tx_partner[i], fiscal_year_quarter(t.closed_on, fy_start));
+        if prev != Some(group) {
+            running = Decimal::ZERO;
+            prev = Some(group);
+        }
+        before[i] = running;
+        // Saturate rather than panic on absurd data; such a sale fails later as overflow.
+        running = running.checked_add(t.amount).unwrap_or(Decimal::MAX);
+    }
+    before
+}
+
+/// The seller rate of a tier: by id, else by the tier's name (case-insensitive).
+fn seller_rate(ds: &Dataset, tier_names: &HashMap<&str, &str>, tier_id: &str) -> Option<Decimal> {
+    let rates = &ds.plan.seller_rates;
+    rates.get(tier_id).copied().or_else(|| {
+        let name = tier_names.get(tier_id)?;
+        rates
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
+    })
+}
+
+/// The index of the last transaction with this id, through `order` (indices sorted by
+/// (id, index)).
+fn find_in_order(txs: &[Transaction], order: &[usize], id: &str) -> Option<usize> {
+    let end = order.partition_point(|&k| txs[k].transaction_id.as_str() <= id);
+    let k = *order.get(end.checked_sub(1)?)?;
+    (txs[k].transaction_id == id).then_some(k)
+}
+
 fn sort_lines(lines: &mut [CommissionLine]) {
     lines.sort_by(|a, b| {
         a.transaction_id
@@ -822,6 +1198,107 @@ fn sort_lines(lines: &mut [CommissionLine]) {
             .then(a.payee_partner_id.cmp(&b.payee_partner_id))
             .then(a.amount.cmp(&b.amount))
     });
+}
+
+/// Calls `f` with each accelerator span of a sale covering bookings
+/// `before .. before + amount` (see [`segments`]); `None` on decimal overflow or when
+/// `f` returns `None`.
+fn visit_segments(
+    before: Decimal,
+    amount: Decimal,
+    rate: Decimal,
+    quota: Option<Decimal>,
+    accelerators: &[(Decimal, Decimal)],
+    f: impl FnMut(Segment) -> Option<()>,
+) -> Option<()> {
+    match quota {
+        Some(q) if accelerated(q, amount, accelerators) => {
+            let after = before.checked_add(amount)?;
+            let th = thresholds(q, accelerators)?;
+            visit_accelerated(before, after, rate, &th, accelerators, f)
+        }
+        _ => visit_base(before, amount, rate, f),
+    }
+}
+
+/// Whether a sale of `amount` against a quota goes through the accelerators.
+fn accelerated(quota: Decimal, amount: Decimal, accelerators: &[(Decimal, Decimal)]) -> bool {
+    quota > Decimal::ZERO && !accelerators.is_empty() && amount > Decimal::ZERO
+}
+
+/// `quota x attainment_from` of each accelerator, ascending (`None`: overflow).
+fn thresholds(quota: Decimal, accelerators: &[(Decimal, Decimal)]) -> Option<Box<[Decimal]>> {
+    accelerators
+        .iter()
+        .map(|(a, _)| quota.checked_mul(*a))
+        .collect()
+}
+
+/// The whole sale as one span at multiplier 1.
+fn visit_base(
+    before: Decimal,
+    amount: Decimal,
+    rate: Decimal,
+    mut f: impl FnMut(Segment) -> Option<()>,
+) -> Option<()> {
+    let after = before.checked_add(amount)?;
+    f(Segment {
+        from: before,
+        to: after,
+        amount,
+        attainment_from: None,
+        multiplier: Decimal::ONE,
+        commission: amount.checked_mul(rate)?,
+    })
+}
+
+/// The spans of a sale covering `before .. after` with the accelerators' thresholds
+/// `th` (ascending, one per accelerator, at least one).
+/// Regions: (-inf, t0) at 1, [t_k, t_{k+1}) at m_k, [t_last, +inf) at m_last.
+fn visit_accelerated(
+    before: Decimal,
+    after: Decimal,
+    rate: Decimal,
+    th: &[Decimal],
+    accelerators: &[(Decimal, Decimal)],
+    mut f: impl FnMut(Segment) -> Option<()>,
+) -> Option<()> {
+    let first = *th.first()?;
+    if before < first {
+        let to = after.min(first);
+        let part = to - before;
+        f(Segment {
+            from: before,
+            to,
+            amount: part,
+            attainment_from: None,
+            multiplier: Decimal::ONE,
+            commission: part.checked_mul(rate)?,
+        })?;
+        if after <= first {
+            // Below the first threshold throughout: no accelerated span.
+            return Some(());
+        }
+    }
+    for (k, (&t, &(a, m))) in th.iter().zip(accelerators).enumerate() {
+        let lo = before.max(t);
+        let hi = match th.get(k + 1) {
+            Some(&n) => after.min(n),
+            None => after,
+        };
+        if hi > lo {
+            let part = hi - lo;
+            f(Segment {
+                from: lo,
+                to: hi,
+                amount: part,
+                attainment_from: Some(a),
+                multiplier: m,
+                commission: part.checked_mul(rate)?.checked_mul(m)?,
+            })?;
+        }
+    }
+    Some(())
 }
 
 /// Splits a sale covering bookings `before .. before + amount` into accelerator spans.
@@ -836,50 +1313,11 @@ pub fn segments(
     quota: Option<Decimal>,
     accelerators: &[(Decimal, Decimal)],
 ) -> Option<Vec<Segment>> {
-    let after = before.checked_add(amount)?;
-    let base = |from, to, amount: Decimal| -> Option<Segment> {
-        Some(Segment {
-            from,
-            to,
-            amount,
-            attainment_from: None,
-            multiplier: Decimal::ONE,
-            commission: amount.checked_mul(rate)?,
-        })
-    };
-    let quota = match quota {
-        Some(q) if q > Decimal::ZERO && !accelerators.is_empty() && amount > Decimal::ZERO => q,
-        _ => return Some(vec![base(before, after, amount)?]),
-    };
-    // Regions: (-inf, t0) at 1, [t_k, t_{k+1}) at m_k, [t_last, +inf) at m_last.
-    let mut thresholds = Vec::with_capacity(accelerators.len());
-    for (a, m) in accelerators {
-        thresholds.push((quota.checked_mul(*a)?, *a, *m));
-    }
-    let mut out = Vec::with_capacity(thresholds.len() + 1);
-    let first = thresholds[0].0;
-    if before < first {
-        let to = after.min(first);
-        out.push(base(before, to, to - before)?);
-    }
-    for (k, (t, a, m)) in thresholds.iter().enumerate() {
-        let lo = before.max(*t);
-        let hi = match thresholds.get(k + 1) {
-            Some((next, _, _)) => after.min(*next),
-            None => after,
-        };
-        if hi > lo {
-            let part = hi - lo;
-            out.push(Segment {
-                from: lo,
-                to: hi,
-                amount: part,
-                attainment_from: Some(*a),
-                multiplier: *m,
-                commission: part.checked_mul(rate)?.checked_mul(*m)?,
-            });
-        }
-    }
+    let mut out = Vec::with_capacity(accelerators.len() + 1);
+    visit_segments(before, amount, rate, quota, accelerators, |s| {
+        out.push(s);
+        Some(())
+    })?;
     Some(out)
 }
 

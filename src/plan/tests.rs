@@ -421,9 +421,48 @@ fn variances_name_missing_extra_and_different_lines() {
         "{}",
         v["C"].reason
     );
+    // The PRM's rows in another order: the same variances.
+    let mut reversed = ds.clone();
+    reversed.commissions.reverse();
+    assert_eq!(variances(&reversed, &rec), v);
+    // A calculator built once explains the same variances.
+    assert_eq!(variances_with(&Calculator::new(&ds), &rec), v);
     // Matching lines: no variance.
     ds.commissions = rec.clone();
     assert!(variances(&ds, &rec).is_empty());
+}
+
+#[test]
+fn duplicate_ids_find_the_last_row_and_still_sort() {
+    let a1 = sale("A", "P1", "BOX-1", 1, dec!(100), "2030-01-05");
+    let a2 = sale("A", "P1", "BOX-1", 1, dec!(200), "2030-01-06");
+    let b = sale("B", "P2", "BOX-1", 1, dec!(50), "2030-01-06");
+    let ds = dataset(vec![b, a1, a2]);
+    let calc = Calculator::new(&ds);
+    assert_eq!(calc.index_of("A"), Some(2));
+    assert_eq!(calc.index_of("B"), Some(0));
+    assert_eq!(calc.index_of("C"), None);
+    assert_eq!(calc.index_of(""), None);
+    let lines = calc.recalculate_on(1, 0);
+    let ids: Vec<&str> = lines.iter().map(|l| l.transaction_id.as_str()).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted);
+    assert_eq!(lines.iter().filter(|l| l.transaction_id == "A").count(), 4);
+}
+
+#[test]
+fn periods_are_named_like_format() {
+    for (y, q) in [
+        (2030, 1),
+        (999, 4),
+        (10000, 2),
+        (-5, 3),
+        (1000, 1),
+        (9999, 4),
+    ] {
+        assert_eq!(super::period_string(y, q), format!("{y}-Q{q}"));
+    }
 }
 
 #[test]
@@ -505,7 +544,18 @@ proptest! {
         let shuffled = dataset(txs);
         prop_assert_eq!(recalculate(&shuffled), want.clone());
         // Split over threads: the same lines in the same order.
-        prop_assert_eq!(Calculator::new(&shuffled).recalculate_on(3, 0), want);
+        prop_assert_eq!(Calculator::new(&shuffled).recalculate_on(3, 0), want.clone());
+        // The explained path gives the same lines as the fast path.
+        let explained = recalculate_explained(&shuffled);
+        // Each seller line's shown segments add up to the amount it was computed from.
+        for e in &explained {
+            if let Derivation::Seller(d) = &e.derivation {
+                let sum: Decimal = d.segments.iter().map(|s| s.commission).sum();
+                prop_assert_eq!(sum, d.uncapped);
+            }
+        }
+        let explained: Vec<CommissionLine> = explained.into_iter().map(|e| e.line).collect();
+        prop_assert_eq!(explained, want);
     }
 
     #[test]

@@ -31,33 +31,75 @@ fn key(l: &CommissionLine) -> Key<'_> {
 /// Compares the PRM lines with the recalculated lines of every transaction. Only
 /// transactions that differ appear, keyed by transaction id.
 pub fn variances(ds: &Dataset, recalculated: &[CommissionLine]) -> BTreeMap<String, Variance> {
-    let mut plan: BTreeMap<&str, Vec<&CommissionLine>> = BTreeMap::new();
-    for l in recalculated {
-        plan.entry(l.transaction_id.as_str()).or_default().push(l);
-    }
-    let mut prm: BTreeMap<&str, Vec<&CommissionLine>> = BTreeMap::new();
-    for l in &ds.commissions {
-        prm.entry(l.transaction_id.as_str()).or_default().push(l);
-    }
+    variances_in(ds, None, recalculated)
+}
+
+/// [`variances`] with a calculator already built over the same data set (it explains
+/// the differing lines).
+pub fn variances_with(
+    calc: &Calculator,
+    recalculated: &[CommissionLine],
+) -> BTreeMap<String, Variance> {
+    variances_in(calc.dataset(), Some(calc), recalculated)
+}
+
+fn variances_in<'a>(
+    ds: &'a Dataset,
+    given: Option<&Calculator<'a>>,
+    recalculated: &[CommissionLine],
+) -> BTreeMap<String, Variance> {
+    // Both sides grouped by transaction id with one stable sort each (already sorted
+    // input, as `recalculate` gives, costs one pass); within a transaction, lines keep
+    // their input order.
+    let plan = by_id(recalculated);
+    let prm = by_id(&ds.commissions);
     let cur = currency(ds);
-    let mut calc: Option<Calculator> = None;
+    let mut built: Option<Calculator> = None;
     let mut out = BTreeMap::new();
-    let empty: Vec<&CommissionLine> = Vec::new();
-    let mut ids: Vec<&str> = plan.keys().chain(prm.keys()).copied().collect();
-    ids.sort_unstable();
-    ids.dedup();
-    for id in ids {
-        let p = plan.get(id).unwrap_or(&empty);
-        let r = prm.get(id).unwrap_or(&empty);
+    let (mut i, mut j) = (0, 0);
+    while i < plan.len() || j < prm.len() {
+        let id = match (plan.get(i), prm.get(j)) {
+            (Some(a), Some(b)) => a.transaction_id.as_str().min(b.transaction_id.as_str()),
+            (Some(a), None) => a.transaction_id.as_str(),
+            (None, Some(b)) => b.transaction_id.as_str(),
+            (None, None) => break,
+        };
+        let p = run_of(&plan, i, id);
+        let r = run_of(&prm, j, id);
+        i += p.len();
+        j += r.len();
         if !differs(p, r) {
             continue;
         }
-        let c = calc.get_or_insert_with(|| Calculator::new(ds));
+        let c = match given {
+            Some(c) => c,
+            None => built.get_or_insert_with(|| Calculator::new(ds)),
+        };
         if let Some(v) = compare(id, p, r, Some(c), cur) {
             out.insert(id.to_string(), v);
         }
     }
     out
+}
+
+fn by_id(ls: &[CommissionLine]) -> Vec<&CommissionLine> {
+    let mut v: Vec<&CommissionLine> = ls.iter().collect();
+    v.sort_by(|a, b| a.transaction_id.cmp(&b.transaction_id));
+    v
+}
+
+/// The lines from `start` on whose transaction is `id`.
+fn run_of<'l, 'a>(
+    ls: &'l [&'a CommissionLine],
+    start: usize,
+    id: &str,
+) -> &'l [&'a CommissionLine] {
+    let rest = ls.get(start..).unwrap_or_default();
+    let n = rest
+        .iter()
+        .position(|l| l.transaction_id != id)
+        .unwrap_or(rest.len());
+    &rest[..n]
 }
 
 fn sorted_keys<'a>(ls: &[&'a CommissionLine]) -> Vec<Key<'a>> {
@@ -66,8 +108,28 @@ fn sorted_keys<'a>(ls: &[&'a CommissionLine]) -> Vec<Key<'a>> {
     k
 }
 
+/// Whether the two sides differ as multisets of (role, payee, amount).
 fn differs(plan: &[&CommissionLine], prm: &[&CommissionLine]) -> bool {
-    plan.len() != prm.len() || sorted_keys(plan) != sorted_keys(prm)
+    if plan.len() != prm.len() {
+        return true;
+    }
+    if plan.len() > 64 {
+        return sorted_keys(plan) != sorted_keys(prm);
+    }
+    // Small sides (the usual case): match each plan line to an unused equal PRM line.
+    let mut used = 0u64;
+    for a in plan {
+        let ka = key(a);
+        let hit = prm
+            .iter()
+            .enumerate()
+            .position(|(k, b)| used & (1u64 << k) == 0 && key(b) == ka);
+        match hit {
+            Some(k) => used |= 1u64 << k,
+            None => return true,
+        }
+    }
+    false
 }
 
 /// The variance of one transaction, or `None` when the multisets are equal. With a

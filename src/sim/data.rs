@@ -176,50 +176,186 @@ fn iso(ms: i64) -> String {
 
 /// A record in PartnerStack v2 shape: integer cents, epoch milliseconds, `key`s.
 pub fn ps_json(rec: &Rec) -> Value {
-    let mut v = match &rec.body {
-        Body::Partner(p, tier) => json!({
-            "key": p.partner_id, "name": p.name, "kind": p.kind.as_str(),
-            "parent_key": p.parent_partner_id, "region": p.region, "country": p.country,
-            "created_at": date_ms(p.joined_on), "certifications": p.certifications,
-            "tax_id": p.tax_id, "bank_account": p.bank_account,
-            "group": tier.as_ref().map(|(t, since)| json!({"key": t, "since": date_ms(*since)})),
-        }),
-        Body::Customer { name, partner_id } => json!({
-            "key": rec.key, "name": name, "partnership_key": partner_id,
-        }),
-        Body::Deal(r) => json!({
-            "key": r.registration_id, "partnership_key": r.partner_id,
-            "customer_name": r.customer_name, "amount": cents(r.expected_amount),
-            "created_at": date_ms(r.registered_on), "expires_at": date_ms(r.expires_on),
-            "status": r.status.as_str(),
-        }),
-        Body::Tx(t) => json!({
-            "key": t.transaction_id, "category": t.kind.as_str(),
-            "refund_of": t.original_transaction_id, "partnership_key": t.partner_id,
-            "deal_key": t.registration_id, "customer_name": t.customer_name,
-            "product_key": t.sku, "quantity": t.quantity,
-            "unit_list_price": cents(t.unit_list_price), "unit_net_price": cents(t.unit_net_price),
-            "amount": cents(t.amount), "currency": t.currency,
-            "closed_at": date_ms(t.closed_on), "created_at": t.submitted_at.timestamp_millis(),
-            "invoice_number": t.invoice_number, "notes": t.notes,
-        }),
-        Body::Reward(r) => json!({
-            "key": r.line.commission_id, "transaction_key": r.line.transaction_id,
-            "partnership_key": r.line.payee_partner_id, "reward_type": r.line.role.as_str(),
-            "amount": cents(r.line.amount), "period": r.line.period, "status": r.status,
-            "decline_reason": r.decline_reason,
-        }),
-        Body::Flag(f) => json!({
-            "key": rec.key, "transaction_key": f.transaction_id, "kind": f.kind,
-            "score": f.score, "reason": f.reason,
-        }),
-        Body::Raw(v) => return v.clone(),
-    };
-    if let Some(o) = v.as_object_mut() {
-        o.insert("updated_at".into(), json!(rec.updated));
-        o.insert("version".into(), json!(rec.version));
+    match &rec.body {
+        Body::Raw(v) => v.clone(),
+        _ => PsOut::of(rec)
+            .and_then(|o| serde_json::to_value(o).ok())
+            .unwrap_or(Value::Null),
     }
-    v
+}
+
+/// Appends a record in PartnerStack v2 shape as JSON to `out` (the list endpoint's
+/// path: serialised straight from the record, no intermediate `Value`).
+pub fn ps_write(rec: &Rec, out: &mut Vec<u8>) {
+    let r = match (PsOut::of(rec), &rec.body) {
+        (Some(o), _) => serde_json::to_writer(&mut *out, &o),
+        (None, Body::Raw(v)) => serde_json::to_writer(&mut *out, v),
+        (None, _) => Err(serde::ser::Error::custom("no PartnerStack shape")),
+    };
+    if r.is_err() {
+        out.extend_from_slice(b"null");
+    }
+}
+
+/// PartnerStack v2 shape of one record, borrowing from it.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum PsBody<'a> {
+    Partner {
+        key: &'a str,
+        name: &'a str,
+        kind: &'static str,
+        parent_key: &'a Option<String>,
+        region: &'a str,
+        country: &'a Option<String>,
+        created_at: i64,
+        certifications: &'a [String],
+        tax_id: &'a Option<String>,
+        bank_account: &'a Option<crate::model::BankAccount>,
+        group: Option<PsGroupOut<'a>>,
+    },
+    Customer {
+        key: &'a str,
+        name: &'a str,
+        partnership_key: &'a str,
+    },
+    Deal {
+        key: &'a str,
+        partnership_key: &'a str,
+        customer_name: &'a str,
+        amount: i64,
+        created_at: i64,
+        expires_at: i64,
+        status: &'static str,
+    },
+    Tx {
+        key: &'a str,
+        category: &'static str,
+        refund_of: &'a Option<String>,
+        partnership_key: &'a str,
+        deal_key: &'a Option<String>,
+        customer_name: &'a str,
+        product_key: &'a str,
+        quantity: i64,
+        unit_list_price: i64,
+        unit_net_price: i64,
+        amount: i64,
+        currency: &'a str,
+        closed_at: i64,
+        created_at: i64,
+        invoice_number: &'a str,
+        notes: &'a Option<String>,
+    },
+    Reward {
+        key: &'a str,
+        transaction_key: &'a str,
+        partnership_key: &'a str,
+        reward_type: &'static str,
+        amount: i64,
+        period: &'a str,
+        status: &'a str,
+        decline_reason: &'a Option<String>,
+    },
+    Flag {
+        key: &'a str,
+        transaction_key: &'a str,
+        kind: &'a str,
+        score: f64,
+        reason: &'a str,
+    },
+}
+
+#[derive(serde::Serialize)]
+struct PsGroupOut<'a> {
+    key: &'a str,
+    since: i64,
+}
+
+#[derive(serde::Serialize)]
+struct PsOut<'a> {
+    #[serde(flatten)]
+    body: PsBody<'a>,
+    updated_at: i64,
+    version: i64,
+}
+
+impl<'a> PsOut<'a> {
+    /// None for a raw (verbatim) item.
+    fn of(rec: &'a Rec) -> Option<PsOut<'a>> {
+        let body = match &rec.body {
+            Body::Partner(p, tier) => PsBody::Partner {
+                key: &p.partner_id,
+                name: &p.name,
+                kind: p.kind.as_str(),
+                parent_key: &p.parent_partner_id,
+                region: &p.region,
+                country: &p.country,
+                created_at: date_ms(p.joined_on),
+                certifications: &p.certifications,
+                tax_id: &p.tax_id,
+                bank_account: &p.bank_account,
+                group: tier.as_ref().map(|(t, since)| PsGroupOut {
+                    key: t,
+                    since: date_ms(*since),
+                }),
+            },
+            Body::Customer { name, partner_id } => PsBody::Customer {
+                key: &rec.key,
+                name,
+                partnership_key: partner_id,
+            },
+            Body::Deal(r) => PsBody::Deal {
+                key: &r.registration_id,
+                partnership_key: &r.partner_id,
+                customer_name: &r.customer_name,
+                amount: cents(r.expected_amount),
+                created_at: date_ms(r.registered_on),
+                expires_at: date_ms(r.expires_on),
+                status: r.status.as_str(),
+            },
+            Body::Tx(t) => PsBody::Tx {
+                key: &t.transaction_id,
+                category: t.kind.as_str(),
+                refund_of: &t.original_transaction_id,
+                partnership_key: &t.partner_id,
+                deal_key: &t.registration_id,
+                customer_name: &t.customer_name,
+                product_key: &t.sku,
+                quantity: t.quantity,
+                unit_list_price: cents(t.unit_list_price),
+                unit_net_price: cents(t.unit_net_price),
+                amount: cents(t.amount),
+                currency: &t.currency,
+                closed_at: date_ms(t.closed_on),
+                created_at: t.submitted_at.timestamp_millis(),
+                invoice_number: &t.invoice_number,
+                notes: &t.notes,
+            },
+            Body::Reward(r) => PsBody::Reward {
+                key: &r.line.commission_id,
+                transaction_key: &r.line.transaction_id,
+                partnership_key: &r.line.payee_partner_id,
+                reward_type: r.line.role.as_str(),
+                amount: cents(r.line.amount),
+                period: &r.line.period,
+                status: &r.status,
+                decline_reason: &r.decline_reason,
+            },
+            Body::Flag(f) => PsBody::Flag {
+                key: &rec.key,
+                transaction_key: &f.transaction_id,
+                kind: &f.kind,
+                score: f.score,
+                reason: &f.reason,
+            },
+            Body::Raw(_) => return None,
+        };
+        Some(PsOut {
+            body,
+            updated_at: rec.updated,
+            version: rec.version,
+        })
+    }
 }
 
 /// A record in Impartner objects shape: camelCase, decimal strings, ISO dates.
@@ -302,7 +438,8 @@ impl Db {
     }
 
     /// Builds the PRM's view of a program: partners with their current tier, customers,
-    /// deals, transactions, rewards (all `approved`; refund lines as clawbacks), and
+    /// deals, transactions, rewards (paid, pending or approved; refund lines as
+    /// clawbacks, i.e. negative rewards), and
     /// PRM-side AI flags (deep discounts).
     pub fn from_dataset(ds: &Dataset) -> Db {
         let mut db = Db {
@@ -361,13 +498,28 @@ impl Db {
                 );
             }
         }
+        // Reward statuses follow the PRM's payout cycle: lines of deals closed before
+        // the review window's previous quarter are paid, those in the review window
+        // still pending, the rest approved (awaiting payout).
+        let closed: HashMap<&str, NaiveDate> = ds
+            .transactions
+            .iter()
+            .map(|t| (t.transaction_id.as_str(), t.closed_on))
+            .collect();
+        let window = &ds.program.review_window;
+        let paid_before = window.start - chrono::Duration::days(90);
         for c in &ds.commissions {
+            let status = match closed.get(c.transaction_id.as_str()) {
+                Some(&d) if d < paid_before => "paid",
+                Some(&d) if d >= window.start && d <= window.end => "pending",
+                _ => "approved",
+            };
             db.put(
                 Res::Rewards,
                 c.commission_id.clone(),
                 Body::Reward(Reward {
                     line: c.clone(),
-                    status: "approved".into(),
+                    status: status.into(),
                     decline_reason: None,
                 }),
             );

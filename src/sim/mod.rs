@@ -246,6 +246,26 @@ impl SimState {
         true
     }
 
+    /// Server-side change of a reward's status (the PRM paying out, holding or declining
+    /// it); bumps its version and updated time. False when there is no such reward.
+    pub fn set_reward_status(&self, key: &str, status: &str, reason: Option<String>) -> bool {
+        let mut g = self.lock();
+        let updated = g.db.tick();
+        let coll = g.db.coll_mut(Res::Rewards);
+        let Some(mut rec) = coll.get(key).cloned() else {
+            return false;
+        };
+        let Body::Reward(rw) = &mut rec.body else {
+            return false;
+        };
+        rw.status = status.to_string();
+        rw.decline_reason = reason;
+        rec.version += 1;
+        rec.updated = updated;
+        coll.insert(rec);
+        true
+    }
+
     /// Inserts an item verbatim (a malformed record the PRM serves).
     pub fn insert_raw(&self, res: Res, key: &str, raw: Value) {
         let mut g = self.lock();
@@ -425,12 +445,21 @@ fn bad_request(msg: String) -> Response {
 
 // ---------------------------------------------------------------- reads
 
-fn maybe_duplicate(g: &mut Inner, items: &mut Vec<Value>) {
+/// The duplicated-items fault: which of `n` items to repeat, and where.
+fn duplicate_at(g: &mut Inner, n: usize) -> Option<(usize, usize)> {
     let p = g.faults.duplicate;
-    if p > 0.0 && !items.is_empty() && g.rng.gen_bool(p) {
-        let i = g.rng.gen_range(0..items.len());
+    if p > 0.0 && n > 0 && g.rng.gen_bool(p) {
+        let i = g.rng.gen_range(0..n);
+        let at = g.rng.gen_range(0..=n);
+        Some((i, at))
+    } else {
+        None
+    }
+}
+
+fn maybe_duplicate(g: &mut Inner, items: &mut Vec<Value>) {
+    if let Some((i, at)) = duplicate_at(g, items.len()) {
         let dup = items[i].clone();
-        let at = g.rng.gen_range(0..=items.len());
         items.insert(at, dup);
     }
 }
@@ -473,12 +502,33 @@ async fn ps_list(
         (None, None) => (i64::MIN, String::new()),
     };
     let (page, has_more) = coll.after(start.0, &start.1, limit);
-    let mut items: Vec<Value> = page.into_iter().map(data::ps_json).collect();
-    maybe_duplicate(&mut g, &mut items);
+    // Serialised straight from the records into one buffer (no `Value` per item).
+    let mut buf = Vec::with_capacity(page.len() * 512);
+    let mut spans = Vec::with_capacity(page.len() + 1);
+    for rec in page {
+        let from = buf.len();
+        data::ps_write(rec, &mut buf);
+        spans.push(from..buf.len());
+    }
+    if let Some((i, at)) = duplicate_at(&mut g, spans.len()) {
+        let dup = spans[i].clone();
+        spans.insert(at, dup);
+    }
     let fault = body_fault(&mut g);
     drop(g);
-    let body = serde_json::to_vec(&json!({"data": {"items": items, "has_more": has_more}}))
-        .unwrap_or_default();
+    let mut body = Vec::with_capacity(buf.len() + spans.len() + 64);
+    body.extend_from_slice(b"{\"data\":{\"items\":[");
+    for (n, s) in spans.into_iter().enumerate() {
+        if n > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(&buf[s]);
+    }
+    body.extend_from_slice(if has_more {
+        b"],\"has_more\":true}}"
+    } else {
+        b"],\"has_more\":false}}"
+    });
     respond(StatusCode::OK, body, fault)
 }
 

@@ -20,7 +20,17 @@ pub mod sync;
 pub mod workflow;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+///
+/// schema.sql is idempotent (IF NOT EXISTS throughout), so step 2 re-applies it: an
+/// older cache gets exactly the tables added since (prm_rewards), and its rewards
+/// cursor is reset so the next sync pulls every reward's status once.
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    concat!(
+        include_str!("schema.sql"),
+        "\nDELETE FROM sync_cursors WHERE resource = 'rewards';\n"
+    ),
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -247,6 +247,9 @@ pub struct CommissionView {
     pub role: String,
     pub amount: String,
     pub period: String,
+    /// The PRM's status of this reward as of the last sync (`declined: reason` for a
+    /// decline); `None` when the line came from a file import or was never pulled.
+    pub prm_status: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -341,6 +344,13 @@ fn queue_row(r: &Row<'_>) -> rusqlite::Result<QueueRow> {
     })
 }
 
+/// A TEXT column borrowed from the row (no copy).
+fn text<'a>(r: &'a Row<'_>, i: usize) -> rusqlite::Result<&'a str> {
+    r.get_ref(i)?.as_str().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
 fn like_pattern(s: &str) -> String {
     let mut p = String::with_capacity(s.len() + 2);
     p.push('%');
@@ -352,6 +362,65 @@ fn like_pattern(s: &str) -> String {
     }
     p.push('%');
     p
+}
+
+/// Appends the filter's conditions (`AND ...`) and their arguments; the search
+/// substring (a LIKE over id, partner and customer) only when `with_search`.
+fn filter_sql(filter: &QueueFilter, with_search: bool, sql: &mut String, args: &mut Vec<Value>) {
+    if let Some(k) = &filter.kind {
+        sql.push_str(" AND f.kinds LIKE ?");
+        args.push(Value::Text(format!("%\"{k}\"%")));
+    }
+    if let Some(s) = &filter.status {
+        sql.push_str(" AND f.status = ?");
+        args.push(Value::Text(s.clone()));
+    }
+    if let Some(tier) = &filter.tier {
+        sql.push_str(
+            " AND f.partner_id IN (SELECT h.partner_id FROM tier_history h
+               WHERE h.tier_id = ? AND h.effective_from = (SELECT MAX(h2.effective_from)
+               FROM tier_history h2 WHERE h2.partner_id = h.partner_id))",
+        );
+        args.push(Value::Text(tier.clone()));
+    }
+    if let Some(region) = &filter.region {
+        sql.push_str(" AND f.partner_id IN (SELECT partner_id FROM partners WHERE region = ?)");
+        args.push(Value::Text(region.clone()));
+    }
+    if let Some(min) = filter.min_amount_minor {
+        sql.push_str(" AND f.amount_minor >= ?");
+        args.push(Value::Integer(min));
+    }
+    if !with_search {
+        return;
+    }
+    if let Some(q) = filter.search.as_deref().filter(|q| !q.trim().is_empty()) {
+        let pat = like_pattern(q.trim());
+        sql.push_str(
+            " AND (f.transaction_id LIKE ? ESCAPE '\\' OR f.partner_id LIKE ? ESCAPE '\\'
+               OR f.partner_id IN (SELECT partner_id FROM partners WHERE name LIKE ? ESCAPE '\\')
+               OR t.customer_name LIKE ? ESCAPE '\\')",
+        );
+        for _ in 0..4 {
+            args.push(Value::Text(pat.clone()));
+        }
+    }
+}
+
+/// One queue row as the workbench's in-memory search index reads it: the searchable
+/// text, the filterable facts and the sort keys.
+#[derive(Debug, Clone, Copy)]
+pub struct SearchSource<'a> {
+    pub rowid: i64,
+    pub transaction_id: &'a str,
+    pub partner_id: &'a str,
+    pub partner_name: &'a str,
+    pub customer: &'a str,
+    /// JSON array of kind names.
+    pub kinds: &'a str,
+    pub score: f64,
+    pub at_stake_minor: i64,
+    pub amount_minor: i64,
 }
 
 impl Store {
@@ -368,43 +437,7 @@ impl Store {
         let mut sql = String::from(QUEUE_SELECT);
         sql.push_str(" WHERE f.in_window = 1 AND f.kinds <> '[]'");
         let mut args: Vec<Value> = Vec::new();
-        if let Some(k) = &filter.kind {
-            sql.push_str(" AND f.kinds LIKE ?");
-            args.push(Value::Text(format!("%\"{k}\"%")));
-        }
-        if let Some(s) = &filter.status {
-            sql.push_str(" AND f.status = ?");
-            args.push(Value::Text(s.clone()));
-        }
-        if let Some(tier) = &filter.tier {
-            sql.push_str(
-                " AND f.partner_id IN (SELECT h.partner_id FROM tier_history h
-                   WHERE h.tier_id = ? AND h.effective_from = (SELECT MAX(h2.effective_from)
-                   FROM tier_history h2 WHERE h2.partner_id = h.partner_id))",
-            );
-            args.push(Value::Text(tier.clone()));
-        }
-        if let Some(region) = &filter.region {
-            sql.push_str(" AND f.partner_id IN (SELECT partner_id FROM partners WHERE region = ?)");
-            args.push(Value::Text(region.clone()));
-        }
-        if let Some(min) = filter.min_amount_minor {
-            sql.push_str(" AND f.amount_minor >= ?");
-            args.push(Value::Integer(min));
-        }
-        if let Some(q) = filter.search.as_deref().filter(|q| !q.trim().is_empty()) {
-            let pat = like_pattern(q.trim());
-            sql.push_str(
-                " AND (f.transaction_id LIKE ?1x ESCAPE '\\' OR f.partner_id LIKE ?1x ESCAPE '\\'
-                   OR f.partner_id IN (SELECT partner_id FROM partners WHERE name LIKE ?1x ESCAPE '\\')
-                   OR t.customer_name LIKE ?1x ESCAPE '\\')",
-            );
-            // Positional placeholders: repeat the pattern for each use.
-            sql = sql.replace("?1x", "?");
-            for _ in 0..4 {
-                args.push(Value::Text(pat.clone()));
-            }
-        }
+        filter_sql(filter, true, &mut sql, &mut args);
         let cols = sort.columns();
         let n = cols.split(',').count();
         if let Some(c) = cursor {
@@ -446,6 +479,97 @@ impl Store {
         if dir == PageDir::Before {
             rows.reverse();
         }
+        Ok(rows)
+    }
+
+    /// Streams every queue row (in-window flags with a kind) to `f` for the workbench's
+    /// search index; `f` returns false to stop early (cancelled).
+    pub fn for_each_queue_search_row(
+        &self,
+        f: &mut dyn FnMut(&SearchSource<'_>) -> bool,
+    ) -> Result<()> {
+        let mut stmt = self.conn.prepare(
+            "SELECT f.rowid, f.transaction_id, f.partner_id, COALESCE(p.name, ''),
+                    COALESCE(t.customer_name, ''), f.kinds, f.score, f.at_stake_minor,
+                    f.amount_minor
+               FROM flags f
+               LEFT JOIN transactions t ON t.transaction_id = f.transaction_id
+               LEFT JOIN partners p ON p.partner_id = f.partner_id
+              WHERE f.in_window = 1 AND f.kinds <> '[]'",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let src = SearchSource {
+                rowid: r.get(0)?,
+                transaction_id: text(r, 1)?,
+                partner_id: text(r, 2)?,
+                partner_name: text(r, 3)?,
+                customer: text(r, 4)?,
+                kinds: text(r, 5)?,
+                score: r.get(6)?,
+                at_stake_minor: r.get(7)?,
+                amount_minor: r.get(8)?,
+            };
+            if !f(&src) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Each partner's current tier (latest `tier_history` entry, '' when none) and region:
+    /// what the queue's tier and region filters compare.
+    pub fn partner_tier_region(&self) -> Result<Vec<(String, String, String)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT p.partner_id,
+                    COALESCE((SELECT h.tier_id FROM tier_history h WHERE h.partner_id = p.partner_id
+                              ORDER BY h.effective_from DESC LIMIT 1), ''),
+                    p.region
+               FROM partners p",
+        )?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// The queue rows among `rowids` (flags rowids) that pass `filter` (its search text
+    /// is ignored: the caller matched it), in `sort` order (ascending when `ascending`),
+    /// at most `limit`.
+    pub fn queue_rows_by_rowid(
+        &self,
+        rowids: &[i64],
+        filter: &QueueFilter,
+        sort: QueueSort,
+        ascending: bool,
+        limit: usize,
+    ) -> Result<Vec<QueueRow>> {
+        if rowids.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut sql = String::from(QUEUE_SELECT);
+        sql.push_str(" WHERE f.rowid IN (");
+        for (i, id) in rowids.iter().enumerate() {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&id.to_string());
+        }
+        sql.push_str(") AND f.in_window = 1 AND f.kinds <> '[]'");
+        let mut args: Vec<Value> = Vec::new();
+        filter_sql(filter, false, &mut sql, &mut args);
+        let order = if ascending { "ASC" } else { "DESC" };
+        let order_by: Vec<String> = sort
+            .columns()
+            .split(',')
+            .map(|c| format!("{} {order}", c.trim()))
+            .collect();
+        sql.push_str(&format!(" ORDER BY {} LIMIT {limit}", order_by.join(", ")));
+        // Not cached: the id list makes each statement different.
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt
+            .query_map(params_from_iter(args), queue_row)?
+            .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
 
@@ -721,17 +845,25 @@ impl Store {
             })
             .optional()?;
         let mut stmt = self.conn.prepare_cached(
-            "SELECT commission_id, payee_partner_id, role, amount, period
-             FROM commissions WHERE transaction_id = ? ORDER BY commission_id",
+            "SELECT c.commission_id, c.payee_partner_id, c.role, c.amount, c.period,
+                    r.status, r.decline_reason
+             FROM commissions c LEFT JOIN prm_rewards r ON r.reward_id = c.commission_id
+             WHERE c.transaction_id = ? ORDER BY c.commission_id",
         )?;
         d.commissions = stmt
             .query_map([tx_id], |r| {
+                let status: Option<String> = r.get(5)?;
+                let reason: Option<String> = r.get(6)?;
                 Ok(CommissionView {
                     commission_id: r.get(0)?,
                     payee_partner_id: r.get(1)?,
                     role: r.get(2)?,
                     amount: r.get(3)?,
                     period: r.get(4)?,
+                    prm_status: status.map(|s| match reason.filter(|x| !x.is_empty()) {
+                        Some(why) => format!("{s}: {why}"),
+                        None => s,
+                    }),
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
@@ -970,6 +1102,43 @@ mod tests {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v)
             .unwrap_or(0)
+    }
+
+    #[test]
+    fn commission_lines_carry_the_prm_reward_status() {
+        let s = Store::open_in_memory().unwrap();
+        s.conn
+            .execute_batch(
+                "INSERT INTO partners (partner_id, name, kind, region, joined_on, certifications)
+                 VALUES ('P1', 'Acme Resale', 'reseller', 'EMEA', '2024-01-01', '[]');
+                 INSERT INTO transactions (transaction_id, kind, partner_id, customer_name, sku,
+                   quantity, unit_list_price, unit_net_price, amount, amount_minor, currency,
+                   closed_on, submitted_at, invoice_number, row_hash, updated_at)
+                 VALUES ('T1', 'sale', 'P1', 'Cedar Corp', 'SKU1', 1, '100.00', '90.00',
+                   '90.00', 9000, 'USD', '2026-01-10', '2026-01-11T00:00:00Z', 'INV1', 'h',
+                   '2026-01-11T00:00:00Z');
+                 INSERT INTO commissions VALUES ('C1', 'T1', 'P1', 'seller', '9.00', '2026-01');
+                 INSERT INTO commissions VALUES ('C2', 'T1', 'P0', 'override', '1.00', '2026-01');
+                 INSERT INTO commissions VALUES ('C3', 'T1', 'P1', 'spiff', '5.00', '2026-01');
+                 INSERT INTO prm_rewards (reward_id, transaction_id, status, decline_reason, pulled_at)
+                   VALUES ('C1', 'T1', 'paid', NULL, '2026-01-12T00:00:00Z'),
+                          ('C2', 'T1', 'declined', 'not certified', '2026-01-12T00:00:00Z');",
+            )
+            .unwrap();
+        let d = s.record_detail("T1").unwrap().unwrap();
+        let status: Vec<_> = d
+            .commissions
+            .iter()
+            .map(|c| (c.commission_id.as_str(), c.prm_status.as_deref()))
+            .collect();
+        assert_eq!(
+            status,
+            vec![
+                ("C1", Some("paid")),
+                ("C2", Some("declined: not certified")),
+                ("C3", None)
+            ]
+        );
     }
 
     #[test]

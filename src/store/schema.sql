@@ -353,3 +353,19 @@ BEGIN
     INSERT INTO counters (name, value) SELECT 'kind:' || j.value, 1 FROM json_each(NEW.kinds) AS j WHERE 1
         ON CONFLICT (name) DO UPDATE SET value = value + 1;
 END;
+
+-- The PRM's reward (commission object) status per commission line, pulled with the
+-- rewards (sync; schema version 2). status as the PRM says it: hold | pending | approved
+-- | declined (with decline_reason) | paid; a clawback is a negative reward (commissions
+-- row with a negative amount). record_version / remote_updated: the PRM's version and
+-- updated time (epoch ms) of the reward.
+CREATE TABLE IF NOT EXISTS prm_rewards (
+    reward_id      TEXT PRIMARY KEY,
+    transaction_id TEXT NOT NULL,
+    status         TEXT NOT NULL,
+    decline_reason TEXT,
+    record_version INTEGER,
+    remote_updated INTEGER,
+    pulled_at      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_prm_rewards_tx ON prm_rewards (transaction_id);

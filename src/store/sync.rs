@@ -1,6 +1,6 @@
 //! Store: sync. Cursors, sync state, pulled rows (written with their cursor in one
-//! transaction), quarantine of malformed PRM items, remote flags, the outbox as the
-//! pusher sees it, and conflicts.
+//! transaction), quarantine of malformed PRM items, remote flags, PRM reward statuses,
+//! outbox counts and conflicts (the outbox itself is the workflow's: store::workflow).
 
 use std::collections::BTreeMap;
 
@@ -29,15 +29,75 @@ pub enum Pulled {
     /// A partner and its current tier `(tier_id, since)` when the PRM says.
     Partner(Box<Partner>, Option<(String, NaiveDate)>),
     Registration(Registration),
-    /// A transaction and the PRM's record version.
-    Transaction(Box<Transaction>, i64),
-    Commission(CommissionLine),
+    /// A transaction with the PRM's record version and its text forms (prepared on
+    /// the fetching side, so the writer only binds them).
+    Transaction(Box<PulledTx>),
+    /// A commission line (a PRM reward) and its PRM status when the PRM says.
+    Commission(CommissionLine, Option<RewardState>),
     Flag(RemoteFlag),
     /// A malformed item: kept with its raw payload, never dropped.
     Bad {
         raw: String,
         error: String,
     },
+}
+
+/// A pulled transaction, the PRM's record version, and the text forms the cache stores
+/// (the same forms and row hash as an import).
+#[derive(Debug, Clone)]
+pub struct PulledTx {
+    pub tx: Transaction,
+    pub version: i64,
+    unit_list_price: String,
+    unit_net_price: String,
+    amount: String,
+    amount_minor: i64,
+    closed_on: String,
+    submitted_at: String,
+    pub row_hash: String,
+}
+
+impl PulledTx {
+    pub fn new(tx: Transaction, version: i64) -> PulledTx {
+        PulledTx {
+            unit_list_price: tx.unit_list_price.to_string(),
+            unit_net_price: tx.unit_net_price.to_string(),
+            amount: tx.amount.to_string(),
+            amount_minor: crate::money::to_minor(tx.amount),
+            closed_on: tx.closed_on.to_string(),
+            submitted_at: super::dataset::format_timestamp(&tx.submitted_at),
+            row_hash: transaction_hash(&tx),
+            version,
+            tx,
+        }
+    }
+}
+
+/// A reward's status on the PRM.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RewardState {
+    /// hold | pending | approved | declined | paid (as the PRM says, lower case).
+    pub status: String,
+    pub decline_reason: Option<String>,
+    pub record_version: Option<i64>,
+    /// The PRM's updated time of the reward, epoch ms.
+    pub remote_updated: Option<i64>,
+}
+
+/// A PRM reward (commission object) of a transaction as cached, for the workbench.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrmReward {
+    pub reward_id: String,
+    pub transaction_id: String,
+    /// From the cached commission line (None when that line is not in the cache).
+    pub payee_partner_id: Option<String>,
+    pub role: Option<String>,
+    /// Negative for a clawback.
+    pub amount: Option<rust_decimal::Decimal>,
+    pub status: String,
+    pub decline_reason: Option<String>,
+    pub record_version: Option<i64>,
+    pub remote_updated: Option<i64>,
 }
 
 /// One page (or several) of one resource, and the cursor after it.
@@ -55,21 +115,6 @@ pub struct ApplyStats {
     pub quarantined: u64,
     /// Transactions inserted or changed (to be scored).
     pub changed_transactions: Vec<String>,
-}
-
-/// An outbox entry waiting to be pushed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OutboxRow {
-    pub id: i64,
-    pub decision_id: String,
-    pub idempotency_key: String,
-    pub transaction_id: String,
-    pub payload: String,
-    pub record_version: Option<i64>,
-    pub audit_head: Option<String>,
-    pub status: String,
-    pub attempts: i64,
-    pub last_error: Option<String>,
 }
 
 /// A conflict row (three versions of one record).
@@ -102,6 +147,43 @@ impl Store {
             )
             .optional()?
             .flatten())
+    }
+
+    /// Whether a pulled table has no rows yet (a first pull).
+    pub fn sync_table_empty(&self, table: &str) -> Result<bool> {
+        const PULLED: [&str; 5] = [
+            "transactions",
+            "commissions",
+            "partners",
+            "registrations",
+            "remote_flags",
+        ];
+        if !PULLED.contains(&table) {
+            return Err(super::StoreError::Corrupt(format!(
+                "{table} is not a pulled table"
+            )));
+        }
+        Ok(self.conn.query_row(
+            &format!("SELECT NOT EXISTS (SELECT 1 FROM {table})"),
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Sets this connection's page cache to `kib` KiB; returns the previous size (KiB)
+    /// so a bulk pull can put it back.
+    pub fn sync_bulk_cache(&self, kib: i64) -> Result<i64> {
+        let old: i64 = self.conn.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
+        // A positive cache_size counts pages; normalise to KiB.
+        let old_kib = if old < 0 {
+            -old
+        } else {
+            let page: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+            old * page / 1024
+        };
+        self.conn
+            .execute_batch(&format!("PRAGMA cache_size = -{}", kib.max(1)))?;
+        Ok(old_kib)
     }
 
     /// Writes pages and their cursors in ONE transaction: after a crash either the rows
@@ -161,6 +243,14 @@ impl Store {
                     payee_partner_id=excluded.payee_partner_id, role=excluded.role,
                     amount=excluded.amount, period=excluded.period",
             )?;
+            let mut up_reward = tx.prepare_cached(
+                "INSERT INTO prm_rewards (reward_id, transaction_id, status, decline_reason,
+                    record_version, remote_updated, pulled_at) VALUES (?1,?2,?3,?4,?5,?6,?7)
+                 ON CONFLICT(reward_id) DO UPDATE SET transaction_id=excluded.transaction_id,
+                    status=excluded.status, decline_reason=excluded.decline_reason,
+                    record_version=excluded.record_version,
+                    remote_updated=excluded.remote_updated, pulled_at=excluded.pulled_at",
+            )?;
             let mut up_flag = tx.prepare_cached(
                 "INSERT INTO remote_flags (flag_id, transaction_id, kind, score, reason, updated_at)
                  VALUES (?1,?2,?3,?4,?5,?6)
@@ -179,7 +269,8 @@ impl Store {
             for page in pages {
                 for item in &page.items {
                     match item {
-                        Pulled::Transaction(t, version) => {
+                        Pulled::Transaction(p) => {
+                            let t = &p.tx;
                             let n = up_tx.execute(params![
                                 t.transaction_id,
                                 t.kind.as_str(),
@@ -189,18 +280,17 @@ impl Store {
                                 t.customer_name,
                                 t.sku,
                                 t.quantity,
-                                t.unit_list_price.to_string(),
-                                t.unit_net_price.to_string(),
-                                t.amount.to_string(),
-                                crate::money::to_minor(t.amount),
+                                p.unit_list_price,
+                                p.unit_net_price,
+                                p.amount,
+                                p.amount_minor,
                                 t.currency,
-                                t.closed_on.to_string(),
-                                t.submitted_at
-                                    .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                                p.closed_on,
+                                p.submitted_at,
                                 t.invoice_number,
                                 t.notes,
-                                transaction_hash(t),
-                                version,
+                                p.row_hash,
+                                p.version,
                                 at,
                             ])?;
                             if n > 0 {
@@ -237,7 +327,7 @@ impl Store {
                                 r.status.as_str(),
                             ])?;
                         }
-                        Pulled::Commission(c) => {
+                        Pulled::Commission(c, state) => {
                             up_comm.execute(params![
                                 c.commission_id,
                                 c.transaction_id,
@@ -246,6 +336,17 @@ impl Store {
                                 c.amount.to_string(),
                                 c.period,
                             ])?;
+                            if let Some(st) = state {
+                                up_reward.execute(params![
+                                    c.commission_id,
+                                    c.transaction_id,
+                                    st.status,
+                                    st.decline_reason,
+                                    st.record_version,
+                                    st.remote_updated,
+                                    at,
+                                ])?;
+                            }
                         }
                         Pulled::Flag(f) => {
                             up_flag.execute(params![
@@ -272,6 +373,48 @@ impl Store {
         Ok(stats)
     }
 
+    /// The PRM's rewards (commission objects) of a transaction with their PRM status
+    /// (hold, pending, approved, declined with reason, paid; a clawback has a negative
+    /// amount), as of the last pull, in reward id order.
+    pub fn prm_reward_status(&self, transaction_id: &str) -> Result<Vec<PrmReward>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT r.reward_id, r.transaction_id, c.payee_partner_id, c.role, c.amount,
+                    r.status, r.decline_reason, r.record_version, r.remote_updated
+             FROM prm_rewards r LEFT JOIN commissions c ON c.commission_id = r.reward_id
+             WHERE r.transaction_id = ?1 ORDER BY r.reward_id",
+        )?;
+        let rows = stmt.query_map([transaction_id], |r| {
+            Ok((
+                PrmReward {
+                    reward_id: r.get(0)?,
+                    transaction_id: r.get(1)?,
+                    payee_partner_id: r.get(2)?,
+                    role: r.get(3)?,
+                    amount: None,
+                    status: r.get(5)?,
+                    decline_reason: r.get(6)?,
+                    record_version: r.get(7)?,
+                    remote_updated: r.get(8)?,
+                },
+                r.get::<_, Option<String>>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (mut rw, amount) = row?;
+            if let Some(a) = amount {
+                rw.amount = Some(a.parse().map_err(|_| {
+                    super::StoreError::Corrupt(format!(
+                        "commission {}: amount `{a}` is not a decimal",
+                        rw.reward_id
+                    ))
+                })?);
+            }
+            out.push(rw);
+        }
+        Ok(out)
+    }
+
     /// Sets sync status keys (online, last_sync, items_pulled, errors, ...).
     pub fn sync_state_set(&self, kv: &[(&str, String)]) -> Result<()> {
         let mut stmt = self.conn.prepare_cached(
@@ -288,35 +431,6 @@ impl Store {
     pub fn sync_state(&self) -> Result<BTreeMap<String, String>> {
         let mut stmt = self.conn.prepare("SELECT key, value FROM sync_state")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// Outbox entries still to push, in order.
-    pub fn outbox_pending(&self, limit: usize) -> Result<Vec<OutboxRow>> {
-        self.outbox_rows(Some("pending"), limit)
-    }
-
-    /// Outbox entries (all statuses when `status` is None), in order.
-    pub fn outbox_rows(&self, status: Option<&str>, limit: usize) -> Result<Vec<OutboxRow>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, decision_id, idempotency_key, transaction_id, payload, record_version,
-                    audit_head, status, attempts, last_error
-             FROM outbox WHERE (?1 IS NULL OR status = ?1) ORDER BY id LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![status, limit as i64], |r| {
-            Ok(OutboxRow {
-                id: r.get(0)?,
-                decision_id: r.get(1)?,
-                idempotency_key: r.get(2)?,
-                transaction_id: r.get(3)?,
-                payload: r.get(4)?,
-                record_version: r.get(5)?,
-                audit_head: r.get(6)?,
-                status: r.get(7)?,
-                attempts: r.get(8)?,
-                last_error: r.get(9)?,
-            })
-        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -363,18 +477,6 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// The latest audit-chain hash (sent with each push).
-    pub fn sync_audit_head(&self) -> Result<Option<String>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?)
-    }
-
     /// The cached transaction row as JSON (what the reviewer saw), if any.
     pub fn sync_transaction_snapshot(&self, id: &str) -> Result<Option<Value>> {
         Ok(self
@@ -404,32 +506,6 @@ impl Store {
             .optional()?)
     }
 
-    /// Adds an outbox entry directly (tools and tests; the workflow writes real ones
-    /// together with their decision and audit entry).
-    pub fn outbox_enqueue(
-        &self,
-        decision_id: &str,
-        transaction_id: &str,
-        payload: &Value,
-        record_version: Option<i64>,
-        audit_head: Option<&str>,
-    ) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO outbox (decision_id, idempotency_key, transaction_id, payload,
-                                 record_version, audit_head, created_at)
-             VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                decision_id,
-                transaction_id,
-                payload.to_string(),
-                record_version,
-                audit_head,
-                now()
-            ],
-        )?;
-        Ok(())
-    }
-
     /// The record version of a cached transaction.
     pub fn sync_record_version(&self, id: &str) -> Result<Option<i64>> {
         Ok(self
@@ -449,6 +525,7 @@ impl Store {
             ("registrations", "SELECT * FROM registrations ORDER BY registration_id"),
             ("transactions", "SELECT transaction_id, row_hash, record_version FROM transactions ORDER BY transaction_id"),
             ("commissions", "SELECT * FROM commissions ORDER BY commission_id"),
+            ("prm_rewards", "SELECT reward_id, transaction_id, status, decline_reason, record_version FROM prm_rewards ORDER BY reward_id"),
             ("remote_flags", "SELECT flag_id, transaction_id, kind, score, reason FROM remote_flags ORDER BY flag_id"),
             ("quarantine", "SELECT source, error, raw FROM quarantine ORDER BY source, raw"),
             ("outbox", "SELECT decision_id, status FROM outbox ORDER BY id"),

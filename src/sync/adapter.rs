@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use crate::model::*;
 use crate::sim::data::Res;
 use crate::sim::Flavor;
-use crate::store::sync::{Pulled, RemoteFlag};
+use crate::store::sync::{Pulled, PulledTx, RemoteFlag, RewardState};
 
 /// Where an incremental pull of one resource stands: after `(updated, key)`; `seen`
 /// counts items already taken at `updated` (offset paging).
@@ -283,6 +283,8 @@ struct PsPartner {
     tax_id: Option<String>,
     bank_account: Option<BankAccount>,
     group: Option<PsGroup>,
+    #[serde(default)]
+    updated_at: Option<i64>,
 }
 #[derive(Deserialize)]
 struct PsDeal {
@@ -293,6 +295,8 @@ struct PsDeal {
     created_at: i64,
     expires_at: i64,
     status: RegistrationStatus,
+    #[serde(default)]
+    updated_at: Option<i64>,
 }
 #[derive(Deserialize)]
 struct PsTx {
@@ -313,6 +317,8 @@ struct PsTx {
     invoice_number: String,
     notes: Option<String>,
     version: i64,
+    #[serde(default)]
+    updated_at: Option<i64>,
 }
 #[derive(Deserialize)]
 struct PsReward {
@@ -322,6 +328,14 @@ struct PsReward {
     reward_type: CommissionRole,
     amount: i64,
     period: String,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    decline_reason: Option<String>,
+    #[serde(default)]
+    version: Option<i64>,
+    #[serde(default)]
+    updated_at: Option<i64>,
 }
 #[derive(Deserialize)]
 struct PsFlag {
@@ -333,95 +347,244 @@ struct PsFlag {
     updated_at: i64,
 }
 
-fn ps_map(res: Res, v: &Value) -> Result<Pulled, String> {
-    let e = |e: serde_json::Error| e.to_string();
-    Ok(match res {
-        Res::Partners => {
-            let p = PsPartner::deserialize(v).map_err(e)?;
-            let tier = match p.group {
-                Some(g) => Some((g.key, ms_to_date(g.since)?)),
-                None => None,
-            };
-            Pulled::Partner(
-                Box::new(Partner {
-                    partner_id: p.key,
-                    name: p.name,
-                    kind: p.kind,
-                    parent_partner_id: p.parent_key,
-                    region: p.region,
-                    country: p.country,
-                    joined_on: ms_to_date(p.created_at)?,
-                    certifications: p.certifications,
-                    tax_id: p.tax_id,
-                    bank_account: p.bank_account,
-                }),
-                tier,
-            )
+/// A PartnerStack item type: its key and `updated_at` (for the cursor) and its mapping.
+trait PsItem: serde::de::DeserializeOwned {
+    fn key(&self) -> &str;
+    fn updated(&self) -> Option<i64>;
+    fn into_pulled(self) -> Result<Pulled, String>;
+}
+
+impl PsItem for PsPartner {
+    fn key(&self) -> &str {
+        &self.key
+    }
+    fn updated(&self) -> Option<i64> {
+        self.updated_at
+    }
+    fn into_pulled(self) -> Result<Pulled, String> {
+        let p = self;
+        let tier = match p.group {
+            Some(g) => Some((g.key, ms_to_date(g.since)?)),
+            None => None,
+        };
+        Ok(Pulled::Partner(
+            Box::new(Partner {
+                partner_id: p.key,
+                name: p.name,
+                kind: p.kind,
+                parent_partner_id: p.parent_key,
+                region: p.region,
+                country: p.country,
+                joined_on: ms_to_date(p.created_at)?,
+                certifications: p.certifications,
+                tax_id: p.tax_id,
+                bank_account: p.bank_account,
+            }),
+            tier,
+        ))
+    }
+}
+
+impl PsItem for PsDeal {
+    fn key(&self) -> &str {
+        &self.key
+    }
+    fn updated(&self) -> Option<i64> {
+        self.updated_at
+    }
+    fn into_pulled(self) -> Result<Pulled, String> {
+        let d = self;
+        Ok(Pulled::Registration(Registration {
+            registration_id: d.key,
+            partner_id: d.partnership_key,
+            customer_name: d.customer_name,
+            expected_amount: cents(d.amount),
+            registered_on: ms_to_date(d.created_at)?,
+            expires_on: ms_to_date(d.expires_at)?,
+            status: d.status,
+        }))
+    }
+}
+
+impl PsItem for PsTx {
+    fn key(&self) -> &str {
+        &self.key
+    }
+    fn updated(&self) -> Option<i64> {
+        self.updated_at
+    }
+    fn into_pulled(self) -> Result<Pulled, String> {
+        let t = self;
+        if t.currency.trim().is_empty() {
+            return Err("currency is empty".into());
         }
-        Res::Deals => {
-            let d = PsDeal::deserialize(v).map_err(e)?;
-            Pulled::Registration(Registration {
-                registration_id: d.key,
-                partner_id: d.partnership_key,
-                customer_name: d.customer_name,
-                expected_amount: cents(d.amount),
-                registered_on: ms_to_date(d.created_at)?,
-                expires_on: ms_to_date(d.expires_at)?,
-                status: d.status,
-            })
-        }
-        Res::Transactions => {
-            let t = PsTx::deserialize(v).map_err(e)?;
-            if t.currency.trim().is_empty() {
-                return Err("currency is empty".into());
-            }
-            Pulled::Transaction(
-                Box::new(Transaction {
-                    transaction_id: t.key,
-                    kind: t.category,
-                    original_transaction_id: t.refund_of,
-                    partner_id: t.partnership_key,
-                    registration_id: t.deal_key,
-                    customer_name: t.customer_name,
-                    sku: t.product_key,
-                    quantity: t.quantity,
-                    unit_list_price: cents(t.unit_list_price),
-                    unit_net_price: cents(t.unit_net_price),
-                    amount: cents(t.amount),
-                    currency: t.currency,
-                    closed_on: ms_to_date(t.closed_at)?,
-                    submitted_at: ms_to_utc(t.created_at)?,
-                    invoice_number: t.invoice_number,
-                    notes: t.notes,
-                }),
-                t.version,
-            )
-        }
-        Res::Rewards => {
-            let r = PsReward::deserialize(v).map_err(e)?;
-            Pulled::Commission(CommissionLine {
+        Ok(Pulled::Transaction(Box::new(PulledTx::new(
+            Transaction {
+                transaction_id: t.key,
+                kind: t.category,
+                original_transaction_id: t.refund_of,
+                partner_id: t.partnership_key,
+                registration_id: t.deal_key,
+                customer_name: t.customer_name,
+                sku: t.product_key,
+                quantity: t.quantity,
+                unit_list_price: cents(t.unit_list_price),
+                unit_net_price: cents(t.unit_net_price),
+                amount: cents(t.amount),
+                currency: t.currency,
+                closed_on: ms_to_date(t.closed_at)?,
+                submitted_at: ms_to_utc(t.created_at)?,
+                invoice_number: t.invoice_number,
+                notes: t.notes,
+            },
+            t.version,
+        ))))
+    }
+}
+
+impl PsItem for PsReward {
+    fn key(&self) -> &str {
+        &self.key
+    }
+    fn updated(&self) -> Option<i64> {
+        self.updated_at
+    }
+    fn into_pulled(self) -> Result<Pulled, String> {
+        let r = self;
+        let state = reward_state(r.status, r.decline_reason, r.version, r.updated_at)?;
+        Ok(Pulled::Commission(
+            CommissionLine {
                 commission_id: r.key,
                 transaction_id: r.transaction_key,
                 payee_partner_id: r.partnership_key,
                 role: r.reward_type,
                 amount: cents(r.amount),
                 period: r.period,
-            })
+            },
+            state,
+        ))
+    }
+}
+
+impl PsItem for PsFlag {
+    fn key(&self) -> &str {
+        &self.key
+    }
+    fn updated(&self) -> Option<i64> {
+        Some(self.updated_at)
+    }
+    fn into_pulled(self) -> Result<Pulled, String> {
+        let f = self;
+        Ok(Pulled::Flag(RemoteFlag {
+            flag_id: f.key,
+            transaction_id: f.transaction_key,
+            kind: f.kind,
+            score: f.score,
+            reason: f.reason,
+            updated_at: ms_to_utc(f.updated_at)?
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        }))
+    }
+}
+
+/// The reward statuses a PRM reports.
+pub const REWARD_STATUSES: [&str; 5] = ["hold", "pending", "approved", "declined", "paid"];
+
+/// A reward's PRM status (None when the PRM sends none); an unknown status is an error
+/// (the item is quarantined with its payload rather than cached with a guess).
+fn reward_state(
+    status: Option<String>,
+    decline_reason: Option<String>,
+    version: Option<i64>,
+    updated: Option<i64>,
+) -> Result<Option<RewardState>, String> {
+    let Some(raw) = status else {
+        return Ok(None);
+    };
+    let status = raw.trim().to_ascii_lowercase();
+    if !REWARD_STATUSES.contains(&status.as_str()) {
+        return Err(format!(
+            "reward status `{raw}` is not one of {}",
+            REWARD_STATUSES.join(", ")
+        ));
+    }
+    Ok(Some(RewardState {
+        decline_reason: decline_reason.filter(|r| !r.trim().is_empty()),
+        status,
+        record_version: version,
+        remote_updated: updated,
+    }))
+}
+
+fn ps_map(res: Res, v: &Value) -> Result<Pulled, String> {
+    fn one<T: PsItem>(v: &Value) -> Result<Pulled, String> {
+        T::deserialize(v).map_err(|e| e.to_string())?.into_pulled()
+    }
+    match res {
+        Res::Partners => one::<PsPartner>(v),
+        Res::Deals => one::<PsDeal>(v),
+        Res::Transactions => one::<PsTx>(v),
+        Res::Rewards => one::<PsReward>(v),
+        Res::Flags => one::<PsFlag>(v),
+        Res::Customers => Err("customers are not synced".into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct PsEnvelopeT<T> {
+    data: PsDataT<T>,
+}
+#[derive(Deserialize)]
+struct PsDataT<T> {
+    items: Vec<T>,
+    has_more: bool,
+}
+
+/// The fast path for a clean page: deserialised straight into typed items (no `Value`
+/// per item). `None` when any item does not fit (a malformed item, a missing
+/// `updated_at`, a mapping error): the caller then takes the item-by-item path, which
+/// quarantines exactly the bad ones with their raw payload.
+fn ps_typed_page<T: PsItem>(body: &[u8], cursor: &Cursor) -> Option<Page> {
+    let env: PsEnvelopeT<T> = serde_json::from_slice(body).ok()?;
+    let mut out = Vec::with_capacity(env.data.items.len());
+    let mut next = cursor.clone();
+    let mut seen_keys = std::collections::HashSet::with_capacity(env.data.items.len());
+    for item in env.data.items {
+        let u = item.updated()?;
+        let k = item.key();
+        if !seen_keys.insert(k.to_string()) {
+            continue; // duplicated page item
         }
-        Res::Flags => {
-            let f = PsFlag::deserialize(v).map_err(e)?;
-            Pulled::Flag(RemoteFlag {
-                flag_id: f.key,
-                transaction_id: f.transaction_key,
-                kind: f.kind,
-                score: f.score,
-                reason: f.reason,
-                updated_at: ms_to_utc(f.updated_at)?
-                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            })
+        if (u, k) <= (cursor.updated, cursor.key.as_str()) {
+            continue; // already pulled
         }
-        Res::Customers => return Err("customers are not synced".into()),
+        if (u, k) > (next.updated, next.key.as_str()) {
+            if u == next.updated {
+                next.seen += 1;
+            } else {
+                next.seen = 1;
+            }
+            next.updated = u;
+            next.key = k.to_string();
+        }
+        out.push(item.into_pulled().ok()?);
+    }
+    Some(Page {
+        items: out,
+        next,
+        done: !env.data.has_more,
     })
+}
+
+fn ps_fast_page(res: Res, body: &[u8], cursor: &Cursor) -> Option<Page> {
+    match res {
+        Res::Partners => ps_typed_page::<PsPartner>(body, cursor),
+        Res::Deals => ps_typed_page::<PsDeal>(body, cursor),
+        Res::Transactions => ps_typed_page::<PsTx>(body, cursor),
+        Res::Rewards => ps_typed_page::<PsReward>(body, cursor),
+        Res::Flags => ps_typed_page::<PsFlag>(body, cursor),
+        Res::Customers => None,
+    }
 }
 
 /// The PartnerStack v2 adapter.
@@ -501,6 +664,9 @@ impl Prm for PartnerStack {
                 "{url}: HTTP {status}: {}",
                 message(&body)
             )));
+        }
+        if let Some(page) = ps_fast_page(res, &body, cursor) {
+            return Ok(page);
         }
         let env: PsEnvelope = serde_json::from_slice(&body)
             .map_err(|e| transient(format!("{}: malformed page: {e}", res.ps_name())))?;
@@ -620,6 +786,14 @@ struct ImpCommission {
     role: CommissionRole,
     amount: Decimal,
     period: String,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    decline_reason: Option<String>,
+    #[serde(default)]
+    record_version: Option<i64>,
+    #[serde(default)]
+    updated_ms: Option<i64>,
 }
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -671,8 +845,8 @@ fn imp_map(res: Res, v: &Value) -> Result<Pulled, String> {
             if t.currency.trim().is_empty() {
                 return Err("currency is empty".into());
             }
-            Pulled::Transaction(
-                Box::new(Transaction {
+            Pulled::Transaction(Box::new(PulledTx::new(
+                Transaction {
                     transaction_id: t.id,
                     kind: t.kind,
                     original_transaction_id: t.original_transaction_id,
@@ -689,20 +863,24 @@ fn imp_map(res: Res, v: &Value) -> Result<Pulled, String> {
                     submitted_at: t.submitted_at,
                     invoice_number: t.invoice_number,
                     notes: t.notes,
-                }),
+                },
                 t.record_version,
-            )
+            )))
         }
         Res::Rewards => {
             let c = ImpCommission::deserialize(v).map_err(e)?;
-            Pulled::Commission(CommissionLine {
-                commission_id: c.id,
-                transaction_id: c.transaction_id,
-                payee_partner_id: c.payee_partner_id,
-                role: c.role,
-                amount: c.amount,
-                period: c.period,
-            })
+            let state = reward_state(c.status, c.decline_reason, c.record_version, c.updated_ms)?;
+            Pulled::Commission(
+                CommissionLine {
+                    commission_id: c.id,
+                    transaction_id: c.transaction_id,
+                    payee_partner_id: c.payee_partner_id,
+                    role: c.role,
+                    amount: c.amount,
+                    period: c.period,
+                },
+                state,
+            )
         }
         Res::Flags => {
             let f = ImpFlag::deserialize(v).map_err(e)?;

@@ -8,9 +8,13 @@
 //!    three versions (seen / decided / remote), never an overwrite; a refusal (e.g. the
 //!    PRM's own four-eyes check) marks the entry failed with the PRM's message.
 //! 2. **Pull** each resource incrementally from its saved cursor. A writer thread writes
-//!    each page's rows together with the cursor after it in one SQLite transaction, so a
+//!    each page's rows together with the cursor after it in one SQLite transaction
+//!    (several pages per transaction, up to `commit_rows` / `commit_window`), so a
 //!    crash at any point resumes without loss or duplication. Malformed items are
-//!    quarantined with their raw payload while the rest syncs.
+//!    quarantined with their raw payload while the rest syncs. Clean pages are
+//!    deserialised straight into typed items; a page with a bad item takes the
+//!    item-by-item path. A first pull into an empty cache drops the secondary indexes
+//!    of the empty tables and rebuilds them at the end (the import's bulk path).
 //! 3. Write the status (online/offline, last sync, items pulled, errors) to `sync_state`.
 //!
 //! Offline is a normal state: when the PRM cannot be reached the run says so, the
@@ -39,6 +43,9 @@ use crate::store::Store;
 use crate::workflow::{self, OutboxItem};
 pub use adapter::{AnyPrm, Conn, Cursor, Page, Prm, PrmError, PushOutcome, PushRequest};
 
+/// SQLite page cache while pulling into a non-empty cache, in KiB.
+const BULK_CACHE_KIB: i64 = 64 * 1024;
+
 /// The resources pulled, in order (partners before what references them).
 pub const PULL_ORDER: [Res; 5] = [
     Res::Partners,
@@ -58,6 +65,8 @@ pub struct SyncOptions {
     pub retry_after_cap: Duration,
     /// Rows per SQLite transaction at most (pages are never split).
     pub commit_rows: usize,
+    /// Longest time pulled rows wait for more before they are committed.
+    pub commit_window: Duration,
     pub resources: Vec<Res>,
     pub push: bool,
 }
@@ -70,7 +79,8 @@ impl Default for SyncOptions {
             backoff_base: Duration::from_millis(200),
             backoff_cap: Duration::from_secs(10),
             retry_after_cap: Duration::from_secs(60),
-            commit_rows: 20_000,
+            commit_rows: 100_000,
+            commit_window: Duration::from_secs(2),
             resources: PULL_ORDER.to_vec(),
             push: true,
         }
@@ -332,17 +342,54 @@ pub async fn pull<P: Prm>(
         };
         cursors.insert(res, c);
     }
-    let (tx, rx) = std::sync::mpsc::sync_channel::<PageWrite>(16);
+    // A first pull into an empty cache takes the bulk path the import uses: secondary
+    // indexes of the empty tables dropped and rebuilt once at the end (remembered in
+    // the cache, so a run killed half-way gets them back on the next start). Otherwise
+    // a larger page cache keeps the index pages of a big cache in memory.
+    let mut store = store;
+    let fresh = opts.resources.contains(&Res::Transactions)
+        && cursors
+            .get(&Res::Transactions)
+            .is_some_and(Cursor::is_start)
+        && match store.sync_table_empty("transactions") {
+            Ok(e) => e,
+            Err(e) => {
+                report.errors.push(format!("reading the cache: {e}"));
+                return (store, true);
+            }
+        };
+    let prepared = if fresh {
+        store.begin_bulk_import().map(|_| None)
+    } else {
+        store
+            .restore_dropped_indexes()
+            .and_then(|_| store.sync_bulk_cache(BULK_CACHE_KIB).map(Some))
+    };
+    let restore_cache = match prepared {
+        Ok(kib) => kib,
+        Err(e) => {
+            report.errors.push(format!("preparing the cache: {e}"));
+            return (store, true);
+        }
+    };
+    let (tx, rx) = std::sync::mpsc::sync_channel::<PageWrite>(64);
     let commit_rows = opts.commit_rows.max(1);
+    let commit_window = opts.commit_window;
     let writer = std::thread::spawn(move || {
         let mut store = store;
         let mut stats = crate::store::sync::ApplyStats::default();
         let mut err = None;
         while let Ok(first) = rx.recv() {
+            // Gather pages for up to `commit_window` (or `commit_rows` rows): one commit
+            // (one fsync) per batch instead of one per page. Each page's rows still go
+            // in with its cursor, so a crash loses at most the uncommitted batch, which
+            // the next run pulls again from the saved cursor.
+            let deadline = Instant::now() + commit_window;
             let mut rows = first.items.len();
             let mut batch = vec![first];
             while rows < commit_rows {
-                match rx.try_recv() {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match rx.recv_timeout(left) {
                     Ok(p) => {
                         rows += p.items.len();
                         batch.push(p);
@@ -361,6 +408,13 @@ pub async fn pull<P: Prm>(
                     break;
                 }
             }
+        }
+        if fresh {
+            if let Err(e) = store.end_bulk_import() {
+                err.get_or_insert(format!("rebuilding indexes after the first pull: {e}"));
+            }
+        } else if let Some(kib) = restore_cache {
+            let _ = store.sync_bulk_cache(kib);
         }
         (store, stats, err)
     });

@@ -32,6 +32,7 @@ pub enum Action {
     SignoffView,
     ForecastView,
     Refresh,
+    SyncNow,
     Help,
     Palette,
     Quit,
@@ -60,7 +61,7 @@ impl Group {
 }
 
 impl Action {
-    pub const ALL: [Action; 30] = [
+    pub const ALL: [Action; 31] = [
         Action::Up,
         Action::Down,
         Action::PageUp,
@@ -88,6 +89,7 @@ impl Action {
         Action::Reject,
         Action::Undo,
         Action::Refresh,
+        Action::SyncNow,
         Action::Help,
         Action::Palette,
         Action::Quit,
@@ -123,6 +125,7 @@ impl Action {
             Action::SignoffView => "signoff",
             Action::ForecastView => "forecast",
             Action::Refresh => "refresh",
+            Action::SyncNow => "sync",
             Action::Help => "help",
             Action::Palette => "palette",
             Action::Quit => "quit",
@@ -158,6 +161,7 @@ impl Action {
             Action::SignoffView => "Show adjustments awaiting sign-off (managers)",
             Action::ForecastView => "Show the forecast, at-risk partners and backtest",
             Action::Refresh => "Reload the queue, counts and sync status",
+            Action::SyncNow => "Sync with the PRM now (push decisions, pull changes)",
             Action::Help => "Show this help",
             Action::Palette => "Command palette",
             Action::Quit => "Quit",
@@ -192,7 +196,9 @@ impl Action {
             | Action::RequestDocuments
             | Action::Reject
             | Action::Undo => Group::Decide,
-            Action::Refresh | Action::Help | Action::Palette | Action::Quit => Group::App,
+            Action::Refresh | Action::SyncNow | Action::Help | Action::Palette | Action::Quit => {
+                Group::App
+            }
         }
     }
 
@@ -226,6 +232,7 @@ impl Action {
             Action::SignoffView => &["2"],
             Action::ForecastView => &["3"],
             Action::Refresh => &["ctrl-r"],
+            Action::SyncNow => &["S"],
             Action::Help => &["?", "f1"],
             Action::Palette => &[":"],
             Action::Quit => &["q", "ctrl-c"],

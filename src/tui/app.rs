@@ -202,6 +202,36 @@ pub enum Level {
     Error,
 }
 
+/// The background sync as the workbench last heard of it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BgSync {
+    pub running: bool,
+    /// (phase, resource, items done) of the running sync.
+    pub progress: Option<(String, String, u64)>,
+    /// Why no sync can run (no PRM configured, no credential, ...).
+    pub unavailable: Option<String>,
+    pub last: Option<crate::tui::sync::SyncSummary>,
+    /// The user pressed sync and waits for an answer (show it in the message line).
+    pub asked: bool,
+}
+
+impl BgSync {
+    /// A short reason the workbench is offline, if it is known to be.
+    pub fn offline_reason(&self, online: Option<bool>) -> Option<&'static str> {
+        match &self.unavailable {
+            Some(w) if w.starts_with("no PRM") => Some("no PRM"),
+            Some(w) if w.contains("credential") || w.contains("keyring") => Some("no login"),
+            Some(_) => Some("sync off"),
+            // Offline in the cache's status may be a choice (`sync --offline`); only a
+            // run of this workbench that could not reach the PRM says unreachable.
+            None if online != Some(true) && self.last.as_ref().is_some_and(|l| !l.online) => {
+                Some("unreachable")
+            }
+            None => None,
+        }
+    }
+}
+
 /// The whole workbench state.
 pub struct App {
     pub user: String,
@@ -229,6 +259,10 @@ pub struct App {
     pub detail_id: Option<String>,
     pub modal: Option<Modal>,
     pub message: Option<(Level, String)>,
+    /// Records in the search index, once built (None: still building).
+    pub search_entries: Option<usize>,
+    /// The background sync, as the status bar shows it.
+    pub bg: BgSync,
     pub quit: bool,
     pub dirty: bool,
     /// Last drawn size and the queue table's area (for paging and mouse clicks).
@@ -267,6 +301,8 @@ impl App {
             detail_id: None,
             modal: None,
             message: None,
+            search_entries: None,
+            bg: BgSync::default(),
             quit: false,
             dirty: true,
             size: Cell::new((80, 24)),
@@ -498,6 +534,22 @@ impl App {
         vec![Effect::LoadForecast]
     }
 
+    /// Reloads the queue window, counts, sync status and what the view shows.
+    fn refresh(&mut self) -> Vec<Effect> {
+        let mut fx = vec![Effect::LoadCounters, Effect::LoadStatus];
+        if self.view == View::Forecast {
+            fx.extend(self.forecast_effect(true));
+        }
+        fx.push(self.reload_queue(Select::Keep));
+        if self.view == View::Signoff {
+            fx.push(Effect::LoadSignoff);
+        }
+        if let Some(id) = self.detail_id.clone() {
+            fx.push(Effect::LoadDetail(id));
+        }
+        fx
+    }
+
     /// The pure update: one action in, effects out.
     pub fn update(&mut self, action: Action) -> Vec<Effect> {
         self.dirty = true;
@@ -628,18 +680,20 @@ impl App {
                 self.forecast_effect(false)
             }
             Action::Refresh => {
-                let mut fx = vec![Effect::LoadCounters, Effect::LoadStatus];
-                if self.view == View::Forecast {
-                    fx.extend(self.forecast_effect(true));
-                }
-                fx.push(self.reload_queue(Select::Keep));
-                if self.view == View::Signoff {
-                    fx.push(Effect::LoadSignoff);
-                }
-                if let Some(id) = self.detail_id.clone() {
-                    fx.push(Effect::LoadDetail(id));
-                }
+                // The user's reload also re-reads the search index (another process may
+                // have rescored); first, so a search reload uses the new one.
+                let mut fx = vec![Effect::BuildSearchIndex];
+                fx.extend(self.refresh());
                 fx
+            }
+            Action::SyncNow => {
+                if self.bg.running {
+                    self.info(Level::Info, "sync: already running");
+                    return vec![];
+                }
+                self.bg.asked = true;
+                self.info(Level::Info, "sync: asking the PRM …");
+                vec![Effect::SyncNow]
             }
             Action::Search => {
                 self.view = if self.view == View::Record {
@@ -805,11 +859,13 @@ impl App {
                 mode,
                 rows,
                 limit,
+                more,
             } => {
                 if req != self.queue.req {
                     return vec![];
                 }
-                self.queue.loading = false;
+                // More of this page follows: no prefetch of our own meanwhile.
+                self.queue.loading = more;
                 self.queue.loaded_once = true;
                 let full = rows.len() >= limit;
                 let q = &mut self.queue;
@@ -947,14 +1003,70 @@ impl App {
                     self.queue.marked.clear();
                     self.signoff.marked.clear();
                     self.info(Level::Ok, text);
-                    let msg = self.message.clone();
-                    let fx = self.update(Action::Refresh);
-                    self.message = msg;
-                    fx
+                    self.refresh()
                 } else {
                     self.info(Level::Error, text);
                     vec![]
                 }
+            }
+            Msg::SearchIndex { entries, .. } => {
+                self.search_entries = Some(entries);
+                vec![]
+            }
+            Msg::SyncStarted => {
+                self.bg.running = true;
+                self.bg.unavailable = None;
+                self.bg.progress = None;
+                vec![]
+            }
+            Msg::SyncProgress {
+                phase,
+                resource,
+                done,
+            } => {
+                self.bg.progress = Some((phase, resource, done));
+                vec![]
+            }
+            Msg::SyncFinished(summary) => {
+                self.bg.running = false;
+                self.bg.progress = None;
+                let changed = summary.written > 0 || matches!(summary.scored, Some(Ok(n)) if n > 0);
+                let text = summary.describe();
+                let level = if !summary.online || !summary.errors.is_empty() {
+                    Level::Error
+                } else {
+                    Level::Ok
+                };
+                let show = self.bg.asked || level == Level::Error || changed;
+                self.bg.asked = false;
+                self.bg.last = Some(*summary);
+                // Reload what the run may have changed; keep the run's message.
+                let mut fx = Vec::new();
+                if changed {
+                    // First: a search reload on the search worker then uses the new index.
+                    fx.push(Effect::BuildSearchIndex);
+                }
+                if changed || self.view == View::Signoff {
+                    fx.extend(self.refresh());
+                } else {
+                    fx.extend([Effect::LoadStatus, Effect::LoadCounters]);
+                }
+                if show {
+                    self.info(level, text);
+                }
+                fx
+            }
+            Msg::SyncUnavailable(why) => {
+                self.bg.running = false;
+                if self.bg.asked {
+                    self.info(
+                        Level::Error,
+                        format!("offline: {why}; decisions wait in the outbox"),
+                    );
+                }
+                self.bg.asked = false;
+                self.bg.unavailable = Some(why);
+                vec![Effect::LoadStatus]
             }
             Msg::Error(e) => {
                 self.queue.loading = false;
@@ -1320,5 +1432,99 @@ mod tests {
         assert_eq!(a.forecast.scroll, 3);
         a.update(Action::Back);
         assert_eq!(a.view, View::Queue);
+    }
+
+    fn summary(online: bool, written: u64) -> crate::tui::sync::SyncSummary {
+        crate::tui::sync::SyncSummary {
+            online,
+            pulled: written,
+            written,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn sync_key_asks_the_sync_thread_and_shows_progress_and_the_result() {
+        let mut a = app();
+        assert_eq!(a.update(Action::SyncNow), vec![Effect::SyncNow]);
+        assert!(a.bg.asked);
+        a.on_msg(Msg::SyncStarted);
+        assert!(a.bg.running);
+        // A second press while it runs asks for nothing.
+        assert_eq!(a.update(Action::SyncNow), vec![]);
+        a.on_msg(Msg::SyncProgress {
+            phase: "pull".into(),
+            resource: "transactions".into(),
+            done: 750,
+        });
+        assert_eq!(
+            a.bg.progress,
+            Some(("pull".into(), "transactions".into(), 750))
+        );
+        // New rows: the index is rebuilt first, then the queue, counts and status reload.
+        let fx = a.on_msg(Msg::SyncFinished(Box::new(summary(true, 12))));
+        assert!(!a.bg.running && a.bg.progress.is_none());
+        assert_eq!(fx.first(), Some(&Effect::BuildSearchIndex));
+        assert!(fx.contains(&Effect::LoadStatus) && fx.contains(&Effect::LoadCounters));
+        assert!(fx.iter().any(|e| matches!(e, Effect::LoadQueue { .. })));
+        assert!(matches!(&a.message, Some((Level::Ok, m)) if m.contains("pulled 12")));
+        // Nothing new: only the status bar's figures reload, no message for a quiet run.
+        a.message = None;
+        let fx = a.on_msg(Msg::SyncFinished(Box::new(summary(true, 0))));
+        assert_eq!(fx, vec![Effect::LoadStatus, Effect::LoadCounters]);
+        assert!(a.message.is_none());
+    }
+
+    #[test]
+    fn offline_is_shown_with_its_reason_and_decisions_still_queue() {
+        let mut a = app();
+        // The sync thread found no PRM at start: no message, but a reason for the bar.
+        assert_eq!(
+            a.on_msg(Msg::SyncUnavailable(
+                "no PRM configured (tierdesk login --prm URL --flavor F)".into()
+            )),
+            vec![Effect::LoadStatus]
+        );
+        assert!(a.message.is_none());
+        assert_eq!(a.bg.offline_reason(None), Some("no PRM"));
+        // Pressing S says why, and that decisions wait in the outbox.
+        a.update(Action::SyncNow);
+        a.on_msg(Msg::SyncUnavailable("no PRM configured".into()));
+        assert!(
+            matches!(&a.message, Some((Level::Error, m)) if m.contains("outbox")),
+            "{:?}",
+            a.message
+        );
+        // An unreachable PRM: the run reports offline, shown as an error.
+        a.bg.unavailable = None;
+        a.update(Action::SyncNow);
+        a.on_msg(Msg::SyncStarted);
+        a.on_msg(Msg::SyncFinished(Box::new(summary(false, 0))));
+        assert!(matches!(&a.message, Some((Level::Error, m)) if m.contains("unreachable")));
+        assert_eq!(a.bg.offline_reason(Some(false)), Some("unreachable"));
+        assert_eq!(a.bg.offline_reason(Some(true)), None);
+        // Offline by choice (no run here said unreachable): no reason is made up.
+        assert_eq!(BgSync::default().offline_reason(Some(false)), None);
+        // Deciding offline is unaffected: approve still asks the workflow.
+        a.queue.rows = vec![crate::store::queue::QueueRow {
+            transaction_id: "T1".into(),
+            score: 0.9,
+            confidence: 0.9,
+            kinds: vec![],
+            partner_id: "P".into(),
+            partner_name: "P".into(),
+            tier: String::new(),
+            customer: String::new(),
+            amount: "1".into(),
+            currency: "USD".into(),
+            amount_minor: 100,
+            at_stake_minor: 1,
+            submitted_at: String::new(),
+            status: "flagged".into(),
+        }];
+        assert!(matches!(
+            a.update(Action::Approve).as_slice(),
+            [Effect::Decide { ids, .. }] if ids == &["T1".to_string()]
+        ));
     }
 }

@@ -3,7 +3,9 @@
 //! [`Msg`]s over a channel.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::mpsc::{Receiver, Sender};
+use std::sync::Arc;
 
 use rust_decimal::Decimal;
 
@@ -13,6 +15,7 @@ use crate::store::queue::{
     SyncStatus,
 };
 use crate::store::Store;
+use crate::tui::search::{SearchError, SearchIndex};
 use crate::workflow::{self, Actor, CaseState, Command, Policy, SignoffCommand};
 
 /// A decision the user asked for.
@@ -85,6 +88,25 @@ pub enum Effect {
     /// The forecast, attainment risk and backtest of the whole program (slow: seconds on
     /// big caches).
     LoadForecast,
+    /// (Re)build the in-memory search index (on the search worker).
+    BuildSearchIndex,
+    /// Ask the background sync thread for a run now.
+    SyncNow,
+}
+
+impl Effect {
+    /// Whether this effect belongs on the search worker: index builds and queue pages
+    /// narrowed by a search text.
+    pub fn is_search(&self) -> bool {
+        match self {
+            Effect::BuildSearchIndex => true,
+            Effect::LoadQueue { filter, .. } => filter
+                .search
+                .as_deref()
+                .is_some_and(|s| !s.trim().is_empty()),
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -95,6 +117,8 @@ pub enum Msg {
         mode: PageMode,
         rows: Vec<QueueRow>,
         limit: usize,
+        /// More rows of the same request follow (an `Append`): keep loading.
+        more: bool,
     },
     Counters(Vec<(String, i64)>),
     Status(SyncStatus),
@@ -102,6 +126,23 @@ pub enum Msg {
     Signoff(Vec<SignoffRow>),
     Explain(String, Result<ExplainView, String>),
     Forecast(Result<Box<ForecastData>, String>),
+    /// The search index is ready: entries and milliseconds it took.
+    SearchIndex {
+        entries: usize,
+        millis: u64,
+    },
+    /// The background sync started a run.
+    SyncStarted,
+    /// Progress of the running sync (throttled).
+    SyncProgress {
+        phase: String,
+        resource: String,
+        done: u64,
+    },
+    /// The run finished.
+    SyncFinished(Box<crate::tui::sync::SyncSummary>),
+    /// No sync possible (no PRM configured, no credential...): why.
+    SyncUnavailable(String),
     /// A command finished: `ok` and a message for the user.
     Done {
         ok: bool,
@@ -186,10 +227,30 @@ fn load_forecast(store: &Store) -> Result<ForecastData, String> {
 /// workbench (memory); `tierdesk explain ID` still works.
 pub const EXPLAIN_MAX_TRANSACTIONS: i64 = 250_000;
 
-/// Worker-side state: the program loaded once for explanations.
+/// Worker-side state: the program loaded once for explanations; on the search worker,
+/// the search index and the newest queue request (to drop superseded searches).
 #[derive(Default)]
 pub struct WorkerState {
     dataset: Option<crate::model::Dataset>,
+    pub search: Option<SearchIndex>,
+    /// The newest queue request the UI sent (set by the dispatcher).
+    pub latest_req: Option<Arc<AtomicU64>>,
+}
+
+impl WorkerState {
+    /// The search worker's state: cancels searches when `latest` moves past them.
+    pub fn for_search(latest: Arc<AtomicU64>) -> WorkerState {
+        WorkerState {
+            latest_req: Some(latest),
+            ..WorkerState::default()
+        }
+    }
+
+    fn superseded(&self, req: u64) -> bool {
+        self.latest_req
+            .as_ref()
+            .is_some_and(|l| l.load(AtomicOrdering::SeqCst) != req)
+    }
 }
 
 fn explain(store: &Store, state: &mut WorkerState, id: &str) -> Result<ExplainView, String> {
@@ -244,13 +305,163 @@ pub struct Env {
     pub config: Config,
 }
 
-/// Runs one effect against `store`.
+/// Rows of a search's first page sent ahead of the rest (a screenful and some), so the
+/// results show as soon as they are found.
+pub const SEARCH_FIRST: usize = 60;
+
+/// Runs one effect, handing each message to `emit` as it is ready: a search's first
+/// page arrives in two parts (the first screenful, then the rest).
+pub fn execute_stream(
+    store: &mut Store,
+    env: &Env,
+    state: &mut WorkerState,
+    e: Effect,
+    emit: &mut dyn FnMut(Msg) -> bool,
+) {
+    if let Effect::LoadQueue {
+        req,
+        filter,
+        sort,
+        cursor,
+        dir,
+        limit,
+        mode,
+    } = &e
+    {
+        if e.is_search() && state.search.is_some() {
+            search_pages(
+                store,
+                state,
+                *req,
+                filter,
+                *sort,
+                cursor.as_ref(),
+                *dir,
+                *limit,
+                *mode,
+                emit,
+            );
+            return;
+        }
+    }
+    emit(execute(store, env, state, e));
+}
+
+#[allow(clippy::too_many_arguments)]
+fn search_pages(
+    store: &Store,
+    state: &mut WorkerState,
+    req: u64,
+    filter: &QueueFilter,
+    sort: QueueSort,
+    cursor: Option<&QueueCursor>,
+    dir: PageDir,
+    limit: usize,
+    mode: PageMode,
+    emit: &mut dyn FnMut(Msg) -> bool,
+) {
+    let empty = |mode| Msg::Queue {
+        req,
+        mode,
+        rows: Vec::new(),
+        limit,
+        more: false,
+    };
+    // The UI has moved on: an empty answer to a request it will ignore.
+    if state.superseded(req) {
+        emit(empty(mode));
+        return;
+    }
+    let latest = state.latest_req.clone();
+    let cancelled = move || {
+        latest
+            .as_ref()
+            .is_some_and(|l| l.load(AtomicOrdering::SeqCst) != req)
+    };
+    let Some(ix) = state.search.as_mut() else {
+        emit(empty(mode));
+        return;
+    };
+    let split = matches!(mode, PageMode::Replace(Select::First))
+        && cursor.is_none()
+        && dir == PageDir::After
+        && limit > SEARCH_FIRST;
+    let first = if split { SEARCH_FIRST } else { limit };
+    let rows = match ix.page(store, filter, sort, cursor, dir, first, &cancelled) {
+        Ok(rows) => rows,
+        Err(SearchError::Cancelled) => {
+            emit(empty(mode));
+            return;
+        }
+        Err(SearchError::Store(err)) => {
+            emit(Msg::Error(format!("search: {err}")));
+            return;
+        }
+    };
+    let more = split && rows.len() >= first;
+    let last = rows.last().map(QueueRow::cursor);
+    if !emit(Msg::Queue {
+        req,
+        mode,
+        rows,
+        limit: first,
+        more,
+    }) || !more
+    {
+        return;
+    }
+    let rest = limit - first;
+    let msg = match ix.page(
+        store,
+        filter,
+        sort,
+        last.as_ref(),
+        PageDir::After,
+        rest,
+        &cancelled,
+    ) {
+        Ok(rows) => Msg::Queue {
+            req,
+            mode: PageMode::Append,
+            rows,
+            limit: rest,
+            more: false,
+        },
+        // Superseded: end the stream (ignored by the UI, which asked for something else).
+        Err(SearchError::Cancelled) => Msg::Queue {
+            req,
+            mode: PageMode::Append,
+            rows: Vec::new(),
+            limit: rest,
+            more: false,
+        },
+        Err(SearchError::Store(err)) => Msg::Error(format!("search: {err}")),
+    };
+    emit(msg);
+}
+
+/// Runs one effect against `store` (a search page in one message).
 pub fn execute(store: &mut Store, env: &Env, state: &mut WorkerState, e: Effect) -> Msg {
     if let Effect::LoadExplain(id) = &e {
         return Msg::Explain(id.clone(), explain(store, state, id));
     }
     if e == Effect::LoadForecast {
         return Msg::Forecast(load_forecast(store).map(Box::new));
+    }
+    if e == Effect::BuildSearchIndex {
+        // Never cancelled: searches that arrive meanwhile wait for it.
+        return match SearchIndex::build(store, &|| false) {
+            Ok(Some(ix)) => {
+                let m = Msg::SearchIndex {
+                    entries: ix.len(),
+                    millis: ix.built_in.as_millis() as u64,
+                };
+                state.search = Some(ix);
+                m
+            }
+            Ok(None) => Msg::Error("search index: cancelled".into()),
+            Err(err) => Msg::Error(format!("search index: {err}")),
+        };
     }
     match run(store, env, e) {
         Ok(m) => m,
@@ -279,6 +490,7 @@ fn run(store: &mut Store, env: &Env, e: Effect) -> anyhow::Result<Msg> {
                 mode,
                 rows,
                 limit,
+                more: false,
             }
         }
         Effect::LoadCounters => Msg::Counters(store.queue_counters()?),
@@ -301,6 +513,10 @@ fn run(store: &mut Store, env: &Env, e: Effect) -> anyhow::Result<Msg> {
         } => done(workflow_signoff(store, env, &ids, approve, &reason)),
         Effect::Undo(id) => done(workflow_undo(store, env, &id)),
         Effect::LoadForecast => Msg::Forecast(Err("not loaded".into())),
+        Effect::BuildSearchIndex => Msg::Error("search index: not built here".into()),
+        Effect::SyncNow => {
+            Msg::SyncUnavailable("background sync runs in the interactive workbench".into())
+        }
     })
 }
 
@@ -395,7 +611,13 @@ fn workflow_undo(store: &mut Store, env: &Env, id: &str) -> Result<String, Strin
 
 /// The background worker: one thread, its own store connection. Detail requests are
 /// coalesced (only the newest pending one runs), so fast scrolling never queues work.
-pub fn spawn_worker(db: PathBuf, env: Env, rx: Receiver<Effect>, tx: Sender<Incoming>) {
+pub fn spawn_worker(
+    db: PathBuf,
+    env: Env,
+    mut state: WorkerState,
+    rx: Receiver<Effect>,
+    tx: Sender<Incoming>,
+) {
     std::thread::spawn(move || {
         let mut store = match Store::open(&db) {
             Ok(s) => s,
@@ -406,7 +628,6 @@ pub fn spawn_worker(db: PathBuf, env: Env, rx: Receiver<Effect>, tx: Sender<Inco
                 return;
             }
         };
-        let mut state = WorkerState::default();
         while let Ok(first) = rx.recv() {
             let mut batch = vec![first];
             while let Ok(more) = rx.try_recv() {
@@ -436,10 +657,12 @@ pub fn spawn_worker(db: PathBuf, env: Env, rx: Receiver<Effect>, tx: Sender<Inco
                 if stale {
                     continue;
                 }
-                if tx
-                    .send(Incoming::Msg(execute(&mut store, &env, &mut state, e)))
-                    .is_err()
-                {
+                let mut alive = true;
+                execute_stream(&mut store, &env, &mut state, e, &mut |m| {
+                    alive = tx.send(Incoming::Msg(m)).is_ok();
+                    alive
+                });
+                if !alive {
                     return;
                 }
             }

@@ -11,12 +11,14 @@ pub mod action;
 pub mod app;
 pub mod effects;
 pub mod keymap;
+pub mod search;
+pub mod sync;
 pub mod theme;
 pub mod ui;
 
 use std::io::{stdout, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,7 +33,7 @@ use ratatui::Terminal;
 
 use crate::cli::Context;
 use app::App;
-use effects::{Effect, Env, Incoming};
+use effects::{Effect, Env, Incoming, WorkerState};
 use keymap::Keymap;
 use theme::Theme;
 
@@ -184,7 +186,44 @@ pub fn run(ctx: &Context, db: &Path) -> anyhow::Result<()> {
         role: ctx.role,
         config: ctx.config.clone(),
     };
-    effects::spawn_worker(db.to_path_buf(), env, fx_rx, in_tx.clone());
+    effects::spawn_worker(
+        db.to_path_buf(),
+        env.clone(),
+        WorkerState::default(),
+        fx_rx,
+        in_tx.clone(),
+    );
+    // Searches run on their own worker (own connection, the in-memory index), so a
+    // search never waits behind a slow query and a newer one cancels an older one.
+    let latest_req = Arc::new(AtomicU64::new(0));
+    let (search_tx, search_rx) = mpsc::channel::<Effect>();
+    effects::spawn_worker(
+        db.to_path_buf(),
+        env,
+        WorkerState::for_search(latest_req.clone()),
+        search_rx,
+        in_tx.clone(),
+    );
+    let _ = search_tx.send(Effect::BuildSearchIndex);
+    // Background sync: its own thread, connection and runtime.
+    let (sync_tx, sync_rx) = mpsc::channel::<sync::SyncCmd>();
+    sync::spawn(
+        db.to_path_buf(),
+        ctx.config.prm.clone(),
+        sync::interval(),
+        sync_rx,
+        in_tx.clone(),
+    );
+    let dispatch = |e: Effect| {
+        if let Effect::LoadQueue { req, .. } = &e {
+            latest_req.store(*req, Ordering::SeqCst);
+        }
+        let _ = match e {
+            Effect::SyncNow => sync_tx.send(sync::SyncCmd::Now).map_err(|_| ()),
+            e if e.is_search() => search_tx.send(e).map_err(|_| ()),
+            e => fx_tx.send(e).map_err(|_| ()),
+        };
+    };
     let stop = Arc::new(AtomicBool::new(false));
     spawn_signals(in_tx.clone(), stop.clone());
 
@@ -193,7 +232,7 @@ pub fn run(ctx: &Context, db: &Path) -> anyhow::Result<()> {
     terminal.clear()?;
     spawn_input(in_tx, stop.clone());
     for e in app.start() {
-        let _ = fx_tx.send(e);
+        dispatch(e);
     }
     let mut last_draw = Instant::now() - FRAME;
     let result = (|| -> anyhow::Result<()> {
@@ -220,7 +259,7 @@ pub fn run(ctx: &Context, db: &Path) -> anyhow::Result<()> {
             let mut next = Some(first);
             while let Some(inc) = next {
                 for e in handle(&mut app, inc) {
-                    let _ = fx_tx.send(e);
+                    dispatch(e);
                 }
                 next = in_rx.try_recv().ok();
             }

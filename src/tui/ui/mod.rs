@@ -313,9 +313,20 @@ fn status_bar(f: &mut Frame, app: &App, area: Rect) {
     let bar = t.status_bar;
     let s = &app.sync;
     let narrow = area.width < 110;
-    let (dot, net) = match s.online {
-        Some(true) => ("●", "online"),
-        _ => ("○", "offline"),
+    let net: String = if app.bg.running {
+        match &app.bg.progress {
+            Some((phase, res, done)) if !narrow => {
+                format!("⟳ {phase} {res} {}", group_int(*done as i64))
+            }
+            Some((_, _, done)) => format!("⟳ {}", group_int(*done as i64)),
+            None => "⟳ syncing".into(),
+        }
+    } else {
+        match (app.bg.offline_reason(s.online), s.online) {
+            (Some(why), _) if !narrow => format!("○ offline: {why}"),
+            (_, Some(true)) => "● online".into(),
+            _ => "○ offline".into(),
+        }
     };
     let last = s
         .last_sync
@@ -336,7 +347,7 @@ fn status_bar(f: &mut Frame, app: &App, area: Rect) {
             bar.patch(t.key),
         ),
         Span::styled(
-            format!("│ {dot} {net} │ sync {last} │ outbox {} ", s.outbox_pending),
+            format!("│ {net} │ sync {last} │ outbox {} ", s.outbox_pending),
             bar,
         ),
         Span::styled(

@@ -124,7 +124,9 @@ fn search(f: &mut Frame, app: &App, input: &str, area: Rect) {
     );
     f.render_widget(Clear, r);
     let n = app.queue.rows.len();
-    let count = if app.queue.loading {
+    let count = if app.queue.loading && app.search_entries.is_none() {
+        "indexing…".to_string()
+    } else if app.queue.loading {
         "searching…".to_string()
     } else if app.queue.at_bottom {
         format!("{n} match{}", if n == 1 { "" } else { "es" })

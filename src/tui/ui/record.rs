@@ -487,6 +487,20 @@ fn commission_lines<'a>(app: &App, d: &RecordDetail) -> Vec<Line<'a>> {
             ),
             Span::styled(format!("{:>14}", money_text(&c.amount, cur)), st),
             Span::styled(format!("  {}", c.period), t.muted),
+            Span::styled(
+                c.prm_status
+                    .as_deref()
+                    .map(|s| format!("  PRM: {s}"))
+                    .unwrap_or_default(),
+                if c.prm_status
+                    .as_deref()
+                    .is_some_and(|s| s.starts_with("declined"))
+                {
+                    t.danger
+                } else {
+                    t.muted
+                },
+            ),
         ]));
     }
     if !d.commissions.is_empty() {

@@ -35,12 +35,14 @@ pub struct ScoreSummary {
 
 /// The plan's variances as the detector needs them (reason and plan total).
 pub fn variances_for(ds: &Dataset) -> BTreeMap<String, VarianceInfo> {
-    let lines = crate::plan::recalculate(ds);
+    // One calculator: its indexes serve the recalculation and the variance check.
+    let calc = crate::plan::Calculator::new(ds);
+    let lines = calc.recalculate();
     let mut plan_total: BTreeMap<&str, Decimal> = BTreeMap::new();
     for l in &lines {
         *plan_total.entry(l.transaction_id.as_str()).or_default() += l.amount;
     }
-    crate::plan::variances(ds, &lines)
+    crate::plan::variances_with(&calc, &lines)
         .into_iter()
         .map(|(id, v)| {
             let plan_amount = Some(plan_total.get(id.as_str()).copied().unwrap_or_default());

@@ -295,6 +295,21 @@ pub struct RecordDetail {
     pub deal_month: String,
     /// For a duplicate: the earlier transaction it repeats.
     pub original: Option<TxView>,
+    /// Open conflicts with the PRM (a record changed there after the reviewer decided).
+    pub conflicts: Vec<ConflictView>,
+}
+
+/// One open conflict: the three versions, each as the JSON text sync stored.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ConflictView {
+    pub decision_id: String,
+    /// The record as the reviewer saw it when deciding.
+    pub seen: String,
+    /// What the reviewer decided (the pushed payload).
+    pub decided: String,
+    /// The record as the PRM has it now.
+    pub remote: String,
+    pub created_at: String,
 }
 
 /// One line of the sign-off list.
@@ -886,6 +901,21 @@ impl Store {
             })?
             .collect::<rusqlite::Result<_>>()?;
         d.audit = self.audit_for(tx_id)?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT decision_id, seen, decided, remote, created_at FROM conflicts
+             WHERE transaction_id = ? AND resolved_at IS NULL ORDER BY id",
+        )?;
+        d.conflicts = stmt
+            .query_map([tx_id], |r| {
+                Ok(ConflictView {
+                    decision_id: r.get(0)?,
+                    seen: r.get(1)?,
+                    decided: r.get(2)?,
+                    remote: r.get(3)?,
+                    created_at: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
         // Monthly bookings of the partner (sales), for the sparkline.
         let mut stmt = self.conn.prepare_cached(
             "SELECT substr(closed_on, 1, 7), SUM(amount_minor) FROM transactions
@@ -1105,7 +1135,7 @@ mod tests {
     }
 
     #[test]
-    fn commission_lines_carry_the_prm_reward_status() {
+    fn record_detail_carries_prm_reward_statuses_and_open_conflicts() {
         let s = Store::open_in_memory().unwrap();
         s.conn
             .execute_batch(
@@ -1125,7 +1155,24 @@ mod tests {
                           ('C2', 'T1', 'declined', 'not certified', '2026-01-12T00:00:00Z');",
             )
             .unwrap();
+        s.conn
+            .execute_batch(
+                "INSERT INTO conflicts (transaction_id, decision_id, seen, decided, remote, created_at)
+                 VALUES ('T1', 'D1', '{\"amount\":\"90.00\"}', '{\"action\":\"approve\"}',
+                         '{\"amount\":\"95.00\"}', '2026-01-13T00:00:00Z'),
+                        ('T1', 'D0', '{}', '{}', '{}', '2026-01-12T00:00:00Z');
+                 UPDATE conflicts SET resolved_at = '2026-01-12T01:00:00Z' WHERE decision_id = 'D0';",
+            )
+            .unwrap();
         let d = s.record_detail("T1").unwrap().unwrap();
+        assert_eq!(
+            d.conflicts.len(),
+            1,
+            "only the open conflict: {:?}",
+            d.conflicts
+        );
+        assert_eq!(d.conflicts[0].decision_id, "D1");
+        assert_eq!(d.conflicts[0].remote, r#"{"amount":"95.00"}"#);
         let status: Vec<_> = d
             .commissions
             .iter()

@@ -612,6 +612,7 @@ fn decision_lines<'a>(app: &App, d: &RecordDetail) -> Vec<Line<'a>> {
             ]));
         }
     }
+    v.extend(conflict_lines(app, d));
     v.push(Line::raw(""));
     v.push(section(app, "Proposed adjustment"));
     match &d.proposal {
@@ -749,6 +750,93 @@ fn audit_lines<'a>(app: &App, d: &RecordDetail, w: usize) -> Vec<Line<'a>> {
                 t.muted,
             ),
         ]));
+    }
+    v
+}
+
+/// Open conflicts with the PRM: what the reviewer saw, what they decided and what the
+/// PRM has now, field by field, differences marked.
+fn conflict_lines<'a>(app: &App, d: &RecordDetail) -> Vec<Line<'a>> {
+    let t = &app.theme;
+    let mut v = Vec::new();
+    for c in &d.conflicts {
+        v.push(Line::raw(""));
+        v.push(section(
+            app,
+            "Conflict: the PRM changed this record after the decision",
+        ));
+        let obj = |text: &str| -> Vec<(String, String)> {
+            match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(serde_json::Value::Object(m)) => m
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let shown = match v {
+                            serde_json::Value::String(s) => s,
+                            other => other.to_string(),
+                        };
+                        (k, shown)
+                    })
+                    .collect(),
+                _ => vec![("record".to_string(), text.to_string())],
+            }
+        };
+        let seen = obj(&c.seen);
+        let remote = obj(&c.remote);
+        let mut keys: Vec<&str> = seen.iter().map(|(k, _)| k.as_str()).collect();
+        for (k, _) in &remote {
+            if !keys.contains(&k.as_str()) {
+                keys.push(k);
+            }
+        }
+        let get = |side: &[(String, String)], k: &str| {
+            side.iter()
+                .find(|(x, _)| x == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        v.push(Line::styled(
+            format!("  {:<16} {:<28} {}", "field", "you saw", "PRM has now"),
+            t.muted,
+        ));
+        for k in keys {
+            let (a, b) = (get(&seen, k), get(&remote, k));
+            let same = a == b;
+            v.push(Line::from(vec![
+                Span::styled(if same { "  " } else { "≠ " }, t.danger),
+                Span::styled(format!("{:<16} ", fit(k, 16)), t.muted),
+                Span::styled(
+                    format!("{:<28} ", fit(&a, 28)),
+                    if same { t.text } else { t.diff },
+                ),
+                Span::styled(b, if same { t.text } else { t.diff }),
+            ]));
+        }
+        let decided = obj(&c.decided);
+        let summary: Vec<String> = ["action", "amount", "reason"]
+            .iter()
+            .filter_map(|k| {
+                let v = get(&decided, k);
+                (!v.is_empty() && v != "null").then(|| format!("{k} {v}"))
+            })
+            .collect();
+        v.push(Line::from(vec![
+            Span::styled("  decided: ", t.muted),
+            Span::styled(
+                if summary.is_empty() {
+                    c.decision_id.clone()
+                } else {
+                    format!("{} ({})", summary.join(", "), c.decision_id)
+                },
+                t.text,
+            ),
+        ]));
+        v.push(Line::styled(
+            format!(
+                "  since {}; a new decision resolves it (never overwrites the PRM)",
+                c.created_at
+            ),
+            t.muted,
+        ));
     }
     v
 }

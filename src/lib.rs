@@ -12,6 +12,7 @@ pub mod config;
 pub mod demo;
 pub mod detect;
 pub mod forecast;
+pub mod fxhash;
 pub mod import;
 pub mod logging;
 pub mod model;

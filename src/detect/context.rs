@@ -5,8 +5,8 @@ use chrono::{Datelike, NaiveDate};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
-use super::fxhash::FxMap;
 use super::names::normalise_customer;
+use crate::fxhash::FxMap;
 use crate::model::*;
 
 /// Per-transaction figures the pairwise detectors (duplicates, splits) compare, computed

@@ -5,10 +5,10 @@
 use serde_json::json;
 
 use super::context::{Ctx, Feat};
-use super::fxhash::{FxMap, FxSet};
 use super::names::{invoice_contains, invoice_distance};
 use super::split::rel_diff;
 use super::{Hit, Soft};
+use crate::fxhash::{FxMap, FxSet};
 use crate::model::*;
 
 /// Close dates further apart than this are not the same deal (repeat orders are).

@@ -28,7 +28,6 @@ pub mod context;
 pub mod deal_size;
 pub mod discount;
 pub mod duplicate;
-pub mod fxhash;
 pub mod names;
 pub mod registration;
 pub mod split;
@@ -36,7 +35,7 @@ pub mod variance;
 
 pub use context::Ctx;
 
-use fxhash::{FxMap, FxSet};
+use crate::fxhash::{FxMap, FxSet};
 
 /// Recorded with every flag and proposal; bump when scoring changes.
 pub const DETECTOR_VERSION: &str = "detect-1.0";

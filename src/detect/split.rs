@@ -4,9 +4,9 @@
 use serde_json::json;
 
 use super::context::{to_f64, Ctx, Feat};
-use super::fxhash::FxMap;
 use super::names::invoice_distance;
 use super::Hit;
+use crate::fxhash::FxMap;
 use crate::model::*;
 
 /// Close dates at most this many days apart belong to one split.

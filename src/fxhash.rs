@@ -1,6 +1,6 @@
-//! A small, fast, deterministic hasher for the detector's internal maps (the
-//! Firefox/rustc "Fx" multiply-rotate hash). Keys here are ids and indices from the
-//! data set, not attacker-chosen collision sets worth SipHash's cost.
+//! A small, fast, deterministic hasher for the detector's and the calculator's internal
+//! maps (the Firefox/rustc "Fx" multiply-rotate hash). Keys here are ids and indices from
+//! the data set, not attacker-chosen collision sets worth SipHash's cost.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -44,6 +44,11 @@ impl Hasher for FxHasher {
     #[inline]
     fn write_u32(&mut self, i: u32) {
         self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_i32(&mut self, i: i32) {
+        self.add(u64::from(i as u32));
     }
 
     #[inline]

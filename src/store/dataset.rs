@@ -135,12 +135,12 @@ fn to_hex(bytes: &[u8]) -> String {
 #[derive(Debug, Clone)]
 pub struct PreparedTransaction {
     pub tx: Transaction,
-    unit_list_price: String,
-    unit_net_price: String,
-    amount: String,
-    amount_minor: i64,
-    closed_on: String,
-    submitted_at: String,
+    pub(super) unit_list_price: String,
+    pub(super) unit_net_price: String,
+    pub(super) amount: String,
+    pub(super) amount_minor: i64,
+    pub(super) closed_on: String,
+    pub(super) submitted_at: String,
     pub row_hash: String,
 }
 

@@ -9,6 +9,7 @@ use rusqlite::{params, OptionalExtension};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use super::dataset::PreparedTransaction;
 use super::{Result, Store};
 use crate::model::{CommissionLine, Partner, Registration, Transaction};
 
@@ -42,33 +43,19 @@ pub enum Pulled {
     },
 }
 
-/// A pulled transaction, the PRM's record version, and the text forms the cache stores
-/// (the same forms and row hash as an import).
+/// A pulled transaction with the text forms and row hash the cache stores (the same as an
+/// import's), and the PRM's record version.
 #[derive(Debug, Clone)]
 pub struct PulledTx {
-    pub tx: Transaction,
+    pub prepared: PreparedTransaction,
     pub version: i64,
-    unit_list_price: String,
-    unit_net_price: String,
-    amount: String,
-    amount_minor: i64,
-    closed_on: String,
-    submitted_at: String,
-    pub row_hash: String,
 }
 
 impl PulledTx {
     pub fn new(tx: Transaction, version: i64) -> PulledTx {
         PulledTx {
-            unit_list_price: tx.unit_list_price.to_string(),
-            unit_net_price: tx.unit_net_price.to_string(),
-            amount: tx.amount.to_string(),
-            amount_minor: crate::money::to_minor(tx.amount),
-            closed_on: tx.closed_on.to_string(),
-            submitted_at: super::dataset::format_timestamp(&tx.submitted_at),
-            row_hash: transaction_hash(&tx),
+            prepared: PreparedTransaction::new(tx),
             version,
-            tx,
         }
     }
 }
@@ -269,7 +256,8 @@ impl Store {
             for page in pages {
                 for item in &page.items {
                     match item {
-                        Pulled::Transaction(p) => {
+                        Pulled::Transaction(pulled) => {
+                            let p = &pulled.prepared;
                             let t = &p.tx;
                             let n = up_tx.execute(params![
                                 t.transaction_id,
@@ -290,7 +278,7 @@ impl Store {
                                 t.invoice_number,
                                 t.notes,
                                 p.row_hash,
-                                p.version,
+                                pulled.version,
                                 at,
                             ])?;
                             if n > 0 {

@@ -542,7 +542,10 @@ impl Run<'_> {
             ..Default::default()
         };
         type Msg<W> = (Vec<W>, Vec<Rejection>, ImportProgress);
-        let (tx, rx) = mpsc::sync_channel::<Msg<W>>(2);
+        // Eight batches in flight let the two threads ride out each other's stalls
+        // (a WAL checkpoint on the writer, a slow stretch of lines on the parser):
+        // measured 123k -> 145-156k transactions/s for the load, for ~20 MiB more.
+        let (tx, rx) = mpsc::sync_channel::<Msg<W>>(8);
         // Written batches go back to the parsing thread to be freed there: the
         // writing thread (the bottleneck) spends no time on freeing rows.
         let (spent_tx, spent_rx) = mpsc::channel::<Vec<W>>();

@@ -544,7 +544,7 @@ impl Run<'_> {
         type Msg<W> = (Vec<W>, Vec<Rejection>, ImportProgress);
         // Eight batches in flight let the two threads ride out each other's stalls
         // (a WAL checkpoint on the writer, a slow stretch of lines on the parser):
-        // measured 123k -> 145-156k transactions/s for the load, for ~20 MiB more.
+        // measured 123k -> 138-156k transactions/s for the load, for ~20 MiB more.
         let (tx, rx) = mpsc::sync_channel::<Msg<W>>(8);
         // Written batches go back to the parsing thread to be freed there: the
         // writing thread (the bottleneck) spends no time on freeing rows.

@@ -24,6 +24,26 @@ pub struct UpsertCounts {
     pub unchanged: u64,
 }
 
+impl UpsertCounts {
+    /// Runs `ins` (an insert that ignores an existing key) and, when the row exists,
+    /// `upd` (an update guarded by a change), counting which one took effect.
+    fn insert_or_update<P: rusqlite::Params + Clone>(
+        &mut self,
+        ins: &mut rusqlite::Statement<'_>,
+        upd: &mut rusqlite::Statement<'_>,
+        params: P,
+    ) -> rusqlite::Result<()> {
+        if ins.execute(params.clone())? == 1 {
+            self.inserted += 1;
+        } else if upd.execute(params)? == 1 {
+            self.updated += 1;
+        } else {
+            self.unchanged += 1;
+        }
+        Ok(())
+    }
+}
+
 impl std::ops::AddAssign for UpsertCounts {
     fn add_assign(&mut self, o: UpsertCounts) {
         self.inserted += o.inserted;
@@ -424,13 +444,7 @@ fn upsert_in<R>(
     let mut c = UpsertCounts::default();
     for r in rows {
         let v = values(r);
-        if ins.execute(rusqlite::params_from_iter(v.iter()))? == 1 {
-            c.inserted += 1;
-        } else if upd.execute(rusqlite::params_from_iter(v.iter()))? == 1 {
-            c.updated += 1;
-        } else {
-            c.unchanged += 1;
-        }
+        c.insert_or_update(&mut ins, &mut upd, rusqlite::params_from_iter(v.iter()))?;
     }
     Ok(c)
 }
@@ -710,13 +724,7 @@ impl Store {
                     p.amount,
                     r.period
                 ];
-                if ins.execute(params)? == 1 {
-                    c.inserted += 1;
-                } else if upd.execute(params)? == 1 {
-                    c.updated += 1;
-                } else {
-                    c.unchanged += 1;
-                }
+                c.insert_or_update(&mut ins, &mut upd, params)?;
             }
         }
         tx.commit()?;
@@ -886,13 +894,7 @@ impl Store {
                     p.row_hash,
                     now,
                 ];
-                if ins.execute(params)? == 1 {
-                    c.inserted += 1;
-                } else if upd.execute(params)? == 1 {
-                    c.updated += 1;
-                } else {
-                    c.unchanged += 1;
-                }
+                c.insert_or_update(&mut ins, &mut upd, params)?;
             }
         }
         tx.commit()?;

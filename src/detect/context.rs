@@ -335,12 +335,16 @@ impl<'a> Ctx<'a> {
         let mut p_lags: FxMap<&str, Vec<f64>> = FxMap::default();
         let mut t_logs: FxMap<&str, Vec<f64>> = FxMap::default();
         let mut lags: Vec<f64> = Vec::new();
-        let mut any_history = false;
+        // Learn from the sales before the review window; with no history before the
+        // window, from every sale (still better than nothing).
+        let any_history = ds
+            .transactions
+            .iter()
+            .any(|t| t.kind == TransactionKind::Sale && self.is_history(t));
         for (t, f) in ds.transactions.iter().zip(&self.feat) {
-            if t.kind != TransactionKind::Sale || !self.is_history(t) {
+            if t.kind != TransactionKind::Sale || (any_history && !self.is_history(t)) {
                 continue;
             }
-            any_history = true;
             let amt = f.amount;
             let lag = lag_days(t).max(0) as f64;
             lags.push(lag);
@@ -350,25 +354,6 @@ impl<'a> Ctx<'a> {
                 p_logs.entry(t.partner_id.as_str()).or_default().push(l);
                 if let Some(tier) = self.tier_on(&t.partner_id, t.closed_on) {
                     t_logs.entry(tier).or_default().push(l);
-                }
-            }
-        }
-        if !any_history {
-            // No history before the window: learn from everything (still better than nothing).
-            for (t, f) in ds.transactions.iter().zip(&self.feat) {
-                if t.kind != TransactionKind::Sale {
-                    continue;
-                }
-                let amt = f.amount;
-                let lag = lag_days(t).max(0) as f64;
-                lags.push(lag);
-                p_lags.entry(t.partner_id.as_str()).or_default().push(lag);
-                if amt > 0.0 {
-                    let l = amt.ln();
-                    p_logs.entry(t.partner_id.as_str()).or_default().push(l);
-                    if let Some(tier) = self.tier_on(&t.partner_id, t.closed_on) {
-                        t_logs.entry(tier).or_default().push(l);
-                    }
                 }
             }
         }

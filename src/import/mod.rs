@@ -10,6 +10,7 @@
 //! field and reason; every good row is kept. Unknown extra fields are ignored.
 //! Neither ever reads `answers/`.
 
+pub mod flat;
 pub mod parse;
 
 use std::io::{BufRead, BufReader, Read};
@@ -20,9 +21,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use crate::model::*;
-use crate::store::dataset::{
-    PreparedCommission, PreparedRegistration, PreparedTransaction, UpsertCounts,
-};
+use crate::store::bulk::{CommBatch, TxBatch};
+use crate::store::dataset::{PreparedRegistration, UpsertCounts};
 use crate::store::Store;
 use parse::{Bad, Validator};
 
@@ -75,6 +75,51 @@ const BATCH: usize = 5_000;
 /// How many rejections an [`ImportReport`] keeps in memory (all are counted,
 /// quarantined and passed to the progress callback).
 const KEEP_REJECTIONS: usize = 10_000;
+
+/// Rows parsed from a file and handed to the store together.
+pub trait Batch: Default + Send {
+    /// How many rows it holds.
+    fn rows(&self) -> usize;
+    /// Empties the batch, keeping its memory for the next one.
+    fn clear(&mut self);
+}
+
+impl<T: Send> Batch for Vec<T> {
+    fn rows(&self) -> usize {
+        self.len()
+    }
+    fn clear(&mut self) {
+        Vec::clear(self)
+    }
+}
+
+impl Batch for TxBatch {
+    fn rows(&self) -> usize {
+        self.len()
+    }
+    fn clear(&mut self) {
+        TxBatch::clear(self)
+    }
+}
+
+impl Batch for CommBatch {
+    fn rows(&self) -> usize {
+        self.len()
+    }
+    fn clear(&mut self) {
+        CommBatch::clear(self)
+    }
+}
+
+/// Checks one line and appends its row to the batch (nothing when it is bad).
+type ParseFn<B> = dyn Fn(&mut Validator, &str, usize, &mut B) -> Result<(), Bad> + Sync;
+
+/// A [`ParseFn`] for a row parser that returns the row.
+fn push_to<T>(
+    parse: fn(&mut Validator, &str, usize) -> Result<T, Bad>,
+) -> impl Fn(&mut Validator, &str, usize, &mut Vec<T>) -> Result<(), Bad> + Sync {
+    move |v, line, no, out| parse(v, line, no).map(|row| out.push(row))
+}
 
 /// Counts for one file of an import.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -236,14 +281,17 @@ fn read_json_file<T>(
 }
 
 /// Streams one `.jsonl` file through `parse`, handing batches of good rows and
-/// rejections to `sink`. Memory stays flat: one line and one batch at a time.
-fn stream_jsonl<T>(
+/// rejections to `sink`; each new batch comes from `fresh` (a spent one, cleared, or
+/// a new one). Memory stays flat: one line and a few batches at a time.
+#[allow(clippy::too_many_arguments)]
+fn stream_jsonl<B: Batch>(
     dir: &Path,
     name: &str,
     v: &mut Validator,
-    parse: fn(&mut Validator, &str, usize) -> Result<T, Bad>,
+    parse: &ParseFn<B>,
     batch: usize,
-    sink: &mut dyn FnMut(Vec<T>, Vec<Rejection>, ImportProgress) -> anyhow::Result<()>,
+    fresh: &mut dyn FnMut() -> B,
+    sink: &mut dyn FnMut(B, Vec<Rejection>, ImportProgress) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let path = dir.join(name);
     let file =
@@ -251,7 +299,7 @@ fn stream_jsonl<T>(
     let total_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
-    let mut rows = Vec::with_capacity(batch.min(BATCH));
+    let mut rows = fresh();
     let mut rejs = Vec::new();
     let (mut lineno, mut lines, mut bytes) = (0usize, 0u64, 0u64);
     // Refunds read before their sale: tried again once the whole file is read.
@@ -289,15 +337,15 @@ fn stream_jsonl<T>(
                 &String::from_utf8_lossy(raw),
                 (None, format!("not valid UTF-8 text: {e}")),
             )),
-            Ok(line) => match parse(v, line, lineno) {
-                Ok(row) => rows.push(row),
+            Ok(line) => match parse(v, line, lineno, &mut rows) {
+                Ok(()) => {}
                 Err(_) if v.take_deferred() => {
                     deferred.push((lineno, line.to_string(), terminated));
                 }
                 Err(bad) => rejs.push(reject_line(name, lineno, line, terminated, bad)),
             },
         }
-        if rows.len() >= batch {
+        if rows.rows() >= batch {
             let progress = ImportProgress {
                 file: name.to_string(),
                 lines,
@@ -307,7 +355,7 @@ fn stream_jsonl<T>(
                 done: false,
             };
             sink(
-                std::mem::replace(&mut rows, Vec::with_capacity(batch)),
+                std::mem::replace(&mut rows, fresh()),
                 std::mem::take(&mut rejs),
                 progress,
             )?;
@@ -319,8 +367,8 @@ fn stream_jsonl<T>(
         let before = deferred.len();
         let last_pass = std::mem::take(&mut deferred);
         for (lineno, line, terminated) in last_pass {
-            match parse(v, &line, lineno) {
-                Ok(row) => rows.push(row),
+            match parse(v, &line, lineno, &mut rows) {
+                Ok(()) => {}
                 Err(_) if v.take_deferred() => deferred.push((lineno, line, terminated)),
                 Err(bad) => rejs.push(reject_line(name, lineno, &line, terminated, bad)),
             }
@@ -381,7 +429,7 @@ pub fn load_dataset(dir: &Path) -> anyhow::Result<Loaded> {
         read_json_file(dir, "plan.json", parse::plan)?.map_err(|r| anyhow::anyhow!("{r}"))?;
     let mut v = Validator::default();
     let mut rejected = Vec::new();
-    fn collect<T>(
+    fn collect<T: Send + 'static>(
         dir: &Path,
         name: &str,
         v: &mut Validator,
@@ -389,11 +437,20 @@ pub fn load_dataset(dir: &Path) -> anyhow::Result<Loaded> {
         rejected: &mut Vec<Rejection>,
     ) -> anyhow::Result<Vec<T>> {
         let mut out = Vec::new();
-        stream_jsonl(dir, name, v, parse, usize::MAX, &mut |rows, rejs, _| {
-            out.extend(rows);
-            rejected.extend(rejs);
-            Ok(())
-        })?;
+        let parse = push_to(parse);
+        stream_jsonl(
+            dir,
+            name,
+            v,
+            &parse,
+            usize::MAX,
+            &mut Vec::new,
+            &mut |rows, rejs, _| {
+                out.extend(rows);
+                rejected.extend(rejs);
+                Ok(())
+            },
+        )?;
         Ok(out)
     }
     let tiers = collect(dir, "tiers.jsonl", &mut v, Validator::tier, &mut rejected)?;
@@ -527,36 +584,49 @@ impl Run<'_> {
     }
 
     /// Parses `name` on a second thread while this one writes the batches.
-    fn jsonl_file<T: Send, W: Send>(
+    fn jsonl_file<B: Batch>(
         &mut self,
         dir: &Path,
         name: &str,
         v: &mut Validator,
-        parse: fn(&mut Validator, &str, usize) -> Result<T, Bad>,
-        prepare: fn(T) -> W,
-        write: fn(&mut Store, &[W]) -> crate::store::Result<UpsertCounts>,
+        parse: &ParseFn<B>,
+        write: &dyn Fn(&mut Store, &B) -> crate::store::Result<UpsertCounts>,
     ) -> anyhow::Result<()> {
         let t0 = Instant::now();
         let mut fr = FileReport {
             file: name.to_string(),
             ..Default::default()
         };
-        type Msg<W> = (Vec<W>, Vec<Rejection>, ImportProgress);
+        type Msg<B> = (B, Vec<Rejection>, ImportProgress);
         // Eight batches in flight let the two threads ride out each other's stalls
         // (a WAL checkpoint on the writer, a slow stretch of lines on the parser):
         // measured 123k -> 138-156k transactions/s for the load, for ~20 MiB more.
-        let (tx, rx) = mpsc::sync_channel::<Msg<W>>(8);
-        // Written batches go back to the parsing thread to be freed there: the
-        // writing thread (the bottleneck) spends no time on freeing rows.
-        let (spent_tx, spent_rx) = mpsc::channel::<Vec<W>>();
+        let (tx, rx) = mpsc::sync_channel::<Msg<B>>(8);
+        // Written batches go back to the parsing thread, which clears and refills
+        // them: the writing thread (the bottleneck) spends no time on freeing rows,
+        // and a batch's memory is reused instead of allocated again.
+        let (spent_tx, spent_rx) = mpsc::channel::<B>();
         let result = std::thread::scope(|s| -> anyhow::Result<()> {
             let parser = s.spawn(move || {
-                stream_jsonl(dir, name, v, parse, BATCH, &mut |rows, rejs, p| {
-                    spent_rx.try_iter().for_each(drop);
-                    let rows: Vec<W> = rows.into_iter().map(prepare).collect();
-                    tx.send((rows, rejs, p))
-                        .map_err(|_| anyhow::anyhow!("import stopped"))
-                })
+                let mut fresh = || match spent_rx.try_recv() {
+                    Ok(mut b) => {
+                        b.clear();
+                        b
+                    }
+                    Err(_) => B::default(),
+                };
+                stream_jsonl(
+                    dir,
+                    name,
+                    v,
+                    parse,
+                    BATCH,
+                    &mut fresh,
+                    &mut |rows, rejs, p| {
+                        tx.send((rows, rejs, p))
+                            .map_err(|_| anyhow::anyhow!("import stopped"))
+                    },
+                )
             });
             // `rx` is moved into this loop: if writing fails, dropping it stops the
             // parser (its `send` fails) instead of leaving it blocked.
@@ -589,8 +659,6 @@ impl Run<'_> {
     }
 }
 
-type WriteFn<W> = fn(&mut Store, &[W]) -> crate::store::Result<UpsertCounts>;
-
 fn seed_known(store: &Store, v: &mut Validator) -> anyhow::Result<()> {
     store.stored_ids("tiers", &mut |id| v.tiers.add_known(id))?;
     store.stored_ids("products", &mut |id| v.products.add_known(id))?;
@@ -614,21 +682,14 @@ pub fn import_dir(
     let mut v = Validator::default();
     seed_known(store, &mut v)?;
     // Tables empty now get plain inserts (every row is new); others upsert.
-    let write_tx: WriteFn<PreparedTransaction> = if store.bulk_table_is_empty("transactions")? {
-        Store::insert_new_transactions
-    } else {
-        Store::upsert_prepared_transactions
-    };
-    let write_comm: WriteFn<PreparedCommission> = if store.bulk_table_is_empty("commissions")? {
-        Store::insert_new_commissions
-    } else {
-        Store::upsert_prepared_commissions
-    };
-    let write_reg: WriteFn<PreparedRegistration> = if store.bulk_table_is_empty("registrations")? {
-        Store::insert_new_registrations
-    } else {
-        Store::upsert_prepared_registrations
-    };
+    let fresh_tx = store.bulk_table_is_empty("transactions")?;
+    let fresh_comm = store.bulk_table_is_empty("commissions")?;
+    let write_reg: fn(&mut Store, &[PreparedRegistration]) -> crate::store::Result<UpsertCounts> =
+        if store.bulk_table_is_empty("registrations")? {
+            Store::insert_new_registrations
+        } else {
+            Store::upsert_prepared_registrations
+        };
     let dropped = store.begin_bulk_import()?;
     let mut run = Run {
         store,
@@ -638,73 +699,62 @@ pub fn import_dir(
     let res = (|| -> anyhow::Result<()> {
         run.json_file(dir, "program.json", parse::program, Store::upsert_program)?;
         run.json_file(dir, "plan.json", parse::plan, Store::upsert_plan)?;
-        fn id<T>(t: T) -> T {
-            t
-        }
         run.jsonl_file(
             dir,
             "tiers.jsonl",
             &mut v,
-            Validator::tier,
-            id,
-            Store::upsert_tiers,
+            &push_to(Validator::tier),
+            &|s, rows| s.upsert_tiers(rows),
         )?;
         run.jsonl_file(
             dir,
             "products.jsonl",
             &mut v,
-            Validator::product,
-            id,
-            Store::upsert_products,
+            &push_to(Validator::product),
+            &|s, rows| s.upsert_products(rows),
         )?;
         run.jsonl_file(
             dir,
             "discount_policy.jsonl",
             &mut v,
-            Validator::discount_policy,
-            id,
-            Store::upsert_discount_policy,
+            &push_to(Validator::discount_policy),
+            &|s, rows| s.upsert_discount_policy(rows),
         )?;
         prescan_partners(dir, &mut v)?;
         run.jsonl_file(
             dir,
             "partners.jsonl",
             &mut v,
-            Validator::partner,
-            id,
-            Store::upsert_partners,
+            &push_to(Validator::partner),
+            &|s, rows| s.upsert_partners(rows),
         )?;
         run.jsonl_file(
             dir,
             "tier_history.jsonl",
             &mut v,
-            Validator::tier_history,
-            id,
-            Store::upsert_tier_history,
+            &push_to(Validator::tier_history),
+            &|s, rows| s.upsert_tier_history(rows),
         )?;
         run.jsonl_file(
             dir,
             "quotas.jsonl",
             &mut v,
-            Validator::quota,
-            id,
-            Store::upsert_quotas,
+            &push_to(Validator::quota),
+            &|s, rows| s.upsert_quotas(rows),
         )?;
         run.jsonl_file(
             dir,
             "registrations.jsonl",
             &mut v,
-            Validator::registration_prepared,
-            id,
-            write_reg,
+            &push_to(Validator::registration_prepared),
+            &|s, rows| write_reg(s, rows),
         )?;
         run.jsonl_file(
             dir,
             "transactions.jsonl",
             &mut v,
-            Validator::transaction_prepared,
-            id,
-            write_tx,
+            &Validator::transaction_into,
+            &|s, rows| s.write_transaction_batch(rows, fresh_tx),
         )?;
         // Nothing after transactions names a registration: free those ids.
         v.registrations = Default::default();
@@ -712,9 +762,8 @@ pub fn import_dir(
             dir,
             "commissions.jsonl",
             &mut v,
-            Validator::commission_prepared,
-            id,
-            write_comm,
+            &Validator::commission_into,
+            &|s, rows| s.write_commission_batch(rows, fresh_comm),
         )?;
         Ok(())
     })();

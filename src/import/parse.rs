@@ -5,6 +5,7 @@
 //! Only when the typed parse fails does [`diagnose`] re-read the line as a JSON value
 //! to say which field is missing or has the wrong type.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -13,9 +14,11 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::flat::{self, Val};
 use crate::model::*;
 use crate::money::parse_money;
-use crate::store::dataset::{PreparedCommission, PreparedRegistration, PreparedTransaction};
+use crate::store::bulk::{CommBatch, CommRow, TxBatch, TxRow};
+use crate::store::dataset::{PreparedRegistration, PreparedTransaction};
 
 /// Why a row is bad: the field (when one is to blame) and what is wrong.
 pub type Bad = (Option<String>, String);
@@ -141,6 +144,22 @@ fn canonical_date(s: &str) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)
 }
 
+/// `YYYY-MM-DDTHH:MM:SSZ` exactly (the form the store writes), without chrono's
+/// format parser; anything else (offsets, fractions, a leap second) is left to it.
+fn canonical_timestamp(s: &str) -> Option<DateTime<Utc>> {
+    let b = s.as_bytes();
+    if b.len() != 20 || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z' {
+        return None;
+    }
+    let two = |i: usize| -> Option<u32> {
+        let (h, l) = (b[i], b[i + 1]);
+        (h.is_ascii_digit() && l.is_ascii_digit())
+            .then(|| u32::from(h - b'0') * 10 + u32::from(l - b'0'))
+    };
+    let day = canonical_date(s.get(..10)?)?;
+    Some(day.and_hms_opt(two(11)?, two(14)?, two(17)?)?.and_utc())
+}
+
 /// Whether `s` is a decimal exactly as `Decimal`'s `Display` writes it back
 /// (`-?(0|[1-9][0-9]*)(\.[0-9]+)?`, not a negative zero), so the text can be
 /// stored as given instead of formatting the parsed value again.
@@ -163,15 +182,28 @@ pub fn is_canonical_decimal(s: &str) -> bool {
 
 /// A money field: its value and its text as the store writes it.
 fn money_text(field: &str, s: String) -> Result<(Decimal, String), Bad> {
-    let d = money(field, &s)?;
-    if is_canonical_decimal(&s) {
-        Ok((d, s))
+    let (d, text) = money_cow(field, &s)?;
+    let text = match text {
+        Cow::Borrowed(_) => None,
+        Cow::Owned(t) => Some(t),
+    };
+    Ok((d, text.unwrap_or(s)))
+}
+
+/// [`money_text`] borrowing the input text when it is already in stored form.
+fn money_cow<'r>(field: &str, s: &'r str) -> Result<(Decimal, Cow<'r, str>), Bad> {
+    let d = money(field, s)?;
+    if is_canonical_decimal(s) {
+        Ok((d, Cow::Borrowed(s)))
     } else {
-        Ok((d, d.to_string()))
+        Ok((d, Cow::Owned(d.to_string())))
     }
 }
 
 fn timestamp(field: &str, s: &str) -> Result<DateTime<Utc>, Bad> {
+    if let Some(t) = canonical_timestamp(s) {
+        return Ok(t);
+    }
     DateTime::parse_from_rfc3339(s)
         .map(|d| d.with_timezone(&Utc))
         .map_err(|_| bad(field, format!("not an RFC 3339 timestamp: {s:?}")))
@@ -276,6 +308,20 @@ impl IdSet {
             _ => Ok(fp),
         }
     }
+    /// [`IdSet::claim`] and [`IdSet::accept`] in one: takes the key for `line`
+    /// unless this import already accepted it (one probe of the set, not two).
+    fn claim_new(&mut self, parts: &[&str], line: usize) -> Result<(), Option<usize>> {
+        if self.compact {
+            return match self.accepted.insert(fingerprint(parts)) {
+                true => Ok(()),
+                false => Err(None),
+            };
+        }
+        let fp = self.claim(parts, line)?;
+        self.accept(fp, line, true);
+        Ok(())
+    }
+
     fn accept(&mut self, fp: u64, line: usize, _is_id: bool) {
         if self.compact {
             self.accepted.insert(fp);
@@ -549,27 +595,39 @@ const REGISTRATION_SPEC: &[(&str, Ty)] = &[
     ("status", Ty::Str),
 ];
 
-#[derive(Deserialize)]
-struct RawTransaction {
-    transaction_id: String,
-    kind: String,
-    #[serde(default)]
-    original_transaction_id: Option<String>,
-    partner_id: String,
-    #[serde(default)]
-    registration_id: Option<String>,
-    customer_name: String,
-    sku: String,
+#[derive(Deserialize, Default)]
+struct RawTransaction<'a> {
+    #[serde(borrow)]
+    transaction_id: Cow<'a, str>,
+    #[serde(borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow, default)]
+    original_transaction_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    partner_id: Cow<'a, str>,
+    #[serde(borrow, default)]
+    registration_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    customer_name: Cow<'a, str>,
+    #[serde(borrow)]
+    sku: Cow<'a, str>,
     quantity: i64,
-    unit_list_price: String,
-    unit_net_price: String,
-    amount: String,
-    currency: String,
-    closed_on: String,
-    submitted_at: String,
-    invoice_number: String,
-    #[serde(default)]
-    notes: Option<String>,
+    #[serde(borrow)]
+    unit_list_price: Cow<'a, str>,
+    #[serde(borrow)]
+    unit_net_price: Cow<'a, str>,
+    #[serde(borrow)]
+    amount: Cow<'a, str>,
+    #[serde(borrow)]
+    currency: Cow<'a, str>,
+    #[serde(borrow)]
+    closed_on: Cow<'a, str>,
+    #[serde(borrow)]
+    submitted_at: Cow<'a, str>,
+    #[serde(borrow)]
+    invoice_number: Cow<'a, str>,
+    #[serde(borrow, default)]
+    notes: Option<Cow<'a, str>>,
 }
 const TRANSACTION_SPEC: &[(&str, Ty)] = &[
     ("transaction_id", Ty::Str),
@@ -590,14 +648,20 @@ const TRANSACTION_SPEC: &[(&str, Ty)] = &[
     ("notes", Ty::OptStr),
 ];
 
-#[derive(Deserialize)]
-struct RawCommission {
-    commission_id: String,
-    transaction_id: String,
-    payee_partner_id: String,
-    role: String,
-    amount: String,
-    period: String,
+#[derive(Deserialize, Default)]
+struct RawCommission<'a> {
+    #[serde(borrow)]
+    commission_id: Cow<'a, str>,
+    #[serde(borrow)]
+    transaction_id: Cow<'a, str>,
+    #[serde(borrow)]
+    payee_partner_id: Cow<'a, str>,
+    #[serde(borrow)]
+    role: Cow<'a, str>,
+    #[serde(borrow)]
+    amount: Cow<'a, str>,
+    #[serde(borrow)]
+    period: Cow<'a, str>,
 }
 const COMMISSION_SPEC: &[(&str, Ty)] = &[
     ("commission_id", Ty::Str),
@@ -607,6 +671,131 @@ const COMMISSION_SPEC: &[(&str, Ty)] = &[
     ("amount", Ty::Money),
     ("period", Ty::Str),
 ];
+
+/// Reads the members of a flat line into a raw row's fields: `fields` names each
+/// field in `spec` order and `set(row, index, value)` stores one (false: wrong type).
+/// `None` when the line is not the simple shape, a field repeats, a required one is
+/// missing or has the wrong type: the caller then uses serde_json, which reads or
+/// explains it.
+fn fast_row<'a, R: Default>(
+    line: &'a str,
+    spec: &[(&str, Ty)],
+    set: fn(&mut R, usize, Val<'a>) -> bool,
+) -> Option<R> {
+    let mut row = R::default();
+    let mut seen: u64 = 0;
+    let ok = flat::scan(line, |key, val| {
+        let Some(k) = spec.iter().position(|(name, _)| *name == key) else {
+            return true; // unknown fields are ignored, as serde does
+        };
+        if seen & (1 << k) != 0 {
+            return false;
+        }
+        seen |= 1 << k;
+        set(&mut row, k, val)
+    });
+    let required = spec
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, ty))| !matches!(ty, Ty::OptStr | Ty::OptObject))
+        .fold(0u64, |m, (k, _)| m | 1 << k);
+    (ok && seen & required == required).then_some(row)
+}
+
+fn put<'a>(slot: &mut Cow<'a, str>, v: Val<'a>) -> bool {
+    match v {
+        Val::Str(s) => {
+            *slot = Cow::Borrowed(s);
+            true
+        }
+        _ => false,
+    }
+}
+
+fn put_opt<'a>(slot: &mut Option<Cow<'a, str>>, v: Val<'a>) -> bool {
+    match v {
+        Val::Str(s) => {
+            *slot = Some(Cow::Borrowed(s));
+            true
+        }
+        Val::Null => {
+            *slot = None;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// A transaction line's fields: the fast reader, else serde_json (which explains a
+/// bad line).
+fn raw_transaction(line: &str) -> Result<RawTransaction<'_>, Bad> {
+    fn set<'a>(r: &mut RawTransaction<'a>, k: usize, v: Val<'a>) -> bool {
+        match k {
+            0 => put(&mut r.transaction_id, v),
+            1 => put(&mut r.kind, v),
+            2 => put_opt(&mut r.original_transaction_id, v),
+            3 => put(&mut r.partner_id, v),
+            4 => put_opt(&mut r.registration_id, v),
+            5 => put(&mut r.customer_name, v),
+            6 => put(&mut r.sku, v),
+            7 => match v {
+                Val::Int(n) => {
+                    r.quantity = n;
+                    true
+                }
+                _ => false,
+            },
+            8 => put(&mut r.unit_list_price, v),
+            9 => put(&mut r.unit_net_price, v),
+            10 => put(&mut r.amount, v),
+            11 => put(&mut r.currency, v),
+            12 => put(&mut r.closed_on, v),
+            13 => put(&mut r.submitted_at, v),
+            14 => put(&mut r.invoice_number, v),
+            15 => put_opt(&mut r.notes, v),
+            _ => false,
+        }
+    }
+    match fast_row(line, TRANSACTION_SPEC, set) {
+        Some(r) => Ok(r),
+        None => parse_typed(line, TRANSACTION_SPEC),
+    }
+}
+
+/// A commission line's fields (see [`raw_transaction`]).
+fn raw_commission(line: &str) -> Result<RawCommission<'_>, Bad> {
+    fn set<'a>(r: &mut RawCommission<'a>, k: usize, v: Val<'a>) -> bool {
+        match k {
+            0 => put(&mut r.commission_id, v),
+            1 => put(&mut r.transaction_id, v),
+            2 => put(&mut r.payee_partner_id, v),
+            3 => put(&mut r.role, v),
+            4 => put(&mut r.amount, v),
+            5 => put(&mut r.period, v),
+            _ => false,
+        }
+    }
+    match fast_row(line, COMMISSION_SPEC, set) {
+        Some(r) => Ok(r),
+        None => parse_typed(line, COMMISSION_SPEC),
+    }
+}
+
+/// A transaction's checked values and the texts the store writes for them.
+struct CheckedTx<'r> {
+    kind: TransactionKind,
+    unit_list_price: (Decimal, Cow<'r, str>),
+    unit_net_price: (Decimal, Cow<'r, str>),
+    amount: (Decimal, Cow<'r, str>),
+    closed_on: (NaiveDate, Cow<'r, str>),
+    submitted_at: (DateTime<Utc>, Cow<'r, str>),
+}
+
+/// A commission line's checked role and amount (with its stored text).
+struct CheckedComm<'r> {
+    role: CommissionRole,
+    amount: (Decimal, Cow<'r, str>),
+}
 
 fn period(field: &str, s: &str) -> Result<(), Bad> {
     parse_quarter(s)
@@ -814,22 +1003,117 @@ impl Validator {
     }
 
     pub fn transaction(&mut self, line: &str, no: usize) -> Result<Transaction, Bad> {
-        self.transaction_prepared(line, no).map(|p| p.tx)
+        let r = raw_transaction(line)?;
+        let c = self.check_transaction(&r, no)?;
+        let (kind, ulp, unp, amount) =
+            (c.kind, c.unit_list_price.0, c.unit_net_price.0, c.amount.0);
+        let (closed_on, submitted_at) = (c.closed_on.0, c.submitted_at.0);
+        Ok(Transaction {
+            transaction_id: r.transaction_id.into_owned(),
+            kind,
+            original_transaction_id: r.original_transaction_id.map(Cow::into_owned),
+            partner_id: r.partner_id.into_owned(),
+            registration_id: r.registration_id.map(Cow::into_owned),
+            customer_name: r.customer_name.into_owned(),
+            sku: r.sku.into_owned(),
+            quantity: r.quantity,
+            unit_list_price: ulp,
+            unit_net_price: unp,
+            amount,
+            currency: r.currency.into_owned(),
+            closed_on,
+            submitted_at,
+            invoice_number: r.invoice_number.into_owned(),
+            notes: r.notes.map(Cow::into_owned),
+        })
     }
 
     /// A transaction with the text forms the store writes and its row hash.
-    ///
-    /// A refund whose sale is not known yet is, while [`Validator::defer_refunds`]
-    /// is set, not rejected but set aside ([`Validator::take_deferred`] says so): the
-    /// reader tries it again once the whole file has been read.
     pub fn transaction_prepared(
         &mut self,
         line: &str,
         no: usize,
     ) -> Result<PreparedTransaction, Bad> {
-        let r: RawTransaction = parse_typed(line, TRANSACTION_SPEC)?;
+        let mut batch = TxBatch::default();
+        self.transaction_into(line, no, &mut batch)?;
+        let (row, _) = batch.get(0);
+        let texts = [
+            row.unit_list_price,
+            row.unit_net_price,
+            row.amount,
+            row.closed_on,
+            row.submitted_at,
+        ]
+        .map(str::to_string);
+        let [ulp, unp, amount, closed, submitted] = texts;
+        let tx = Transaction {
+            transaction_id: row.transaction_id.to_string(),
+            kind: row.kind,
+            original_transaction_id: row.original_transaction_id.map(str::to_string),
+            partner_id: row.partner_id.to_string(),
+            registration_id: row.registration_id.map(str::to_string),
+            customer_name: row.customer_name.to_string(),
+            sku: row.sku.to_string(),
+            quantity: row.quantity,
+            unit_list_price: money("unit_list_price", &ulp)?,
+            unit_net_price: money("unit_net_price", &unp)?,
+            amount: money("amount", &amount)?,
+            currency: row.currency.to_string(),
+            closed_on: date("closed_on", &closed)?,
+            submitted_at: timestamp("submitted_at", &submitted)?,
+            invoice_number: row.invoice_number.to_string(),
+            notes: row.notes.map(str::to_string),
+        };
+        Ok(PreparedTransaction::from_parts(
+            tx, ulp, unp, amount, closed, submitted,
+        ))
+    }
+
+    /// Checks a transaction line and appends it, in the form the store writes, to
+    /// `out` (nothing is appended when it is rejected).
+    ///
+    /// A refund whose sale is not known yet is, while [`Validator::defer_refunds`]
+    /// is set, not rejected but set aside ([`Validator::take_deferred`] says so): the
+    /// reader tries it again once the whole file has been read.
+    pub fn transaction_into(
+        &mut self,
+        line: &str,
+        no: usize,
+        out: &mut TxBatch,
+    ) -> Result<(), Bad> {
+        let r = raw_transaction(line)?;
+        let c = self.check_transaction(&r, no)?;
+        out.push(&TxRow {
+            transaction_id: &r.transaction_id,
+            kind: c.kind,
+            original_transaction_id: r.original_transaction_id.as_deref(),
+            partner_id: &r.partner_id,
+            registration_id: r.registration_id.as_deref(),
+            customer_name: &r.customer_name,
+            sku: &r.sku,
+            quantity: r.quantity,
+            unit_list_price: &c.unit_list_price.1,
+            unit_net_price: &c.unit_net_price.1,
+            amount: &c.amount.1,
+            amount_minor: crate::money::to_minor(c.amount.0),
+            currency: &r.currency,
+            closed_on: &c.closed_on.1,
+            submitted_at: &c.submitted_at.1,
+            invoice_number: &r.invoice_number,
+            notes: r.notes.as_deref(),
+        });
+        Ok(())
+    }
+
+    /// Checks a transaction's fields in order (the first problem is the one named)
+    /// and, when it is good, records its id as taken.
+    fn check_transaction<'r>(
+        &mut self,
+        r: &'r RawTransaction<'_>,
+        no: usize,
+    ) -> Result<CheckedTx<'r>, Bad> {
         nonempty("transaction_id", &r.transaction_id)?;
-        let kind = match r.kind.as_str() {
+        let kind = match &*r.kind {
             "sale" => TransactionKind::Sale,
             "refund" => TransactionKind::Refund,
             other => {
@@ -839,9 +1123,9 @@ impl Validator {
                 ))
             }
         };
-        let (unit_list_price, ulp) = money_text("unit_list_price", r.unit_list_price)?;
-        let (unit_net_price, unp) = money_text("unit_net_price", r.unit_net_price)?;
-        let (amount, amount_text) = money_text("amount", r.amount)?;
+        let unit_list_price = money_cow("unit_list_price", &r.unit_list_price)?;
+        let unit_net_price = money_cow("unit_net_price", &r.unit_net_price)?;
+        let amount = money_cow("amount", &r.amount)?;
         let closed_on = date("closed_on", &r.closed_on)?;
         let submitted_at = timestamp("submitted_at", &r.submitted_at)?;
         if !self.partners.contains(&r.partner_id) {
@@ -864,43 +1148,23 @@ impl Validator {
                 return Err(unknown("original_transaction_id", "transaction", orig));
             }
         }
-        let fp = self
-            .transactions
-            .claim(&[&r.transaction_id], no)
+        self.transactions
+            .claim_new(&[&r.transaction_id], no)
             .map_err(|f| dup("transaction_id", &r.transaction_id, f))?;
-        self.transactions.accept(fp, no, true);
         // Timestamps in the form the store writes (UTC, `Z`, whole seconds) are kept as given.
         let submitted_text = if r.submitted_at.len() == 20 && r.submitted_at.ends_with('Z') {
-            r.submitted_at
+            Cow::Borrowed(&*r.submitted_at)
         } else {
-            crate::store::dataset::format_timestamp(&submitted_at)
+            Cow::Owned(crate::store::dataset::format_timestamp(&submitted_at))
         };
-        let closed_text = date_text(r.closed_on, closed_on);
-        Ok(PreparedTransaction::from_parts(
-            Transaction {
-                transaction_id: r.transaction_id,
-                kind,
-                original_transaction_id: r.original_transaction_id,
-                partner_id: r.partner_id,
-                registration_id: r.registration_id,
-                customer_name: r.customer_name,
-                sku: r.sku,
-                quantity: r.quantity,
-                unit_list_price,
-                unit_net_price,
-                amount,
-                currency: r.currency,
-                closed_on,
-                submitted_at,
-                invoice_number: r.invoice_number,
-                notes: r.notes,
-            },
-            ulp,
-            unp,
-            amount_text,
-            closed_text,
-            submitted_text,
-        ))
+        Ok(CheckedTx {
+            kind,
+            unit_list_price,
+            unit_net_price,
+            amount,
+            closed_on: (closed_on, date_cow(&r.closed_on, closed_on)),
+            submitted_at: (submitted_at, submitted_text),
+        })
     }
 
     /// Whether the last call set a row aside instead of accepting or rejecting it
@@ -910,18 +1174,47 @@ impl Validator {
     }
 
     pub fn commission(&mut self, line: &str, no: usize) -> Result<CommissionLine, Bad> {
-        self.commission_prepared(line, no).map(|p| p.line)
+        let r = raw_commission(line)?;
+        let c = self.check_commission(&r, no)?;
+        let (role, amount) = (c.role, c.amount.0);
+        Ok(CommissionLine {
+            commission_id: r.commission_id.into_owned(),
+            transaction_id: r.transaction_id.into_owned(),
+            payee_partner_id: r.payee_partner_id.into_owned(),
+            role,
+            amount,
+            period: r.period.into_owned(),
+        })
     }
 
-    /// A commission line with the text form of its amount.
-    pub fn commission_prepared(
+    /// Checks a commission line and appends it, in the form the store writes, to
+    /// `out` (nothing is appended when it is rejected).
+    pub fn commission_into(
         &mut self,
         line: &str,
         no: usize,
-    ) -> Result<PreparedCommission, Bad> {
-        let r: RawCommission = parse_typed(line, COMMISSION_SPEC)?;
+        out: &mut CommBatch,
+    ) -> Result<(), Bad> {
+        let r = raw_commission(line)?;
+        let c = self.check_commission(&r, no)?;
+        out.push(&CommRow {
+            commission_id: &r.commission_id,
+            transaction_id: &r.transaction_id,
+            payee_partner_id: &r.payee_partner_id,
+            role: c.role,
+            amount: &c.amount.1,
+            period: &r.period,
+        });
+        Ok(())
+    }
+
+    fn check_commission<'r>(
+        &mut self,
+        r: &'r RawCommission<'_>,
+        no: usize,
+    ) -> Result<CheckedComm<'r>, Bad> {
         nonempty("commission_id", &r.commission_id)?;
-        let role = match r.role.as_str() {
+        let role = match &*r.role {
             "seller" => CommissionRole::Seller,
             "override" => CommissionRole::Override,
             "spiff" => CommissionRole::Spiff,
@@ -933,7 +1226,7 @@ impl Validator {
                 ))
             }
         };
-        let (amount, amount_text) = money_text("amount", r.amount)?;
+        let amount = money_cow("amount", &r.amount)?;
         period("period", &r.period)?;
         if !self.transactions.contains(&r.transaction_id) {
             return Err(unknown("transaction_id", "transaction", &r.transaction_id));
@@ -941,22 +1234,19 @@ impl Validator {
         if !self.partners.contains(&r.payee_partner_id) {
             return Err(unknown("payee_partner_id", "partner", &r.payee_partner_id));
         }
-        let fp = self
-            .commissions
-            .claim(&[&r.commission_id], no)
+        self.commissions
+            .claim_new(&[&r.commission_id], no)
             .map_err(|f| dup("commission_id", &r.commission_id, f))?;
-        self.commissions.accept(fp, no, true);
-        Ok(PreparedCommission::from_parts(
-            CommissionLine {
-                commission_id: r.commission_id,
-                transaction_id: r.transaction_id,
-                payee_partner_id: r.payee_partner_id,
-                role,
-                amount,
-                period: r.period,
-            },
-            amount_text,
-        ))
+        Ok(CheckedComm { role, amount })
+    }
+}
+
+/// [`date_text`] borrowing the input when it is already `YYYY-MM-DD`.
+fn date_cow(given: &str, d: NaiveDate) -> Cow<'_, str> {
+    if given.len() == 10 && canonical_date(given) == Some(d) {
+        Cow::Borrowed(given)
+    } else {
+        Cow::Owned(d.to_string())
     }
 }
 

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+pub mod bulk;
 pub mod dataset;
 pub mod flags;
 pub mod queue;
@@ -96,14 +97,20 @@ impl Store {
 
     fn configure(&self) -> Result<()> {
         self.conn.busy_timeout(Duration::from_secs(30))?;
+        // New files get 16 KiB pages (fewer, fuller B-tree pages: a bulk import writes and
+        // an index build scans a third less page overhead). No effect on an existing file.
+        self.conn.execute_batch("PRAGMA page_size=16384")?;
         // journal_mode returns a row; query it rather than execute.
         let _mode: String = self
             .conn
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        // journal_size_limit: a WAL grown by a bulk import is cut back to 64 MiB the
+        // next time it starts over.
         self.conn.execute_batch(
             "PRAGMA synchronous=FULL;
              PRAGMA foreign_keys=ON;
-             PRAGMA temp_store=MEMORY;",
+             PRAGMA temp_store=MEMORY;
+             PRAGMA journal_size_limit=67108864;",
         )?;
         Ok(())
     }

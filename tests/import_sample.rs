@@ -252,6 +252,114 @@ fn malformed_lines_are_reported_quarantined_and_the_rest_imported() {
     )));
 }
 
+/// The checks that need every stored id (a repeated key, a registration, a sale or
+/// a transaction that is nowhere) are made by the store, so the import keeps no set
+/// of ids: the same lines are rejected into an empty cache and on a re-import, with
+/// their line, field and raw text, and agree with the in-memory loader.
+#[test]
+fn rows_naming_what_is_not_stored_are_rejected_first_import_and_re_import() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("refs");
+    small_sample(&dir, 1200);
+    let txf = dir.join("transactions.jsonl");
+    let first = std::fs::read_to_string(&txf)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    let mut no_reg = with_id(&first, "NEW-NOREG");
+    no_reg["registration_id"] = "NO-SUCH-REG".into();
+    let mut no_sale = with_id(&first, "NEW-NOSALE");
+    no_sale["kind"] = "refund".into();
+    no_sale["original_transaction_id"] = "NO-SUCH-SALE".into();
+    let good = with_id(&first, "NEW-OK");
+    let t = append(
+        &txf,
+        &[no_reg.to_string(), no_sale.to_string(), good.to_string()],
+        true,
+    );
+    let cf = dir.join("commissions.jsonl");
+    let c_first: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&cf)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let mut orphan = c_first.clone();
+    orphan["commission_id"] = "C-ORPHAN".into();
+    orphan["transaction_id"] = "NO-SUCH-TX".into();
+    let mut on_new = c_first.clone();
+    on_new["commission_id"] = "C-ON-NEW".into();
+    on_new["transaction_id"] = "NEW-OK".into();
+    let c = append(
+        &cf,
+        &[orphan.to_string(), c_first.to_string(), on_new.to_string()],
+        true,
+    );
+
+    let loaded = load_dataset(&dir).unwrap();
+    let mut store = Store::open(&tmp.path().join("cache.db")).unwrap();
+    let report = import_dir(&mut store, &dir, &mut quiet).unwrap();
+    assert_eq!(loaded.rejected, report.rejections);
+    let got: Vec<(String, usize, Option<String>)> = report
+        .rejections
+        .iter()
+        .map(|r| (r.file.clone(), r.line, r.field.clone()))
+        .collect();
+    let want = vec![
+        (
+            "transactions.jsonl".to_string(),
+            t,
+            Some("registration_id".to_string()),
+        ),
+        (
+            "transactions.jsonl".to_string(),
+            t + 1,
+            Some("original_transaction_id".to_string()),
+        ),
+        (
+            "commissions.jsonl".to_string(),
+            c,
+            Some("transaction_id".to_string()),
+        ),
+        (
+            "commissions.jsonl".to_string(),
+            c + 1,
+            Some("commission_id".to_string()),
+        ),
+    ];
+    assert_eq!(got, want, "{:#?}", report.rejections);
+    assert!(report.rejections[0]
+        .error
+        .contains("unknown registration \"NO-SUCH-REG\""));
+    assert!(report.rejections[1]
+        .error
+        .contains("unknown transaction \"NO-SUCH-SALE\""));
+    assert!(report.rejections[2]
+        .error
+        .contains("unknown transaction \"NO-SUCH-TX\""));
+    assert!(report.rejections[3]
+        .error
+        .contains("duplicate commission_id"));
+    // The raw text quarantined is the line as it is in the file.
+    assert_eq!(report.rejections[0].raw, no_reg.to_string());
+    assert_eq!(report.rejections[2].raw, orphan.to_string());
+    assert!(store.get_transaction("NEW-OK").unwrap().is_some());
+    assert!(store.get_transaction("NEW-NOREG").unwrap().is_none());
+    let comm = report.file("commissions.jsonl").unwrap();
+    assert_eq!((comm.read, comm.rejected), (lines(&cf), 2));
+
+    // Re-importing into the filled cache: the same rows rejected, nothing written.
+    let again = import_dir(&mut store, &dir, &mut quiet).unwrap();
+    assert_eq!(again.rejections, report.rejections);
+    let tx = again.file("transactions.jsonl").unwrap();
+    assert_eq!((tx.inserted, tx.updated, tx.rejected), (0, 0, 2));
+    assert_eq!(store.quarantined().unwrap().len(), 4);
+}
+
 #[test]
 fn missing_file_is_a_clear_error_and_nothing_usable_fails() {
     let tmp = tempfile::tempdir().unwrap();

@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use crate::model::*;
-use crate::store::bulk::{CommBatch, TxBatch};
-use crate::store::dataset::{PreparedRegistration, UpsertCounts};
+use crate::store::bulk::{CommBatch, RowProblem, TxBatch};
+use crate::store::dataset::{BulkMode, PreparedRegistration, Refused, UpsertCounts};
 use crate::store::Store;
 use parse::{Bad, Validator};
 
@@ -82,6 +82,47 @@ pub trait Batch: Default + Send {
     fn rows(&self) -> usize;
     /// Empties the batch, keeping its memory for the next one.
     fn clear(&mut self);
+    /// Called after each row is added, with where its line is in the file (kept by
+    /// batches whose rows the store may still refuse).
+    fn note_line(&mut self, _line: LineRef) {}
+    /// Where row `i`'s line is, when kept.
+    fn line(&self, _i: usize) -> Option<LineRef> {
+        None
+    }
+}
+
+/// Where a line is in its file: enough to read its raw text again (for the
+/// quarantine) when the store refuses its row, without keeping every line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineRef {
+    pub no: usize,
+    pub offset: u64,
+    pub len: usize,
+    /// Whether it ended with a newline (a last line without one was truncated).
+    pub terminated: bool,
+}
+
+/// A batch with the place of each row's line.
+#[derive(Default)]
+pub struct Lined<B> {
+    pub rows: B,
+    lines: Vec<LineRef>,
+}
+
+impl<B: Batch> Batch for Lined<B> {
+    fn rows(&self) -> usize {
+        self.rows.rows()
+    }
+    fn clear(&mut self) {
+        self.rows.clear();
+        self.lines.clear();
+    }
+    fn note_line(&mut self, line: LineRef) {
+        self.lines.push(line);
+    }
+    fn line(&self, i: usize) -> Option<LineRef> {
+        self.lines.get(i).copied()
+    }
 }
 
 impl<T: Send> Batch for Vec<T> {
@@ -113,6 +154,9 @@ impl Batch for CommBatch {
 
 /// Checks one line and appends its row to the batch (nothing when it is bad).
 type ParseFn<B> = dyn Fn(&mut Validator, &str, usize, &mut B) -> Result<(), Bad> + Sync;
+
+/// Writes a batch: what it did, and the rows the store refused.
+type WriteFn<'a, B> = dyn Fn(&mut Store, &B) -> crate::store::Result<(UpsertCounts, Refused)> + 'a;
 
 /// A [`ParseFn`] for a row parser that returns the row.
 fn push_to<T>(
@@ -308,7 +352,7 @@ fn stream_jsonl<B: Batch>(
     let mut rejs = Vec::new();
     let (mut lineno, mut lines, mut bytes) = (0usize, 0u64, 0u64);
     // Refunds read before their sale: tried again once the whole file is read.
-    let mut deferred: Vec<(usize, String, bool)> = Vec::new();
+    let mut deferred: Vec<(LineRef, String)> = Vec::new();
     v.defer_refunds = true;
     loop {
         buf.clear();
@@ -342,13 +386,20 @@ fn stream_jsonl<B: Batch>(
                 &String::from_utf8_lossy(raw),
                 (None, format!("not valid UTF-8 text: {e}")),
             )),
-            Ok(line) => match parse(v, line, lineno, &mut rows) {
-                Ok(()) => {}
-                Err(_) if v.take_deferred() => {
-                    deferred.push((lineno, line.to_string(), terminated));
+            Ok(line) => {
+                let at = LineRef {
+                    no: lineno,
+                    // `raw` is the end of `buf[..end]` (a byte-order mark cut off).
+                    offset: bytes - n as u64 + (end - raw.len()) as u64,
+                    len: raw.len(),
+                    terminated,
+                };
+                match parse(v, line, lineno, &mut rows) {
+                    Ok(()) => rows.note_line(at),
+                    Err(_) if v.take_deferred() => deferred.push((at, line.to_string())),
+                    Err(bad) => rejs.push(reject_line(name, lineno, line, terminated, bad)),
                 }
-                Err(bad) => rejs.push(reject_line(name, lineno, line, terminated, bad)),
-            },
+            }
         }
         if rows.rows() >= batch {
             let progress = ImportProgress {
@@ -371,11 +422,11 @@ fn stream_jsonl<B: Batch>(
     while !deferred.is_empty() {
         let before = deferred.len();
         let last_pass = std::mem::take(&mut deferred);
-        for (lineno, line, terminated) in last_pass {
-            match parse(v, &line, lineno, &mut rows) {
-                Ok(()) => {}
-                Err(_) if v.take_deferred() => deferred.push((lineno, line, terminated)),
-                Err(bad) => rejs.push(reject_line(name, lineno, &line, terminated, bad)),
+        for (at, line) in last_pass {
+            match parse(v, &line, at.no, &mut rows) {
+                Ok(()) => rows.note_line(at),
+                Err(_) if v.take_deferred() => deferred.push((at, line)),
+                Err(bad) => rejs.push(reject_line(name, at.no, &line, at.terminated, bad)),
             }
         }
         if deferred.len() == before {
@@ -595,9 +646,13 @@ impl Run<'_> {
         name: &str,
         v: &mut Validator,
         parse: &ParseFn<B>,
-        write: &dyn Fn(&mut Store, &B) -> crate::store::Result<UpsertCounts>,
+        write: &WriteFn<'_, B>,
     ) -> anyhow::Result<()> {
         let t0 = Instant::now();
+        // The rows this file may name (earlier files') are all committed now.
+        if let Some(stored) = &mut v.stored {
+            stored.refresh()?;
+        }
         let mut fr = FileReport {
             file: name.to_string(),
             ..Default::default()
@@ -611,7 +666,11 @@ impl Run<'_> {
         // them: the writing thread (the bottleneck) spends no time on freeing rows,
         // and a batch's memory is reused instead of allocated again.
         let (spent_tx, spent_rx) = mpsc::channel::<B>();
+        // Refunds the store refused because their sale is not stored yet: tried
+        // again once the whole file is written (a sale may come after its refund).
+        let mut deferred: Vec<LineRef> = Vec::new();
         let result = std::thread::scope(|s| -> anyhow::Result<()> {
+            let v = &mut *v;
             let parser = s.spawn(move || {
                 let mut fresh = || match spent_rx.try_recv() {
                     Ok(mut b) => {
@@ -636,8 +695,19 @@ impl Run<'_> {
             // `rx` is moved into this loop: if writing fails, dropping it stops the
             // parser (its `send` fails) instead of leaving it blocked.
             let written = (|| -> anyhow::Result<()> {
-                for (rows, rejs, mut p) in rx {
-                    let c = write(self.store, &rows)?;
+                for (rows, mut rejs, mut p) in rx {
+                    let (c, refused) = write(self.store, &rows)?;
+                    for (i, problem) in refused {
+                        let Some(at) = rows.line(i) else { continue };
+                        match problem {
+                            RowProblem::Unknown {
+                                field: "original_transaction_id",
+                                ..
+                            } => deferred.push(at),
+                            problem => rejs.push(refusal(dir, name, at, problem)?),
+                        }
+                    }
+                    rejs.sort_by_key(|r| r.line);
                     let _ = spent_tx.send(rows);
                     fr.inserted += c.inserted;
                     fr.updated += c.updated;
@@ -658,18 +728,83 @@ impl Run<'_> {
             written.and(parsed)
         });
         result?;
+        // The set-aside refunds, repeating while that resolves more (a refund of a
+        // refund); what is left names a sale that is nowhere: rejected.
+        let mut last_pass = false;
+        while !deferred.is_empty() {
+            let before = deferred.len();
+            let mut rejs = Vec::new();
+            for at in std::mem::take(&mut deferred) {
+                let raw = read_line_at(dir, name, at)?;
+                let mut one = B::default();
+                if let Err(bad) = parse(v, &raw, at.no, &mut one) {
+                    rejs.push(reject_line(name, at.no, &raw, at.terminated, bad));
+                    continue;
+                }
+                one.note_line(at);
+                let (c, refused) = write(self.store, &one)?;
+                fr.inserted += c.inserted;
+                fr.updated += c.updated;
+                fr.unchanged += c.unchanged;
+                if let Some((_, problem)) = refused.into_iter().next() {
+                    match problem {
+                        RowProblem::Unknown {
+                            field: "original_transaction_id",
+                            ..
+                        } if !last_pass => deferred.push(at),
+                        problem => rejs.push(refusal(dir, name, at, problem)?),
+                    }
+                }
+            }
+            last_pass = deferred.len() == before;
+            fr.rejected += rejs.len() as u64;
+            self.rejections(&rejs)?;
+            (self.progress)(&ImportProgress {
+                file: name.to_string(),
+                lines: fr.read,
+                bytes: 0,
+                total_bytes: 0,
+                new_rejections: rejs,
+                done: false,
+            });
+        }
         fr.elapsed = t0.elapsed();
         self.report.files.push(fr);
         Ok(())
     }
 }
 
+/// The raw text of a line (as read: lossy for bytes that are not UTF-8).
+fn read_line_at(dir: &Path, name: &str, at: LineRef) -> anyhow::Result<String> {
+    use std::io::{Seek, SeekFrom};
+    let path = dir.join(name);
+    let mut f =
+        std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut buf = vec![0u8; at.len];
+    f.seek(SeekFrom::Start(at.offset))
+        .and_then(|_| f.read_exact(&mut buf))
+        .with_context(|| format!("{name}:{}: cannot read the line again", at.no))?;
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// The rejection of a row the store refused.
+fn refusal(dir: &Path, name: &str, at: LineRef, problem: RowProblem) -> anyhow::Result<Rejection> {
+    let raw = read_line_at(dir, name, at)?;
+    Ok(reject_line(
+        name,
+        at.no,
+        &raw,
+        at.terminated,
+        parse::refused(problem),
+    ))
+}
+
 fn seed_known(store: &Store, v: &mut Validator) -> anyhow::Result<()> {
     store.stored_ids("tiers", &mut |id| v.tiers.add_known(id))?;
     store.stored_ids("products", &mut |id| v.products.add_known(id))?;
     store.stored_ids("partners", &mut |id| v.partners.add_known(id))?;
-    store.stored_ids("registrations", &mut |id| v.registrations.add_known(id))?;
-    store.stored_ids("transactions", &mut |id| v.transactions.add_known(id))?;
+    // Registration, transaction and commission ids are checked by the store
+    // (`BulkMode::checks`): no set of them is kept in memory.
     Ok(())
 }
 
@@ -685,16 +820,26 @@ pub fn import_dir(
     let t0 = Instant::now();
     require_files(dir)?;
     let mut v = Validator::default();
+    v.store_checks = true;
+    // References to earlier files' rows are checked on the parsing thread through
+    // a second connection (the writing thread is the busier one); an in-memory
+    // cache has none, and its store checks them.
+    v.stored = store.reader();
+    let refs = v.stored.is_none();
     seed_known(store, &mut v)?;
     // Tables empty now get plain inserts (every row is new); others upsert.
-    let fresh_tx = store.bulk_table_is_empty("transactions")?;
-    let fresh_comm = store.bulk_table_is_empty("commissions")?;
-    let write_reg: fn(&mut Store, &[PreparedRegistration]) -> crate::store::Result<UpsertCounts> =
-        if store.bulk_table_is_empty("registrations")? {
-            Store::insert_new_registrations
-        } else {
-            Store::upsert_prepared_registrations
-        };
+    let mode = |table: &str| -> anyhow::Result<BulkMode> {
+        Ok(BulkMode {
+            fresh: store.bulk_table_is_empty(table)?,
+            checks: true,
+            refs,
+        })
+    };
+    let (reg_mode, tx_mode, comm_mode) = (
+        mode("registrations")?,
+        mode("transactions")?,
+        mode("commissions")?,
+    );
     store.begin_bulk_import()?;
     let mut run = Run {
         store,
@@ -709,21 +854,21 @@ pub fn import_dir(
             "tiers.jsonl",
             &mut v,
             &push_to(Validator::tier),
-            &|s, rows| s.upsert_tiers(rows),
+            &|s, rows| Ok((s.upsert_tiers(rows)?, Refused::new())),
         )?;
         run.jsonl_file(
             dir,
             "products.jsonl",
             &mut v,
             &push_to(Validator::product),
-            &|s, rows| s.upsert_products(rows),
+            &|s, rows| Ok((s.upsert_products(rows)?, Refused::new())),
         )?;
         run.jsonl_file(
             dir,
             "discount_policy.jsonl",
             &mut v,
             &push_to(Validator::discount_policy),
-            &|s, rows| s.upsert_discount_policy(rows),
+            &|s, rows| Ok((s.upsert_discount_policy(rows)?, Refused::new())),
         )?;
         prescan_partners(dir, &mut v)?;
         run.jsonl_file(
@@ -731,44 +876,45 @@ pub fn import_dir(
             "partners.jsonl",
             &mut v,
             &push_to(Validator::partner),
-            &|s, rows| s.upsert_partners(rows),
+            &|s, rows| Ok((s.upsert_partners(rows)?, Refused::new())),
         )?;
         run.jsonl_file(
             dir,
             "tier_history.jsonl",
             &mut v,
             &push_to(Validator::tier_history),
-            &|s, rows| s.upsert_tier_history(rows),
+            &|s, rows| Ok((s.upsert_tier_history(rows)?, Refused::new())),
         )?;
         run.jsonl_file(
             dir,
             "quotas.jsonl",
             &mut v,
             &push_to(Validator::quota),
-            &|s, rows| s.upsert_quotas(rows),
+            &|s, rows| Ok((s.upsert_quotas(rows)?, Refused::new())),
         )?;
         run.jsonl_file(
             dir,
             "registrations.jsonl",
             &mut v,
-            &push_to(Validator::registration_prepared),
-            &|s, rows| write_reg(s, rows),
+            &|v, line, no, out: &mut Lined<Vec<PreparedRegistration>>| {
+                out.rows.push(v.registration_prepared(line, no)?);
+                Ok(())
+            },
+            &|s, b| s.write_registration_batch(&b.rows, reg_mode),
         )?;
         run.jsonl_file(
             dir,
             "transactions.jsonl",
             &mut v,
-            &Validator::transaction_into,
-            &|s, rows| s.write_transaction_batch(rows, fresh_tx),
+            &|v, line, no, out: &mut Lined<TxBatch>| v.transaction_into(line, no, &mut out.rows),
+            &|s, b| s.write_transaction_batch(&b.rows, tx_mode),
         )?;
-        // Nothing after transactions names a registration: free those ids.
-        v.registrations = Default::default();
         run.jsonl_file(
             dir,
             "commissions.jsonl",
             &mut v,
-            &Validator::commission_into,
-            &|s, rows| s.write_commission_batch(rows, fresh_comm),
+            &|v, line, no, out: &mut Lined<CommBatch>| v.commission_into(line, no, &mut out.rows),
+            &|s, b| s.write_commission_batch(&b.rows, comm_mode),
         )?;
         Ok(())
     })();

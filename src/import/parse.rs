@@ -343,6 +343,22 @@ fn dup(field: &str, key: &str, first: Option<usize>) -> Bad {
     bad(field, format!("duplicate {field} {key:?} ({at})"))
 }
 
+fn lookup_failed(e: crate::store::StoreError) -> Bad {
+    (
+        None,
+        format!("cannot check the ids it names in the cache: {e}"),
+    )
+}
+
+/// Why the store refused a row, as a rejection names it.
+pub fn refused(problem: crate::store::bulk::RowProblem) -> Bad {
+    use crate::store::bulk::RowProblem;
+    match problem {
+        RowProblem::Duplicate { field, id } => dup(field, &id, None),
+        RowProblem::Unknown { field, what, id } => unknown(field, what, &id),
+    }
+}
+
 fn unknown(field: &str, what: &str, id: &str) -> Bad {
     bad(field, format!("unknown {what} {id:?}"))
 }
@@ -363,6 +379,13 @@ pub struct Validator {
     pub commissions: IdSet,
     /// Set a refund whose sale is not known yet aside instead of rejecting it.
     pub defer_refunds: bool,
+    /// Leave the checks that need every registration, transaction and commission id
+    /// (duplicates, and references to them) to the store (`BulkMode::checks`): the
+    /// import into a cache keeps no set of those ids, so its memory stays flat.
+    pub store_checks: bool,
+    /// With `store_checks`: a connection on which the references to rows of earlier
+    /// files (registrations, transactions) are checked on the parsing thread.
+    pub stored: Option<crate::store::dataset::Reader>,
     deferred: bool,
 }
 
@@ -380,6 +403,8 @@ impl Default for Validator {
             transactions: IdSet::compact(),
             commissions: IdSet::compact(),
             defer_refunds: false,
+            store_checks: false,
+            stored: None,
             deferred: false,
         }
     }
@@ -981,11 +1006,11 @@ impl Validator {
         if !self.partners.contains(&r.partner_id) {
             return Err(unknown("partner_id", "partner", &r.partner_id));
         }
-        let fp = self
-            .registrations
-            .claim(&[&r.registration_id], no)
-            .map_err(|f| dup("registration_id", &r.registration_id, f))?;
-        self.registrations.accept(fp, no, true);
+        if !self.store_checks {
+            self.registrations
+                .claim_new(&[&r.registration_id], no)
+                .map_err(|f| dup("registration_id", &r.registration_id, f))?;
+        }
         Ok(PreparedRegistration::from_parts(
             Registration {
                 registration_id: r.registration_id,
@@ -1134,23 +1159,32 @@ impl Validator {
         if !self.products.contains(&r.sku) {
             return Err(unknown("sku", "product", &r.sku));
         }
-        if let Some(reg) = &r.registration_id {
-            if !self.registrations.contains(reg) {
+        if let (true, Some(reg), Some(stored)) =
+            (self.store_checks, &r.registration_id, &mut self.stored)
+        {
+            if !stored.exists("registrations", reg).map_err(lookup_failed)? {
                 return Err(unknown("registration_id", "registration", reg));
             }
         }
-        if let Some(orig) = &r.original_transaction_id {
-            if !self.transactions.contains(orig) {
-                if self.defer_refunds {
-                    self.deferred = true;
-                    return Err((None, format!("deferred: sale {orig:?} not read yet")));
+        if !self.store_checks {
+            if let Some(reg) = &r.registration_id {
+                if !self.registrations.contains(reg) {
+                    return Err(unknown("registration_id", "registration", reg));
                 }
-                return Err(unknown("original_transaction_id", "transaction", orig));
             }
+            if let Some(orig) = &r.original_transaction_id {
+                if !self.transactions.contains(orig) {
+                    if self.defer_refunds {
+                        self.deferred = true;
+                        return Err((None, format!("deferred: sale {orig:?} not read yet")));
+                    }
+                    return Err(unknown("original_transaction_id", "transaction", orig));
+                }
+            }
+            self.transactions
+                .claim_new(&[&r.transaction_id], no)
+                .map_err(|f| dup("transaction_id", &r.transaction_id, f))?;
         }
-        self.transactions
-            .claim_new(&[&r.transaction_id], no)
-            .map_err(|f| dup("transaction_id", &r.transaction_id, f))?;
         // Timestamps in the form the store writes (UTC, `Z`, whole seconds) are kept as given.
         let submitted_text = if r.submitted_at.len() == 20 && r.submitted_at.ends_with('Z') {
             Cow::Borrowed(&*r.submitted_at)
@@ -1228,15 +1262,25 @@ impl Validator {
         };
         let amount = money_cow("amount", &r.amount)?;
         period("period", &r.period)?;
-        if !self.transactions.contains(&r.transaction_id) {
+        let known = match (self.store_checks, &mut self.stored) {
+            (false, _) => self.transactions.contains(&r.transaction_id),
+            (true, Some(stored)) => stored
+                .exists("transactions", &r.transaction_id)
+                .map_err(lookup_failed)?,
+            // Checked by the store when it writes the line.
+            (true, None) => true,
+        };
+        if !known {
             return Err(unknown("transaction_id", "transaction", &r.transaction_id));
         }
         if !self.partners.contains(&r.payee_partner_id) {
             return Err(unknown("payee_partner_id", "partner", &r.payee_partner_id));
         }
-        self.commissions
-            .claim_new(&[&r.commission_id], no)
-            .map_err(|f| dup("commission_id", &r.commission_id, f))?;
+        if !self.store_checks {
+            self.commissions
+                .claim_new(&[&r.commission_id], no)
+                .map_err(|f| dup("commission_id", &r.commission_id, f))?;
+        }
         Ok(CheckedComm { role, amount })
     }
 }

@@ -122,6 +122,20 @@ fn hex32(bytes: &[u8; 32]) -> [u8; 64] {
     out
 }
 
+/// Why the store refused a row of an import's batch (checks that need every
+/// stored id; see `BulkMode`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowProblem {
+    /// Its key was already written by this import: a repeated line.
+    Duplicate { field: &'static str, id: String },
+    /// It names a row that is not stored: the field, what it names, the id.
+    Unknown {
+        field: &'static str,
+        what: &'static str,
+        id: String,
+    },
+}
+
 /// One PRM commission line with its amount as `Decimal` displays it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommRow<'a> {

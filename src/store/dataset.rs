@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 
 use sha2::{Digest, Sha256};
 
-use super::bulk::{CommBatch, CommRow, TxBatch, TxRow};
+use super::bulk::{CommBatch, CommRow, RowProblem, TxBatch, TxRow};
 use super::{Result, Store, StoreError};
 use crate::import::Rejection;
 use crate::model::*;
@@ -57,6 +57,57 @@ impl std::ops::AddAssign for UpsertCounts {
 /// Key of `sync_state` holding the indexes a bulk import dropped (JSON array of
 /// `CREATE INDEX` statements) until it rebuilds them.
 const DROPPED_INDEXES_KEY: &str = "import.dropped_indexes";
+
+/// A second, read-only connection to a cache, for checking that rows named by an
+/// import's lines are stored (rows of earlier files, committed already) on the
+/// parsing thread rather than on the writing one.
+pub struct Reader {
+    conn: rusqlite::Connection,
+    last_found: String,
+}
+
+impl Reader {
+    /// Starts a new read transaction: later lookups see what is committed now, and
+    /// keep one snapshot (and so their page cache) until the next call. The import
+    /// calls it before each file, whose references are to earlier files' rows.
+    pub fn refresh(&mut self) -> Result<()> {
+        if !self.conn.is_autocommit() {
+            self.conn.execute_batch("COMMIT")?;
+        }
+        self.last_found.clear();
+        Ok(self.conn.execute_batch("BEGIN")?)
+    }
+
+    /// Whether a registration (`"registrations"`) or a transaction
+    /// (`"transactions"`) with this id is stored.
+    pub fn exists(&mut self, table: &str, id: &str) -> Result<bool> {
+        let sql = match table {
+            "registrations" => "SELECT 1 FROM registrations WHERE registration_id = ?1",
+            "transactions" => "SELECT 1 FROM transactions WHERE transaction_id = ?1",
+            other => return Err(StoreError::Corrupt(format!("no lookup for {other}"))),
+        };
+        // Lines naming the same row often come together (a sale's commission lines).
+        if self.last_found.len() == table.len() + 1 + id.len()
+            && self.last_found.starts_with(table)
+            && self.last_found.ends_with(id)
+        {
+            return Ok(true);
+        }
+        let found = self
+            .conn
+            .prepare_cached(sql)?
+            .query_row([id], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if found {
+            self.last_found.clear();
+            self.last_found.push_str(table);
+            self.last_found.push(':');
+            self.last_found.push_str(id);
+        }
+        Ok(found)
+    }
+}
 
 /// What [`Store::end_bulk_import`] did: each index it rebuilt with its build time,
 /// and how long the checkpoint of the WAL into the database file took.
@@ -444,47 +495,111 @@ fn upsert_in<R>(
     Ok(c)
 }
 
-/// Inserts `rows` with one cached single-row `INSERT ... ON CONFLICT DO NOTHING`,
-/// binding each value in place (no parameter vectors). Multi-row `VALUES` lists were
-/// measured slower here: SQLite copies every text value once more through the
-/// co-routine that feeds them, which costs more than the statement steps it saves.
-/// `bind` binds one row's columns starting at the 1-based parameter `base`.
-fn insert_many<R>(
-    tx: &rusqlite::Transaction<'_>,
-    table: &str,
-    cols: &[&str],
-    rows: &[R],
-    bind: impl Fn(&mut rusqlite::Statement<'_>, usize, &R) -> rusqlite::Result<()>,
-) -> Result<UpsertCounts> {
-    let sql = format!(
-        "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT DO NOTHING",
-        cols.join(","),
-        vec!["?"; cols.len()].join(",")
-    );
-    let mut st = tx.prepare_cached(&sql)?;
-    let mut c = UpsertCounts::default();
-    for r in rows {
-        bind(&mut st, 1, r)?;
-        if st.raw_execute()? == 1 {
-            c.inserted += 1;
-        } else {
-            c.unchanged += 1;
-        }
-    }
-    Ok(c)
+/// How the import writes a batch into one of the bulk tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BulkMode {
+    /// The table was empty when the import began: every row is new, so plain
+    /// inserts and no update probes.
+    pub fresh: bool,
+    /// The store checks what needs every stored id (the import keeps no set of
+    /// them, so its memory does not grow with the file): a key this import already
+    /// wrote, and a reference to a row that is not stored, are refused and reported.
+    pub checks: bool,
+    /// With `checks`: whether the store also checks references to rows of other
+    /// tables (registrations named by transactions, transactions named by commission
+    /// lines). Off when the import checked them already with a [`Reader`].
+    pub refs: bool,
 }
 
-/// For each row: `ins` (an insert that ignores an existing key), then — when the
-/// key exists and there is an `upd` (an update guarded by a change) — `upd`; both
-/// bound by `bind`. Counts which one took effect.
-fn insert_or_update_each<R>(
+impl BulkMode {
+    /// Upserts with no checks (the sync, and callers that checked already).
+    pub const UPSERT: BulkMode = BulkMode {
+        fresh: false,
+        checks: false,
+        refs: false,
+    };
+}
+
+/// Rows of a batch the store refused (index in the batch, and why); nothing of
+/// them was written.
+pub type Refused = Vec<(usize, RowProblem)>;
+
+/// Statements that look up stored ids for [`BulkMode::checks`].
+struct Lookups<'c> {
+    st: rusqlite::CachedStatement<'c>,
+    /// The last id found (lines naming the same row often come together).
+    last_found: String,
+}
+
+impl<'c> Lookups<'c> {
+    fn new(tx: &'c rusqlite::Transaction<'_>, table: &str, key: &str) -> rusqlite::Result<Self> {
+        Ok(Lookups {
+            st: tx.prepare_cached(&format!("SELECT 1 FROM {table} WHERE {key} = ?1"))?,
+            last_found: String::new(),
+        })
+    }
+    fn exists(&mut self, id: &str) -> rusqlite::Result<bool> {
+        if !self.last_found.is_empty() && self.last_found == id {
+            return Ok(true);
+        }
+        self.st.raw_bind_parameter(1, id)?;
+        let found = self.st.raw_query().next()?.is_some();
+        if found {
+            self.last_found.clear();
+            self.last_found.push_str(id);
+        }
+        Ok(found)
+    }
+}
+
+/// Writes `rows` of one bulk table: for each, `check` (references, when checking),
+/// the duplicate check of [`BulkMode::checks`], then `ins` (an insert that ignores an
+/// existing key) and — when the key exists and there is an `upd` (an update guarded
+/// by a change) — `upd`; `bind` binds a row to either. Counts which took effect.
+#[allow(clippy::too_many_arguments)]
+fn write_rows<R>(
+    tx: &rusqlite::Transaction<'_>,
+    entity: &str,
     rows: impl Iterator<Item = R>,
+    mode: BulkMode,
     ins: &mut rusqlite::Statement<'_>,
     mut upd: Option<&mut rusqlite::Statement<'_>>,
     bind: fn(&mut rusqlite::Statement<'_>, &R) -> rusqlite::Result<()>,
-) -> rusqlite::Result<UpsertCounts> {
+    key: (&'static str, fn(&R) -> &str),
+    check: &mut dyn FnMut(&R) -> rusqlite::Result<Option<RowProblem>>,
+) -> rusqlite::Result<(UpsertCounts, Refused)> {
+    let (key_field, key) = key;
+    let duplicate = |r: &R| RowProblem::Duplicate {
+        field: key_field,
+        id: key(r).to_string(),
+    };
     let mut c = UpsertCounts::default();
-    for r in rows {
+    let mut refused = Refused::new();
+    // Re-importing into a table that has rows: the keys this import wrote are kept
+    // in a temporary table (on disk during a bulk import), to refuse a repeated one.
+    let mut seen = match mode.checks && !mode.fresh {
+        true => Some(tx.prepare_cached(
+            "INSERT INTO temp.import_seen (entity, id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        )?),
+        false => None,
+    };
+    if let Some(st) = &mut seen {
+        st.raw_bind_parameter(1, entity)?;
+    }
+    for (i, r) in rows.enumerate() {
+        if mode.checks {
+            if let Some(problem) = check(&r)? {
+                refused.push((i, problem));
+                continue;
+            }
+        }
+        if let Some(st) = &mut seen {
+            st.raw_bind_parameter(2, key(&r))?;
+            if st.raw_execute()? == 0 {
+                refused.push((i, duplicate(&r)));
+                continue;
+            }
+        }
         bind(ins, &r)?;
         if ins.raw_execute()? == 1 {
             c.inserted += 1;
@@ -499,10 +614,12 @@ fn insert_or_update_each<R>(
                     c.unchanged += 1;
                 }
             }
+            // A fresh table: the key was written by this import (a repeated line).
+            None if mode.checks => refused.push((i, duplicate(&r))),
             None => c.unchanged += 1,
         }
     }
-    Ok(c)
+    Ok((c, refused))
 }
 
 fn program_values(p: &Program) -> Vec<Value> {
@@ -711,26 +828,24 @@ impl Store {
             amount,
             period: &r.period,
         });
-        self.write_commissions(views, false)
+        Ok(self.write_commissions(views, BulkMode::UPSERT)?.0)
     }
 
-    /// The import's commission writer: upserts, or — `fresh`, into a table that was
-    /// empty when the import began — plain inserts.
+    /// The import's commission writer (see [`BulkMode`]); with checks, a line whose
+    /// transaction is not stored is refused.
     pub fn write_commission_batch(
         &mut self,
         rows: &CommBatch,
-        fresh: bool,
-    ) -> Result<UpsertCounts> {
-        self.write_commissions(rows.iter(), fresh)
+        mode: BulkMode,
+    ) -> Result<(UpsertCounts, Refused)> {
+        self.write_commissions(rows.iter(), mode)
     }
 
-    /// Inserts commission lines; an existing id is updated when something changed
-    /// (unless `fresh`: then every row is new and no update is tried).
     fn write_commissions<'r>(
         &mut self,
         rows: impl Iterator<Item = CommRow<'r>>,
-        fresh: bool,
-    ) -> Result<UpsertCounts> {
+        mode: BulkMode,
+    ) -> Result<(UpsertCounts, Refused)> {
         fn bind(st: &mut rusqlite::Statement<'_>, r: &CommRow<'_>) -> rusqlite::Result<()> {
             st.raw_bind_parameter(1, r.commission_id)?;
             st.raw_bind_parameter(2, r.transaction_id)?;
@@ -740,16 +855,80 @@ impl Store {
             st.raw_bind_parameter(6, r.period)
         }
         let tx = self.write_tx()?;
-        let c = {
+        let out = {
             let mut ins = tx.prepare_cached(&COMMISSIONS.insert_sql())?;
-            let mut upd = match fresh {
+            let mut upd = match mode.fresh {
                 true => None,
                 false => Some(tx.prepare_cached(&COMMISSIONS.update_sql())?),
             };
-            insert_or_update_each(rows, &mut ins, upd.as_deref_mut(), bind)?
+            let mut sales = Lookups::new(&tx, "transactions", "transaction_id")?;
+            write_rows(
+                &tx,
+                "commissions",
+                rows,
+                mode,
+                &mut ins,
+                upd.as_deref_mut(),
+                bind,
+                ("commission_id", |r| r.commission_id),
+                &mut |r| {
+                    if !mode.refs {
+                        return Ok(None);
+                    }
+                    Ok(
+                        (!sales.exists(r.transaction_id)?).then(|| RowProblem::Unknown {
+                            field: "transaction_id",
+                            what: "transaction",
+                            id: r.transaction_id.to_string(),
+                        }),
+                    )
+                },
+            )?
         };
         tx.commit()?;
-        Ok(c)
+        Ok(out)
+    }
+
+    /// The import's registration writer (see [`BulkMode`]).
+    pub fn write_registration_batch(
+        &mut self,
+        rows: &[PreparedRegistration],
+        mode: BulkMode,
+    ) -> Result<(UpsertCounts, Refused)> {
+        fn bind(
+            st: &mut rusqlite::Statement<'_>,
+            p: &&PreparedRegistration,
+        ) -> rusqlite::Result<()> {
+            let r = &p.row;
+            st.raw_bind_parameter(1, &r.registration_id)?;
+            st.raw_bind_parameter(2, &r.partner_id)?;
+            st.raw_bind_parameter(3, &r.customer_name)?;
+            st.raw_bind_parameter(4, &p.expected_amount)?;
+            st.raw_bind_parameter(5, &p.registered_on)?;
+            st.raw_bind_parameter(6, &p.expires_on)?;
+            st.raw_bind_parameter(7, r.status.as_str())
+        }
+        let tx = self.write_tx()?;
+        let out = {
+            let mut ins = tx.prepare_cached(&REGISTRATIONS.insert_sql())?;
+            let mut upd = match mode.fresh {
+                true => None,
+                false => Some(tx.prepare_cached(&REGISTRATIONS.update_sql())?),
+            };
+            write_rows(
+                &tx,
+                "registrations",
+                rows.iter(),
+                mode,
+                &mut ins,
+                upd.as_deref_mut(),
+                bind,
+                ("registration_id", |p| &p.row.registration_id),
+                &mut |_| Ok(None),
+            )?
+        };
+        tx.commit()?;
+        Ok(out)
     }
 
     /// [`Store::upsert_registrations`] with the texts formatted ahead.
@@ -785,34 +964,6 @@ impl Store {
         )?)
     }
 
-    /// The import's fast path for a registrations table that was empty when the
-    /// import began (so every row is new; duplicates within the file were already
-    /// rejected): one cached `INSERT` per row, no update probes. Counts like an upsert.
-    pub fn insert_new_registrations(
-        &mut self,
-        rows: &[PreparedRegistration],
-    ) -> Result<UpsertCounts> {
-        let tx = self.write_tx()?;
-        let c = insert_many(
-            &tx,
-            "registrations",
-            REGISTRATIONS.cols,
-            rows,
-            |st, base, p| {
-                let r = &p.row;
-                st.raw_bind_parameter(base, &r.registration_id)?;
-                st.raw_bind_parameter(base + 1, &r.partner_id)?;
-                st.raw_bind_parameter(base + 2, &r.customer_name)?;
-                st.raw_bind_parameter(base + 3, &p.expected_amount)?;
-                st.raw_bind_parameter(base + 4, &p.registered_on)?;
-                st.raw_bind_parameter(base + 5, &p.expires_on)?;
-                st.raw_bind_parameter(base + 6, r.status.as_str())
-            },
-        )?;
-        tx.commit()?;
-        Ok(c)
-    }
-
     /// Upserts transactions: new ids are inserted; an existing row whose
     /// [`transaction_hash`] changed is rewritten with `record_version` bumped and
     /// `updated_at` set; identical rows are not written.
@@ -829,21 +980,25 @@ impl Store {
         &mut self,
         rows: &[PreparedTransaction],
     ) -> Result<UpsertCounts> {
-        self.write_transactions(rows.iter().map(|p| (p.row(), p.row_hash.as_str())), false)
+        let rows = rows.iter().map(|p| (p.row(), p.row_hash.as_str()));
+        Ok(self.write_transactions(rows, BulkMode::UPSERT)?.0)
     }
 
-    /// The import's transaction writer: upserts, or — `fresh`, into a table that was
-    /// empty when the import began (every row new; duplicates within the file were
-    /// already rejected) — plain inserts with no update probes.
-    pub fn write_transaction_batch(&mut self, rows: &TxBatch, fresh: bool) -> Result<UpsertCounts> {
-        self.write_transactions(rows.iter(), fresh)
+    /// The import's transaction writer (see [`BulkMode`]); with checks, a row naming
+    /// a registration or an original sale that is not stored is refused.
+    pub fn write_transaction_batch(
+        &mut self,
+        rows: &TxBatch,
+        mode: BulkMode,
+    ) -> Result<(UpsertCounts, Refused)> {
+        self.write_transactions(rows.iter(), mode)
     }
 
     fn write_transactions<'r>(
         &mut self,
         rows: impl Iterator<Item = (TxRow<'r>, &'r str)>,
-        fresh: bool,
-    ) -> Result<UpsertCounts> {
+        mode: BulkMode,
+    ) -> Result<(UpsertCounts, Refused)> {
         fn bind(st: &mut rusqlite::Statement<'_>, row: &(TxRow<'_>, &str)) -> rusqlite::Result<()> {
             let (r, hash) = row;
             st.raw_bind_parameter(1, r.transaction_id)?;
@@ -867,12 +1022,12 @@ impl Store {
         }
         let now = now_rfc3339();
         let tx = self.write_tx()?;
-        let c = {
+        let out = {
             // `updated_at` (?19) is the same for the whole batch: bound once (a
             // statement keeps its bindings from one execution to the next).
             let mut ins = tx.prepare_cached(TX_INSERT)?;
             ins.raw_bind_parameter(19, &now)?;
-            let mut upd = match fresh {
+            let mut upd = match mode.fresh {
                 true => None,
                 false => {
                     let mut u = tx.prepare_cached(TX_UPDATE)?;
@@ -880,10 +1035,42 @@ impl Store {
                     Some(u)
                 }
             };
-            insert_or_update_each(rows, &mut ins, upd.as_deref_mut(), bind)?
+            let mut regs = Lookups::new(&tx, "registrations", "registration_id")?;
+            let mut sales = Lookups::new(&tx, "transactions", "transaction_id")?;
+            write_rows(
+                &tx,
+                "transactions",
+                rows,
+                mode,
+                &mut ins,
+                upd.as_deref_mut(),
+                bind,
+                ("transaction_id", |(r, _)| r.transaction_id),
+                &mut |(r, _)| {
+                    if let Some(reg) = r.registration_id.filter(|_| mode.refs) {
+                        if !regs.exists(reg)? {
+                            return Ok(Some(RowProblem::Unknown {
+                                field: "registration_id",
+                                what: "registration",
+                                id: reg.to_string(),
+                            }));
+                        }
+                    }
+                    if let Some(orig) = r.original_transaction_id {
+                        if !sales.exists(orig)? {
+                            return Ok(Some(RowProblem::Unknown {
+                                field: "original_transaction_id",
+                                what: "transaction",
+                                id: orig.to_string(),
+                            }));
+                        }
+                    }
+                    Ok(None)
+                },
+            )?
         };
         tx.commit()?;
-        Ok(c)
+        Ok(out)
     }
 
     /// Keeps rejected input rows (with their raw text). A row already quarantined
@@ -1350,6 +1537,15 @@ impl Store {
             "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-32768; PRAGMA wal_autocheckpoint={};",
             (1i64 << 30) / page.max(512)
         ))?;
+        // The keys a re-import has written (see `BulkMode::checks`), in a temporary
+        // file rather than in memory.
+        self.conn.execute_batch(
+            "PRAGMA temp_store=FILE;
+             CREATE TEMP TABLE IF NOT EXISTS import_seen (
+                 entity TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (entity, id)
+             ) WITHOUT ROWID;
+             DELETE FROM temp.import_seen;",
+        )?;
         let tx = self.write_tx()?;
         let mut dropped: Vec<(String, String)> = Vec::new();
         for table in BULK_TABLES {
@@ -1387,6 +1583,24 @@ impl Store {
         Ok(dropped.into_iter().map(|(n, _)| n).collect())
     }
 
+    /// A [`Reader`] on this cache (`None` for an in-memory one).
+    pub fn reader(&self) -> Option<Reader> {
+        if self.path.as_os_str() == ":memory:" {
+            return None;
+        }
+        let conn = rusqlite::Connection::open_with_flags(
+            &self.path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .ok()?;
+        conn.busy_timeout(Duration::from_secs(30)).ok()?;
+        conn.execute_batch("PRAGMA cache_size=-8192").ok()?;
+        Some(Reader {
+            conn,
+            last_found: String::new(),
+        })
+    }
+
     /// Ends a bulk import: rebuilds the indexes it dropped, restores
     /// `synchronous=FULL` and checkpoints the WAL (each step timed).
     pub fn end_bulk_import(&mut self) -> Result<BulkEnd> {
@@ -1395,8 +1609,10 @@ impl Store {
         // sorting runs of at most cache_size bytes: memory stays bounded. Runs of
         // 4 MiB rather than 16 keep both sorter threads busy while the table is
         // scanned (measured on 1M transactions: (partner_id, closed_on) 2.0 -> 1.45 s).
-        self.conn
-            .execute_batch("PRAGMA temp_store=FILE; PRAGMA threads=2; PRAGMA cache_size=-4096;")?;
+        self.conn.execute_batch(
+            "DROP TABLE IF EXISTS temp.import_seen;
+             PRAGMA temp_store=FILE; PRAGMA threads=2; PRAGMA cache_size=-4096;",
+        )?;
         let rebuilt = self.rebuild_dropped_indexes();
         self.conn
             .execute_batch("PRAGMA temp_store=MEMORY; PRAGMA threads=0;")?;
@@ -1590,8 +1806,14 @@ mod tests {
         let mut fast = Store::open_in_memory().unwrap();
         let mut slow = Store::open_in_memory().unwrap();
         assert!(fast.bulk_table_is_empty("transactions").unwrap());
-        let c = fast.write_transaction_batch(&batch, true).unwrap();
+        let fresh = BulkMode {
+            fresh: true,
+            checks: true,
+            refs: true,
+        };
+        let (c, refused) = fast.write_transaction_batch(&batch, fresh).unwrap();
         assert_eq!((c.inserted, c.unchanged), (130, 0));
+        assert!(refused.is_empty());
         slow.upsert_prepared_transactions(&rows).unwrap();
         assert!(!fast.bulk_table_is_empty("transactions").unwrap());
         assert_eq!(fast.transactions().unwrap(), slow.transactions().unwrap());
@@ -1606,7 +1828,9 @@ mod tests {
             (again.inserted, again.updated, again.unchanged),
             (0, 0, 130)
         );
-        let again = slow.write_transaction_batch(&batch, false).unwrap();
+        let (again, _) = slow
+            .write_transaction_batch(&batch, BulkMode::UPSERT)
+            .unwrap();
         assert_eq!(
             (again.inserted, again.updated, again.unchanged),
             (0, 0, 130)
@@ -1620,7 +1844,9 @@ mod tests {
             .unwrap();
         v3.transaction_into(&line("T7000", "1.0"), 2, &mut newer)
             .unwrap();
-        let c = slow.write_transaction_batch(&newer, false).unwrap();
+        let (c, _) = slow
+            .write_transaction_batch(&newer, BulkMode::UPSERT)
+            .unwrap();
         assert_eq!((c.inserted, c.updated, c.unchanged), (1, 1, 0));
         assert_eq!(slow.transaction_record_version("T7").unwrap(), Some(2));
         let t7 = slow.get_transaction("T7").unwrap().unwrap();
@@ -1629,6 +1855,94 @@ mod tests {
             slow.transaction_row_hash("T7").unwrap().unwrap(),
             transaction_hash(&t7)
         );
+    }
+
+    /// With checks, the store refuses (and does not write) a key this import already
+    /// wrote and a reference to a row that is not stored; the rest is written.
+    #[test]
+    fn checked_batches_refuse_repeated_keys_and_unknown_references() {
+        let line = |id: &str, reg: &str, orig: &str| {
+            format!(
+                r#"{{"transaction_id":"{id}","kind":"{kind}","original_transaction_id":{orig},"partner_id":"P1","registration_id":{reg},"customer_name":"Acme","sku":"S1","quantity":1,"unit_list_price":"10.0","unit_net_price":"9.5","amount":"9.5","currency":"USD","closed_on":"2024-10-01","submitted_at":"2024-10-01T08:31:40Z","invoice_number":"INV-1","notes":null}}"#,
+                kind = if orig == "null" { "sale" } else { "refund" }
+            )
+        };
+        let mut v = crate::import::parse::Validator::default();
+        v.store_checks = true;
+        v.partners.add_known("P1");
+        v.products.add_known("S1");
+        for fresh in [true, false] {
+            let mut s = Store::open_in_memory().unwrap();
+            s.begin_bulk_import().unwrap();
+            if !fresh {
+                let mut old = TxBatch::default();
+                v.transaction_into(&line("T0", "null", "null"), 1, &mut old)
+                    .unwrap();
+                s.write_transaction_batch(&old, BulkMode::UPSERT).unwrap();
+            }
+            let mut b = TxBatch::default();
+            for l in [
+                line("T1", "null", "null"),
+                line("T1", "null", "null"),    // repeated: refused
+                line("T2", "\"R9\"", "null"),  // no such registration
+                line("T3", "null", "\"T1\""),  // refund of T1: fine
+                line("T4", "null", "\"T99\""), // refund of nothing
+                line("T0", "null", "null"),    // stored before this import: updated/unchanged
+            ] {
+                v.transaction_into(&l, 1, &mut b).unwrap();
+            }
+            let mode = BulkMode {
+                fresh,
+                checks: true,
+                refs: true,
+            };
+            let (c, refused) = s.write_transaction_batch(&b, mode).unwrap();
+            let problems: Vec<(usize, RowProblem)> = refused;
+            assert_eq!(
+                problems,
+                vec![
+                    (
+                        1,
+                        RowProblem::Duplicate {
+                            field: "transaction_id",
+                            id: "T1".into()
+                        }
+                    ),
+                    (
+                        2,
+                        RowProblem::Unknown {
+                            field: "registration_id",
+                            what: "registration",
+                            id: "R9".into()
+                        }
+                    ),
+                    (
+                        4,
+                        RowProblem::Unknown {
+                            field: "original_transaction_id",
+                            what: "transaction",
+                            id: "T99".into()
+                        }
+                    ),
+                ],
+                "fresh: {fresh}"
+            );
+            let expect_t0 = if fresh { (3, 0, 0) } else { (2, 0, 1) };
+            assert_eq!(
+                (c.inserted, c.updated, c.unchanged),
+                expect_t0,
+                "fresh: {fresh}"
+            );
+            // A second batch of the same import: T1 is still taken.
+            let mut again = TxBatch::default();
+            v.transaction_into(&line("T1", "null", "null"), 9, &mut again)
+                .unwrap();
+            let (_, refused) = s.write_transaction_batch(&again, mode).unwrap();
+            assert_eq!(refused.len(), 1, "fresh: {fresh}");
+            s.end_bulk_import().unwrap();
+            // T0, T1 and T3, either way.
+            assert_eq!(s.count_rows("transactions").unwrap(), 3, "fresh: {fresh}");
+        }
     }
 
     #[test]

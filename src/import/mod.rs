@@ -178,6 +178,15 @@ pub struct FileReport {
     pub elapsed: Duration,
 }
 
+impl FileReport {
+    /// Adds what one write did.
+    fn count(&mut self, c: UpsertCounts) {
+        self.inserted += c.inserted;
+        self.updated += c.updated;
+        self.unchanged += c.unchanged;
+    }
+}
+
 /// What an import did.
 #[derive(Debug, Clone, Default)]
 pub struct ImportReport {
@@ -614,10 +623,7 @@ impl Run<'_> {
         };
         let rejs = match read_json_file(dir, name, parse)? {
             Ok(row) => {
-                let c = write(self.store, &row)?;
-                fr.inserted = c.inserted;
-                fr.updated = c.updated;
-                fr.unchanged = c.unchanged;
+                fr.count(write(self.store, &row)?);
                 Vec::new()
             }
             Err(r) => {
@@ -699,19 +705,16 @@ impl Run<'_> {
                     let (c, refused) = write(self.store, &rows)?;
                     for (i, problem) in refused {
                         let Some(at) = rows.line(i) else { continue };
-                        match problem {
-                            RowProblem::Unknown {
-                                field: "original_transaction_id",
-                                ..
-                            } => deferred.push(at),
-                            problem => rejs.push(refusal(dir, name, at, problem)?),
+                        if waits_for_sale(&problem) {
+                            deferred.push(at);
+                        } else {
+                            let raw = read_line_at(dir, name, at)?;
+                            rejs.push(refusal(name, at, &raw, problem));
                         }
                     }
                     rejs.sort_by_key(|r| r.line);
                     let _ = spent_tx.send(rows);
-                    fr.inserted += c.inserted;
-                    fr.updated += c.updated;
-                    fr.unchanged += c.unchanged;
+                    fr.count(c);
                     fr.rejected += rejs.len() as u64;
                     fr.read = p.lines;
                     self.rejections(&rejs)?;
@@ -743,16 +746,12 @@ impl Run<'_> {
                 }
                 one.note_line(at);
                 let (c, refused) = write(self.store, &one)?;
-                fr.inserted += c.inserted;
-                fr.updated += c.updated;
-                fr.unchanged += c.unchanged;
+                fr.count(c);
                 if let Some((_, problem)) = refused.into_iter().next() {
-                    match problem {
-                        RowProblem::Unknown {
-                            field: "original_transaction_id",
-                            ..
-                        } if !last_pass => deferred.push(at),
-                        problem => rejs.push(refusal(dir, name, at, problem)?),
+                    if waits_for_sale(&problem) && !last_pass {
+                        deferred.push(at);
+                    } else {
+                        rejs.push(refusal(name, at, &raw, problem));
                     }
                 }
             }
@@ -787,16 +786,21 @@ fn read_line_at(dir: &Path, name: &str, at: LineRef) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
-/// The rejection of a row the store refused.
-fn refusal(dir: &Path, name: &str, at: LineRef, problem: RowProblem) -> anyhow::Result<Rejection> {
-    let raw = read_line_at(dir, name, at)?;
-    Ok(reject_line(
-        name,
-        at.no,
-        &raw,
-        at.terminated,
-        parse::refused(problem),
-    ))
+/// The rejection of a row the store refused (`raw`: its line).
+fn refusal(name: &str, at: LineRef, raw: &str, problem: RowProblem) -> Rejection {
+    reject_line(name, at.no, raw, at.terminated, parse::refused(problem))
+}
+
+/// A refund the store refused because its sale is not stored (yet): the sale may
+/// come later in the file.
+fn waits_for_sale(problem: &RowProblem) -> bool {
+    matches!(
+        problem,
+        RowProblem::Unknown {
+            field: "original_transaction_id",
+            ..
+        }
+    )
 }
 
 fn seed_known(store: &Store, v: &mut Validator) -> anyhow::Result<()> {

@@ -183,11 +183,15 @@ pub fn is_canonical_decimal(s: &str) -> bool {
 /// A money field: its value and its text as the store writes it.
 fn money_text(field: &str, s: String) -> Result<(Decimal, String), Bad> {
     let (d, text) = money_cow(field, &s)?;
-    let text = match text {
-        Cow::Borrowed(_) => None,
+    Ok((d, rewritten(text).unwrap_or(s)))
+}
+
+/// A stored text worked out from an input: `None` when it is the input as given.
+fn rewritten(text: Cow<'_, str>) -> Option<String> {
+    match text {
         Cow::Owned(t) => Some(t),
-    };
-    Ok((d, text.unwrap_or(s)))
+        Cow::Borrowed(_) => None,
+    }
 }
 
 /// [`money_text`] borrowing the input text when it is already in stored form.
@@ -361,6 +365,13 @@ pub fn refused(problem: crate::store::bulk::RowProblem) -> Bad {
 
 fn unknown(field: &str, what: &str, id: &str) -> Bad {
     bad(field, format!("unknown {what} {id:?}"))
+}
+
+/// The bulk entities a line may name.
+#[derive(Clone, Copy)]
+enum Bulk {
+    Registrations,
+    Transactions,
 }
 
 /// Validates rows file by file, remembering which ids exist.
@@ -697,16 +708,15 @@ const COMMISSION_SPEC: &[(&str, Ty)] = &[
     ("period", Ty::Str),
 ];
 
-/// Reads the members of a flat line into a raw row's fields: `fields` names each
-/// field in `spec` order and `set(row, index, value)` stores one (false: wrong type).
-/// `None` when the line is not the simple shape, a field repeats, a required one is
-/// missing or has the wrong type: the caller then uses serde_json, which reads or
-/// explains it.
-fn fast_row<'a, R: Default>(
+/// Reads a line into a raw row: the fast reader, where `set(row, index, value)`
+/// stores the field at `index` of `spec` (false: wrong type); serde_json when the
+/// line is not the simple shape, a field repeats, or a required one is missing or
+/// has the wrong type (it reads the line, or explains what is wrong with it).
+fn read_row<'a, R: Default + Deserialize<'a>>(
     line: &'a str,
     spec: &[(&str, Ty)],
     set: fn(&mut R, usize, Val<'a>) -> bool,
-) -> Option<R> {
+) -> Result<R, Bad> {
     let mut row = R::default();
     let mut seen: u64 = 0;
     let ok = flat::scan(line, |key, val| {
@@ -724,7 +734,11 @@ fn fast_row<'a, R: Default>(
         .enumerate()
         .filter(|(_, (_, ty))| !matches!(ty, Ty::OptStr | Ty::OptObject))
         .fold(0u64, |m, (k, _)| m | 1 << k);
-    (ok && seen & required == required).then_some(row)
+    if ok && seen & required == required {
+        Ok(row)
+    } else {
+        parse_typed(line, spec)
+    }
 }
 
 fn put<'a>(slot: &mut Cow<'a, str>, v: Val<'a>) -> bool {
@@ -751,8 +765,7 @@ fn put_opt<'a>(slot: &mut Option<Cow<'a, str>>, v: Val<'a>) -> bool {
     }
 }
 
-/// A transaction line's fields: the fast reader, else serde_json (which explains a
-/// bad line).
+/// A transaction line's fields (see [`read_row`]).
 fn raw_transaction(line: &str) -> Result<RawTransaction<'_>, Bad> {
     fn set<'a>(r: &mut RawTransaction<'a>, k: usize, v: Val<'a>) -> bool {
         match k {
@@ -781,10 +794,7 @@ fn raw_transaction(line: &str) -> Result<RawTransaction<'_>, Bad> {
             _ => false,
         }
     }
-    match fast_row(line, TRANSACTION_SPEC, set) {
-        Some(r) => Ok(r),
-        None => parse_typed(line, TRANSACTION_SPEC),
-    }
+    read_row(line, TRANSACTION_SPEC, set)
 }
 
 /// A commission line's fields (see [`raw_transaction`]).
@@ -800,10 +810,7 @@ fn raw_commission(line: &str) -> Result<RawCommission<'_>, Bad> {
             _ => false,
         }
     }
-    match fast_row(line, COMMISSION_SPEC, set) {
-        Some(r) => Ok(r),
-        None => parse_typed(line, COMMISSION_SPEC),
-    }
+    read_row(line, COMMISSION_SPEC, set)
 }
 
 /// A transaction's checked values and the texts the store writes for them.
@@ -814,6 +821,29 @@ struct CheckedTx<'r> {
     amount: (Decimal, Cow<'r, str>),
     closed_on: (NaiveDate, Cow<'r, str>),
     submitted_at: (DateTime<Utc>, Cow<'r, str>),
+}
+
+/// The transaction a checked line holds.
+fn owned_transaction(r: &RawTransaction<'_>, c: &CheckedTx<'_>) -> Transaction {
+    let owned = |s: &Cow<'_, str>| s.to_string();
+    Transaction {
+        transaction_id: owned(&r.transaction_id),
+        kind: c.kind,
+        original_transaction_id: r.original_transaction_id.as_ref().map(owned),
+        partner_id: owned(&r.partner_id),
+        registration_id: r.registration_id.as_ref().map(owned),
+        customer_name: owned(&r.customer_name),
+        sku: owned(&r.sku),
+        quantity: r.quantity,
+        unit_list_price: c.unit_list_price.0,
+        unit_net_price: c.unit_net_price.0,
+        amount: c.amount.0,
+        currency: owned(&r.currency),
+        closed_on: c.closed_on.0,
+        submitted_at: c.submitted_at.0,
+        invoice_number: owned(&r.invoice_number),
+        notes: r.notes.as_ref().map(owned),
+    }
 }
 
 /// A commission line's checked role and amount (with its stored text).
@@ -1030,27 +1060,7 @@ impl Validator {
     pub fn transaction(&mut self, line: &str, no: usize) -> Result<Transaction, Bad> {
         let r = raw_transaction(line)?;
         let c = self.check_transaction(&r, no)?;
-        let (kind, ulp, unp, amount) =
-            (c.kind, c.unit_list_price.0, c.unit_net_price.0, c.amount.0);
-        let (closed_on, submitted_at) = (c.closed_on.0, c.submitted_at.0);
-        Ok(Transaction {
-            transaction_id: r.transaction_id.into_owned(),
-            kind,
-            original_transaction_id: r.original_transaction_id.map(Cow::into_owned),
-            partner_id: r.partner_id.into_owned(),
-            registration_id: r.registration_id.map(Cow::into_owned),
-            customer_name: r.customer_name.into_owned(),
-            sku: r.sku.into_owned(),
-            quantity: r.quantity,
-            unit_list_price: ulp,
-            unit_net_price: unp,
-            amount,
-            currency: r.currency.into_owned(),
-            closed_on,
-            submitted_at,
-            invoice_number: r.invoice_number.into_owned(),
-            notes: r.notes.map(Cow::into_owned),
-        })
+        Ok(owned_transaction(&r, &c))
     }
 
     /// A transaction with the text forms the store writes and its row hash.
@@ -1059,38 +1069,23 @@ impl Validator {
         line: &str,
         no: usize,
     ) -> Result<PreparedTransaction, Bad> {
-        let mut batch = TxBatch::default();
-        self.transaction_into(line, no, &mut batch)?;
-        let (row, _) = batch.get(0);
-        let texts = [
-            row.unit_list_price,
-            row.unit_net_price,
-            row.amount,
-            row.closed_on,
-            row.submitted_at,
+        let r = raw_transaction(line)?;
+        let c = self.check_transaction(&r, no)?;
+        let [ulp, unp, amount, closed, submitted] = [
+            &c.unit_list_price.1,
+            &c.unit_net_price.1,
+            &c.amount.1,
+            &c.closed_on.1,
+            &c.submitted_at.1,
         ]
-        .map(str::to_string);
-        let [ulp, unp, amount, closed, submitted] = texts;
-        let tx = Transaction {
-            transaction_id: row.transaction_id.to_string(),
-            kind: row.kind,
-            original_transaction_id: row.original_transaction_id.map(str::to_string),
-            partner_id: row.partner_id.to_string(),
-            registration_id: row.registration_id.map(str::to_string),
-            customer_name: row.customer_name.to_string(),
-            sku: row.sku.to_string(),
-            quantity: row.quantity,
-            unit_list_price: money("unit_list_price", &ulp)?,
-            unit_net_price: money("unit_net_price", &unp)?,
-            amount: money("amount", &amount)?,
-            currency: row.currency.to_string(),
-            closed_on: date("closed_on", &closed)?,
-            submitted_at: timestamp("submitted_at", &submitted)?,
-            invoice_number: row.invoice_number.to_string(),
-            notes: row.notes.map(str::to_string),
-        };
+        .map(|t| t.to_string());
         Ok(PreparedTransaction::from_parts(
-            tx, ulp, unp, amount, closed, submitted,
+            owned_transaction(&r, &c),
+            ulp,
+            unp,
+            amount,
+            closed,
+            submitted,
         ))
     }
 
@@ -1159,19 +1154,12 @@ impl Validator {
         if !self.products.contains(&r.sku) {
             return Err(unknown("sku", "product", &r.sku));
         }
-        if let (true, Some(reg), Some(stored)) =
-            (self.store_checks, &r.registration_id, &mut self.stored)
-        {
-            if !stored.exists("registrations", reg).map_err(lookup_failed)? {
+        if let Some(reg) = &r.registration_id {
+            if !self.known(Bulk::Registrations, reg)? {
                 return Err(unknown("registration_id", "registration", reg));
             }
         }
         if !self.store_checks {
-            if let Some(reg) = &r.registration_id {
-                if !self.registrations.contains(reg) {
-                    return Err(unknown("registration_id", "registration", reg));
-                }
-            }
             if let Some(orig) = &r.original_transaction_id {
                 if !self.transactions.contains(orig) {
                     if self.defer_refunds {
@@ -1199,6 +1187,21 @@ impl Validator {
             closed_on: (closed_on, date_cow(&r.closed_on, closed_on)),
             submitted_at: (submitted_at, submitted_text),
         })
+    }
+
+    /// Whether a registration or transaction that a line names exists: in this
+    /// import's set of ids, or — with `store_checks` — in the cache through
+    /// `stored` (without a reader, the store checks it when writing: true here).
+    fn known(&mut self, what: Bulk, id: &str) -> Result<bool, Bad> {
+        let (set, table) = match what {
+            Bulk::Registrations => (&self.registrations, "registrations"),
+            Bulk::Transactions => (&self.transactions, "transactions"),
+        };
+        match (self.store_checks, &mut self.stored) {
+            (false, _) => Ok(set.contains(id)),
+            (true, Some(stored)) => stored.exists(table, id).map_err(lookup_failed),
+            (true, None) => Ok(true),
+        }
     }
 
     /// Whether the last call set a row aside instead of accepting or rejecting it
@@ -1262,15 +1265,7 @@ impl Validator {
         };
         let amount = money_cow("amount", &r.amount)?;
         period("period", &r.period)?;
-        let known = match (self.store_checks, &mut self.stored) {
-            (false, _) => self.transactions.contains(&r.transaction_id),
-            (true, Some(stored)) => stored
-                .exists("transactions", &r.transaction_id)
-                .map_err(lookup_failed)?,
-            // Checked by the store when it writes the line.
-            (true, None) => true,
-        };
-        if !known {
+        if !self.known(Bulk::Transactions, &r.transaction_id)? {
             return Err(unknown("transaction_id", "transaction", &r.transaction_id));
         }
         if !self.partners.contains(&r.payee_partner_id) {
@@ -1296,11 +1291,7 @@ fn date_cow(given: &str, d: NaiveDate) -> Cow<'_, str> {
 
 /// A date's text as the store writes it: the input when already `YYYY-MM-DD`.
 fn date_text(given: String, d: NaiveDate) -> String {
-    if given.len() == 10 && canonical_date(&given) == Some(d) {
-        given
-    } else {
-        d.to_string()
-    }
+    rewritten(date_cow(&given, d)).unwrap_or(given)
 }
 
 #[cfg(test)]

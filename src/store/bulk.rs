@@ -68,7 +68,7 @@ impl TxRow<'_> {
         field(self.registration_id.unwrap_or(NULL));
         field(self.customer_name);
         field(self.sku);
-        let mut qty = itoa_buf();
+        let mut qty = [0u8; 20];
         field(itoa(self.quantity, &mut qty));
         field(normalized_decimal_text(self.unit_list_price));
         field(normalized_decimal_text(self.unit_net_price));
@@ -85,10 +85,6 @@ impl TxRow<'_> {
     pub fn hash_hex(&self) -> String {
         String::from_utf8_lossy(&hex32(&self.hash())).into_owned()
     }
-}
-
-fn itoa_buf() -> [u8; 20] {
-    [0; 20]
 }
 
 /// `n` in decimal, written into `buf` (20 bytes hold any `i64`).
@@ -385,7 +381,7 @@ mod tests {
     #[test]
     fn itoa_writes_every_i64() {
         for n in [0, 7, -7, 10, -10, 123456789, i64::MAX, i64::MIN] {
-            let mut buf = itoa_buf();
+            let mut buf = [0u8; 20];
             assert_eq!(itoa(n, &mut buf), n.to_string());
         }
     }

@@ -63,7 +63,8 @@ const DROPPED_INDEXES_KEY: &str = "import.dropped_indexes";
 /// parsing thread rather than on the writing one.
 pub struct Reader {
     conn: rusqlite::Connection,
-    last_found: String,
+    /// The last id found per table of [`LOOKUPS`].
+    last_found: [String; 2],
 }
 
 impl Reader {
@@ -74,38 +75,16 @@ impl Reader {
         if !self.conn.is_autocommit() {
             self.conn.execute_batch("COMMIT")?;
         }
-        self.last_found.clear();
+        self.last_found = Default::default();
         Ok(self.conn.execute_batch("BEGIN")?)
     }
 
     /// Whether a registration (`"registrations"`) or a transaction
     /// (`"transactions"`) with this id is stored.
     pub fn exists(&mut self, table: &str, id: &str) -> Result<bool> {
-        let sql = match table {
-            "registrations" => "SELECT 1 FROM registrations WHERE registration_id = ?1",
-            "transactions" => "SELECT 1 FROM transactions WHERE transaction_id = ?1",
-            other => return Err(StoreError::Corrupt(format!("no lookup for {other}"))),
-        };
-        // Lines naming the same row often come together (a sale's commission lines).
-        if self.last_found.len() == table.len() + 1 + id.len()
-            && self.last_found.starts_with(table)
-            && self.last_found.ends_with(id)
-        {
-            return Ok(true);
-        }
-        let found = self
-            .conn
-            .prepare_cached(sql)?
-            .query_row([id], |_| Ok(()))
-            .optional()?
-            .is_some();
-        if found {
-            self.last_found.clear();
-            self.last_found.push_str(table);
-            self.last_found.push(':');
-            self.last_found.push_str(id);
-        }
-        Ok(found)
+        let k = lookup_index(table)?;
+        let mut st = self.conn.prepare_cached(LOOKUPS[k].1)?;
+        Ok(lookup(&mut st, &mut self.last_found[k], id)?)
     }
 }
 
@@ -524,50 +503,88 @@ impl BulkMode {
 /// them was written.
 pub type Refused = Vec<(usize, RowProblem)>;
 
-/// Statements that look up stored ids for [`BulkMode::checks`].
+/// The tables whose ids an import's lines name, and the lookup of a stored id.
+const LOOKUPS: [(&str, &str); 2] = [
+    (
+        "registrations",
+        "SELECT 1 FROM registrations WHERE registration_id = ?1",
+    ),
+    (
+        "transactions",
+        "SELECT 1 FROM transactions WHERE transaction_id = ?1",
+    ),
+];
+
+fn lookup_index(table: &str) -> Result<usize> {
+    LOOKUPS
+        .iter()
+        .position(|(t, _)| *t == table)
+        .ok_or_else(|| StoreError::Corrupt(format!("no lookup for {table}")))
+}
+
+/// Runs an id lookup of [`LOOKUPS`]; `last` is the last id it found (lines naming
+/// the same row often come together, such as a sale's commission lines).
+fn lookup(st: &mut rusqlite::Statement<'_>, last: &mut String, id: &str) -> rusqlite::Result<bool> {
+    if !last.is_empty() && last == id {
+        return Ok(true);
+    }
+    st.raw_bind_parameter(1, id)?;
+    let found = st.raw_query().next()?.is_some();
+    if found {
+        last.clear();
+        last.push_str(id);
+    }
+    Ok(found)
+}
+
+/// A lookup of stored ids for [`BulkMode::checks`] inside a write.
 struct Lookups<'c> {
     st: rusqlite::CachedStatement<'c>,
-    /// The last id found (lines naming the same row often come together).
     last_found: String,
 }
 
 impl<'c> Lookups<'c> {
-    fn new(tx: &'c rusqlite::Transaction<'_>, table: &str, key: &str) -> rusqlite::Result<Self> {
+    fn new(tx: &'c rusqlite::Transaction<'_>, table: &str) -> Result<Self> {
         Ok(Lookups {
-            st: tx.prepare_cached(&format!("SELECT 1 FROM {table} WHERE {key} = ?1"))?,
+            st: tx.prepare_cached(LOOKUPS[lookup_index(table)?].1)?,
             last_found: String::new(),
         })
     }
     fn exists(&mut self, id: &str) -> rusqlite::Result<bool> {
-        if !self.last_found.is_empty() && self.last_found == id {
-            return Ok(true);
-        }
-        self.st.raw_bind_parameter(1, id)?;
-        let found = self.st.raw_query().next()?.is_some();
-        if found {
-            self.last_found.clear();
-            self.last_found.push_str(id);
-        }
-        Ok(found)
+        lookup(&mut self.st, &mut self.last_found, id)
     }
 }
 
 /// Writes `rows` of one bulk table: for each, `check` (references, when checking),
-/// the duplicate check of [`BulkMode::checks`], then `ins` (an insert that ignores an
-/// existing key) and — when the key exists and there is an `upd` (an update guarded
-/// by a change) — `upd`; `bind` binds a row to either. Counts which took effect.
+/// the duplicate check of [`BulkMode::checks`], then the insert of `sql` (one that
+/// ignores an existing key) and — when the key exists and the table was not empty
+/// (`mode.fresh`) — its update (guarded by a change); `bind` binds a row to either,
+/// `batch_param` is a parameter with one value for the whole batch. Counts which
+/// took effect.
 #[allow(clippy::too_many_arguments)]
 fn write_rows<R>(
     tx: &rusqlite::Transaction<'_>,
     entity: &str,
     rows: impl Iterator<Item = R>,
     mode: BulkMode,
-    ins: &mut rusqlite::Statement<'_>,
-    mut upd: Option<&mut rusqlite::Statement<'_>>,
+    sql: (&str, &str),
+    batch_param: Option<(usize, &str)>,
     bind: fn(&mut rusqlite::Statement<'_>, &R) -> rusqlite::Result<()>,
     key: (&'static str, fn(&R) -> &str),
     check: &mut dyn FnMut(&R) -> rusqlite::Result<Option<RowProblem>>,
 ) -> rusqlite::Result<(UpsertCounts, Refused)> {
+    let mut ins = tx.prepare_cached(sql.0)?;
+    let mut upd = match mode.fresh {
+        true => None,
+        false => Some(tx.prepare_cached(sql.1)?),
+    };
+    // A statement keeps its bindings from one execution to the next.
+    if let Some((k, value)) = batch_param {
+        ins.raw_bind_parameter(k, value)?;
+        if let Some(u) = &mut upd {
+            u.raw_bind_parameter(k, value)?;
+        }
+    }
     let (key_field, key) = key;
     let duplicate = |r: &R| RowProblem::Duplicate {
         field: key_field,
@@ -600,7 +617,7 @@ fn write_rows<R>(
                 continue;
             }
         }
-        bind(ins, &r)?;
+        bind(&mut ins, &r)?;
         if ins.raw_execute()? == 1 {
             c.inserted += 1;
             continue;
@@ -856,19 +873,14 @@ impl Store {
         }
         let tx = self.write_tx()?;
         let out = {
-            let mut ins = tx.prepare_cached(&COMMISSIONS.insert_sql())?;
-            let mut upd = match mode.fresh {
-                true => None,
-                false => Some(tx.prepare_cached(&COMMISSIONS.update_sql())?),
-            };
-            let mut sales = Lookups::new(&tx, "transactions", "transaction_id")?;
+            let mut sales = Lookups::new(&tx, "transactions")?;
             write_rows(
                 &tx,
                 "commissions",
                 rows,
                 mode,
-                &mut ins,
-                upd.as_deref_mut(),
+                (&COMMISSIONS.insert_sql(), &COMMISSIONS.update_sql()),
+                None,
                 bind,
                 ("commission_id", |r| r.commission_id),
                 &mut |r| {
@@ -909,50 +921,24 @@ impl Store {
             st.raw_bind_parameter(7, r.status.as_str())
         }
         let tx = self.write_tx()?;
-        let out = {
-            let mut ins = tx.prepare_cached(&REGISTRATIONS.insert_sql())?;
-            let mut upd = match mode.fresh {
-                true => None,
-                false => Some(tx.prepare_cached(&REGISTRATIONS.update_sql())?),
-            };
-            write_rows(
-                &tx,
-                "registrations",
-                rows.iter(),
-                mode,
-                &mut ins,
-                upd.as_deref_mut(),
-                bind,
-                ("registration_id", |p| &p.row.registration_id),
-                &mut |_| Ok(None),
-            )?
-        };
+        let out = write_rows(
+            &tx,
+            "registrations",
+            rows.iter(),
+            mode,
+            (&REGISTRATIONS.insert_sql(), &REGISTRATIONS.update_sql()),
+            None,
+            bind,
+            ("registration_id", |p| &p.row.registration_id),
+            &mut |_| Ok(None),
+        )?;
         tx.commit()?;
         Ok(out)
     }
 
-    /// [`Store::upsert_registrations`] with the texts formatted ahead.
-    pub fn upsert_prepared_registrations(
-        &mut self,
-        rows: &[PreparedRegistration],
-    ) -> Result<UpsertCounts> {
-        self.upsert_shape(&REGISTRATIONS, rows, |p| {
-            let r = &p.row;
-            vec![
-                t(&r.registration_id),
-                t(&r.partner_id),
-                t(&r.customer_name),
-                t(&p.expected_amount),
-                t(&p.registered_on),
-                t(&p.expires_on),
-                t(r.status.as_str()),
-            ]
-        })
-    }
-
     /// Whether one of the bulk tables (transactions, commissions, registrations)
-    /// holds no rows: an import into it may use [`Store::insert_new_transactions`]
-    /// and its siblings.
+    /// holds no rows: an import may then write it with plain inserts
+    /// ([`BulkMode::fresh`]).
     pub fn bulk_table_is_empty(&self, table: &str) -> Result<bool> {
         if !BULK_TABLES.contains(&table) {
             return Err(StoreError::Corrupt(format!("not a bulk table: {table}")));
@@ -1023,27 +1009,16 @@ impl Store {
         let now = now_rfc3339();
         let tx = self.write_tx()?;
         let out = {
-            // `updated_at` (?19) is the same for the whole batch: bound once (a
-            // statement keeps its bindings from one execution to the next).
-            let mut ins = tx.prepare_cached(TX_INSERT)?;
-            ins.raw_bind_parameter(19, &now)?;
-            let mut upd = match mode.fresh {
-                true => None,
-                false => {
-                    let mut u = tx.prepare_cached(TX_UPDATE)?;
-                    u.raw_bind_parameter(19, &now)?;
-                    Some(u)
-                }
-            };
-            let mut regs = Lookups::new(&tx, "registrations", "registration_id")?;
-            let mut sales = Lookups::new(&tx, "transactions", "transaction_id")?;
+            let mut regs = Lookups::new(&tx, "registrations")?;
+            let mut sales = Lookups::new(&tx, "transactions")?;
             write_rows(
                 &tx,
                 "transactions",
                 rows,
                 mode,
-                &mut ins,
-                upd.as_deref_mut(),
+                (TX_INSERT, TX_UPDATE),
+                // `updated_at` (?19): the same for the whole batch.
+                Some((19, &now)),
                 bind,
                 ("transaction_id", |(r, _)| r.transaction_id),
                 &mut |(r, _)| {
@@ -1597,7 +1572,7 @@ impl Store {
         conn.execute_batch("PRAGMA cache_size=-8192").ok()?;
         Some(Reader {
             conn,
-            last_found: String::new(),
+            last_found: Default::default(),
         })
     }
 

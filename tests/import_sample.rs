@@ -294,9 +294,18 @@ fn rows_naming_what_is_not_stored_are_rejected_first_import_and_re_import() {
     let mut on_new = c_first.clone();
     on_new["commission_id"] = "C-ON-NEW".into();
     on_new["transaction_id"] = "NEW-OK".into();
+    // A line naming the refund the store refuses: that transaction is not stored.
+    let mut on_refused = c_first.clone();
+    on_refused["commission_id"] = "C-ON-REFUSED".into();
+    on_refused["transaction_id"] = "NEW-NOSALE".into();
     let c = append(
         &cf,
-        &[orphan.to_string(), c_first.to_string(), on_new.to_string()],
+        &[
+            orphan.to_string(),
+            c_first.to_string(),
+            on_new.to_string(),
+            on_refused.to_string(),
+        ],
         true,
     );
 
@@ -330,6 +339,11 @@ fn rows_naming_what_is_not_stored_are_rejected_first_import_and_re_import() {
             c + 1,
             Some("commission_id".to_string()),
         ),
+        (
+            "commissions.jsonl".to_string(),
+            c + 3,
+            Some("transaction_id".to_string()),
+        ),
     ];
     assert_eq!(got, want, "{:#?}", report.rejections);
     assert!(report.rejections[0]
@@ -344,20 +358,23 @@ fn rows_naming_what_is_not_stored_are_rejected_first_import_and_re_import() {
     assert!(report.rejections[3]
         .error
         .contains("duplicate commission_id"));
+    assert!(report.rejections[4]
+        .error
+        .contains("unknown transaction \"NEW-NOSALE\""));
     // The raw text quarantined is the line as it is in the file.
     assert_eq!(report.rejections[0].raw, no_reg.to_string());
     assert_eq!(report.rejections[2].raw, orphan.to_string());
     assert!(store.get_transaction("NEW-OK").unwrap().is_some());
     assert!(store.get_transaction("NEW-NOREG").unwrap().is_none());
     let comm = report.file("commissions.jsonl").unwrap();
-    assert_eq!((comm.read, comm.rejected), (lines(&cf), 2));
+    assert_eq!((comm.read, comm.rejected), (lines(&cf), 3));
 
     // Re-importing into the filled cache: the same rows rejected, nothing written.
     let again = import_dir(&mut store, &dir, &mut quiet).unwrap();
     assert_eq!(again.rejections, report.rejections);
     let tx = again.file("transactions.jsonl").unwrap();
     assert_eq!((tx.inserted, tx.updated, tx.rejected), (0, 0, 2));
-    assert_eq!(store.quarantined().unwrap().len(), 4);
+    assert_eq!(store.quarantined().unwrap().len(), 5);
 }
 
 #[test]

@@ -752,6 +752,8 @@ impl Run<'_> {
                         deferred.push(at);
                     } else {
                         rejs.push(refusal(name, at, &raw, problem));
+                        // Only refunds are set aside: this one is not stored.
+                        v.forget_transaction(&raw);
                     }
                 }
             }
@@ -913,6 +915,7 @@ pub fn import_dir(
             &|v, line, no, out: &mut Lined<TxBatch>| v.transaction_into(line, no, &mut out.rows),
             &|s, b| s.write_transaction_batch(&b.rows, tx_mode),
         )?;
+        v.forget_registrations();
         run.jsonl_file(
             dir,
             "commissions.jsonl",

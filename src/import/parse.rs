@@ -288,6 +288,20 @@ impl IdSet {
             self.lines.entry(fp).or_insert(0);
         }
     }
+    /// [`IdSet::add_known`] while the set holds fewer than `cap` ids (so memory
+    /// stays bounded however long the file): a sure answer for the ids it holds.
+    pub fn add_known_upto(&mut self, id: &str, cap: usize) {
+        if self.known_len() < cap {
+            self.add_known(id);
+        }
+    }
+    /// Removes `id`: it is no longer known to exist (a later check asks the cache).
+    pub fn forget(&mut self, id: &str) {
+        let fp = fingerprint(&[id]);
+        self.stored.remove(&fp);
+        self.accepted.remove(&fp);
+        self.lines.remove(&fp);
+    }
     pub fn contains(&self, id: &str) -> bool {
         let fp = fingerprint(&[id]);
         if self.compact {
@@ -366,6 +380,12 @@ pub fn refused(problem: crate::store::bulk::RowProblem) -> Bad {
 fn unknown(field: &str, what: &str, id: &str) -> Bad {
     bad(field, format!("unknown {what} {id:?}"))
 }
+
+/// How many ids of this import's registrations (and, apart, of its transactions)
+/// the parsing thread remembers, as 64-bit fingerprints, so that the lines naming
+/// them need no lookup in the cache; past it, and for ids stored by earlier imports,
+/// the cache is asked. 7/8 of 2^20: the set never grows past 2^20 slots (~9 MiB).
+pub const KNOWN_REFERENCES_CAP: usize = (1 << 20) / 8 * 7;
 
 /// The bulk entities a line may name.
 #[derive(Clone, Copy)]
@@ -1040,6 +1060,12 @@ impl Validator {
             self.registrations
                 .claim_new(&[&r.registration_id], no)
                 .map_err(|f| dup("registration_id", &r.registration_id, f))?;
+        } else {
+            // Stored once this file is written (a repeated id is refused by the
+            // store, but the first is stored): the transactions that name it need
+            // no lookup in the cache.
+            self.registrations
+                .add_known_upto(&r.registration_id, KNOWN_REFERENCES_CAP);
         }
         Ok(PreparedRegistration::from_parts(
             Registration {
@@ -1172,6 +1198,11 @@ impl Validator {
             self.transactions
                 .claim_new(&[&r.transaction_id], no)
                 .map_err(|f| dup("transaction_id", &r.transaction_id, f))?;
+        } else {
+            // Stored once written, unless the store refuses it for a reason other
+            // than a repeated id: then the import calls `forget_transaction`.
+            self.transactions
+                .add_known_upto(&r.transaction_id, KNOWN_REFERENCES_CAP);
         }
         // Timestamps in the form the store writes (UTC, `Z`, whole seconds) are kept as given.
         let submitted_text = if r.submitted_at.len() == 20 && r.submitted_at.ends_with('Z') {
@@ -1199,9 +1230,24 @@ impl Validator {
         };
         match (self.store_checks, &mut self.stored) {
             (false, _) => Ok(set.contains(id)),
+            (true, Some(_)) if set.contains(id) => Ok(true),
             (true, Some(stored)) => stored.exists(table, id).map_err(lookup_failed),
             (true, None) => Ok(true),
         }
+    }
+
+    /// Takes back what [`Validator::transaction_into`] remembered of the transaction
+    /// on `line` when the store refused to write it (a refund whose sale is nowhere):
+    /// a commission line naming it is then checked against the cache.
+    pub fn forget_transaction(&mut self, line: &str) {
+        if let Ok(r) = raw_transaction(line) {
+            self.transactions.forget(&r.transaction_id);
+        }
+    }
+
+    /// Forgets the ids of registrations (once no file left names them).
+    pub fn forget_registrations(&mut self) {
+        self.registrations = IdSet::compact();
     }
 
     /// Whether the last call set a row aside instead of accepting or rejecting it
@@ -1336,6 +1382,20 @@ mod tests {
         assert!(msg.contains("incomplete"), "{msg}");
         let (_, msg) = v().transaction("not json", 1).unwrap_err();
         assert!(msg.contains("not valid JSON"), "{msg}");
+    }
+
+    #[test]
+    fn remembered_ids_stop_at_the_cap_and_can_be_forgotten() {
+        let mut set = IdSet::compact();
+        for k in 0..10 {
+            set.add_known_upto(&format!("R{k}"), 4);
+        }
+        assert_eq!(set.known_len(), 4);
+        assert!(set.contains("R0") && set.contains("R3"));
+        assert!(!set.contains("R4") && !set.contains("R9"));
+        set.forget("R2");
+        assert!(!set.contains("R2") && set.contains("R1"));
+        assert_eq!(set.known_len(), 3);
     }
 
     #[test]

@@ -659,6 +659,7 @@ impl Run<'_> {
         if let Some(stored) = &mut v.stored {
             stored.refresh()?;
         }
+        v.settle();
         let mut fr = FileReport {
             file: name.to_string(),
             ..Default::default()

@@ -270,6 +270,13 @@ pub struct IdSet {
     /// Bulk entities: known from the cache, and accepted in this import.
     stored: FpSet,
     accepted: FpSet,
+    /// Bulk entities checked by the store: ids of rows accepted in the file being
+    /// read, known once it is written ([`IdSet::settle`]). A push per row here,
+    /// the hashing into `stored` later: the parsing thread of a bulk file is the
+    /// import's bottleneck.
+    pending: Vec<u64>,
+    /// Pending ids taken back before they settled.
+    forgotten: FpSet,
 }
 
 impl IdSet {
@@ -288,11 +295,23 @@ impl IdSet {
             self.lines.entry(fp).or_insert(0);
         }
     }
-    /// [`IdSet::add_known`] while the set holds fewer than `cap` ids (so memory
-    /// stays bounded however long the file): a sure answer for the ids it holds.
-    pub fn add_known_upto(&mut self, id: &str, cap: usize) {
-        if self.known_len() < cap {
-            self.add_known(id);
+    /// Notes `id` as known from the next [`IdSet::settle`] on, while the set holds
+    /// fewer than `cap` ids (so memory stays bounded however long the file): a sure
+    /// answer for the ids it holds, none for the others.
+    pub fn add_pending_upto(&mut self, id: &str, cap: usize) {
+        if self.known_len() + self.pending.len() < cap {
+            self.pending.push(fingerprint(&[id]));
+        }
+    }
+    /// Makes the pending ids known (those not forgotten meanwhile).
+    pub fn settle(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        let forgotten = std::mem::take(&mut self.forgotten);
+        self.stored.reserve(pending.len());
+        for fp in pending {
+            if !forgotten.contains(&fp) {
+                self.stored.insert(fp);
+            }
         }
     }
     /// Removes `id`: it is no longer known to exist (a later check asks the cache).
@@ -301,6 +320,9 @@ impl IdSet {
         self.stored.remove(&fp);
         self.accepted.remove(&fp);
         self.lines.remove(&fp);
+        if !self.pending.is_empty() {
+            self.forgotten.insert(fp);
+        }
     }
     pub fn contains(&self, id: &str) -> bool {
         let fp = fingerprint(&[id]);
@@ -1065,7 +1087,7 @@ impl Validator {
             // store, but the first is stored): the transactions that name it need
             // no lookup in the cache.
             self.registrations
-                .add_known_upto(&r.registration_id, KNOWN_REFERENCES_CAP);
+                .add_pending_upto(&r.registration_id, KNOWN_REFERENCES_CAP);
         }
         Ok(PreparedRegistration::from_parts(
             Registration {
@@ -1202,7 +1224,7 @@ impl Validator {
             // Stored once written, unless the store refuses it for a reason other
             // than a repeated id: then the import calls `forget_transaction`.
             self.transactions
-                .add_known_upto(&r.transaction_id, KNOWN_REFERENCES_CAP);
+                .add_pending_upto(&r.transaction_id, KNOWN_REFERENCES_CAP);
         }
         // Timestamps in the form the store writes (UTC, `Z`, whole seconds) are kept as given.
         let submitted_text = if r.submitted_at.len() == 20 && r.submitted_at.ends_with('Z') {
@@ -1248,6 +1270,13 @@ impl Validator {
     /// Forgets the ids of registrations (once no file left names them).
     pub fn forget_registrations(&mut self) {
         self.registrations = IdSet::compact();
+    }
+
+    /// Makes the ids of the rows accepted in the file just written known (see
+    /// [`IdSet::add_pending_upto`]); called before each file.
+    pub fn settle(&mut self) {
+        self.registrations.settle();
+        self.transactions.settle();
     }
 
     /// Whether the last call set a row aside instead of accepting or rejecting it
@@ -1388,14 +1417,25 @@ mod tests {
     fn remembered_ids_stop_at_the_cap_and_can_be_forgotten() {
         let mut set = IdSet::compact();
         for k in 0..10 {
-            set.add_known_upto(&format!("R{k}"), 4);
+            set.add_pending_upto(&format!("R{k}"), 4);
         }
-        assert_eq!(set.known_len(), 4);
-        assert!(set.contains("R0") && set.contains("R3"));
-        assert!(!set.contains("R4") && !set.contains("R9"));
+        // Known once settled; one taken back before that never becomes known.
+        assert!(!set.contains("R0"));
+        set.forget("R3");
+        set.settle();
+        assert_eq!(set.known_len(), 3);
+        assert!(set.contains("R0") && set.contains("R2"));
+        assert!(!set.contains("R3") && !set.contains("R4") && !set.contains("R9"));
         set.forget("R2");
         assert!(!set.contains("R2") && set.contains("R1"));
-        assert_eq!(set.known_len(), 3);
+        assert_eq!(set.known_len(), 2);
+        // The cap counts what is known: room for two more.
+        for k in 10..20 {
+            set.add_pending_upto(&format!("R{k}"), 4);
+        }
+        set.settle();
+        assert_eq!(set.known_len(), 4);
+        assert!(set.contains("R11") && !set.contains("R12"));
     }
 
     #[test]

@@ -191,7 +191,8 @@ impl FileReport {
 #[derive(Debug, Clone, Default)]
 pub struct ImportReport {
     pub files: Vec<FileReport>,
-    /// The first rejections (up to 10,000; `rejected_total` counts them all).
+    /// The first rejections (up to 10,000; `rejected_total` counts them all), file
+    /// by file, each file's in line order.
     pub rejections: Vec<Rejection>,
     pub rejected_total: u64,
     /// Secondary indexes dropped for the bulk load and rebuilt after it, with the
@@ -516,6 +517,7 @@ pub fn load_dataset(dir: &Path) -> anyhow::Result<Loaded> {
                 Ok(())
             },
         )?;
+        sort_file_rejections(rejected, name);
         Ok(out)
     }
     let tiers = collect(dir, "tiers.jsonl", &mut v, Validator::tier, &mut rejected)?;
@@ -592,9 +594,76 @@ struct Run<'a> {
     store: &'a mut Store,
     report: ImportReport,
     progress: &'a mut dyn FnMut(&ImportProgress),
+    /// Indexes built during the import (the transactions' key after a keyless load).
+    built: Vec<(String, std::time::Duration)>,
 }
 
 impl Run<'_> {
+    /// After a keyless load of the transactions ([`Store::drop_transaction_key`]):
+    /// builds their key, and rejects the rows it removed (a repeated id, a refund of
+    /// a sale stored nowhere) with their line, field and raw text. The checks count
+    /// in the file's time; the index build is reported with the others.
+    fn settle_transaction_key(
+        &mut self,
+        dir: &Path,
+        name: &str,
+        v: &mut Validator,
+    ) -> anyhow::Result<()> {
+        let t0 = Instant::now();
+        let key = self.store.build_transaction_key()?;
+        self.built.push(("idx_tx_id".to_string(), key.index));
+        let mut removed: Vec<(usize, RowProblem)> = key
+            .repeated
+            .into_iter()
+            .map(|(no, id)| {
+                let field = "transaction_id";
+                (no, RowProblem::Duplicate { field, id })
+            })
+            .chain(key.orphans.into_iter().map(|(no, id)| {
+                let (field, what) = ("original_transaction_id", "transaction");
+                (no, RowProblem::Unknown { field, what, id })
+            }))
+            .collect();
+        removed.sort_by_key(|(no, _)| *no);
+        let nos: Vec<usize> = removed.iter().map(|(no, _)| *no).collect();
+        let lines = read_lines_numbered(dir, name, &nos)?;
+        let mut rejs = Vec::with_capacity(removed.len());
+        for ((no, problem), (raw, terminated)) in removed.into_iter().zip(lines) {
+            // Not stored: a commission line naming it is checked against the cache.
+            v.forget_transaction(&raw);
+            rejs.push(reject_line(
+                name,
+                no,
+                &raw,
+                terminated,
+                parse::refused(problem),
+            ));
+        }
+        let n = rejs.len() as u64;
+        let lines_read = match self.report.files.iter_mut().rev().find(|f| f.file == name) {
+            Some(fr) => {
+                fr.inserted = fr.inserted.saturating_sub(n);
+                fr.rejected += n;
+                fr.elapsed += t0.elapsed().saturating_sub(key.index);
+                fr.read
+            }
+            None => 0,
+        };
+        self.rejections(&rejs)?;
+        sort_file_rejections(&mut self.report.rejections, name);
+        if !rejs.is_empty() {
+            (self.progress)(&ImportProgress {
+                file: name.to_string(),
+                lines: lines_read,
+                bytes: 0,
+                total_bytes: 0,
+                new_rejections: rejs,
+                done: false,
+            });
+        }
+        Ok(())
+    }
+
     fn rejections(&mut self, rejs: &[Rejection]) -> anyhow::Result<()> {
         if rejs.is_empty() {
             return Ok(());
@@ -772,8 +841,68 @@ impl Run<'_> {
         }
         fr.elapsed = t0.elapsed();
         self.report.files.push(fr);
+        sort_file_rejections(&mut self.report.rejections, name);
         Ok(())
     }
+}
+
+/// Puts the rejections of `name` (the last ones in `rejs`) in line order: a row
+/// found wrong only once its file was written is listed where its line is.
+fn sort_file_rejections(rejs: &mut [Rejection], name: &str) {
+    let start = rejs
+        .iter()
+        .rposition(|r| r.file != name)
+        .map_or(0, |i| i + 1);
+    rejs[start..].sort_by_key(|r| r.line);
+}
+
+/// The raw text (as [`stream_jsonl`] reads it: lossy for bytes that are not UTF-8)
+/// and whether it ended with a newline, of each line numbered in `nos` (ascending),
+/// in one pass over the file.
+fn read_lines_numbered(
+    dir: &Path,
+    name: &str,
+    nos: &[usize],
+) -> anyhow::Result<Vec<(String, bool)>> {
+    let mut out = Vec::with_capacity(nos.len());
+    if nos.is_empty() {
+        return Ok(out);
+    }
+    let path = dir.join(name);
+    let file =
+        std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut buf = Vec::new();
+    let mut wanted = nos.iter().peekable();
+    let mut lineno = 0usize;
+    while let Some(&&next) = wanted.peek() {
+        buf.clear();
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .with_context(|| format!("{name}:{}: cannot read the line again", lineno + 1))?;
+        if n == 0 {
+            anyhow::bail!(
+                "{name}:{next}: the file ended before this line (changed during the import?)"
+            );
+        }
+        lineno += 1;
+        if lineno < next {
+            continue;
+        }
+        wanted.next();
+        let terminated = buf.last() == Some(&b'\n');
+        let mut end = buf.len();
+        while end > 0 && (buf[end - 1] == b'\n' || buf[end - 1] == b'\r') {
+            end -= 1;
+        }
+        let raw = if lineno == 1 {
+            strip_bom(&buf[..end])
+        } else {
+            &buf[..end]
+        };
+        out.push((String::from_utf8_lossy(raw).into_owned(), terminated));
+    }
+    Ok(out)
 }
 
 /// The raw text of a line (as read: lossy for bytes that are not UTF-8).
@@ -848,10 +977,17 @@ pub fn import_dir(
         mode("commissions")?,
     );
     store.begin_bulk_import()?;
+    // Into an empty table, transactions are loaded without their key index, built
+    // once after the file (repeated ids and refunds of missing sales found then).
+    let keyless = tx_mode.fresh;
+    if keyless {
+        store.drop_transaction_key()?;
+    }
     let mut run = Run {
         store,
         report: ImportReport::default(),
         progress,
+        built: Vec::new(),
     };
     let res = (|| -> anyhow::Result<()> {
         run.json_file(dir, "program.json", parse::program, Store::upsert_program)?;
@@ -914,8 +1050,18 @@ pub fn import_dir(
             "transactions.jsonl",
             &mut v,
             &|v, line, no, out: &mut Lined<TxBatch>| v.transaction_into(line, no, &mut out.rows),
-            &|s, b| s.write_transaction_batch(&b.rows, tx_mode),
+            &|s, b| match keyless {
+                true => s.write_transaction_batch_keyless(
+                    &b.rows,
+                    &|i| b.lines.get(i).map_or(0, |l| l.no),
+                    refs,
+                ),
+                false => s.write_transaction_batch(&b.rows, tx_mode),
+            },
         )?;
+        if keyless {
+            run.settle_transaction_key(dir, "transactions.jsonl", &mut v)?;
+        }
         v.forget_registrations();
         run.jsonl_file(
             dir,
@@ -933,8 +1079,10 @@ pub fn import_dir(
     res?;
     let built = built?;
     let mut report = run.report;
-    report.index_build = built.indexes.iter().map(|(_, t)| *t).sum();
-    report.indexes_rebuilt = built.indexes;
+    let mut indexes = run.built;
+    indexes.extend(built.indexes);
+    report.index_build = indexes.iter().map(|(_, t)| *t).sum();
+    report.indexes_rebuilt = indexes;
     report.checkpoint = built.checkpoint;
     report.elapsed = t0.elapsed();
     tracing::info!(

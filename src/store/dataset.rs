@@ -689,6 +689,76 @@ const TX_INSERT: &str = "INSERT INTO transactions (transaction_id, kind, origina
      VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,1,?19) \
      ON CONFLICT(transaction_id) DO NOTHING";
 
+/// The transactions' key (schema.sql, word for word: a bulk import drops it and the
+/// repair of an interrupted one recognises it).
+const TX_KEY_INDEX: &str =
+    "CREATE UNIQUE INDEX IF NOT EXISTS idx_tx_id ON transactions (transaction_id)";
+
+/// [`TX_INSERT`] for a keyless load ([`Store::drop_transaction_key`]): no key to
+/// conflict on; the row's line in the file is its rowid (?20).
+const TX_INSERT_KEYLESS: &str = "INSERT INTO transactions (transaction_id, kind, \
+     original_transaction_id, partner_id, registration_id, customer_name, sku, quantity, \
+     unit_list_price, unit_net_price, amount, amount_minor, currency, closed_on, submitted_at, \
+     invoice_number, notes, row_hash, record_version, updated_at, rowid) \
+     VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,1,?19,?20)";
+
+/// Deletes every transaction whose id an earlier row (lower rowid) has; returns
+/// each deleted row's rowid and id, in rowid order.
+fn delete_repeated_transaction_ids(
+    tx: &rusqlite::Transaction<'_>,
+) -> rusqlite::Result<Vec<(i64, String)>> {
+    let repeated: Vec<(i64, String)> = tx
+        .prepare(
+            "SELECT rowid, transaction_id FROM transactions WHERE rowid NOT IN
+                 (SELECT MIN(rowid) FROM transactions GROUP BY transaction_id)
+             ORDER BY rowid",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut del = tx.prepare("DELETE FROM transactions WHERE rowid = ?1")?;
+    for (rowid, _) in &repeated {
+        del.execute([rowid])?;
+    }
+    Ok(repeated)
+}
+
+/// Binds a transaction and its row hash to ?1..?18 of [`TX_INSERT`] / [`TX_UPDATE`].
+fn bind_transaction(
+    st: &mut rusqlite::Statement<'_>,
+    row: &(TxRow<'_>, &str),
+) -> rusqlite::Result<()> {
+    let (r, hash) = row;
+    st.raw_bind_parameter(1, r.transaction_id)?;
+    st.raw_bind_parameter(2, r.kind.as_str())?;
+    st.raw_bind_parameter(3, r.original_transaction_id)?;
+    st.raw_bind_parameter(4, r.partner_id)?;
+    st.raw_bind_parameter(5, r.registration_id)?;
+    st.raw_bind_parameter(6, r.customer_name)?;
+    st.raw_bind_parameter(7, r.sku)?;
+    st.raw_bind_parameter(8, r.quantity)?;
+    st.raw_bind_parameter(9, r.unit_list_price)?;
+    st.raw_bind_parameter(10, r.unit_net_price)?;
+    st.raw_bind_parameter(11, r.amount)?;
+    st.raw_bind_parameter(12, r.amount_minor)?;
+    st.raw_bind_parameter(13, r.currency)?;
+    st.raw_bind_parameter(14, r.closed_on)?;
+    st.raw_bind_parameter(15, r.submitted_at)?;
+    st.raw_bind_parameter(16, r.invoice_number)?;
+    st.raw_bind_parameter(17, r.notes)?;
+    st.raw_bind_parameter(18, *hash)
+}
+
+/// What [`Store::build_transaction_key`] found and did after a keyless load.
+#[derive(Debug, Default)]
+pub struct KeyBuild {
+    /// Rows removed because an earlier line has their id: (line, id).
+    pub repeated: Vec<(usize, String)>,
+    /// Refunds removed because the sale they name is stored nowhere: (line, that id).
+    pub orphans: Vec<(usize, String)>,
+    /// Time spent building the key index (without the checks).
+    pub index: Duration,
+}
+
 const TX_UPDATE: &str = "UPDATE transactions SET kind=?2, original_transaction_id=?3, \
      partner_id=?4, registration_id=?5, customer_name=?6, sku=?7, quantity=?8, \
      unit_list_price=?9, unit_net_price=?10, amount=?11, amount_minor=?12, currency=?13, \
@@ -970,6 +1040,164 @@ impl Store {
         Ok(self.write_transactions(rows, BulkMode::UPSERT)?.0)
     }
 
+    /// Drops the transactions' key index for a load into the empty table (remembered
+    /// like the other dropped indexes, so an interrupted import is repaired): rows
+    /// are then written with [`Store::write_transaction_batch_keyless`] and the key
+    /// is built once, by [`Store::build_transaction_key`], instead of being updated
+    /// (and probed for a conflict) row by row.
+    pub fn drop_transaction_key(&mut self) -> Result<()> {
+        let tx = self.write_tx()?;
+        let empty: bool =
+            tx.query_row("SELECT NOT EXISTS (SELECT 1 FROM transactions)", [], |r| {
+                r.get(0)
+            })?;
+        if !empty {
+            return Err(StoreError::Corrupt(
+                "the transactions' key is dropped only while the table is empty".into(),
+            ));
+        }
+        let saved: Option<String> = tx
+            .query_row(
+                "SELECT value FROM sync_state WHERE key = ?1",
+                [DROPPED_INDEXES_KEY],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let mut sqls: Vec<String> = match saved {
+            Some(text) => json("sync_state.import.dropped_indexes", &text)?,
+            None => Vec::new(),
+        };
+        if !sqls.iter().any(|s| s == TX_KEY_INDEX) {
+            sqls.push(TX_KEY_INDEX.to_string());
+        }
+        let text = serde_json::to_string(&sqls)
+            .map_err(|e| StoreError::Corrupt(format!("index list: {e}")))?;
+        tx.execute(
+            "INSERT INTO sync_state (key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![DROPPED_INDEXES_KEY, text],
+        )?;
+        tx.execute_batch("DROP INDEX IF EXISTS idx_tx_id")?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Writes a batch into the transactions table while its key is dropped: plain
+    /// inserts, each row's rowid its line number `line(i)` (so a row found wrong
+    /// later is reported with its line). Repeated ids and refunds of sales stored
+    /// nowhere are found by [`Store::build_transaction_key`]; with `refs`, a row
+    /// naming a registration that is not stored is refused here.
+    pub fn write_transaction_batch_keyless(
+        &mut self,
+        rows: &TxBatch,
+        line: &dyn Fn(usize) -> usize,
+        refs: bool,
+    ) -> Result<(UpsertCounts, Refused)> {
+        let now = now_rfc3339();
+        let tx = self.write_tx()?;
+        let mut c = UpsertCounts::default();
+        let mut refused = Refused::new();
+        {
+            let mut ins = tx.prepare_cached(TX_INSERT_KEYLESS)?;
+            ins.raw_bind_parameter(19, now.as_str())?;
+            let mut refund =
+                tx.prepare_cached("INSERT INTO temp.import_refunds (line) VALUES (?1)")?;
+            let mut regs = Lookups::new(&tx, "registrations")?;
+            for (i, row) in rows.iter().enumerate() {
+                let (r, _) = &row;
+                if let Some(reg) = r.registration_id.filter(|_| refs) {
+                    if !regs.exists(reg)? {
+                        refused.push((
+                            i,
+                            RowProblem::Unknown {
+                                field: "registration_id",
+                                what: "registration",
+                                id: reg.to_string(),
+                            },
+                        ));
+                        continue;
+                    }
+                }
+                let no = line(i) as i64;
+                bind_transaction(&mut ins, &row)?;
+                ins.raw_bind_parameter(20, no)?;
+                ins.raw_execute()?;
+                if r.original_transaction_id.is_some() {
+                    refund.raw_bind_parameter(1, no)?;
+                    refund.raw_execute()?;
+                }
+                c.inserted += 1;
+            }
+        }
+        tx.commit()?;
+        Ok((c, refused))
+    }
+
+    /// Ends a keyless load ([`Store::drop_transaction_key`]): builds the key index —
+    /// when the load wrote an id twice, the later rows are removed first — then
+    /// removes each refund whose sale is stored nowhere (again, while that removes
+    /// more: a refund of a removed refund). Returns what it removed, by line.
+    pub fn build_transaction_key(&mut self) -> Result<KeyBuild> {
+        let mut out = KeyBuild::default();
+        let tx = self.write_tx()?;
+        let t0 = Instant::now();
+        match tx.execute_batch(TX_KEY_INDEX) {
+            Ok(()) => {}
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                out.repeated = delete_repeated_transaction_ids(&tx)?
+                    .into_iter()
+                    .map(|(rowid, id)| (rowid as usize, id))
+                    .collect();
+                tx.execute_batch(TX_KEY_INDEX)?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        out.index = t0.elapsed();
+        loop {
+            let orphans: Vec<(i64, String)> = tx
+                .prepare_cached(
+                    "SELECT t.rowid, t.original_transaction_id
+                     FROM temp.import_refunds r JOIN transactions t ON t.rowid = r.line
+                     WHERE NOT EXISTS (SELECT 1 FROM transactions s
+                                       WHERE s.transaction_id = t.original_transaction_id)
+                     ORDER BY t.rowid",
+                )?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            if orphans.is_empty() {
+                break;
+            }
+            let mut del = tx.prepare_cached("DELETE FROM transactions WHERE rowid = ?1")?;
+            for (rowid, _) in &orphans {
+                del.execute([rowid])?;
+            }
+            out.orphans
+                .extend(orphans.into_iter().map(|(r, id)| (r as usize, id)));
+        }
+        out.orphans.sort();
+        tx.execute_batch("DELETE FROM temp.import_refunds")?;
+        // The key is built: an interrupted import no longer needs to rebuild it.
+        let saved: Option<String> = tx
+            .query_row(
+                "SELECT value FROM sync_state WHERE key = ?1",
+                [DROPPED_INDEXES_KEY],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(text) = saved {
+            let sqls: Vec<String> = json("sync_state.import.dropped_indexes", &text)?;
+            let rest: Vec<&String> = sqls.iter().filter(|s| *s != TX_KEY_INDEX).collect();
+            let text = serde_json::to_string(&rest)
+                .map_err(|e| StoreError::Corrupt(format!("index list: {e}")))?;
+            tx.execute(
+                "UPDATE sync_state SET value = ?2 WHERE key = ?1",
+                params![DROPPED_INDEXES_KEY, text],
+            )?;
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
     /// The import's transaction writer (see [`BulkMode`]); with checks, a row naming
     /// a registration or an original sale that is not stored is refused.
     pub fn write_transaction_batch(
@@ -985,27 +1213,6 @@ impl Store {
         rows: impl Iterator<Item = (TxRow<'r>, &'r str)>,
         mode: BulkMode,
     ) -> Result<(UpsertCounts, Refused)> {
-        fn bind(st: &mut rusqlite::Statement<'_>, row: &(TxRow<'_>, &str)) -> rusqlite::Result<()> {
-            let (r, hash) = row;
-            st.raw_bind_parameter(1, r.transaction_id)?;
-            st.raw_bind_parameter(2, r.kind.as_str())?;
-            st.raw_bind_parameter(3, r.original_transaction_id)?;
-            st.raw_bind_parameter(4, r.partner_id)?;
-            st.raw_bind_parameter(5, r.registration_id)?;
-            st.raw_bind_parameter(6, r.customer_name)?;
-            st.raw_bind_parameter(7, r.sku)?;
-            st.raw_bind_parameter(8, r.quantity)?;
-            st.raw_bind_parameter(9, r.unit_list_price)?;
-            st.raw_bind_parameter(10, r.unit_net_price)?;
-            st.raw_bind_parameter(11, r.amount)?;
-            st.raw_bind_parameter(12, r.amount_minor)?;
-            st.raw_bind_parameter(13, r.currency)?;
-            st.raw_bind_parameter(14, r.closed_on)?;
-            st.raw_bind_parameter(15, r.submitted_at)?;
-            st.raw_bind_parameter(16, r.invoice_number)?;
-            st.raw_bind_parameter(17, r.notes)?;
-            st.raw_bind_parameter(18, *hash)
-        }
         let now = now_rfc3339();
         let tx = self.write_tx()?;
         let out = {
@@ -1019,7 +1226,7 @@ impl Store {
                 (TX_INSERT, TX_UPDATE),
                 // `updated_at` (?19): the same for the whole batch.
                 Some((19, &now)),
-                bind,
+                bind_transaction,
                 ("transaction_id", |(r, _)| r.transaction_id),
                 &mut |(r, _)| {
                     if let Some(reg) = r.registration_id.filter(|_| mode.refs) {
@@ -1519,7 +1726,9 @@ impl Store {
              CREATE TEMP TABLE IF NOT EXISTS import_seen (
                  entity TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (entity, id)
              ) WITHOUT ROWID;
-             DELETE FROM temp.import_seen;",
+             DELETE FROM temp.import_seen;
+             CREATE TEMP TABLE IF NOT EXISTS import_refunds (line INTEGER PRIMARY KEY);
+             DELETE FROM temp.import_refunds;",
         )?;
         let tx = self.write_tx()?;
         let mut dropped: Vec<(String, String)> = Vec::new();
@@ -1534,7 +1743,8 @@ impl Store {
             }
             let mut st = tx.prepare(
                 "SELECT name, sql FROM sqlite_master
-                 WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL",
+                 WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL
+                   AND sql NOT LIKE 'CREATE UNIQUE%'",
             )?;
             let idx: Vec<(String, String)> = st
                 .query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))?
@@ -1585,7 +1795,7 @@ impl Store {
         // 4 MiB rather than 16 keep both sorter threads busy while the table is
         // scanned (measured on 1M transactions: (partner_id, closed_on) 2.0 -> 1.45 s).
         self.conn.execute_batch(
-            "DROP TABLE IF EXISTS temp.import_seen;
+            "DROP TABLE IF EXISTS temp.import_seen; DROP TABLE IF EXISTS temp.import_refunds;
              PRAGMA temp_store=FILE; PRAGMA threads=2; PRAGMA cache_size=-4096;",
         )?;
         let rebuilt = self.rebuild_dropped_indexes();
@@ -1632,6 +1842,18 @@ impl Store {
                 sql.replacen("INDEX", "INDEX IF NOT EXISTS", 1)
             };
             let t0 = Instant::now();
+            if sql == TX_KEY_INDEX {
+                // A keyless load interrupted before its key was built may have left
+                // repeated ids: the first row of each is kept (the import that wrote
+                // them never finished; running it again reports those lines).
+                let gone = delete_repeated_transaction_ids(&tx)?;
+                if !gone.is_empty() {
+                    tracing::warn!(
+                        rows = gone.len(),
+                        "removed repeated transaction ids left by an interrupted import"
+                    );
+                }
+            }
             tx.execute_batch(&sql)?;
             built.push((index_name(&sql), t0.elapsed()));
         }
@@ -1918,6 +2140,126 @@ mod tests {
             // T0, T1 and T3, either way.
             assert_eq!(s.count_rows("transactions").unwrap(), 3, "fresh: {fresh}");
         }
+    }
+
+    /// A keyless load writes every row (each at its line), then the key build
+    /// removes and reports the later rows of a repeated id and the refunds of sales
+    /// stored nowhere (a refund of such a refund too); a registration that is not
+    /// stored is refused while writing.
+    #[test]
+    fn keyless_load_finds_repeated_ids_and_orphan_refunds_when_the_key_is_built() {
+        let line = |id: &str, reg: &str, orig: &str| {
+            format!(
+                r#"{{"transaction_id":"{id}","kind":"{kind}","original_transaction_id":{orig},"partner_id":"P1","registration_id":{reg},"customer_name":"Acme","sku":"S1","quantity":1,"unit_list_price":"10.0","unit_net_price":"9.5","amount":"9.5","currency":"USD","closed_on":"2024-10-01","submitted_at":"2024-10-01T08:31:40Z","invoice_number":"INV-1","notes":null}}"#,
+                kind = if orig == "null" { "sale" } else { "refund" }
+            )
+        };
+        let mut v = crate::import::parse::Validator::default();
+        v.store_checks = true;
+        v.partners.add_known("P1");
+        v.products.add_known("S1");
+        let mut s = Store::open_in_memory().unwrap();
+        let dropped = s.begin_bulk_import().unwrap();
+        // The generic drop (also the sync's) keeps the key: its upserts need it.
+        assert!(!dropped.iter().any(|n| n == "idx_tx_id"), "{dropped:?}");
+        s.drop_transaction_key().unwrap();
+        assert!(!index_names(&s).contains(&"idx_tx_id".to_string()));
+        let mut b = TxBatch::default();
+        let rows = [
+            line("T4", "null", "\"T1\""), // refund before its sale: fine
+            line("T1", "null", "null"),
+            line("T1", "null", "null"),    // repeated: removed
+            line("T2", "\"R9\"", "null"),  // no such registration: refused
+            line("T5", "null", "\"T99\""), // refund of nothing: removed
+            line("T6", "null", "\"T5\""),  // refund of that refund: removed
+            line("T3", "null", "null"),
+        ];
+        for l in &rows {
+            v.transaction_into(l, 1, &mut b).unwrap();
+        }
+        // Lines 10, 12, 14, ...: a row's rowid is its line.
+        let (c, refused) = s
+            .write_transaction_batch_keyless(&b, &|i| 10 + 2 * i, true)
+            .unwrap();
+        assert_eq!(c.inserted, 6);
+        assert_eq!(
+            refused,
+            vec![(
+                3,
+                RowProblem::Unknown {
+                    field: "registration_id",
+                    what: "registration",
+                    id: "R9".into()
+                }
+            )]
+        );
+        let key = s.build_transaction_key().unwrap();
+        assert_eq!(key.repeated, vec![(14, "T1".to_string())]);
+        assert_eq!(
+            key.orphans,
+            vec![(18, "T99".to_string()), (20, "T5".to_string())]
+        );
+        assert!(index_names(&s).contains(&"idx_tx_id".to_string()));
+        let mut ids: Vec<String> = s
+            .transactions()
+            .unwrap()
+            .into_iter()
+            .map(|t| t.transaction_id)
+            .collect();
+        ids.sort();
+        assert_eq!(ids, ["T1", "T3", "T4"]);
+        let rowid: i64 = s
+            .conn
+            .query_row(
+                "SELECT rowid FROM transactions WHERE transaction_id = 'T3'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(rowid, 22);
+        // Built: nothing left for a repair to rebuild but the other indexes.
+        let rebuilt = s.end_bulk_import().unwrap();
+        assert!(!rebuilt.indexes.iter().any(|(n, _)| n == "idx_tx_id"));
+        s.integrity_check().unwrap();
+    }
+
+    /// An import interrupted during a keyless load (repeated ids written, the key
+    /// not built) is repaired by the next one: the first row of each id is kept and
+    /// the key built.
+    #[test]
+    fn interrupted_keyless_load_is_repaired_keeping_the_first_row_of_each_id() {
+        let line = |id: &str| {
+            format!(
+                r#"{{"transaction_id":"{id}","kind":"sale","original_transaction_id":null,"partner_id":"P1","registration_id":null,"customer_name":"Acme","sku":"S1","quantity":1,"unit_list_price":"10.0","unit_net_price":"9.5","amount":"9.5","currency":"USD","closed_on":"2024-10-01","submitted_at":"2024-10-01T08:31:40Z","invoice_number":"INV-1","notes":null}}"#
+            )
+        };
+        let mut v = crate::import::parse::Validator::default();
+        v.store_checks = true;
+        v.partners.add_known("P1");
+        v.products.add_known("S1");
+        let mut s = Store::open_in_memory().unwrap();
+        let before = index_names(&s);
+        s.begin_bulk_import().unwrap();
+        s.drop_transaction_key().unwrap();
+        let mut b = TxBatch::default();
+        for id in ["T1", "T2", "T1"] {
+            v.transaction_into(&line(id), 1, &mut b).unwrap();
+        }
+        s.write_transaction_batch_keyless(&b, &|i| i + 1, false)
+            .unwrap();
+        // Crash: neither build_transaction_key nor end_bulk_import ran.
+        assert!(s.restore_dropped_indexes().unwrap() >= 1);
+        assert_eq!(index_names(&s), before);
+        assert_eq!(s.count_rows("transactions").unwrap(), 2);
+        let first: i64 = s
+            .conn
+            .query_row(
+                "SELECT rowid FROM transactions WHERE transaction_id = 'T1'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(first, 1);
     }
 
     #[test]

@@ -25,11 +25,25 @@ pub mod workflow;
 /// schema.sql is idempotent (IF NOT EXISTS throughout), so step 2 re-applies it: an
 /// older cache gets exactly the tables added since (prm_rewards), and its rewards
 /// cursor is reset so the next sync pulls every reward's status once.
+///
+/// Step 3 moves the transactions' key from a column constraint (`UNIQUE`, an index
+/// SQLite never lets go of) to the index `idx_tx_id`: the table is copied into the
+/// new shape, its indexes built once after the copy.
 const MIGRATIONS: &[&str] = &[
     include_str!("schema.sql"),
     concat!(
         include_str!("schema.sql"),
         "\nDELETE FROM sync_cursors WHERE resource = 'rewards';\n"
+    ),
+    concat!(
+        "DROP INDEX IF EXISTS idx_tx_partner;
+         DROP INDEX IF EXISTS idx_tx_submitted;
+         ALTER TABLE transactions RENAME TO transactions_v2;\n",
+        include_str!("schema.sql"),
+        "\nDROP INDEX idx_tx_id; DROP INDEX idx_tx_partner; DROP INDEX idx_tx_submitted;
+         INSERT INTO transactions SELECT * FROM transactions_v2;
+         DROP TABLE transactions_v2;\n",
+        include_str!("schema.sql"),
     ),
 ];
 
@@ -199,6 +213,77 @@ mod tests {
         s.integrity_check().unwrap();
         let counts = s.row_counts().unwrap();
         assert!(counts.iter().any(|(n, c)| n == "transactions" && *c == 0));
+    }
+
+    /// A version-2 cache (the transactions' key a column constraint) is moved to
+    /// version 3 with every row kept and the key an index of its own.
+    #[test]
+    fn migrates_a_version_2_cache_keeping_its_transactions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache.db");
+        {
+            let s = Store::open(&path).unwrap();
+            let ddl: String = s
+                .conn
+                .query_row(
+                    "SELECT sql FROM sqlite_master WHERE name = 'transactions'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            let old = ddl.replace(
+                "transaction_id          TEXT NOT NULL,       -- unique: idx_tx_id",
+                "transaction_id          TEXT NOT NULL UNIQUE,",
+            );
+            assert_ne!(old, ddl, "the version-2 column definition");
+            s.conn
+                .execute_batch(&format!(
+                    "DROP TABLE transactions; {old};
+                     CREATE INDEX idx_tx_partner ON transactions (partner_id, closed_on);
+                     CREATE INDEX idx_tx_submitted ON transactions (submitted_at);"
+                ))
+                .unwrap();
+            for (id, partner) in [("T1", "P1"), ("T2", "P2")] {
+                s.conn
+                    .execute(
+                        "INSERT INTO transactions (transaction_id, kind, partner_id, \
+                         customer_name, sku, quantity, unit_list_price, unit_net_price, \
+                         amount, amount_minor, currency, closed_on, submitted_at, \
+                         invoice_number, row_hash, updated_at) VALUES (?1, 'sale', ?2, \
+                         'Acme', 'S1', 1, '10', '10', '10', 1000, 'USD', '2025-01-02', \
+                         '2025-01-02T00:00:00Z', 'INV', 'h', 'now')",
+                        [id, partner],
+                    )
+                    .unwrap();
+            }
+            s.conn.execute_batch("PRAGMA user_version = 2").unwrap();
+        }
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+        s.integrity_check().unwrap();
+        let t2 = s.get_transaction("T2").unwrap().unwrap();
+        assert_eq!(t2.partner_id, "P2");
+        let indexes: Vec<String> = s
+            .conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'transactions' ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(indexes, ["idx_tx_id", "idx_tx_partner", "idx_tx_submitted"]);
+        // The key still refuses a second row with the same id.
+        assert!(s
+            .conn
+            .execute(
+                "INSERT INTO transactions SELECT NULL, transaction_id, kind, \
+                 original_transaction_id, partner_id, registration_id, customer_name, sku, \
+                 quantity, unit_list_price, unit_net_price, amount, amount_minor, currency, \
+                 closed_on, submitted_at, invoice_number, notes, row_hash, record_version, \
+                 updated_at FROM transactions WHERE transaction_id = 'T1'",
+                [],
+            )
+            .is_err());
     }
 
     #[test]

@@ -84,7 +84,7 @@ CREATE TABLE IF NOT EXISTS registrations (
 -- (so rescoring and sign-off lapsing can detect it); `record_version` is the PRM's.
 CREATE TABLE IF NOT EXISTS transactions (
     rowid                   INTEGER PRIMARY KEY,
-    transaction_id          TEXT NOT NULL UNIQUE,
+    transaction_id          TEXT NOT NULL,       -- unique: idx_tx_id
     kind                    TEXT NOT NULL,
     original_transaction_id TEXT,
     partner_id              TEXT NOT NULL,
@@ -289,6 +289,9 @@ CREATE TABLE IF NOT EXISTS counters (
     value INTEGER NOT NULL
 );
 
+-- The transactions' key, as an index of its own (not a column constraint) so that a
+-- bulk import into an empty table can build it once at the end (schema version 3).
+CREATE UNIQUE INDEX IF NOT EXISTS idx_tx_id ON transactions (transaction_id);
 CREATE INDEX IF NOT EXISTS idx_tx_partner ON transactions (partner_id, closed_on);
 CREATE INDEX IF NOT EXISTS idx_tx_submitted ON transactions (submitted_at);
 CREATE INDEX IF NOT EXISTS idx_comm_tx ON commissions (transaction_id);

@@ -277,6 +277,33 @@ pub struct IdSet {
     pending: Vec<u64>,
     /// Pending ids taken back before they settled.
     forgotten: FpSet,
+    /// Settled ids, sorted: 8 bytes an id and no second copy while settling (a
+    /// hash set would need both the list and its table at once). Fingerprints are
+    /// uniform, so a lookup starts where the value says and takes a few probes.
+    settled: Vec<u64>,
+}
+
+/// Whether sorted `v` holds `x`: starts at the place `x`'s value points to (the
+/// fingerprints are spread evenly over u64), then gallops to it.
+fn sorted_contains(v: &[u64], x: u64) -> bool {
+    let n = v.len();
+    if n == 0 {
+        return false;
+    }
+    let guess = ((u128::from(x) * n as u128) >> 64) as usize;
+    let (mut lo, mut hi) = (guess.min(n - 1), guess.min(n - 1));
+    let mut step = 1usize;
+    // Widen [lo, hi] around the guess until it brackets x.
+    while lo > 0 && v[lo] > x {
+        lo = lo.saturating_sub(step);
+        step *= 2;
+    }
+    step = 1;
+    while hi < n - 1 && v[hi] < x {
+        hi = (hi + step).min(n - 1);
+        step *= 2;
+    }
+    v[lo..=hi].binary_search(&x).is_ok()
 }
 
 impl IdSet {
@@ -305,13 +332,19 @@ impl IdSet {
     }
     /// Makes the pending ids known (those not forgotten meanwhile).
     pub fn settle(&mut self) {
-        let pending = std::mem::take(&mut self.pending);
+        if self.pending.is_empty() {
+            return;
+        }
         let forgotten = std::mem::take(&mut self.forgotten);
-        self.stored.reserve(pending.len());
-        for fp in pending {
-            if !forgotten.contains(&fp) {
-                self.stored.insert(fp);
-            }
+        if self.settled.is_empty() {
+            self.settled = std::mem::take(&mut self.pending);
+        } else {
+            self.settled.append(&mut self.pending);
+        }
+        self.settled.sort_unstable();
+        self.settled.dedup();
+        if !forgotten.is_empty() {
+            self.settled.retain(|fp| !forgotten.contains(fp));
         }
     }
     /// Removes `id`: it is no longer known to exist (a later check asks the cache).
@@ -320,6 +353,9 @@ impl IdSet {
         self.stored.remove(&fp);
         self.accepted.remove(&fp);
         self.lines.remove(&fp);
+        if let Ok(at) = self.settled.binary_search(&fp) {
+            self.settled.remove(at);
+        }
         if !self.pending.is_empty() {
             self.forgotten.insert(fp);
         }
@@ -327,7 +363,9 @@ impl IdSet {
     pub fn contains(&self, id: &str) -> bool {
         let fp = fingerprint(&[id]);
         if self.compact {
-            self.accepted.contains(&fp) || self.stored.contains(&fp)
+            self.accepted.contains(&fp)
+                || self.stored.contains(&fp)
+                || sorted_contains(&self.settled, fp)
         } else {
             self.lines.contains_key(&fp)
         }
@@ -371,7 +409,7 @@ impl IdSet {
         }
     }
     pub fn known_len(&self) -> usize {
-        self.lines.len() + self.stored.len() + self.accepted.len()
+        self.lines.len() + self.stored.len() + self.accepted.len() + self.settled.len()
     }
 }
 
@@ -1411,6 +1449,29 @@ mod tests {
         assert!(msg.contains("incomplete"), "{msg}");
         let (_, msg) = v().transaction("not json", 1).unwrap_err();
         assert!(msg.contains("not valid JSON"), "{msg}");
+    }
+
+    #[test]
+    fn sorted_lookup_finds_exactly_the_members() {
+        // Evenly spread (fingerprints), bunched (worst case for the guess), tiny.
+        let spread: Vec<u64> = (0..5000u64)
+            .map(|k| fingerprint(&[&k.to_string()]))
+            .collect();
+        let bunched: Vec<u64> = (0..5000u64).map(|k| k * 3 + (1 << 40)).collect();
+        for (mut members, others) in [
+            (spread[..2500].to_vec(), spread[2500..].to_vec()),
+            (
+                bunched.clone(),
+                vec![0, 1, (1 << 40) + 1, u64::MAX, (1 << 40) + 3 * 5000],
+            ),
+            (vec![7], vec![0, 6, 8, u64::MAX]),
+            (vec![0, u64::MAX], vec![1, u64::MAX - 1]),
+        ] {
+            members.sort_unstable();
+            assert!(members.iter().all(|&m| sorted_contains(&members, m)));
+            assert!(others.iter().all(|&o| !sorted_contains(&members, o)));
+        }
+        assert!(!sorted_contains(&[], 5));
     }
 
     #[test]

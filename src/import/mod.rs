@@ -945,7 +945,8 @@ fn seed_known(store: &Store, v: &mut Validator) -> anyhow::Result<()> {
     store.stored_ids("products", &mut |id| v.products.add_known(id))?;
     store.stored_ids("partners", &mut |id| v.partners.add_known(id))?;
     // Registration, transaction and commission ids are checked by the store
-    // (`BulkMode::checks`): no set of them is kept in memory.
+    // (`BulkMode::checks`); of this import's own, a bounded number is remembered
+    // (`KNOWN_REFERENCES_CAP`) so the lines naming them need no lookup.
     Ok(())
 }
 

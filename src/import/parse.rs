@@ -472,7 +472,8 @@ pub struct Validator {
     pub defer_refunds: bool,
     /// Leave the checks that need every registration, transaction and commission id
     /// (duplicates, and references to them) to the store (`BulkMode::checks`): the
-    /// import into a cache keeps no set of those ids, so its memory stays flat.
+    /// import into a cache keeps at most `KNOWN_REFERENCES_CAP` of each, so its
+    /// memory stays flat.
     pub store_checks: bool,
     /// With `store_checks`: a connection on which the references to rows of earlier
     /// files (registrations, transactions) are checked on the parsing thread.

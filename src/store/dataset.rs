@@ -480,9 +480,10 @@ pub struct BulkMode {
     /// The table was empty when the import began: every row is new, so plain
     /// inserts and no update probes.
     pub fresh: bool,
-    /// The store checks what needs every stored id (the import keeps no set of
-    /// them, so its memory does not grow with the file): a key this import already
-    /// wrote, and a reference to a row that is not stored, are refused and reported.
+    /// The store checks what needs every stored id (the import keeps at most a
+    /// bounded set of them, so its memory does not grow with the file): a key this
+    /// import already wrote, and a reference to a row that is not stored, are
+    /// refused and reported.
     pub checks: bool,
     /// With `checks`: whether the store also checks references to rows of other
     /// tables (registrations named by transactions, transactions named by commission

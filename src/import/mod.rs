@@ -379,16 +379,7 @@ fn stream_jsonl<B: Batch>(
         }
         lineno += 1;
         bytes += n as u64;
-        let terminated = buf.last() == Some(&b'\n');
-        let mut end = buf.len();
-        while end > 0 && (buf[end - 1] == b'\n' || buf[end - 1] == b'\r') {
-            end -= 1;
-        }
-        let raw = if lineno == 1 {
-            strip_bom(&buf[..end])
-        } else {
-            &buf[..end]
-        };
+        let (raw, end, terminated) = line_body(&buf, lineno);
         if raw.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
@@ -457,6 +448,22 @@ fn stream_jsonl<B: Batch>(
         done: true,
     };
     sink(rows, rejs, progress)
+}
+
+/// A line as read (with its newline) without its line end, and without a
+/// byte-order mark on line 1; where the line end starts; whether it had a newline.
+fn line_body(buf: &[u8], lineno: usize) -> (&[u8], usize, bool) {
+    let terminated = buf.last() == Some(&b'\n');
+    let mut end = buf.len();
+    while end > 0 && (buf[end - 1] == b'\n' || buf[end - 1] == b'\r') {
+        end -= 1;
+    }
+    let raw = if lineno == 1 {
+        strip_bom(&buf[..end])
+    } else {
+        &buf[..end]
+    };
+    (raw, end, terminated)
 }
 
 fn reject_line(name: &str, lineno: usize, line: &str, terminated: bool, bad: Bad) -> Rejection {
@@ -895,16 +902,7 @@ fn read_lines_numbered(
             continue;
         }
         wanted.next();
-        let terminated = buf.last() == Some(&b'\n');
-        let mut end = buf.len();
-        while end > 0 && (buf[end - 1] == b'\n' || buf[end - 1] == b'\r') {
-            end -= 1;
-        }
-        let raw = if lineno == 1 {
-            strip_bom(&buf[..end])
-        } else {
-            &buf[..end]
-        };
+        let (raw, _, terminated) = line_body(&buf, lineno);
         out.push((String::from_utf8_lossy(raw).into_owned(), terminated));
     }
     Ok(out)

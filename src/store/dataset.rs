@@ -58,6 +58,41 @@ impl std::ops::AddAssign for UpsertCounts {
 /// `CREATE INDEX` statements) until it rebuilds them.
 const DROPPED_INDEXES_KEY: &str = "import.dropped_indexes";
 
+/// The `CREATE INDEX` statements of the indexes a bulk import dropped and has not
+/// rebuilt (empty when none).
+fn dropped_indexes(conn: &rusqlite::Connection) -> Result<Vec<String>> {
+    let saved: Option<String> = conn
+        .query_row(
+            "SELECT value FROM sync_state WHERE key = ?1",
+            [DROPPED_INDEXES_KEY],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match saved {
+        Some(text) => json("sync_state.import.dropped_indexes", &text),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Records `sqls` as the indexes to rebuild ([`dropped_indexes`]); none: forgets.
+fn save_dropped_indexes(conn: &rusqlite::Connection, sqls: &[&str]) -> Result<()> {
+    if sqls.is_empty() {
+        conn.execute(
+            "DELETE FROM sync_state WHERE key = ?1",
+            [DROPPED_INDEXES_KEY],
+        )?;
+        return Ok(());
+    }
+    let text =
+        serde_json::to_string(sqls).map_err(|e| StoreError::Corrupt(format!("index list: {e}")))?;
+    conn.execute(
+        "INSERT INTO sync_state (key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![DROPPED_INDEXES_KEY, text],
+    )?;
+    Ok(())
+}
+
 /// A second, read-only connection to a cache, for checking that rows named by an
 /// import's lines are stored (rows of earlier files, committed already) on the
 /// parsing thread rather than on the writing one.
@@ -1057,27 +1092,12 @@ impl Store {
                 "the transactions' key is dropped only while the table is empty".into(),
             ));
         }
-        let saved: Option<String> = tx
-            .query_row(
-                "SELECT value FROM sync_state WHERE key = ?1",
-                [DROPPED_INDEXES_KEY],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let mut sqls: Vec<String> = match saved {
-            Some(text) => json("sync_state.import.dropped_indexes", &text)?,
-            None => Vec::new(),
-        };
-        if !sqls.iter().any(|s| s == TX_KEY_INDEX) {
-            sqls.push(TX_KEY_INDEX.to_string());
+        let saved = dropped_indexes(&tx)?;
+        let mut sqls: Vec<&str> = saved.iter().map(String::as_str).collect();
+        if !sqls.contains(&TX_KEY_INDEX) {
+            sqls.push(TX_KEY_INDEX);
         }
-        let text = serde_json::to_string(&sqls)
-            .map_err(|e| StoreError::Corrupt(format!("index list: {e}")))?;
-        tx.execute(
-            "INSERT INTO sync_state (key, value) VALUES (?1, ?2)
-             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            params![DROPPED_INDEXES_KEY, text],
-        )?;
+        save_dropped_indexes(&tx, &sqls)?;
         tx.execute_batch("DROP INDEX IF EXISTS idx_tx_id")?;
         tx.commit()?;
         Ok(())
@@ -1167,23 +1187,13 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         }
-        let saved: Option<String> = tx
-            .query_row(
-                "SELECT value FROM sync_state WHERE key = ?1",
-                [DROPPED_INDEXES_KEY],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if let Some(text) = saved {
-            let sqls: Vec<String> = json("sync_state.import.dropped_indexes", &text)?;
-            let rest: Vec<&String> = sqls.iter().filter(|s| *s != TX_KEY_INDEX).collect();
-            let text = serde_json::to_string(&rest)
-                .map_err(|e| StoreError::Corrupt(format!("index list: {e}")))?;
-            tx.execute(
-                "UPDATE sync_state SET value = ?2 WHERE key = ?1",
-                params![DROPPED_INDEXES_KEY, text],
-            )?;
-        }
+        let saved = dropped_indexes(&tx)?;
+        let rest: Vec<&str> = saved
+            .iter()
+            .map(String::as_str)
+            .filter(|s| *s != TX_KEY_INDEX)
+            .collect();
+        save_dropped_indexes(&tx, &rest)?;
         tx.commit()?;
         out.index = t0.elapsed();
         // Then the refunds. (Should the import stop before this commits, a refund of
@@ -1771,13 +1781,7 @@ impl Store {
         }
         if !dropped.is_empty() {
             let sqls: Vec<&str> = dropped.iter().map(|(_, s)| s.as_str()).collect();
-            let saved = serde_json::to_string(&sqls)
-                .map_err(|e| StoreError::Corrupt(format!("index list: {e}")))?;
-            tx.execute(
-                "INSERT INTO sync_state (key, value) VALUES (?1, ?2)
-                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                params![DROPPED_INDEXES_KEY, saved],
-            )?;
+            save_dropped_indexes(&tx, &sqls)?;
             for (name, _) in &dropped {
                 tx.execute_batch(&format!("DROP INDEX IF EXISTS \"{name}\""))?;
             }
@@ -1841,18 +1845,10 @@ impl Store {
 
     /// [`Store::restore_dropped_indexes`] with each index's name and build time.
     fn rebuild_dropped_indexes(&mut self) -> Result<Vec<(String, Duration)>> {
-        let saved: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT value FROM sync_state WHERE key = ?1",
-                [DROPPED_INDEXES_KEY],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(saved) = saved else {
+        let sqls = dropped_indexes(&self.conn)?;
+        if sqls.is_empty() {
             return Ok(Vec::new());
-        };
-        let sqls: Vec<String> = json("sync_state.import.dropped_indexes", &saved)?;
+        }
         let tx = self.write_tx()?;
         let mut built = Vec::with_capacity(sqls.len());
         for sql in &sqls {
@@ -1877,10 +1873,7 @@ impl Store {
             tx.execute_batch(&sql)?;
             built.push((index_name(&sql), t0.elapsed()));
         }
-        tx.execute(
-            "DELETE FROM sync_state WHERE key = ?1",
-            [DROPPED_INDEXES_KEY],
-        )?;
+        save_dropped_indexes(&tx, &[])?;
         tx.commit()?;
         Ok(built)
     }
@@ -1931,6 +1924,34 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A transaction line of partner P1 and product S1 (`reg`, `orig`: JSON values;
+    /// a refund when `orig` is not null).
+    fn tx_line(id: &str, reg: &str, orig: &str) -> String {
+        format!(
+            r#"{{"transaction_id":"{id}","kind":"{kind}","original_transaction_id":{orig},"partner_id":"P1","registration_id":{reg},"customer_name":"Acme","sku":"S1","quantity":1,"unit_list_price":"10.0","unit_net_price":"9.5","amount":"9.5","currency":"USD","closed_on":"2024-10-01","submitted_at":"2024-10-01T08:31:40Z","invoice_number":"INV-1","notes":null}}"#,
+            kind = if orig == "null" { "sale" } else { "refund" }
+        )
+    }
+
+    /// A validator leaving id checks to the store, knowing partner P1 and product S1.
+    fn checking_validator() -> crate::import::parse::Validator {
+        let mut v = crate::import::parse::Validator::default();
+        v.store_checks = true;
+        v.partners.add_known("P1");
+        v.products.add_known("S1");
+        v
+    }
+
+    fn rowid_of(s: &Store, id: &str) -> i64 {
+        s.conn
+            .query_row(
+                "SELECT rowid FROM transactions WHERE transaction_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap()
+    }
 
     fn index_names(s: &Store) -> Vec<String> {
         let mut st = s
@@ -2078,16 +2099,8 @@ mod tests {
     /// wrote and a reference to a row that is not stored; the rest is written.
     #[test]
     fn checked_batches_refuse_repeated_keys_and_unknown_references() {
-        let line = |id: &str, reg: &str, orig: &str| {
-            format!(
-                r#"{{"transaction_id":"{id}","kind":"{kind}","original_transaction_id":{orig},"partner_id":"P1","registration_id":{reg},"customer_name":"Acme","sku":"S1","quantity":1,"unit_list_price":"10.0","unit_net_price":"9.5","amount":"9.5","currency":"USD","closed_on":"2024-10-01","submitted_at":"2024-10-01T08:31:40Z","invoice_number":"INV-1","notes":null}}"#,
-                kind = if orig == "null" { "sale" } else { "refund" }
-            )
-        };
-        let mut v = crate::import::parse::Validator::default();
-        v.store_checks = true;
-        v.partners.add_known("P1");
-        v.products.add_known("S1");
+        let line = tx_line;
+        let mut v = checking_validator();
         for fresh in [true, false] {
             let mut s = Store::open_in_memory().unwrap();
             s.begin_bulk_import().unwrap();
@@ -2168,16 +2181,8 @@ mod tests {
     /// stored is refused while writing.
     #[test]
     fn keyless_load_finds_repeated_ids_and_orphan_refunds_when_the_key_is_built() {
-        let line = |id: &str, reg: &str, orig: &str| {
-            format!(
-                r#"{{"transaction_id":"{id}","kind":"{kind}","original_transaction_id":{orig},"partner_id":"P1","registration_id":{reg},"customer_name":"Acme","sku":"S1","quantity":1,"unit_list_price":"10.0","unit_net_price":"9.5","amount":"9.5","currency":"USD","closed_on":"2024-10-01","submitted_at":"2024-10-01T08:31:40Z","invoice_number":"INV-1","notes":null}}"#,
-                kind = if orig == "null" { "sale" } else { "refund" }
-            )
-        };
-        let mut v = crate::import::parse::Validator::default();
-        v.store_checks = true;
-        v.partners.add_known("P1");
-        v.products.add_known("S1");
+        let line = tx_line;
+        let mut v = checking_validator();
         let mut s = Store::open_in_memory().unwrap();
         let dropped = s.begin_bulk_import().unwrap();
         // The generic drop (also the sync's) keeps the key: its upserts need it.
@@ -2228,15 +2233,7 @@ mod tests {
             .collect();
         ids.sort();
         assert_eq!(ids, ["T1", "T3", "T4"]);
-        let rowid: i64 = s
-            .conn
-            .query_row(
-                "SELECT rowid FROM transactions WHERE transaction_id = 'T3'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(rowid, 22);
+        assert_eq!(rowid_of(&s, "T3"), 22);
         // Built: nothing left for a repair to rebuild but the other indexes.
         let rebuilt = s.end_bulk_import().unwrap();
         assert!(!rebuilt.indexes.iter().any(|(n, _)| n == "idx_tx_id"));
@@ -2248,15 +2245,8 @@ mod tests {
     /// the key built.
     #[test]
     fn interrupted_keyless_load_is_repaired_keeping_the_first_row_of_each_id() {
-        let line = |id: &str| {
-            format!(
-                r#"{{"transaction_id":"{id}","kind":"sale","original_transaction_id":null,"partner_id":"P1","registration_id":null,"customer_name":"Acme","sku":"S1","quantity":1,"unit_list_price":"10.0","unit_net_price":"9.5","amount":"9.5","currency":"USD","closed_on":"2024-10-01","submitted_at":"2024-10-01T08:31:40Z","invoice_number":"INV-1","notes":null}}"#
-            )
-        };
-        let mut v = crate::import::parse::Validator::default();
-        v.store_checks = true;
-        v.partners.add_known("P1");
-        v.products.add_known("S1");
+        let line = |id: &str| tx_line(id, "null", "null");
+        let mut v = checking_validator();
         let mut s = Store::open_in_memory().unwrap();
         let before = index_names(&s);
         s.begin_bulk_import().unwrap();
@@ -2271,15 +2261,7 @@ mod tests {
         assert!(s.restore_dropped_indexes().unwrap() >= 1);
         assert_eq!(index_names(&s), before);
         assert_eq!(s.count_rows("transactions").unwrap(), 2);
-        let first: i64 = s
-            .conn
-            .query_row(
-                "SELECT rowid FROM transactions WHERE transaction_id = 'T1'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(first, 1);
+        assert_eq!(rowid_of(&s, "T1"), 1);
     }
 
     #[test]

@@ -8,7 +8,7 @@ cargo build --release --quiet
 dir="$(mktemp -d)"
 trap 'rm -rf "$dir"' EXIT
 ./target/release/tierdesk demo --export "$dir/data" --transactions "$n" >/dev/null
-for what in import score commissions tui sync; do
+for what in import score commissions tui sync workflow; do
   echo "== bench $what ($n transactions)"
   ./target/release/tierdesk bench "$what" --transactions "$n" --dir "$dir/data" || echo "(bench $what failed)"
 done

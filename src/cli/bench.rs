@@ -41,6 +41,9 @@ pub enum Which {
     Tui(BenchOpts),
     /// Pull N transactions from the simulator over loopback: records/s and memory.
     Sync(BenchOpts),
+    /// Decisions on the workbench's cache of N transactions: a batch approval, single
+    /// decisions (each its own durable transaction) and the audit chain's check.
+    Workflow(BenchOpts),
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
@@ -50,6 +53,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         Which::Commissions(o) => super::commissions::bench(ctx, &o),
         Which::Tui(o) => super::workbench::bench(ctx, &o),
         Which::Sync(o) => super::sync::bench(ctx, &o),
+        Which::Workflow(o) => super::decide::bench(ctx, &o),
     }
 }
 

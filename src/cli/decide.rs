@@ -182,3 +182,87 @@ pub fn run_undo(ctx: &Context, args: UndoArgs) -> anyhow::Result<ExitCode> {
     .map(|s| vec![s]);
     report("undo", std::slice::from_ref(&args.transaction_id), res)
 }
+
+/// `tierdesk bench workflow`: on a copy of the workbench benchmark's cache (built
+/// once, as `bench tui` builds it), approves a batch of proposals in one decision,
+/// then decides on single ones one by one, then checks the audit chain.
+pub fn bench(ctx: &Context, opts: &super::bench::BenchOpts) -> anyhow::Result<ExitCode> {
+    use std::time::{Duration, Instant};
+    const BATCH: usize = 2_500;
+    const SINGLES: usize = 200;
+    let dir = std::env::temp_dir().join("tierdesk-bench-tui");
+    std::fs::create_dir_all(&dir)?;
+    let base = dir.join(format!("bench-tui-{}.db", opts.transactions));
+    super::workbench::bench_cache(&base, opts.transactions, opts.seed)?;
+    // Decisions change the cache: work on a copy (the base stays reusable).
+    let db = dir.join(format!("bench-workflow-{}.db", std::process::id()));
+    std::fs::copy(&base, &db)?;
+    let result = (|| -> anyhow::Result<()> {
+        let mut store = crate::store::Store::open(&db)?;
+        let ids = store.undecided_proposal_ids(BATCH + SINGLES)?;
+        if ids.len() < 2 {
+            anyhow::bail!(
+                "the cache has {} undecided proposals: use more --transactions",
+                ids.len()
+            );
+        }
+        let batch = ids.len().min(BATCH).min(ids.len() - 1);
+        let policy = Policy::from_config(&ctx.config);
+        let actor = Actor::new("bench", crate::config::Role::Analyst);
+        let t = Instant::now();
+        workflow::decide_batch(
+            &mut store,
+            &policy,
+            &actor,
+            &ids[..batch],
+            Command::Approve,
+            "bench: batch approval",
+        )?;
+        let batch_took = t.elapsed();
+        let mut singles: Vec<Duration> = Vec::new();
+        for id in &ids[batch..] {
+            let t = Instant::now();
+            workflow::decide(
+                &mut store,
+                &policy,
+                &actor,
+                id,
+                Command::Dismiss,
+                "bench: false positive",
+            )?;
+            singles.push(t.elapsed());
+        }
+        singles.sort();
+        let pct = |p: f64| singles[((singles.len() - 1) as f64 * p).round() as usize];
+        let t = Instant::now();
+        let chain = workflow::verify_chain(&store)?;
+        let verify_took = t.elapsed();
+        anyhow::ensure!(chain.is_ok(), "the audit chain does not verify: {chain:?}");
+        println!(
+            "bench workflow: cache of {} transactions ({})",
+            opts.transactions,
+            base.display()
+        );
+        println!(
+            "  batch approval of {batch} proposals (one transaction, synchronous=FULL): {:.3}s = {:.0} decisions/s",
+            batch_took.as_secs_f64(),
+            batch as f64 / batch_took.as_secs_f64().max(1e-9)
+        );
+        println!(
+            "  single decisions ({} dismissals, each its own durable transaction): p50 {:.2} ms, p99 {:.2} ms",
+            singles.len(),
+            pct(0.5).as_secs_f64() * 1e3,
+            pct(0.99).as_secs_f64() * 1e3
+        );
+        println!(
+            "  audit chain check: {} entries in {:.3}s",
+            chain.entries,
+            verify_took.as_secs_f64()
+        );
+        Ok(())
+    })();
+    for ext in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{ext}", db.display()));
+    }
+    result.map(|()| ExitCode::SUCCESS)
+}

@@ -184,6 +184,22 @@ impl Store {
 }
 
 impl Store {
+    /// Up to `limit` queued transactions with a proposed adjustment and no case yet
+    /// (nobody has acted on them), by id: what `tierdesk bench workflow` decides on.
+    pub fn undecided_proposal_ids(&self, limit: usize) -> Result<Vec<String>> {
+        let mut st = self.conn.prepare(
+            "SELECT p.transaction_id FROM proposals p
+             JOIN flags f ON f.transaction_id = p.transaction_id
+             WHERE f.in_window = 1 AND f.kinds <> '[]'
+               AND NOT EXISTS (SELECT 1 FROM cases c WHERE c.transaction_id = p.transaction_id)
+             ORDER BY p.transaction_id LIMIT ?1",
+        )?;
+        let ids = st
+            .query_map([limit as i64], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(ids)
+    }
+
     /// Runs `f` in a transaction that is always rolled back: validates an action and
     /// reports its outcome without applying it.
     pub fn wf_dry_run<T, E: From<StoreError>>(

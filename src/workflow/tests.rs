@@ -1149,49 +1149,6 @@ mod props {
     }
 }
 
-/// Figures, not a check: `cargo test --lib workflow::tests::throughput -- --ignored --nocapture`.
-#[test]
-#[ignore]
-fn throughput() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = Store::open(&dir.path().join("c.db")).unwrap();
-    ts::insert_partner(&s, "P1", false).unwrap();
-    let n = 5000;
-    let ids: Vec<String> = (0..n).map(|i| format!("T{i}")).collect();
-    for t in &ids {
-        add(&s, t, "P1", "USD", "100", "90");
-    }
-    let p = policy();
-    let t0 = std::time::Instant::now();
-    decide_batch(
-        &mut s,
-        &p,
-        &analyst("a"),
-        &ids[..n / 2],
-        Command::Approve,
-        "bulk",
-    )
-    .unwrap();
-    let batch = t0.elapsed();
-    let t0 = std::time::Instant::now();
-    for t in &ids[n / 2..n / 2 + 200] {
-        decide(&mut s, &p, &analyst("a"), t, Command::Dismiss, "fp").unwrap();
-    }
-    let single = t0.elapsed() / 200;
-    let t0 = std::time::Instant::now();
-    let r = verify_chain(&s).unwrap();
-    let verify = t0.elapsed();
-    println!(
-        "batch approve {} cases: {:?} ({:.0}/s); single decide (own fsync'd tx): {:?}; verify {} entries: {:?}",
-        n / 2,
-        batch,
-        (n / 2) as f64 / batch.as_secs_f64(),
-        single,
-        r.entries,
-        verify
-    );
-}
-
 #[test]
 fn previews_apply_nothing() {
     let mut s = store();
@@ -1313,4 +1270,17 @@ fn flag_status_follows_the_case_whoever_writes_it() {
     ts::exec(&s, "DELETE FROM flags WHERE transaction_id = 'T'").unwrap();
     ts::insert_flag(&s, "T", "P1", 0.7, &["duplicate"], "h-T").unwrap();
     assert_eq!(flag_status(&s, "T"), "pushed");
+}
+
+/// What `bench workflow` decides on: queued proposals nobody has acted on yet.
+#[test]
+fn undecided_proposals_are_those_without_a_case() {
+    let mut s = store();
+    for t in ["T1", "T2", "T3"] {
+        add(&s, t, "P1", "USD", "100", "90");
+    }
+    assert_eq!(s.undecided_proposal_ids(10).unwrap(), ["T1", "T2", "T3"]);
+    decide(&mut s, &policy(), &analyst("a"), "T2", Command::Approve, "").unwrap();
+    assert_eq!(s.undecided_proposal_ids(10).unwrap(), ["T1", "T3"]);
+    assert_eq!(s.undecided_proposal_ids(1).unwrap(), ["T1"]);
 }

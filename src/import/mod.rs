@@ -983,10 +983,7 @@ pub fn import_dir(
     store.begin_bulk_import()?;
     // Into an empty table, transactions are loaded without their key index, built
     // once after the file (repeated ids and refunds of missing sales found then).
-    let keyless = tx_mode.fresh;
-    if keyless {
-        store.drop_transaction_key()?;
-    }
+    let keyless = tx_mode.fresh && store.drop_transaction_key()?;
     let mut run = Run {
         store,
         report: ImportReport::default(),

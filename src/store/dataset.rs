@@ -1081,16 +1081,16 @@ impl Store {
     /// are then written with [`Store::write_transaction_batch_keyless`] and the key
     /// is built once, by [`Store::build_transaction_key`], instead of being updated
     /// (and probed for a conflict) row by row.
-    pub fn drop_transaction_key(&mut self) -> Result<()> {
+    /// Returns whether it did: not when the table has rows (another process may
+    /// have written some since the import looked).
+    pub fn drop_transaction_key(&mut self) -> Result<bool> {
         let tx = self.write_tx()?;
         let empty: bool =
             tx.query_row("SELECT NOT EXISTS (SELECT 1 FROM transactions)", [], |r| {
                 r.get(0)
             })?;
         if !empty {
-            return Err(StoreError::Corrupt(
-                "the transactions' key is dropped only while the table is empty".into(),
-            ));
+            return Ok(false);
         }
         let saved = dropped_indexes(&tx)?;
         let mut sqls: Vec<&str> = saved.iter().map(String::as_str).collect();
@@ -1100,7 +1100,7 @@ impl Store {
         save_dropped_indexes(&tx, &sqls)?;
         tx.execute_batch("DROP INDEX IF EXISTS idx_tx_id")?;
         tx.commit()?;
-        Ok(())
+        Ok(true)
     }
 
     /// Writes a batch into the transactions table while its key is dropped: plain
@@ -2187,7 +2187,7 @@ mod tests {
         let dropped = s.begin_bulk_import().unwrap();
         // The generic drop (also the sync's) keeps the key: its upserts need it.
         assert!(!dropped.iter().any(|n| n == "idx_tx_id"), "{dropped:?}");
-        s.drop_transaction_key().unwrap();
+        assert!(s.drop_transaction_key().unwrap());
         assert!(!index_names(&s).contains(&"idx_tx_id".to_string()));
         let mut b = TxBatch::default();
         let rows = [
@@ -2225,6 +2225,9 @@ mod tests {
             vec![(18, "T99".to_string()), (20, "T5".to_string())]
         );
         assert!(index_names(&s).contains(&"idx_tx_id".to_string()));
+        // With rows in the table the key is not dropped again.
+        assert!(!s.drop_transaction_key().unwrap());
+        assert!(index_names(&s).contains(&"idx_tx_id".to_string()));
         let mut ids: Vec<String> = s
             .transactions()
             .unwrap()
@@ -2250,7 +2253,7 @@ mod tests {
         let mut s = Store::open_in_memory().unwrap();
         let before = index_names(&s);
         s.begin_bulk_import().unwrap();
-        s.drop_transaction_key().unwrap();
+        assert!(s.drop_transaction_key().unwrap());
         let mut b = TxBatch::default();
         for id in ["T1", "T2", "T1"] {
             v.transaction_into(&line(id), 1, &mut b).unwrap();

@@ -975,7 +975,7 @@ pub fn import_dir(
             refs,
         })
     };
-    let (reg_mode, tx_mode, comm_mode) = (
+    let (reg_mode, mut tx_mode, comm_mode) = (
         mode("registrations")?,
         mode("transactions")?,
         mode("commissions")?,
@@ -984,6 +984,8 @@ pub fn import_dir(
     // Into an empty table, transactions are loaded without their key index, built
     // once after the file (repeated ids and refunds of missing sales found then).
     let keyless = tx_mode.fresh && store.drop_transaction_key()?;
+    // Rows another process wrote since the table was found empty: upsert.
+    tx_mode.fresh &= keyless;
     let mut run = Run {
         store,
         report: ImportReport::default(),

@@ -442,10 +442,29 @@ fn unknown(field: &str, what: &str, id: &str) -> Bad {
 }
 
 /// How many ids of this import's registrations (and, apart, of its transactions)
-/// the parsing thread remembers, as 64-bit fingerprints, so that the lines naming
-/// them need no lookup in the cache; past it, and for ids stored by earlier imports,
-/// the cache is asked. 7/8 of 2^20: the set never grows past 2^20 slots (~9 MiB).
+/// the parsing thread remembers, as sorted 64-bit fingerprints (about 7 MiB each),
+/// so that the lines naming them need no lookup in the cache; past it, and for ids
+/// stored by earlier imports, the cache is asked.
 pub const KNOWN_REFERENCES_CAP: usize = (1 << 20) / 8 * 7;
+
+/// Takes the id of a row accepted on line `no`. Checked here (a repeat is refused
+/// with the line it was first given on) or, with `store_checks`, by the store: then
+/// remembered, up to [`KNOWN_REFERENCES_CAP`], for the lines of later files that
+/// name it (a repeated id is refused by the store, but its first row is stored).
+fn take_id(
+    set: &mut IdSet,
+    store_checks: bool,
+    field: &str,
+    id: &str,
+    no: usize,
+) -> Result<(), Bad> {
+    if store_checks {
+        set.add_pending_upto(id, KNOWN_REFERENCES_CAP);
+        Ok(())
+    } else {
+        set.claim_new(&[id], no).map_err(|f| dup(field, id, f))
+    }
+}
 
 /// The bulk entities a line may name.
 #[derive(Clone, Copy)]
@@ -1117,17 +1136,13 @@ impl Validator {
         if !self.partners.contains(&r.partner_id) {
             return Err(unknown("partner_id", "partner", &r.partner_id));
         }
-        if !self.store_checks {
-            self.registrations
-                .claim_new(&[&r.registration_id], no)
-                .map_err(|f| dup("registration_id", &r.registration_id, f))?;
-        } else {
-            // Stored once this file is written (a repeated id is refused by the
-            // store, but the first is stored): the transactions that name it need
-            // no lookup in the cache.
-            self.registrations
-                .add_pending_upto(&r.registration_id, KNOWN_REFERENCES_CAP);
-        }
+        take_id(
+            &mut self.registrations,
+            self.store_checks,
+            "registration_id",
+            &r.registration_id,
+            no,
+        )?;
         Ok(PreparedRegistration::from_parts(
             Registration {
                 registration_id: r.registration_id,
@@ -1256,15 +1271,17 @@ impl Validator {
                     return Err(unknown("original_transaction_id", "transaction", orig));
                 }
             }
-            self.transactions
-                .claim_new(&[&r.transaction_id], no)
-                .map_err(|f| dup("transaction_id", &r.transaction_id, f))?;
-        } else {
-            // Stored once written, unless the store refuses it for a reason other
-            // than a repeated id: then the import calls `forget_transaction`.
-            self.transactions
-                .add_pending_upto(&r.transaction_id, KNOWN_REFERENCES_CAP);
         }
+        // With store checks the id is known once written, unless the store refuses
+        // the row for a reason other than a repeated id (the import then calls
+        // `forget_transaction`).
+        take_id(
+            &mut self.transactions,
+            self.store_checks,
+            "transaction_id",
+            &r.transaction_id,
+            no,
+        )?;
         // Timestamps in the form the store writes (UTC, `Z`, whole seconds) are kept as given.
         let submitted_text = if r.submitted_at.len() == 20 && r.submitted_at.ends_with('Z') {
             Cow::Borrowed(&*r.submitted_at)

@@ -1,6 +1,6 @@
 //! tierdesk: the validation layer between a PRM's commission objects and the ERP.
 //!
-//! Data flows one way (see `shared/guides/architecture.md`):
+//! Data flows one way (see `docs/architecture.md`):
 //! PRM --sync--> [`store`] --> [`detect`] / [`plan`] --> flags, proposals --> [`workflow`]
 //! --> outbox --sync--> PRM. The [`tui`] and [`cli`] are thin shells over the core.
 //!

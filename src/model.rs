@@ -1,5 +1,5 @@
-//! Domain types shared by every module: the entities of `shared/spec/dataset.md`
-//! and the commission plan of `shared/spec/plan.md`.
+//! Domain types shared by every module: the entities of `docs/dataset.md`
+//! and the commission plan of `docs/plan.md`.
 //!
 //! Money is always [`Decimal`]; dates are [`NaiveDate`]; timestamps are UTC.
 //! These types serialise to exactly the data-set format (field names and
@@ -314,7 +314,7 @@ pub struct Dataset {
     pub commissions: Vec<CommissionLine>,
 }
 
-/// The kinds of anomaly of `shared/spec/dataset.md`.
+/// The kinds of anomaly of `docs/dataset.md`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AnomalyKind {

@@ -11,7 +11,7 @@ use tierdesk::model::*;
 fn sample_dir() -> &'static Path {
     Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/sample-program"
+        "/tests/fixtures/sample-program"
     ))
 }
 

@@ -9,7 +9,7 @@ use tierdesk::model::{CommissionLine, Dataset};
 
 const SAMPLE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/fixtures/sample-program"
+    "/tests/fixtures/sample-program"
 );
 
 fn sample() -> (Dataset, Vec<CommissionLine>) {

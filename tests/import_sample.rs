@@ -10,7 +10,7 @@ use tierdesk::store::Store;
 fn sample() -> PathBuf {
     PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/sample-program"
+        "/tests/fixtures/sample-program"
     ))
 }
 

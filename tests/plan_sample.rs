@@ -9,7 +9,7 @@ use tierdesk::model::CommissionLine;
 fn sample() -> &'static Path {
     Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/sample-program"
+        "/tests/fixtures/sample-program"
     ))
 }
 

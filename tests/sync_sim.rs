@@ -88,7 +88,7 @@ fn sync(url: &str, flavor: Flavor, store: Store, opts: &SyncOptions) -> (Store, 
 fn fixture() -> Dataset {
     let dir = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/sample-program"
+        "/tests/fixtures/sample-program"
     );
     tierdesk::import::load_dataset(Path::new(dir))
         .unwrap()

@@ -292,7 +292,7 @@ fn sample_program_end_to_end() {
 
     let dir = Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/sample-program"
+        "/tests/fixtures/sample-program"
     ));
     let loaded = tierdesk::import::load_dataset(dir).unwrap();
     let ds = loaded.dataset;

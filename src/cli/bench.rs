@@ -123,7 +123,7 @@ pub fn dataset(opts: &BenchOpts, name: &str) -> anyhow::Result<(Dataset, String)
     }
     let sample = std::path::Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/sample-program"
+        "/tests/fixtures/sample-program"
     ));
     let base = crate::import::load_dataset(sample)
         .with_context(|| {

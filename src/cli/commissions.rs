@@ -1,4 +1,4 @@
-//! Shadow commission recalculation (spec/plan.md).
+//! Shadow commission recalculation (docs/plan.md).
 //! `tierdesk commissions`.
 
 use std::io::Write;
@@ -16,7 +16,7 @@ use crate::plan;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A data-set folder (spec/dataset.md); without it, the cache.
+    /// A data-set folder (docs/dataset.md); without it, the cache.
     #[arg(long, value_name = "DIR")]
     pub dataset: Option<PathBuf>,
     /// Output format: one JSON object per line, or a table.

@@ -37,7 +37,7 @@ pub struct Args {
     /// "Today" of the program (YYYY-MM-DD); the review window is its last two months.
     #[arg(long, value_name = "DATE", default_value = "2026-09-30")]
     pub as_of: NaiveDate,
-    /// Write the data set (spec/dataset.md format, with answers/) to DIR and exit.
+    /// Write the data set (docs/dataset.md format, with answers/) to DIR and exit.
     #[arg(long, value_name = "DIR")]
     pub export: Option<PathBuf>,
     /// With --export: leave out the answers/ folder (labels, expected commissions).

@@ -11,7 +11,7 @@ pub struct Args {
     /// The transaction whose commission lines to explain.
     #[arg(value_name = "TRANSACTION_ID")]
     pub transaction_id: String,
-    /// A data-set folder (spec/dataset.md); without it, the cache.
+    /// A data-set folder (docs/dataset.md); without it, the cache.
     #[arg(long, value_name = "DIR")]
     pub dataset: Option<PathBuf>,
 }

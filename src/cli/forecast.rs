@@ -14,7 +14,7 @@ use crate::money::format_money;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A data-set folder (spec/dataset.md); without it the cache is used.
+    /// A data-set folder (docs/dataset.md); without it the cache is used.
     #[arg(long, value_name = "DIR")]
     pub dataset: Option<PathBuf>,
     /// How many fiscal quarters to forecast (the quarter in progress counts as the first).
@@ -39,7 +39,7 @@ pub struct Args {
 
 #[derive(Debug, clap::Args)]
 pub struct BacktestArgs {
-    /// A data-set folder (spec/dataset.md); without it the cache is used.
+    /// A data-set folder (docs/dataset.md); without it the cache is used.
     #[arg(long, value_name = "DIR")]
     pub dataset: Option<PathBuf>,
     /// How many past quarter ends to forecast from (each needs a year of history before it).

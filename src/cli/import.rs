@@ -11,7 +11,7 @@ use super::Context;
 use crate::import::{import_dir, ImportProgress, ImportReport, FILES};
 use crate::store::Store;
 
-/// Import a data-set folder (spec/dataset.md) into the cache.
+/// Import a data-set folder (docs/dataset.md) into the cache.
 ///
 /// Reads program.json, plan.json and the nine .jsonl files, streaming them line by
 /// line. Re-importing the same folder changes nothing; importing a newer export
@@ -22,7 +22,7 @@ use crate::store::Store;
 /// file is missing or nothing usable remains in the cache.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  tierdesk import ./prm-export\n  tierdesk --db /tmp/test.db import ../shared/fixtures/sample-program"
+    after_help = "Examples:\n  tierdesk import ./prm-export\n  tierdesk --db /tmp/test.db import tests/fixtures/sample-program"
 )]
 pub struct Args {
     /// The data-set folder (program.json, plan.json, tiers.jsonl, ... commissions.jsonl).
@@ -127,7 +127,7 @@ fn export_demo(dir: &Path, n: usize, seed: u64) -> bool {
 /// Fallback while `demo --export` is not available: the sample program with its
 /// transactions (and their commission lines) replicated under new ids up to `n`.
 fn replicate_sample(dir: &Path, n: usize) -> anyhow::Result<()> {
-    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/sample-program");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sample-program");
     if !has_dataset(&sample) {
         anyhow::bail!(
             "no data set for the benchmark: `tierdesk demo --export` failed and the sample \

@@ -91,7 +91,7 @@ pub struct Cli {
 pub enum Command {
     /// Generate a realistic demo program, import it into a demo cache and open the workbench.
     Demo(demo::Args),
-    /// Import a data-set folder (the format of spec/dataset.md) into the cache.
+    /// Import a data-set folder (the format of docs/dataset.md) into the cache.
     Import(import::Args),
     /// Score transactions for anomalies, from a data-set folder or the cache.
     Score(score::Args),

@@ -13,7 +13,7 @@ use crate::model::Dataset;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Score a data-set folder (spec/dataset.md) and print the scores, instead of the cache.
+    /// Score a data-set folder (docs/dataset.md) and print the scores, instead of the cache.
     #[arg(long, value_name = "DIR")]
     pub dataset: Option<PathBuf>,
     /// Output format: jsonl (one line per transaction) or table (top flagged first).

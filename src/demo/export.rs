@@ -1,4 +1,4 @@
-//! Writes a generated program as a data-set folder (spec/dataset.md), streaming
+//! Writes a generated program as a data-set folder (docs/dataset.md), streaming
 //! each file through a buffered writer.
 
 use std::fs::File;

@@ -1,4 +1,4 @@
-//! Injected anomalies, one function per kind of `spec/dataset.md`. Each turns an
+//! Injected anomalies, one function per kind of `docs/dataset.md`. Each turns an
 //! ordinary sale into an anomalous one (or adds new transactions) and labels it.
 
 use chrono::NaiveDate;

@@ -1,6 +1,6 @@
 //! Demo program generator: a realistic multi-tier channel program with labelled
 //! anomalies, deterministic for a seed, in the data-set format of
-//! `shared/spec/dataset.md`.
+//! `docs/dataset.md`.
 //!
 //! [`generate`] builds a [`Generated`] (the [`Dataset`] and the [`Label`]s of the
 //! anomalies it injected); [`export`] writes it as a data-set folder (with

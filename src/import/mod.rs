@@ -1,4 +1,4 @@
-//! Data-set import (the format of `shared/spec/dataset.md`).
+//! Data-set import (the format of `docs/dataset.md`).
 //!
 //! - [`load_dataset`] reads a folder into memory (for `--dataset DIR` commands).
 //! - [`import_dir`] streams a folder into the cache: line by line, batches parsed on
@@ -299,7 +299,7 @@ fn require_files(dir: &Path) -> anyhow::Result<()> {
         .collect();
     if !missing.is_empty() {
         anyhow::bail!(
-            "{} is missing required file{} {} (a data set has {}; see spec/dataset.md)",
+            "{} is missing required file{} {} (a data set has {}; see docs/dataset.md)",
             dir.display(),
             if missing.len() > 1 { "s" } else { "" },
             missing.join(", "),

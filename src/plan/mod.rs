@@ -1,4 +1,4 @@
-//! Shadow commission recalculation: `shared/spec/plan.md`, exact to the cent.
+//! Shadow commission recalculation: `docs/plan.md`, exact to the cent.
 //!
 //! Pure: data in, lines out; no IO and no clock. Every amount is [`Decimal`]; each line
 //! is rounded once, at the end, half to even ([`round_cents`]).

@@ -1,4 +1,4 @@
-//! Hand-made cases per rule of spec/plan.md, and property tests.
+//! Hand-made cases per rule of docs/plan.md, and property tests.
 
 use std::collections::BTreeMap;
 

@@ -1,6 +1,6 @@
 //! The workbench (terminal UI): ratatui + crossterm.
 //!
-//! Shape (see `shared/guides/architecture.md`): one [`action::Action`] enum drives the
+//! Shape (see `docs/architecture.md`): one [`action::Action`] enum drives the
 //! keymap, the `?` help and the `:` palette; [`app::App::update`] is pure and returns
 //! [`effects::Effect`]s, run on a worker thread with its own store connection; results
 //! come back as messages on the same channel as terminal input, so the render loop never

@@ -28,6 +28,66 @@ pub fn to_minor(d: Decimal) -> i64 {
     })
 }
 
+/// The largest absolute amount tierdesk accepts anywhere money enters (an override, an
+/// imported amount, a PRM line): a trillion in the program's currency. Anything larger is
+/// a typing error or hostile input, and it keeps every sum of amounts far inside both
+/// `Decimal` and `i64` minor units.
+pub const MAX_ABS_AMOUNT: Decimal = Decimal::from_parts(3_567_587_328, 232, 0, false, 0); // 1e12
+
+/// Digits after the decimal point of a currency's minor unit (ISO 4217; 2 unless listed).
+pub fn minor_digits(currency: &str) -> u32 {
+    match currency {
+        "JPY" | "KRW" | "VND" | "CLP" | "ISK" | "UGX" | "XAF" | "XOF" | "PYG" => 0,
+        "BHD" | "KWD" | "OMR" | "JOD" | "TND" | "LYD" | "IQD" => 3,
+        _ => 2,
+    }
+}
+
+/// Why an amount cannot be written as whole minor units.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MinorUnitsError {
+    #[error("{amount} {currency} has more decimals than the currency's {digits}")]
+    NotWhole {
+        amount: Decimal,
+        currency: String,
+        digits: u32,
+    },
+    #[error(
+        "{amount} {currency} is beyond the largest amount tierdesk accepts ({MAX_ABS_AMOUNT})"
+    )]
+    TooLarge { amount: Decimal, currency: String },
+}
+
+/// Amount in the currency's minor units, exactly: an amount with more decimals than the
+/// currency has, or beyond [`MAX_ABS_AMOUNT`], is an error (never rounded, never saturated).
+/// This is the conversion for anything written to a PRM or a bank file.
+pub fn to_minor_exact(d: Decimal, currency: &str) -> Result<i64, MinorUnitsError> {
+    if d.abs() > MAX_ABS_AMOUNT {
+        return Err(MinorUnitsError::TooLarge {
+            amount: d,
+            currency: currency.to_string(),
+        });
+    }
+    let digits = minor_digits(currency);
+    let scaled = d
+        .checked_mul(Decimal::from(10i64.pow(digits)))
+        .ok_or_else(|| MinorUnitsError::TooLarge {
+            amount: d,
+            currency: currency.to_string(),
+        })?;
+    if scaled.fract() != Decimal::ZERO {
+        return Err(MinorUnitsError::NotWhole {
+            amount: d,
+            currency: currency.to_string(),
+            digits,
+        });
+    }
+    i64::try_from(scaled).map_err(|_| MinorUnitsError::TooLarge {
+        amount: d,
+        currency: currency.to_string(),
+    })
+}
+
 /// Groups thousands with two decimals: `12345.6` -> `"12,345.60"`.
 pub fn group(d: Decimal) -> String {
     let r = round_cents(d);
@@ -88,6 +148,31 @@ mod tests {
         assert_eq!(round_cents(dec!(0.135)), dec!(0.14));
         assert_eq!(round_cents(dec!(-0.125)), dec!(-0.12));
         assert_eq!(to_minor(dec!(12.345)), 1234);
+    }
+
+    #[test]
+    fn minor_units_are_exact_or_refused() {
+        assert_eq!(MAX_ABS_AMOUNT, dec!(1000000000000));
+        assert_eq!(to_minor_exact(dec!(12.34), "USD"), Ok(1234));
+        assert_eq!(to_minor_exact(dec!(-0.5), "EUR"), Ok(-50));
+        assert_eq!(to_minor_exact(dec!(1500), "JPY"), Ok(1500));
+        assert_eq!(to_minor_exact(dec!(1.234), "KWD"), Ok(1234));
+        assert!(matches!(
+            to_minor_exact(dec!(12.345), "USD"),
+            Err(MinorUnitsError::NotWhole { digits: 2, .. })
+        ));
+        assert!(matches!(
+            to_minor_exact(dec!(0.5), "JPY"),
+            Err(MinorUnitsError::NotWhole { digits: 0, .. })
+        ));
+        assert!(matches!(
+            to_minor_exact(dec!(9999999999999999999999999999), "USD"),
+            Err(MinorUnitsError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            to_minor_exact(dec!(1000000000000.01), "USD"),
+            Err(MinorUnitsError::TooLarge { .. })
+        ));
     }
 
     #[test]

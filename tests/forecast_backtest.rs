@@ -7,10 +7,7 @@ use rust_decimal::Decimal;
 use tierdesk::forecast;
 use tierdesk::model::{CommissionLine, Dataset};
 
-const SAMPLE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/sample-program"
-);
+const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sample-program");
 
 fn sample() -> (Dataset, Vec<CommissionLine>) {
     let ds = tierdesk::import::load_dataset(Path::new(SAMPLE))

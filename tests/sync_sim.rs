@@ -86,10 +86,7 @@ fn sync(url: &str, flavor: Flavor, store: Store, opts: &SyncOptions) -> (Store, 
 }
 
 fn fixture() -> Dataset {
-    let dir = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/sample-program"
-    );
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sample-program");
     tierdesk::import::load_dataset(Path::new(dir))
         .unwrap()
         .dataset

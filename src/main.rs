@@ -7,6 +7,7 @@ fn main() -> ExitCode {
     let cli = tierdesk::cli::Cli::parse();
     let paths = tierdesk::config::Paths::resolve(cli.db.as_deref());
     let _log = tierdesk::logging::init(&paths.log_dir);
+    tierdesk::logging::log_panics();
     match tierdesk::cli::run(cli) {
         Ok(code) => code,
         // A reader that stops early (`| head`) is not a failure.

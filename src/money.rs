@@ -18,9 +18,16 @@ pub fn round_cents(d: Decimal) -> Decimal {
     d.round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven)
 }
 
-/// Amount in minor units (cents), rounded half to even; saturates on overflow.
+/// Amount in minor units (cents), rounded half to even; saturates on overflow (never
+/// panics: for sorting and display only; see [`to_minor_exact`] for what is sent out).
 pub fn to_minor(d: Decimal) -> i64 {
-    let c = round_cents(d) * Decimal::ONE_HUNDRED;
+    let c = round_cents(d)
+        .checked_mul(Decimal::ONE_HUNDRED)
+        .unwrap_or(if d.is_sign_negative() {
+            Decimal::MIN
+        } else {
+            Decimal::MAX
+        });
     c.trunc().try_into().unwrap_or(if d.is_sign_negative() {
         i64::MIN
     } else {

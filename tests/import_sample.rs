@@ -456,6 +456,7 @@ fn second_process_importing_while_this_one_writes_loses_nothing() {
             field: None,
             error: "written while another process imports".into(),
             raw: format!("row {i}"),
+            raw_bytes: None,
         };
         store.quarantine(std::slice::from_ref(&r)).unwrap();
         mine.push(r);

@@ -124,6 +124,8 @@ fn fresh_import(db: &Path, dir: &Path) -> anyhow::Result<crate::import::ImportRe
         }
     }
     let mut store = crate::store::Store::open(db)?;
+    // A demo cache never syncs with a PRM (its ids would mix with the PRM's).
+    store.mark_demo()?;
     crate::import::import_dir(&mut store, dir, &mut |_| {})
 }
 
@@ -153,7 +155,10 @@ fn open_workbench(ctx: &Context, db: &Path) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    crate::tui::run(ctx, db)?;
+    let Some(ctx) = super::guard::workbench_context(ctx, db)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    crate::tui::run(&ctx, db)?;
     Ok(ExitCode::SUCCESS)
 }
 

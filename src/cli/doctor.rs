@@ -68,7 +68,19 @@ pub fn run(ctx: &Context, _args: Args) -> anyhow::Result<ExitCode> {
     for (table, n) in store.row_counts()? {
         println!("  {table:<16} {n:>12}");
     }
+    let unfinished = store.incomplete_work()?;
+    for run in &unfinished {
+        println!("unfinished    {run}");
+    }
+    match store.prm_binding()? {
+        Some(prm) => println!("bound to PRM  {prm}"),
+        None if store.is_demo()? => println!("bound to PRM  none: a demo cache (never syncs)"),
+        None => println!("bound to PRM  none yet (the first sync binds it)"),
+    }
     match store.integrity_check() {
+        Ok(()) if unfinished.iter().any(|r| !r.running) => {
+            println!("integrity     file ok, but the cache is incomplete (see unfinished above)")
+        }
         Ok(()) => println!("integrity     ok"),
         Err(e) => {
             println!("integrity     FAILED: {e}");

@@ -13,16 +13,26 @@ use crate::store::Store;
 
 /// Import a data-set folder (docs/dataset.md) into the cache.
 ///
-/// Reads program.json, plan.json and the nine .jsonl files, streaming them line by
-/// line. Re-importing the same folder changes nothing; importing a newer export
-/// updates the rows that changed. Each bad row (not JSON, a missing field, a wrong
-/// type, a duplicate id, an unknown reference) is printed on stderr as
+/// Reads program.json, plan.json and the .jsonl files, streaming them line by line.
+/// Re-importing the same folder changes nothing; importing a newer export updates the
+/// rows that changed. Each bad row (not JSON, a missing field, a wrong type, an
+/// amount beyond what tierdesk accepts, an amount that is not quantity x unit price,
+/// a sign that does not fit a sale or a refund, another currency than the program's,
+/// a duplicate id, an unknown reference) is printed on stderr as
 /// `FILE:LINE: field: what is wrong`, kept in the quarantine with its raw text, and
-/// every good row is imported. The exit status is non-zero only when a required
-/// file is missing or nothing usable remains in the cache.
+/// every good row is imported.
+///
+/// A cache holds one program: importing another program's data set is refused,
+/// naming both, unless --replace is given (the current cache is then moved aside,
+/// kept, and a new one started). A data set of master data only (no
+/// registrations, transactions or commissions) is valid: its deals come from the PRM.
+///
+/// Exit status: 0 imported; 3 imported with rejections (the rejected rows are in the
+/// quarantine); 1 nothing usable (no program), a required file missing, another
+/// program's data set, or another import running on the same cache.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  tierdesk import ./prm-export\n  tierdesk --db /tmp/test.db import tests/fixtures/sample-program"
+    after_help = "Exit status: 0 imported, 3 imported with rejections, 1 failed.\n\nExamples:\n  tierdesk import ./prm-export\n  tierdesk import --score ./prm-export\n  tierdesk --db /tmp/test.db import tests/fixtures/sample-program"
 )]
 pub struct Args {
     /// The data-set folder (program.json, plan.json, tiers.jsonl, ... commissions.jsonl).
@@ -31,7 +41,17 @@ pub struct Args {
     /// Print no progress, only the summary and rejected rows.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Score the cache after importing (only new or changed rows are rescored).
+    #[arg(long)]
+    pub score: bool,
+    /// Import another program than the cache's: the current cache is moved aside
+    /// (kept as CACHE.replaced-TIMESTAMP) and a new cache is started.
+    #[arg(long)]
+    pub replace: bool,
 }
+
+/// The exit status of an import that stored its rows but rejected some.
+pub const EXIT_REJECTIONS: u8 = 3;
 
 /// Prints progress on stderr at most twice a second, and rejections as they come.
 struct Reporter {
@@ -76,6 +96,9 @@ impl Reporter {
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let mut store = ctx.open_store()?;
+    if args.replace {
+        store = replace_if_other_program(ctx, store, &args.dir)?;
+    }
     // The in-place progress line uses terminal escapes: only on a terminal.
     let mut rep = Reporter::new(args.quiet || !std::io::stderr().is_terminal());
     let report = import_dir(&mut store, &args.dir, &mut |p| rep.on(p))?;
@@ -86,19 +109,98 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     );
     println!("{report}");
     let has_program = store.program()?.is_some();
-    let tx = store.count_rows("transactions")?;
-    if !has_program || tx == 0 {
-        eprintln!(
-            "tierdesk import: nothing usable in the cache ({})",
-            if has_program {
-                "no transactions"
-            } else {
-                "no program"
-            }
-        );
+    if !has_program {
+        eprintln!("tierdesk import: nothing usable in the cache (no program)");
         return Ok(ExitCode::FAILURE);
     }
+    if store.count_rows("transactions")? == 0 {
+        println!(
+            "no deals were imported (master data only): they come from the PRM \
+             (`tierdesk login`, then `tierdesk sync`)"
+        );
+    }
+    after_import(&mut store, args.score)?;
+    if report.rejected_total > 0 {
+        eprintln!(
+            "tierdesk import: imported with {} rejected row{} (kept in the quarantine)",
+            report.rejected_total,
+            if report.rejected_total == 1 { "" } else { "s" }
+        );
+        return Ok(ExitCode::from(EXIT_REJECTIONS));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Scores the cache (`--score`), or says how many rows wait for scoring.
+fn after_import(store: &mut Store, score: bool) -> anyhow::Result<()> {
+    let has_plan = store.plan()?.is_some();
+    let unscored = store.unscored_count(crate::detect::DETECTOR_VERSION)?;
+    if unscored == 0 {
+        return Ok(());
+    }
+    if score && has_plan {
+        let s = crate::detect::cache::score_cache(store, &mut |_, _| {})?;
+        println!(
+            "scored: {} rewritten, {} unchanged; {} flagged, {} of them in the review window",
+            s.rescored, s.unchanged, s.flagged, s.flagged_in_window
+        );
+        if !s.lapsed.is_empty() {
+            println!("lapsed back to review: {}", s.lapsed.join(", "));
+        }
+        return Ok(());
+    }
+    if score {
+        eprintln!("not scoring: the cache has no plan (plan.json was rejected)");
+        return Ok(());
+    }
+    let stale = store.stale_flag_count()?;
+    println!(
+        "{unscored} transaction{} not scored yet{}: run `tierdesk score` (or import with --score)",
+        if unscored == 1 { " is" } else { "s are" },
+        if stale > 0 {
+            format!(" ({stale} of them changed since they were scored: their flags are stale)")
+        } else {
+            String::new()
+        }
+    );
+    Ok(())
+}
+
+/// With `--replace`: when the data set is another program than the cache's, moves
+/// the cache (and its WAL and shared-memory files) aside and opens a new one.
+fn replace_if_other_program(ctx: &Context, store: Store, dir: &Path) -> anyhow::Result<Store> {
+    let text = match std::fs::read_to_string(dir.join("program.json")) {
+        Ok(t) => t,
+        Err(_) => return Ok(store),
+    };
+    let Ok(program) = crate::import::parse::program(text.trim_start_matches('\u{feff}')) else {
+        return Ok(store);
+    };
+    let incoming = crate::store::binding::ProgramRef::from(&program);
+    match store.check_program_binding(&incoming) {
+        Ok(()) => return Ok(store),
+        Err(crate::store::binding::BindingError::OtherProgram { cache, .. }) => {
+            let db = store.path().to_path_buf();
+            drop(store);
+            let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+            let aside = PathBuf::from(format!("{}.replaced-{stamp}", db.display()));
+            for suffix in ["", "-wal", "-shm"] {
+                let from = PathBuf::from(format!("{}{suffix}", db.display()));
+                if from.exists() {
+                    let to = PathBuf::from(format!("{}{suffix}", aside.display()));
+                    std::fs::rename(&from, &to).with_context(|| {
+                        format!("cannot move {} aside to {}", from.display(), to.display())
+                    })?;
+                }
+            }
+            eprintln!(
+                "--replace: the cache of program {cache} was moved aside to {}; importing {incoming} into a new cache",
+                aside.display()
+            );
+            ctx.open_store()
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn has_dataset(dir: &Path) -> bool {

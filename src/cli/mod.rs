@@ -18,6 +18,7 @@ pub mod demo;
 pub mod doctor;
 pub mod explain;
 pub mod forecast;
+pub mod guard;
 pub mod import;
 pub mod journal;
 pub mod login;

@@ -61,6 +61,10 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 
 fn run_cache(ctx: &Context, format: Format, _limit: usize) -> anyhow::Result<ExitCode> {
     let mut store = ctx.open_existing_store()?;
+    if let Some(why) = store.incomplete_message()? {
+        eprintln!("tierdesk score: not scoring an incomplete cache: {why}");
+        return Ok(ExitCode::FAILURE);
+    }
     let mut last = 0usize;
     let summary = detect::cache::score_cache(&mut store, &mut |done, total| {
         if total > 0 && (done == total || done >= last + total.div_ceil(10)) {

@@ -103,6 +103,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let (url, flavor, tenant) = target(ctx, &args)?;
+    // A demo cache never syncs; a cache filled from one PRM never syncs with another.
+    let prm_id = super::guard::prm_identity(&url, flavor.as_str(), &tenant);
+    store.check_prm_binding(&prm_id)?;
     let token = creds::load(&creds::account(&url, flavor.as_str()), creds::TIMEOUT)?;
     let conn = Conn::new(&url, token, &tenant).map_err(|e| anyhow::anyhow!("{e}"))?;
     let prm = AnyPrm::new(flavor, conn);
@@ -141,13 +144,20 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 let _ = std::io::stderr().flush();
             }
         };
+        // Recorded as running until it ends: an interrupted sync is seen (`doctor`,
+        // `score`, the workbench). Another sync running at once is not refused.
+        let _ = store.begin_work("sync", &url);
         let (s, report) = rt.block_on(crate::sync::run_once(&prm, store, &opts, &mut bar));
         store = s;
+        if report.online {
+            store.bind_prm(&prm_id)?;
+        }
+        let _ = store.end_work("sync");
         if tty {
             eprint!("\r{:60}\r", "");
         }
         print_report(&report, started.elapsed());
-        if !report.changed_transactions.is_empty() {
+        if !report.changed_transactions.is_empty() || has_unscored(&store) {
             score_new(&mut store);
         }
         if args.once {
@@ -162,13 +172,25 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Whether the cache holds transactions never scored (or scored by an older
+/// detector, or changed since): a sync scores them too, not only what it pulled.
+pub fn has_unscored(store: &crate::store::Store) -> bool {
+    store
+        .unscored_count(crate::detect::DETECTOR_VERSION)
+        .is_ok_and(|n| n > 0)
+}
+
 /// Scores what the pull brought in (only new or changed rows are rewritten), so the
 /// exception queue is current; sign-offs on changed flags lapse back to review.
 fn score_new(store: &mut crate::store::Store) {
     match (store.program(), store.plan()) {
         (Ok(Some(_)), Ok(Some(_))) => {}
         _ => {
-            eprintln!("not scoring: the cache has no program or plan yet");
+            eprintln!(
+                "not scoring: the cache has no program or plan yet (a PRM does not serve the \
+                 commission plan: import the program's data set, master data only is enough, \
+                 with `tierdesk import DIR`)"
+            );
             return;
         }
     }

@@ -26,7 +26,10 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(2));
     }
-    crate::tui::run(ctx, &ctx.paths.db)?;
+    let Some(ctx) = super::guard::workbench_context(ctx, &ctx.paths.db)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    crate::tui::run(&ctx, &ctx.paths.db)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -11,6 +11,7 @@
 //! Neither ever reads `answers/`.
 
 pub mod flat;
+pub mod integrity;
 pub mod parse;
 
 use std::io::{BufRead, BufReader, Read};
@@ -34,6 +35,8 @@ pub struct Rejection {
     pub field: Option<String>,
     pub error: String,
     pub raw: String,
+    /// The line's exact bytes when they are not UTF-8 (`raw` is then a lossy copy).
+    pub raw_bytes: Option<Vec<u8>>,
 }
 
 impl std::fmt::Display for Rejection {
@@ -288,22 +291,44 @@ pub struct ImportProgress {
     pub done: bool,
 }
 
+/// The files a data set may leave out (an import of master data only: its deals
+/// are to come from the PRM).
+pub const OPTIONAL_FILES: [&str; 3] = [
+    "registrations.jsonl",
+    "transactions.jsonl",
+    "commissions.jsonl",
+];
+
 fn require_files(dir: &Path) -> anyhow::Result<()> {
-    if !dir.is_dir() {
-        anyhow::bail!("{} is not a folder", dir.display());
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            anyhow::bail!("{} does not exist", dir.display())
+        }
+        Err(e) => anyhow::bail!("cannot read {}: {e}", dir.display()),
+        Ok(m) if !m.is_dir() => anyhow::bail!("{} is not a folder", dir.display()),
+        Ok(_) => {}
+    }
+    if let Err(e) = std::fs::read_dir(dir) {
+        anyhow::bail!("cannot read the folder {}: {e}", dir.display());
     }
     let missing: Vec<&str> = FILES
         .iter()
         .copied()
-        .filter(|f| !dir.join(f).is_file())
+        .filter(|f| !OPTIONAL_FILES.contains(f))
+        .filter(|f| match std::fs::metadata(dir.join(f)) {
+            Ok(m) => !m.is_file(),
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        })
         .collect();
     if !missing.is_empty() {
         anyhow::bail!(
-            "{} is missing required file{} {} (a data set has {}; see docs/dataset.md)",
+            "{} is missing required file{} {} (a data set has {}; {} may be left out; \
+             see docs/dataset.md)",
             dir.display(),
             if missing.len() > 1 { "s" } else { "" },
             missing.join(", "),
-            FILES.join(", ")
+            FILES.join(", "),
+            OPTIONAL_FILES.join(", ")
         );
     }
     Ok(())
@@ -316,6 +341,7 @@ fn reject(file: &str, line: usize, raw: &str, (field, error): Bad) -> Rejection 
         field,
         error,
         raw: raw.to_string(),
+        raw_bytes: None,
     }
 }
 
@@ -357,6 +383,17 @@ fn stream_jsonl<B: Batch>(
     sink: &mut dyn FnMut(B, Vec<Rejection>, ImportProgress) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let path = dir.join(name);
+    if OPTIONAL_FILES.contains(&name) && !path.exists() {
+        let progress = ImportProgress {
+            file: name.to_string(),
+            lines: 0,
+            bytes: 0,
+            total_bytes: 0,
+            new_rejections: Vec::new(),
+            done: true,
+        };
+        return sink(fresh(), Vec::new(), progress);
+    }
     let file =
         std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
     let total_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -385,12 +422,15 @@ fn stream_jsonl<B: Batch>(
         }
         lines += 1;
         match std::str::from_utf8(raw) {
-            Err(e) => rejs.push(reject(
-                name,
-                lineno,
-                &String::from_utf8_lossy(raw),
-                (None, format!("not valid UTF-8 text: {e}")),
-            )),
+            Err(e) => rejs.push(Rejection {
+                raw_bytes: Some(raw.to_vec()),
+                ..reject(
+                    name,
+                    lineno,
+                    &String::from_utf8_lossy(raw),
+                    (None, format!("not valid UTF-8 text: {e}")),
+                )
+            }),
             Ok(line) => {
                 let at = LineRef {
                     no: lineno,
@@ -505,6 +545,7 @@ pub fn load_dataset(dir: &Path) -> anyhow::Result<Loaded> {
     let plan =
         read_json_file(dir, "plan.json", parse::plan)?.map_err(|r| anyhow::anyhow!("{r}"))?;
     let mut v = Validator::default();
+    v.program_currency = Some(program.currency.clone());
     let mut rejected = Vec::new();
     fn collect<T: Send + 'static>(
         dir: &Path,
@@ -959,6 +1000,25 @@ pub fn import_dir(
 ) -> anyhow::Result<ImportReport> {
     let t0 = Instant::now();
     require_files(dir)?;
+    // A cache holds one program: another one's export is refused (naming both).
+    if let Ok(program) = read_json_file(dir, "program.json", parse::program)? {
+        store.check_program_binding(&crate::store::binding::ProgramRef::from(&program))?;
+    }
+    // Recorded as running until it ends well: an interrupted import is seen
+    // (`doctor`, `score`, the workbench) and a second one at once is refused.
+    let source = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    store.begin_work("import", &source.display().to_string())?;
+    let report = import_dir_in(store, dir, progress, t0)?;
+    store.end_work("import")?;
+    Ok(report)
+}
+
+fn import_dir_in(
+    store: &mut Store,
+    dir: &Path,
+    progress: &mut dyn FnMut(&ImportProgress),
+    t0: Instant,
+) -> anyhow::Result<ImportReport> {
     let mut v = Validator::default();
     v.store_checks = true;
     // References to earlier files' rows are checked on the parsing thread through
@@ -995,6 +1055,7 @@ pub fn import_dir(
     let res = (|| -> anyhow::Result<()> {
         run.json_file(dir, "program.json", parse::program, Store::upsert_program)?;
         run.json_file(dir, "plan.json", parse::plan, Store::upsert_plan)?;
+        v.program_currency = run.store.program()?.map(|p| p.currency);
         run.jsonl_file(
             dir,
             "tiers.jsonl",

@@ -108,6 +108,9 @@ pub fn diagnose(line: &str, spec: &[(&str, Ty)], serde_msg: &str) -> Bad {
             None => return bad(name, "missing required field"),
             Some(val) => {
                 if let Err(msg) = type_ok(*ty, val) {
+                    if is_sensitive(name) {
+                        return bad(name, mask_values(&msg));
+                    }
                     return bad(name, msg);
                 }
             }
@@ -116,12 +119,97 @@ pub fn diagnose(line: &str, spec: &[(&str, Ty)], serde_msg: &str) -> Bad {
     (None, serde_msg.to_string())
 }
 
+/// Fields holding a partner's tax id or bank details: never printed unmasked.
+fn is_sensitive(field: &str) -> bool {
+    matches!(field, "tax_id" | "bank_account" | "iban" | "bic")
+        || field.starts_with("bank_account.")
+        || field.contains("account_number")
+        || field.contains("routing_number")
+}
+
+/// `msg` with every run of five or more letters and digits that holds a digit
+/// masked to its last four (`found the number 987654321` -> `found the number
+/// *****4321`): an error message about a partner row never shows a tax id or an
+/// account number.
+pub fn mask_values(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.chars().count() >= 5 && run.chars().any(|c| c.is_ascii_digit()) {
+            out.push_str(&crate::model::mask(run));
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in msg.chars() {
+        if c.is_alphanumeric() || c == '-' {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
 fn parse_typed<'a, T: Deserialize<'a>>(line: &'a str, spec: &[(&str, Ty)]) -> Result<T, Bad> {
     serde_json::from_str(line).map_err(|e| diagnose(line, spec, &e.to_string()))
 }
 
 fn money(field: &str, s: &str) -> Result<Decimal, Bad> {
-    parse_money(s).ok_or_else(|| bad(field, format!("not a decimal amount: {s:?}")))
+    let d = parse_money(s).ok_or_else(|| {
+        let digits = s.bytes().filter(u8::is_ascii_digit).count();
+        if digits > 28
+            && s.trim()
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+        {
+            bad(
+                field,
+                format!(
+                    "{s:?} has {digits} digits: beyond the largest amount tierdesk accepts ({})",
+                    crate::money::MAX_ABS_AMOUNT
+                ),
+            )
+        } else {
+            bad(field, format!("not a decimal amount: {s:?}"))
+        }
+    })?;
+    if d.abs() > crate::money::MAX_ABS_AMOUNT {
+        return Err(bad(
+            field,
+            format!(
+                "{s} is beyond the largest amount tierdesk accepts ({})",
+                crate::money::MAX_ABS_AMOUNT
+            ),
+        ));
+    }
+    Ok(d)
+}
+
+fn from_issue(i: super::integrity::Issue) -> Bad {
+    (Some(i.field.to_string()), i.message)
+}
+
+/// An id as the cache keeps it (see [`super::integrity::normalize_id`]).
+fn norm_id<'a>(field: &'static str, id: &mut Cow<'a, str>) -> Result<(), Bad> {
+    if let Cow::Owned(n) = super::integrity::normalize_id(field, id).map_err(from_issue)? {
+        *id = Cow::Owned(n);
+    }
+    Ok(())
+}
+
+fn norm_opt_id(field: &'static str, id: &mut Option<Cow<'_, str>>) -> Result<(), Bad> {
+    match id {
+        Some(id) => norm_id(field, id),
+        None => Ok(()),
+    }
+}
+
+fn norm_string(field: &'static str, id: &mut String) -> Result<(), Bad> {
+    super::integrity::normalize_id_in(field, id).map_err(from_issue)
 }
 
 fn date(field: &str, s: &str) -> Result<NaiveDate, Bad> {
@@ -204,13 +292,25 @@ fn money_cow<'r>(field: &str, s: &'r str) -> Result<(Decimal, Cow<'r, str>), Bad
     }
 }
 
+/// A timestamp: RFC 3339 (a space for the `T` accepted), any offset, stored in UTC
+/// to whole seconds (a fraction of a second is cut off).
 fn timestamp(field: &str, s: &str) -> Result<DateTime<Utc>, Bad> {
+    use chrono::Timelike;
     if let Some(t) = canonical_timestamp(s) {
         return Ok(t);
     }
     DateTime::parse_from_rfc3339(s)
         .map(|d| d.with_timezone(&Utc))
-        .map_err(|_| bad(field, format!("not an RFC 3339 timestamp: {s:?}")))
+        .ok()
+        .and_then(|d| d.with_nanosecond(0))
+        .ok_or_else(|| {
+            bad(
+                field,
+                format!(
+                    "not an RFC 3339 timestamp with an offset (e.g. 2026-09-12T08:31:40Z): {s:?}"
+                ),
+            )
+        })
 }
 
 fn nonempty(field: &str, s: &str) -> Result<(), Bad> {
@@ -497,6 +597,9 @@ pub struct Validator {
     /// With `store_checks`: a connection on which the references to rows of earlier
     /// files (registrations, transactions) are checked on the parsing thread.
     pub stored: Option<crate::store::dataset::Reader>,
+    /// The program's currency (from program.json, or the cache's program): a
+    /// transaction in another currency is rejected.
+    pub program_currency: Option<String>,
     deferred: bool,
 }
 
@@ -516,6 +619,7 @@ impl Default for Validator {
             defer_refunds: false,
             store_checks: false,
             stored: None,
+            program_currency: None,
             deferred: false,
         }
     }
@@ -549,8 +653,9 @@ const PROGRAM_SPEC: &[(&str, Ty)] = &[
 ];
 
 pub fn program(text: &str) -> Result<Program, Bad> {
-    let r: RawProgram = parse_typed(text, PROGRAM_SPEC)?;
+    let mut r: RawProgram = parse_typed(text, PROGRAM_SPEC)?;
     nonempty("program_id", &r.program_id)?;
+    norm_string("program_id", &mut r.program_id)?;
     if !(1..=12).contains(&r.fiscal_year_start_month) {
         return Err(bad(
             "fiscal_year_start_month",
@@ -894,7 +999,13 @@ fn raw_transaction(line: &str) -> Result<RawTransaction<'_>, Bad> {
             _ => false,
         }
     }
-    read_row(line, TRANSACTION_SPEC, set)
+    let mut r: RawTransaction<'_> = read_row(line, TRANSACTION_SPEC, set)?;
+    norm_id("transaction_id", &mut r.transaction_id)?;
+    norm_opt_id("original_transaction_id", &mut r.original_transaction_id)?;
+    norm_id("partner_id", &mut r.partner_id)?;
+    norm_opt_id("registration_id", &mut r.registration_id)?;
+    norm_id("sku", &mut r.sku)?;
+    Ok(r)
 }
 
 /// A commission line's fields (see [`raw_transaction`]).
@@ -910,7 +1021,11 @@ fn raw_commission(line: &str) -> Result<RawCommission<'_>, Bad> {
             _ => false,
         }
     }
-    read_row(line, COMMISSION_SPEC, set)
+    let mut r: RawCommission<'_> = read_row(line, COMMISSION_SPEC, set)?;
+    norm_id("commission_id", &mut r.commission_id)?;
+    norm_id("transaction_id", &mut r.transaction_id)?;
+    norm_id("payee_partner_id", &mut r.payee_partner_id)?;
+    Ok(r)
 }
 
 /// A transaction's checked values and the texts the store writes for them.
@@ -966,14 +1081,18 @@ struct JustPartnerId {
 impl Validator {
     /// Notes the `partner_id` of one partners.jsonl line, if it has one (pre-pass).
     pub fn note_partner_id(&mut self, line: &str) {
-        if let Ok(r) = serde_json::from_str::<JustPartnerId>(line) {
+        if let Ok(mut r) = serde_json::from_str::<JustPartnerId>(line) {
+            if norm_string("partner_id", &mut r.partner_id).is_err() {
+                return;
+            }
             self.partner_ids_in_file.add_known(&r.partner_id);
         }
     }
 
     pub fn tier(&mut self, line: &str, no: usize) -> Result<Tier, Bad> {
-        let r: RawTier = parse_typed(line, TIER_SPEC)?;
+        let mut r: RawTier = parse_typed(line, TIER_SPEC)?;
         nonempty("tier_id", &r.tier_id)?;
+        norm_string("tier_id", &mut r.tier_id)?;
         let fp = self
             .tiers
             .claim(&[&r.tier_id], no)
@@ -987,8 +1106,9 @@ impl Validator {
     }
 
     pub fn product(&mut self, line: &str, no: usize) -> Result<Product, Bad> {
-        let r: RawProduct = parse_typed(line, PRODUCT_SPEC)?;
+        let mut r: RawProduct = parse_typed(line, PRODUCT_SPEC)?;
         nonempty("sku", &r.sku)?;
+        norm_string("sku", &mut r.sku)?;
         let list_price = money("list_price", &r.list_price)?;
         let fp = self
             .products
@@ -1006,7 +1126,8 @@ impl Validator {
     }
 
     pub fn discount_policy(&mut self, line: &str, no: usize) -> Result<DiscountPolicy, Bad> {
-        let r: RawPolicy = parse_typed(line, POLICY_SPEC)?;
+        let mut r: RawPolicy = parse_typed(line, POLICY_SPEC)?;
+        norm_string("tier_id", &mut r.tier_id)?;
         let pct = money("max_discount_pct", &r.max_discount_pct)?;
         if !self.tiers.contains(&r.tier_id) {
             return Err(unknown("tier_id", "tier", &r.tier_id));
@@ -1024,8 +1145,13 @@ impl Validator {
     }
 
     pub fn partner(&mut self, line: &str, no: usize) -> Result<Partner, Bad> {
-        let r: RawPartner = parse_typed(line, PARTNER_SPEC)?;
+        let mut r: RawPartner =
+            parse_typed(line, PARTNER_SPEC).map_err(|(field, msg)| (field, mask_values(&msg)))?;
         nonempty("partner_id", &r.partner_id)?;
+        norm_string("partner_id", &mut r.partner_id)?;
+        if let Some(p) = &mut r.parent_partner_id {
+            norm_string("parent_partner_id", p)?;
+        }
         let kind = match r.kind.as_str() {
             "distributor" => PartnerKind::Distributor,
             "reseller" => PartnerKind::Reseller,
@@ -1062,7 +1188,9 @@ impl Validator {
     }
 
     pub fn tier_history(&mut self, line: &str, no: usize) -> Result<TierHistory, Bad> {
-        let r: RawTierHistory = parse_typed(line, TIER_HISTORY_SPEC)?;
+        let mut r: RawTierHistory = parse_typed(line, TIER_HISTORY_SPEC)?;
+        norm_string("partner_id", &mut r.partner_id)?;
+        norm_string("tier_id", &mut r.tier_id)?;
         let from = date("effective_from", &r.effective_from)?;
         if !self.partners.contains(&r.partner_id) {
             return Err(unknown("partner_id", "partner", &r.partner_id));
@@ -1089,7 +1217,8 @@ impl Validator {
     }
 
     pub fn quota(&mut self, line: &str, no: usize) -> Result<Quota, Bad> {
-        let r: RawQuota = parse_typed(line, QUOTA_SPEC)?;
+        let mut r: RawQuota = parse_typed(line, QUOTA_SPEC)?;
+        norm_string("partner_id", &mut r.partner_id)?;
         period("period", &r.period)?;
         let quota = money("quota", &r.quota)?;
         if !self.partners.contains(&r.partner_id) {
@@ -1117,8 +1246,10 @@ impl Validator {
         line: &str,
         no: usize,
     ) -> Result<PreparedRegistration, Bad> {
-        let r: RawRegistration = parse_typed(line, REGISTRATION_SPEC)?;
+        let mut r: RawRegistration = parse_typed(line, REGISTRATION_SPEC)?;
         nonempty("registration_id", &r.registration_id)?;
+        norm_string("registration_id", &mut r.registration_id)?;
+        norm_string("partner_id", &mut r.partner_id)?;
         let (expected_amount, amount_text) = money_text("expected_amount", r.expected_amount)?;
         let registered_on = date("registered_on", &r.registered_on)?;
         let expires_on = date("expires_on", &r.expires_on)?;
@@ -1250,6 +1381,18 @@ impl Validator {
         let amount = money_cow("amount", &r.amount)?;
         let closed_on = date("closed_on", &r.closed_on)?;
         let submitted_at = timestamp("submitted_at", &r.submitted_at)?;
+        super::integrity::check_amounts(
+            &super::integrity::Amounts {
+                kind,
+                quantity: r.quantity,
+                unit_list_price: unit_list_price.0,
+                unit_net_price: unit_net_price.0,
+                amount: amount.0,
+                currency: &r.currency,
+            },
+            self.program_currency.as_deref(),
+        )
+        .map_err(from_issue)?;
         if !self.partners.contains(&r.partner_id) {
             return Err(unknown("partner_id", "partner", &r.partner_id));
         }
@@ -1283,7 +1426,7 @@ impl Validator {
             no,
         )?;
         // Timestamps in the form the store writes (UTC, `Z`, whole seconds) are kept as given.
-        let submitted_text = if r.submitted_at.len() == 20 && r.submitted_at.ends_with('Z') {
+        let submitted_text = if canonical_timestamp(&r.submitted_at).is_some() {
             Cow::Borrowed(&*r.submitted_at)
         } else {
             Cow::Owned(crate::store::dataset::format_timestamp(&submitted_at))

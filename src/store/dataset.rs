@@ -1297,13 +1297,21 @@ impl Store {
         let mut n = 0;
         {
             let mut st = tx.prepare_cached(
-                "INSERT INTO quarantine (source, line, field, error, raw, received_at)
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6
+                "INSERT INTO quarantine (source, line, field, error, raw, received_at, raw_bytes)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
                  WHERE NOT EXISTS (SELECT 1 FROM quarantine
                                    WHERE source = ?1 AND line IS ?2 AND raw = ?5 AND error = ?4)",
             )?;
             for r in rows {
-                n += st.execute(params![r.file, r.line as i64, r.field, r.error, r.raw, now])?;
+                n += st.execute(params![
+                    r.file,
+                    r.line as i64,
+                    r.field,
+                    r.error,
+                    r.raw,
+                    now,
+                    r.raw_bytes
+                ])?;
             }
         }
         tx.commit()?;
@@ -1312,9 +1320,9 @@ impl Store {
 
     /// Every quarantined row, oldest first.
     pub fn quarantined(&self) -> Result<Vec<Rejection>> {
-        let mut st = self
-            .conn
-            .prepare("SELECT source, line, field, error, raw FROM quarantine ORDER BY id")?;
+        let mut st = self.conn.prepare(
+            "SELECT source, line, field, error, raw, raw_bytes FROM quarantine ORDER BY id",
+        )?;
         let rows = st
             .query_map([], |r| {
                 Ok(Rejection {
@@ -1323,6 +1331,7 @@ impl Store {
                     field: r.get(2)?,
                     error: r.get(3)?,
                     raw: r.get(4)?,
+                    raw_bytes: r.get(5)?,
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
@@ -2297,6 +2306,7 @@ mod tests {
             field: Some("amount".into()),
             error: "bad".into(),
             raw: "{\"amount\":1.5}".into(),
+            raw_bytes: None,
         };
         assert_eq!(s.quarantine(std::slice::from_ref(&r)).unwrap(), 1);
         assert_eq!(s.quarantine(std::slice::from_ref(&r)).unwrap(), 0);

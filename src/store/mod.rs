@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+pub mod binding;
 pub mod bulk;
 pub mod dataset;
 pub mod flags;
@@ -45,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
          DROP TABLE transactions_v2;\n",
         include_str!("schema.sql"),
     ),
+    include_str!("migrations/0004_data_edge.sql"),
 ];
 
 /// The schema version this build writes.
@@ -84,6 +86,9 @@ impl Store {
                 let _ = std::fs::create_dir_all(dir);
             }
         }
+        // Partner data: the cache is readable by its owner only (SQLite creates the
+        // WAL and shared-memory files with the database file's permissions).
+        private_file(path);
         let conn = Connection::open(path).map_err(|source| StoreError::Open {
             path: path.to_path_buf(),
             source,
@@ -94,6 +99,11 @@ impl Store {
         };
         store.configure()?;
         store.migrate()?;
+        for suffix in ["-wal", "-shm"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            private_file(Path::new(&p));
+        }
         Ok(store)
     }
 
@@ -195,6 +205,31 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// Creates `path` (empty) readable and writable by its owner only (mode 0600), or
+/// narrows an existing file to that; best effort (a file of another owner, a
+/// platform without Unix modes, is left as it is).
+pub fn private_file(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.is_file() && m.permissions().mode() & 0o077 != 0 => {
+                let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+            }
+            Ok(_) => {}
+            Err(_) => {
+                let _ = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(path);
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 #[cfg(test)]

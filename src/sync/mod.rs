@@ -492,6 +492,12 @@ pub async fn run_once<P: Prm>(
         online: true,
         ..SyncReport::default()
     };
+    // The cache's binding (store::binding): a demo cache, or one bound to another PRM,
+    // is neither pulled into nor pushed from.
+    if let Ok(Some(why)) = store.sync_refusal(prm.flavor().as_str()) {
+        report.errors.push(format!("sync refused: {why}"));
+        return (store, report);
+    }
     if opts.push {
         report.online = push_outbox(prm, &mut store, opts, &mut report, progress).await;
     }

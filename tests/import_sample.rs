@@ -238,7 +238,8 @@ fn malformed_lines_are_reported_quarantined_and_the_rest_imported() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stderr}");
+    // Imported with rejections: exit status 3.
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
     for r in rejs {
         assert!(
             stderr.contains(&r.to_string()),
@@ -276,6 +277,11 @@ fn rows_naming_what_is_not_stored_are_rejected_first_import_and_re_import() {
     let mut no_sale = with_id(&first, "NEW-NOSALE");
     no_sale["kind"] = "refund".into();
     no_sale["original_transaction_id"] = "NO-SUCH-SALE".into();
+    // A well-formed refund (negative quantity and amount): only its sale is missing.
+    let q = no_sale["quantity"].as_i64().unwrap();
+    no_sale["quantity"] = (-q).into();
+    let amount = format!("-{}", no_sale["amount"].as_str().unwrap());
+    no_sale["amount"] = amount.into();
     let good = with_id(&first, "NEW-OK");
     let t = append(
         &txf,

@@ -622,7 +622,7 @@ fn timestamps_are_normalised_and_non_utf8_lines_keep_their_bytes() {
     let conn = rusqlite::Connection::open(&env.db).unwrap();
     let (stored, raw): (String, Vec<u8>) = conn
         .query_row(
-            "SELECT submitted_at, (SELECT raw_bytes FROM quarantine WHERE raw_bytes IS NOT NULL)
+            "SELECT submitted_at, (SELECT raw_bytes FROM quarantine_raw)
              FROM transactions WHERE transaction_id = 'X-SPACE'",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),

@@ -1297,21 +1297,21 @@ impl Store {
         let mut n = 0;
         {
             let mut st = tx.prepare_cached(
-                "INSERT INTO quarantine (source, line, field, error, raw, received_at, raw_bytes)
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
+                "INSERT INTO quarantine (source, line, field, error, raw, received_at)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6
                  WHERE NOT EXISTS (SELECT 1 FROM quarantine
                                    WHERE source = ?1 AND line IS ?2 AND raw = ?5 AND error = ?4)",
             )?;
+            let mut bytes = tx.prepare_cached(
+                "INSERT OR REPLACE INTO quarantine_raw (quarantine_id, raw_bytes) VALUES (?1, ?2)",
+            )?;
             for r in rows {
-                n += st.execute(params![
-                    r.file,
-                    r.line as i64,
-                    r.field,
-                    r.error,
-                    r.raw,
-                    now,
-                    r.raw_bytes
-                ])?;
+                let added =
+                    st.execute(params![r.file, r.line as i64, r.field, r.error, r.raw, now])?;
+                n += added;
+                if let (1, Some(b)) = (added, &r.raw_bytes) {
+                    bytes.execute(params![tx.last_insert_rowid(), b])?;
+                }
             }
         }
         tx.commit()?;
@@ -1321,7 +1321,8 @@ impl Store {
     /// Every quarantined row, oldest first.
     pub fn quarantined(&self) -> Result<Vec<Rejection>> {
         let mut st = self.conn.prepare(
-            "SELECT source, line, field, error, raw, raw_bytes FROM quarantine ORDER BY id",
+            "SELECT q.source, q.line, q.field, q.error, q.raw, r.raw_bytes FROM quarantine q
+             LEFT JOIN quarantine_raw r ON r.quarantine_id = q.id ORDER BY q.id",
         )?;
         let rows = st
             .query_map([], |r| {
@@ -1941,8 +1942,9 @@ mod tests {
     /// a refund when `orig` is not null).
     fn tx_line(id: &str, reg: &str, orig: &str) -> String {
         format!(
-            r#"{{"transaction_id":"{id}","kind":"{kind}","original_transaction_id":{orig},"partner_id":"P1","registration_id":{reg},"customer_name":"Acme","sku":"S1","quantity":1,"unit_list_price":"10.0","unit_net_price":"9.5","amount":"9.5","currency":"USD","closed_on":"2024-10-01","submitted_at":"2024-10-01T08:31:40Z","invoice_number":"INV-1","notes":null}}"#,
-            kind = if orig == "null" { "sale" } else { "refund" }
+            r#"{{"transaction_id":"{id}","kind":"{kind}","original_transaction_id":{orig},"partner_id":"P1","registration_id":{reg},"customer_name":"Acme","sku":"S1","quantity":{sign}1,"unit_list_price":"10.0","unit_net_price":"9.5","amount":"{sign}9.5","currency":"USD","closed_on":"2024-10-01","submitted_at":"2024-10-01T08:31:40Z","invoice_number":"INV-1","notes":null}}"#,
+            kind = if orig == "null" { "sale" } else { "refund" },
+            sign = if orig == "null" { "" } else { "-" }
         )
     }
 
@@ -2027,7 +2029,7 @@ mod tests {
     fn fresh_table_fast_path_stores_what_the_upsert_stores() {
         let line = |id: &str, amount: &str| {
             format!(
-                r#"{{"transaction_id":"{id}","kind":"sale","original_transaction_id":null,"partner_id":"P1","registration_id":null,"customer_name":"Acme","sku":"S1","quantity":2,"unit_list_price":"10.0","unit_net_price":"9.5","amount":"{amount}","currency":"USD","closed_on":"2024-10-01","submitted_at":"2024-10-01T08:31:40Z","invoice_number":"INV-1","notes":"n"}}"#
+                r#"{{"transaction_id":"{id}","kind":"sale","original_transaction_id":null,"partner_id":"P1","registration_id":null,"customer_name":"Acme","sku":"S1","quantity":1,"unit_list_price":"{amount}","unit_net_price":"{amount}","amount":"{amount}","currency":"USD","closed_on":"2024-10-01","submitted_at":"2024-10-01T08:31:40Z","invoice_number":"INV-1","notes":"n"}}"#
             )
         };
         let mut v = crate::import::parse::Validator::default();

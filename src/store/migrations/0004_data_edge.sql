@@ -25,9 +25,12 @@ CREATE TABLE IF NOT EXISTS work_runs (
     started_at  TEXT NOT NULL
 );
 
--- The exact bytes of a quarantined line that was not valid UTF-8 (`raw` holds a
--- readable, lossy copy).
-ALTER TABLE quarantine ADD COLUMN raw_bytes BLOB;
+-- The exact bytes of a quarantined line that was not valid UTF-8 (`quarantine.raw`
+-- holds a readable, lossy copy).
+CREATE TABLE IF NOT EXISTS quarantine_raw (
+    quarantine_id INTEGER PRIMARY KEY,   -- quarantine.id
+    raw_bytes     BLOB NOT NULL
+);
 
 -- A PRM row kept although it breaks a rule of the data set (kind data_integrity).
 CREATE TABLE IF NOT EXISTS integrity_issues (

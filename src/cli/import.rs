@@ -178,7 +178,7 @@ fn replace_if_other_program(ctx: &Context, store: Store, dir: &Path) -> anyhow::
     };
     let incoming = crate::store::binding::ProgramRef::from(&program);
     match store.check_program_binding(&incoming) {
-        Ok(()) => return Ok(store),
+        Ok(()) => Ok(store),
         Err(crate::store::binding::BindingError::OtherProgram { cache, .. }) => {
             let db = store.path().to_path_buf();
             drop(store);

@@ -109,8 +109,8 @@ pub enum BindingError {
     )]
     OtherPrm {
         path: String,
-        bound: PrmIdentity,
-        asked: PrmIdentity,
+        bound: Box<PrmIdentity>,
+        asked: Box<PrmIdentity>,
     },
     #[error(
         "the cache {path} holds the program {cache}, and this data set is the program {incoming}: \
@@ -119,8 +119,8 @@ pub enum BindingError {
     )]
     OtherProgram {
         path: String,
-        cache: ProgramRef,
-        incoming: ProgramRef,
+        cache: Box<ProgramRef>,
+        incoming: Box<ProgramRef>,
     },
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -273,8 +273,8 @@ impl Store {
             }),
             Some((false, Some(bound))) if bound != *asked => Err(BindingError::OtherPrm {
                 path,
-                bound,
-                asked: asked.clone(),
+                bound: Box::new(bound),
+                asked: Box::new(asked.clone()),
             }),
             _ => Ok(()),
         }
@@ -323,8 +323,8 @@ impl Store {
         }
         Err(BindingError::OtherProgram {
             path: self.path().display().to_string(),
-            cache,
-            incoming: incoming.clone(),
+            cache: Box::new(cache),
+            incoming: Box::new(incoming.clone()),
         })
     }
 

@@ -185,6 +185,7 @@ pub fn push_request_item(
         }
         workflow::PrmWrite::Approve | workflow::PrmWrite::Release => ("approve", None),
         workflow::PrmWrite::Hold { .. } => ("hold", None),
+        workflow::PrmWrite::Decline => ("decline", None),
     };
     Ok(PushRequest {
         idempotency_key: row.idempotency_key.clone(),

@@ -30,6 +30,9 @@ pub enum PrmWrite {
     Hold { held_amount: Decimal },
     /// The deal stands as submitted: release any hold and approve as accrued.
     Release,
+    /// Decline the commission on the PRM (no decision writes it today; rows of the old
+    /// shape with `reverse`/`reject`/`decline` do).
+    Decline,
 }
 
 impl PrmWrite {
@@ -40,6 +43,7 @@ impl PrmWrite {
             PrmWrite::Approve => "approve",
             PrmWrite::Hold { .. } => "hold",
             PrmWrite::Release => "release",
+            PrmWrite::Decline => "decline",
         }
     }
 
@@ -55,7 +59,7 @@ impl PrmWrite {
                 amount: *current_amount,
                 current_amount: *amount,
             },
-            PrmWrite::Hold { .. } => PrmWrite::Release,
+            PrmWrite::Hold { .. } | PrmWrite::Decline => PrmWrite::Release,
             PrmWrite::Approve | PrmWrite::Release => PrmWrite::Hold { held_amount: held },
         }
     }
@@ -176,6 +180,7 @@ fn legacy(p: &Value, decision: &str) -> Result<OutboxPayload, PayloadError> {
                 held_amount: current,
             }
         }
+        "decline" | "reject" | "rejected" | "reverse" | "signoff_reject" => PrmWrite::Decline,
         other => return Err(bad(format!("no PRM write for action `{other}`"))),
     };
     Ok(OutboxPayload {
@@ -233,6 +238,7 @@ mod tests {
                 held_amount: dec!(5),
             },
             PrmWrite::Release,
+            PrmWrite::Decline,
         ] {
             let p = typed(w.clone());
             let text = p.to_json().to_string();
@@ -267,6 +273,10 @@ mod tests {
                 },
             ),
             (json!({"prm_action": "release"}), PrmWrite::Release),
+            (
+                json!({"action": "reverse", "actor": "ana"}),
+                PrmWrite::Decline,
+            ),
             (json!({"action": "signed_off"}), PrmWrite::Approve),
             (
                 json!({"prm_action": "hold", "action": "request_documents"}),

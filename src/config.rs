@@ -79,6 +79,37 @@ pub struct Config {
     pub keys: BTreeMap<String, Vec<String>>,
     /// The PRM this cache syncs with (the secret is in the keyring, not here).
     pub prm: Option<PrmConfig>,
+    /// GL accounts and closed periods of `tierdesk journal`.
+    pub journal: JournalConfig,
+}
+
+/// `[journal]`: how `tierdesk journal` books adjustments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JournalConfig {
+    /// Debited for an increase, credited for a decrease (the P&L account).
+    pub expense_account: String,
+    /// The balance-sheet accrual the commission sits in.
+    pub accrued_account: String,
+    /// Written in every line's Subsidiary column (empty when unset).
+    pub subsidiary: Option<String>,
+    /// Written in every line's Department column (empty when unset).
+    pub department: Option<String>,
+    /// The last closed fiscal quarter (e.g. `2026-Q2`): nothing is dated into it or an
+    /// earlier one. Unset: a quarter is closed once it ended before the decision.
+    pub closed_through: Option<String>,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        JournalConfig {
+            expense_account: "Commission Expense".into(),
+            accrued_account: "Accrued Commissions".into(),
+            subsidiary: None,
+            department: None,
+            closed_through: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -100,6 +131,7 @@ impl Default for Config {
             high_value_partners: Vec::new(),
             keys: BTreeMap::new(),
             prm: None,
+            journal: JournalConfig::default(),
         }
     }
 }

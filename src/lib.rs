@@ -18,6 +18,7 @@ pub mod logging;
 pub mod model;
 pub mod money;
 pub mod plan;
+pub mod plural;
 pub mod sim;
 pub mod store;
 pub mod sync;

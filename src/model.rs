@@ -414,12 +414,33 @@ pub fn fiscal_quarter_bounds(
     (first, next.pred_opt().expect("valid date"))
 }
 
+/// The years a period may name: four digits (dates outside them are typing errors, and
+/// the date arithmetic of far years would leave the calendar's range).
+pub const PERIOD_YEARS: std::ops::RangeInclusive<i32> = 1000..=9999;
+
 /// Parses `YYYY-Qn` into `(year, n)`.
 pub fn parse_quarter(s: &str) -> Option<(i32, u32)> {
-    let (y, q) = s.split_once("-Q")?;
-    let y: i32 = y.parse().ok()?;
-    let q: u32 = q.parse().ok()?;
-    (1..=4).contains(&q).then_some((y, q))
+    check_quarter(s).ok()
+}
+
+/// Parses `YYYY-Qn` into `(year, n)`, saying what is wrong otherwise (the shape, the
+/// quarter number, or a year outside [`PERIOD_YEARS`]).
+pub fn check_quarter(s: &str) -> Result<(i32, u32), String> {
+    let shape = || format!("'{s}' is not a quarter like 2026-Q3");
+    let (y, q) = s.trim().split_once("-Q").ok_or_else(shape)?;
+    let y: i32 = y.parse().map_err(|_| shape())?;
+    let q: u32 = q.parse().map_err(|_| shape())?;
+    if !(1..=4).contains(&q) {
+        return Err(format!("'{s}': the quarter must be Q1 to Q4"));
+    }
+    if !PERIOD_YEARS.contains(&y) {
+        return Err(format!(
+            "'{s}': the year {y} is out of range ({}-{})",
+            PERIOD_YEARS.start(),
+            PERIOD_YEARS.end()
+        ));
+    }
+    Ok((y, q))
 }
 
 #[cfg(test)]
@@ -428,6 +449,19 @@ mod tests {
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn quarters_out_of_the_year_range_are_named_errors() {
+        assert_eq!(check_quarter("2026-Q3"), Ok((2026, 3)));
+        let e = check_quarter("300000-Q3").unwrap_err();
+        assert!(e.contains("year 300000 is out of range"), "{e}");
+        assert!(check_quarter("-5-Q1").is_err());
+        assert!(check_quarter("2026-Q5").unwrap_err().contains("Q1 to Q4"));
+        assert!(check_quarter("2026Q3")
+            .unwrap_err()
+            .contains("like 2026-Q3"));
+        assert_eq!(parse_quarter("99999-Q1"), None);
     }
 
     #[test]

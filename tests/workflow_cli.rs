@@ -204,7 +204,13 @@ fn decide_signoff_undo_queue_audit_journal() {
     );
     assert_ne!(o.status.code(), Some(0));
 
-    // journal: Q3 has TX-1 (-60) and TX-2 (-9000): balanced
+    // journal: Q3 has TX-1 (-60) and TX-2 (-9000): balanced (Q3 kept open in the config:
+    // by default a quarter that ended before the decision is closed)
+    std::fs::write(
+        e.dir.path().join("no-config.toml"),
+        "[journal]\nclosed_through = \"2026-Q2\"\n",
+    )
+    .unwrap();
     let o = e.run(
         "ana",
         "analyst",
@@ -418,8 +424,14 @@ fn sample_program_end_to_end() {
         }
     }
     assert!(!by_period.is_empty());
+    // Every quarter open, so each adjustment is booked in its own quarter (the default
+    // books adjustments of quarters that ended before the decision in the current one).
+    let open = tierdesk::config::JournalConfig {
+        closed_through: Some("2000-Q1".into()),
+        ..Default::default()
+    };
     for (period, expected) in by_period {
-        let lines = workflow::journal(&s, &period).unwrap();
+        let lines = workflow::journal_with(&s, &period, &open).unwrap();
         let d: Decimal = lines.iter().filter_map(|l| l.debit).sum();
         let c: Decimal = lines.iter().filter_map(|l| l.credit).sum();
         assert_eq!(d, c, "{period}");

@@ -43,7 +43,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             let r = workflow::verify_chain(&store)?;
             match r.first_bad {
                 None => {
-                    println!("audit chain ok: {} entries, head {}", r.entries, r.head);
+                    println!(
+                        "audit chain ok: {}, head {}",
+                        crate::plural::count(r.entries, "entry", "entries"),
+                        r.head
+                    );
                     Ok(ExitCode::SUCCESS)
                 }
                 Some(b) => {

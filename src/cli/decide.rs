@@ -19,10 +19,16 @@ pub struct DecideArgs {
     /// Accept the proposed adjustment.
     #[arg(long)]
     pub approve: bool,
-    /// Set a different commission amount (needs --reason).
+    /// Set a different commission amount (needs --reason). At most the currency's
+    /// decimals and at most 1,000,000,000,000; on a held commission, 0 reverses it.
     #[arg(long, value_name = "AMOUNT", allow_negative_numbers = true)]
     pub r#override: Option<String>,
-    /// A false positive: the deal stands as submitted (needs --reason).
+    /// Confirm an override far beyond the deal: above the larger of the deal amount
+    /// and ten times the current commission.
+    #[arg(long, requires = "override")]
+    pub force: bool,
+    /// A false positive: the deal stands as submitted; on a held commission, releases
+    /// the hold (needs --reason).
     #[arg(long)]
     pub dismiss: bool,
     /// Hand the case to someone senior (needs --reason).
@@ -85,6 +91,16 @@ pub fn run_decide(ctx: &Context, args: DecideArgs) -> anyhow::Result<ExitCode> {
         Command::StartReview
     };
     let mut store = ctx.open_existing_store()?;
+    if let (Command::Override { amount }, false) = (&cmd, args.force) {
+        for id in &args.transaction_ids {
+            if let Some(far) = workflow::far_beyond(&store, id, *amount)? {
+                eprintln!(
+                    "tierdesk decide: refused: {id}: {far}; add --force if it is meant (nothing was applied)"
+                );
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
     let policy = Policy::from_config(&ctx.config);
     let actor = actor(ctx);
     let res = if args.transaction_ids.len() == 1 {

@@ -12,7 +12,8 @@ pub enum JournalFormat {
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The fiscal quarter, e.g. 2026-Q3.
+    /// The fiscal quarter the entries are booked in, e.g. 2026-Q3 (an adjustment of a
+    /// closed quarter is booked in the first open one; see `[journal]` in config.toml).
     #[arg(long, value_name = "PERIOD")]
     pub period: String,
     /// Output format: csv in the shape of an ERP journal import (NetSuite-style columns).
@@ -22,7 +23,7 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let store = ctx.open_existing_store()?;
-    let lines = match workflow::journal(&store, &args.period) {
+    let lines = match workflow::journal_with(&store, &args.period, &ctx.config.journal) {
         Ok(l) => l,
         Err(e @ WorkflowError::InvalidPeriod(_)) => {
             eprintln!("tierdesk journal: {e}");

@@ -71,13 +71,14 @@ fn print_report(r: &SyncReport, took: Duration) {
     if !r.online {
         eprintln!("PRM unreachable: working offline; queued decisions wait in the outbox.");
     }
+    use crate::plural::n;
     println!(
-        "pulled {} items ({} rows written, {} quarantined), pushed {} decisions, {} conflicts, {} refused in {:.1}s",
-        r.total_pulled(),
-        r.written,
+        "pulled {} ({} written, {} quarantined), pushed {}, {}, {} refused in {:.1}s",
+        n(r.total_pulled(), "item"),
+        n(r.written, "row"),
         r.quarantined,
-        r.pushed,
-        r.conflicts,
+        n(r.pushed, "decision"),
+        n(r.conflicts, "conflict"),
         r.refused.len(),
         took.as_secs_f64()
     );
@@ -94,11 +95,17 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     if args.offline {
         crate::sync::record_offline(&store)?;
         let counts = store.sync_counts()?;
+        let get = |k: &str| *counts.get(k).unwrap_or(&0);
+        let waits = if get("outbox_pending") == 1 {
+            "waits"
+        } else {
+            "wait"
+        };
         println!(
-            "offline: {} decisions wait in the outbox, {} conflicts open, {} items quarantined",
-            counts.get("outbox_pending").unwrap_or(&0),
-            counts.get("conflicts").unwrap_or(&0),
-            counts.get("quarantined").unwrap_or(&0)
+            "offline: {} {waits} in the outbox, {} open, {} quarantined",
+            crate::plural::n(get("outbox_pending"), "decision"),
+            crate::plural::n(get("conflicts"), "conflict"),
+            crate::plural::n(get("quarantined"), "item")
         );
         return Ok(ExitCode::SUCCESS);
     }

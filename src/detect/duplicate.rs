@@ -169,12 +169,15 @@ pub fn detect_block(
             d => format!("invoice differs by {d} characters"),
         });
         if m.days != 0 {
-            diffs.push(format!("close date shifted {} days", m.days));
+            diffs.push(format!(
+                "close date shifted {}",
+                crate::plural::n(m.days, "day")
+            ));
         }
         let reason = format!(
-            "Looks like a resubmission of {} from {} days earlier: {}",
+            "Looks like a resubmission of {} from {} earlier: {}",
             e.transaction_id,
-            sub_days.max(0),
+            crate::plural::n(sub_days.max(0), "day"),
             super::registration::join_and(&diffs)
         );
         hits.push((

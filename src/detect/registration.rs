@@ -46,8 +46,10 @@ pub fn detect(ctx: &Ctx, i: usize, t: &Transaction) -> Option<Hit> {
         let days = (t.closed_on - reg.expires_on).num_days();
         problems.push("expired");
         parts.push(format!(
-            "expired on {}, {} days before the close on {}",
-            reg.expires_on, days, t.closed_on
+            "expired on {}, {} before the close on {}",
+            reg.expires_on,
+            crate::plural::n(days, "day"),
+            t.closed_on
         ));
         p = p.max(0.93 + 0.04 * (days as f64 / 30.0).min(1.0));
     }

@@ -152,6 +152,10 @@ pub struct JournalRow {
     pub decision_action: Option<String>,
     pub decision_reason: Option<String>,
     pub audit_seq: Option<i64>,
+    /// When the decision that queued it was made (RFC 3339).
+    pub decided_at: Option<String>,
+    /// The proposal's action (hold | reverse | recompute | adjust), when there is one.
+    pub proposal_action: Option<String>,
 }
 
 /// Workflow access to the cache, on a connection or inside a transaction.
@@ -754,7 +758,7 @@ impl WfDb<'_> {
         let mut out = Vec::new();
         let mut stmt = self.conn.prepare_cached(
             "SELECT c.transaction_id, t.partner_id, pa.name, t.closed_on, t.currency, c.state,
-                    p.current_amount, c.decided_amount,
+                    p.current_amount, c.decided_amount, p.action,
                     (SELECT d.decision_id FROM decisions d WHERE d.transaction_id = c.transaction_id
                        AND d.to_state = 'queued_for_push' ORDER BY d.rowid DESC LIMIT 1) AS qd
              FROM cases c
@@ -775,10 +779,12 @@ impl WfDb<'_> {
                     state: r.get(5)?,
                     current_amount: r.get(6)?,
                     decided_amount: r.get(7)?,
-                    decision_id: r.get(8)?,
+                    proposal_action: r.get(8)?,
+                    decision_id: r.get(9)?,
                     decision_action: None,
                     decision_reason: None,
                     audit_seq: None,
+                    decided_at: None,
                 })
             })?;
             for row in rows {
@@ -787,6 +793,7 @@ impl WfDb<'_> {
                     if let Some(d) = self.get_decision(did)? {
                         row.decision_action = Some(d.action);
                         row.decision_reason = Some(d.reason);
+                        row.decided_at = Some(d.created_at);
                     }
                     row.audit_seq = self.audit_seq_of_decision(did)?;
                 }

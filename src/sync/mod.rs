@@ -34,8 +34,6 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use rust_decimal::Decimal;
-use serde_json::Value;
 
 use crate::sim::data::Res;
 use crate::store::sync::PageWrite;
@@ -168,69 +166,35 @@ where
     }
 }
 
-/// Maps a workflow outbox item to the PRM write it stands for.
+/// Maps a workflow outbox item to the PRM write it stands for: the typed
+/// [`workflow::PrmWrite`] (old rows are read through the payload's fallback decoder),
+/// matched exhaustively. An amount that cannot be written exactly in the currency's
+/// minor units is refused here, naming the decision, and never blocks other rows.
 pub fn push_request_item(
     row: &OutboxItem,
     audit_head: Option<String>,
 ) -> Result<PushRequest, String> {
-    let p = &row.payload;
-    let s = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_string);
-    let raw_action = s("prm_action").or_else(|| s("action")).ok_or_else(|| {
-        format!(
-            "outbox payload of decision {} has no action",
-            row.decision_id
-        )
-    })?;
-    let amount =
-        match p.get("amount") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(t)) => Some(crate::money::parse_money(t).ok_or_else(|| {
-                format!("decision {}: amount `{t}` is not money", row.decision_id)
-            })?),
-            Some(other) => Some(other.to_string().parse::<Decimal>().map_err(|_| {
-                format!("decision {}: amount {other} is not money", row.decision_id)
-            })?),
-        };
-    let action = match raw_action.to_ascii_lowercase().as_str() {
-        "override" | "overridden" | "adjust" | "recompute" => "adjust",
-        // Undo after push: restore the amount before the reverted decision.
-        // (with an amount: back to it; else the opposite of the reverted status change).
-        "revert" | "compensate" => match (amount, s("reverted_prm_action").as_deref()) {
-            (Some(_), _) => "adjust",
-            (None, Some("hold")) => "approve",
-            (None, _) => "hold",
-        },
-        "approve" | "approved" | "dismiss" | "dismissed" | "release" | "signoff" | "sign_off"
-        | "signed_off" | "signoff_approve" => {
-            if amount.is_some() {
-                "adjust"
-            } else {
-                "approve"
+    let p = workflow::OutboxPayload::decode(&row.payload, &row.decision_id)
+        .map_err(|e| e.to_string())?;
+    let (action, amount) = match &p.write {
+        workflow::PrmWrite::Adjust { amount, .. } => {
+            if let Err(e) = crate::money::to_minor_exact(*amount, &p.currency) {
+                return Err(format!("decision {}: {e}", row.decision_id));
             }
+            ("adjust", Some(*amount))
         }
-        "hold" | "escalate" | "escalated" | "request_documents" | "documents_requested" => "hold",
-        "decline" | "reject" | "rejected" | "reverse" | "signoff_reject" => "decline",
-        other => {
-            return Err(format!(
-                "decision {}: no PRM write for action `{other}`",
-                row.decision_id
-            ))
-        }
+        workflow::PrmWrite::Approve | workflow::PrmWrite::Release => ("approve", None),
+        workflow::PrmWrite::Hold { .. } => ("hold", None),
+        workflow::PrmWrite::Decline => ("decline", None),
     };
-    if action == "adjust" && amount.is_none() {
-        return Err(format!(
-            "decision {}: an adjustment needs an amount",
-            row.decision_id
-        ));
-    }
     Ok(PushRequest {
         idempotency_key: row.idempotency_key.clone(),
         transaction_id: row.transaction_id.clone(),
         action: action.to_string(),
-        reason: s("reason"),
+        reason: Some(p.reason),
         amount,
-        proposer: s("proposer").or_else(|| s("decided_by")),
-        approver: s("approver").or_else(|| s("signed_off_by")),
+        proposer: p.proposer,
+        approver: p.signed_off_by,
         record_version: row.record_version,
         audit_head: row.audit_head.clone().or(audit_head),
     })

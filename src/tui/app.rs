@@ -1358,15 +1358,17 @@ impl App {
         }])
     }
 
-    /// Whether an adjustment of `delta` for `partner` needs a manager's sign-off.
-    pub fn needs_signoff(&self, delta: Decimal, partner_id: &str, high_value: bool) -> bool {
-        delta.abs() >= self.config.signoff_threshold(self.currency())
-            || high_value
-            || self
-                .config
-                .high_value_partners
-                .iter()
-                .any(|p| p == partner_id)
+    /// Whether an adjustment of `delta` in `currency` for `partner` needs a manager's
+    /// sign-off: the workflow's rule ([`crate::workflow::Policy::needs_signoff`]).
+    pub fn needs_signoff(
+        &self,
+        delta: Decimal,
+        currency: &str,
+        partner_id: &str,
+        high_value: bool,
+    ) -> bool {
+        crate::workflow::Policy::from_config(&self.config)
+            .needs_signoff(delta, currency, partner_id, high_value)
     }
 }
 

@@ -19,19 +19,15 @@
 //! - `escalated`, `documents_requested`, `rejected`, `conflict` can be reopened
 //!   (`in_review`) or decided directly.
 //!
-//! What reaches the PRM (outbox): approved/overridden adjustments once queued
-//! (`prm_action: "adjust"`), dismissals (`"release"`: the deal stands, release any hold),
-//! document requests (`"hold"`: hold the commission until documents arrive), and
-//! compensations of pushed decisions (`"revert"`). Escalation is internal (no outbox).
-//!
-//! Outbox payload (JSON): `decision_id`, `transaction_id`, `action` (approve | override |
-//! dismiss | request_documents for decisions; for a compensation the PRM write that takes
-//! the original back: adjust | hold | approve), `prm_action` (adjust | approve | release |
-//! hold | revert), `amount` (the decided commission, exact decimal string, or null),
-//! `current_amount`, `delta`, `currency`, `reason`, `decided_by`/`proposer`,
-//! `signed_off_by` (sign-offs), `reverts` (compensations), `decided_at`, and `seen` (the
-//! transaction as the reviewer saw it: row_hash, record_version, amount). The row's
-//! `idempotency_key` is the decision id; `record_version` and `audit_head` ride along.
+//! What reaches the PRM (outbox): a typed [`PrmWrite`] in an [`OutboxPayload`]
+//! (`prm_write.rs`): approved/overridden amounts once queued (`adjust`, the decided
+//! commission total), an approved `hold` proposal (`hold`: the PRM status goes to hold,
+//! no amount changes, nothing is reversed), dismissals (`release`: the deal stands,
+//! release any hold), document requests (`hold`), and compensations of pushed
+//! decisions (the inverse write). Escalation is internal (no outbox). A pushed hold
+//! stays open for the decision that ends it: dismiss (release) or override (adjust; a
+//! reversal is an override to 0). The row's `idempotency_key` is the decision id;
+//! `record_version` and `audit_head` ride along.
 //!
 //! Callers after a sync pull or a rescore should call [`lapse_changed_signoffs`]; the sync
 //! reports push outcomes with [`mark_pushed`], [`mark_conflict`], [`mark_refused`] and
@@ -41,8 +37,11 @@
 //! previous state and the pending outbox row is cancelled; after push a compensating
 //! decision is queued and pushed in turn.
 
+mod amounts;
 mod audit;
+pub mod identity;
 mod journal;
+pub mod prm_write;
 mod queue;
 mod types;
 
@@ -51,8 +50,11 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+pub use amounts::{check_override_amount, far_beyond, override_limit, FarBeyond};
 pub use audit::{audit_head, canonical, export as export_audit, trail, verify_chain, GENESIS};
-pub use journal::{journal, write_csv as write_journal_csv, JournalLine};
+pub use identity::{canonical_name, same_person};
+pub use journal::{journal, journal_with, write_csv as write_journal_csv, JournalLine};
+pub use prm_write::{OutboxPayload, PayloadError, PrmWrite, PAYLOAD_VERSION};
 pub use queue::{queue, signoff_queue, QueueItem, SignoffItem};
 pub use types::*;
 
@@ -294,9 +296,10 @@ impl Op<'_, '_> {
     fn outbox(
         &self,
         d: &DecisionRow,
-        payload: Value,
+        payload: OutboxPayload,
         audit_head: &str,
     ) -> Result<(), WorkflowError> {
+        let payload = payload.to_json();
         self.db.insert_outbox(&OutboxRow {
             id: 0,
             decision_id: d.decision_id.clone(),
@@ -312,6 +315,31 @@ impl Op<'_, '_> {
             pushed_at: None,
         })?;
         Ok(())
+    }
+
+    /// The typed outbox payload of decision `d`, proposed by the acting user.
+    fn payload(
+        &self,
+        d: &DecisionRow,
+        write: PrmWrite,
+        currency: &str,
+    ) -> Result<OutboxPayload, WorkflowError> {
+        Ok(OutboxPayload {
+            payload_version: PAYLOAD_VERSION,
+            decision_id: d.decision_id.clone(),
+            transaction_id: d.transaction_id.clone(),
+            action: d.action.clone(),
+            write,
+            currency: currency.to_string(),
+            reason: d.reason.clone(),
+            proposer: Some(self.actor.user.clone()),
+            signed_off_by: None,
+            signoff_reason: None,
+            proposal_decision_id: None,
+            reverts: d.reverts.clone(),
+            decided_at: self.at.clone(),
+            seen: self.seen(&d.transaction_id)?,
+        })
     }
 
     fn seen(&self, tx_id: &str) -> Result<Value, WorkflowError> {
@@ -414,7 +442,12 @@ fn decide_in(
             | (Command::RequestDocuments, CaseState::DocumentsRequested)
             | (Command::StartReview, CaseState::InReview)
     );
-    if !from.is_open() || same_state {
+    // A pushed hold stays open for the decision that ends it: release (dismiss) or an
+    // override (a reversal is an override to 0).
+    let ends_hold = from == CaseState::Pushed
+        && matches!(cmd, Command::Dismiss | Command::Override { .. })
+        && standing_write(db, tx_id)?.is_some_and(|w| matches!(w, PrmWrite::Hold { .. }));
+    if (!from.is_open() && !ends_hold) || same_state {
         return Err(illegal(tx_id, from, cmd.action()));
     }
     if from == CaseState::Conflict {
@@ -445,165 +478,238 @@ fn decide_in(
             return Ok(CaseState::InReview);
         }
     }
-    let reason_opt = Some(reason).filter(|r| !r.is_empty());
     match cmd {
         Command::StartReview => unreachable_start(tx_id),
         Command::Approve | Command::Override { .. } => {
-            let proposal = db.get_proposal(tx_id)?;
-            let txr = db.get_transaction(tx_id)?;
-            let current = current_amount(db, tx_id, proposal.as_ref())?;
-            let (decided, delta, passed) = match cmd {
-                Command::Override { amount } => {
-                    if amount.is_sign_negative() && !amount.is_zero() {
-                        return Err(WorkflowError::InvalidAmount(format!(
-                            "a commission cannot be negative ({amount})"
-                        )));
-                    }
-                    (Some(*amount), *amount - current, CaseState::Overridden)
-                }
-                _ => match &proposal {
-                    Some(p) => {
-                        let proposed = money(&p.proposed_amount, "proposed_amount", tx_id)?;
-                        (Some(proposed), proposed - current, CaseState::Approved)
-                    }
-                    None => (None, Decimal::ZERO, CaseState::Approved),
-                },
-            };
-            let currency = proposal
-                .as_ref()
-                .map(|p| p.currency.clone())
-                .or_else(|| txr.as_ref().map(|t| t.currency.clone()))
-                .unwrap_or_default();
-            let partner = txr
-                .as_ref()
-                .map(|t| t.partner_id.clone())
-                .unwrap_or_else(|| flag.partner_id.clone());
-            let hv = db.partner_high_value(&partner)?;
-            let needs = policy.needs_signoff(delta, &currency, &partner, hv);
-            let to = if needs {
-                CaseState::AwaitingSignoff
-            } else {
-                CaseState::QueuedForPush
-            };
-            let amount_s = decided.map(|d| d.to_string());
-            let d = op.decision(
-                tx_id,
-                cmd.action(),
-                amount_s.clone(),
-                reason,
-                CaseState::InReview,
-                to,
-                None,
-            )?;
-            let binding = Binding::load(db, tx_id)?;
-            let before = snapshot(&case);
-            case.decided_amount = amount_s.clone();
-            case.proposer = Some(actor.user.clone());
-            case.signed_hash = Some(binding.hash());
-            let detail = json!({
-                "current_amount": current.to_string(),
-                "delta": delta.to_string(),
-                "currency": currency,
-                "threshold": policy.threshold(&currency).to_string(),
-                "high_value_partner": hv || policy.high_value_partners.contains(&partner),
-                "binding": binding.to_json(),
-            });
-            op.step(
-                &mut case,
-                Some(before),
-                passed,
-                cmd.action(),
-                reason_opt,
-                Some(&flag),
-                Some(&d.decision_id),
-                Some(detail),
-            )?;
-            let head = op.step(
-                &mut case,
-                None,
-                to,
-                if needs {
-                    "request_signoff"
-                } else {
-                    "queue_for_push"
-                },
-                reason_opt,
-                Some(&flag),
-                Some(&d.decision_id),
-                None,
-            )?;
-            if !needs {
-                let payload = json!({
-                    "decision_id": d.decision_id,
-                    "transaction_id": tx_id,
-                    "action": cmd.action(),
-                    "prm_action": if amount_s.is_some() { "adjust" } else { "approve" },
-                    "current_amount": current.to_string(),
-                    "amount": amount_s,
-                    "delta": delta.to_string(),
-                    "currency": currency,
-                    "reason": reason,
-                    "decided_by": actor.user,
-                    "proposer": actor.user,
-                    "signed_off_by": Value::Null,
-                    "decided_at": op.at,
-                    "seen": op.seen(tx_id)?,
-                });
-                op.outbox(&d, payload, &head)?;
-            }
-            Ok(to)
+            decide_amount(&op, policy, &mut case, &flag, cmd, reason)
         }
         Command::Dismiss | Command::Escalate | Command::RequestDocuments => {
-            let to = match cmd {
-                Command::Dismiss => CaseState::Dismissed,
-                Command::Escalate => CaseState::Escalated,
-                _ => CaseState::DocumentsRequested,
-            };
-            let d = op.decision(
-                tx_id,
-                cmd.action(),
-                None,
-                reason,
-                CaseState::InReview,
-                to,
-                None,
-            )?;
-            let before = snapshot(&case);
-            case.decided_amount = None;
-            case.proposer = None;
-            case.signed_hash = None;
-            let head = op.step(
-                &mut case,
-                Some(before),
-                to,
-                cmd.action(),
-                reason_opt,
-                Some(&flag),
-                Some(&d.decision_id),
-                None,
-            )?;
-            let prm_action = match cmd {
-                Command::Dismiss => Some("release"),
-                Command::RequestDocuments => Some("hold"),
-                _ => None,
-            };
-            if let Some(prm_action) = prm_action {
-                let payload = json!({
-                    "decision_id": d.decision_id,
-                    "transaction_id": tx_id,
-                    "action": cmd.action(),
-                    "prm_action": prm_action,
-                    "reason": reason,
-                    "decided_by": actor.user,
-                    "proposer": actor.user,
-                    "decided_at": op.at,
-                    "seen": op.seen(tx_id)?,
-                });
-                op.outbox(&d, payload, &head)?;
-            }
-            Ok(to)
+            decide_status(&op, &mut case, &flag, cmd, reason)
         }
     }
+}
+
+/// The currency of a transaction's commission: the proposal's, else the transaction's.
+fn currency_of(
+    db: &WfDb<'_>,
+    tx_id: &str,
+    proposal: Option<&ProposalRow>,
+) -> Result<String, WorkflowError> {
+    if let Some(p) = proposal {
+        return Ok(p.currency.clone());
+    }
+    Ok(db
+        .get_transaction(tx_id)?
+        .map(|t| t.currency)
+        .unwrap_or_default())
+}
+
+/// The PRM write a proposed decision stands for: a decided amount sets the total; no
+/// amount on a `hold` proposal holds the commission (nothing reversed); otherwise the
+/// commission is approved as accrued.
+fn planned_write(
+    proposal: Option<&ProposalRow>,
+    decided: Option<Decimal>,
+    current: Decimal,
+) -> PrmWrite {
+    match decided {
+        Some(amount) => PrmWrite::Adjust {
+            amount,
+            current_amount: current,
+        },
+        None if proposal.is_some_and(|p| p.action == "hold") => PrmWrite::Hold {
+            held_amount: current,
+        },
+        None => PrmWrite::Approve,
+    }
+}
+
+/// The latest write on the transaction that reached (or is on its way to) the PRM and
+/// was not undone: what the PRM carries for it.
+fn standing_write(db: &WfDb<'_>, tx_id: &str) -> Result<Option<PrmWrite>, WorkflowError> {
+    for d in db.decisions_for(tx_id)?.into_iter().rev() {
+        let Some(o) = db.get_outbox(&d.decision_id)? else {
+            continue;
+        };
+        if !matches!(o.status.as_str(), "pushed" | "pending") {
+            continue;
+        }
+        let v: Value = serde_json::from_str(&o.payload).map_err(|e| {
+            WorkflowError::Corrupt(format!("outbox payload of {}: {e}", o.decision_id))
+        })?;
+        return Ok(Some(OutboxPayload::decode(&v, &o.decision_id)?.write));
+    }
+    Ok(None)
+}
+
+/// The action being approved, as every list shows it: `hold`, `reverse`, `recompute`
+/// or `adjust` (the proposal's), `override` when the reviewer set the amount, and
+/// `approve` when there is neither.
+pub(crate) fn effect_name(proposal_action: Option<&str>, decision_action: Option<&str>) -> String {
+    match (decision_action, proposal_action) {
+        (Some("override"), _) => "override".into(),
+        (_, Some(a)) => a.to_string(),
+        _ => "approve".into(),
+    }
+}
+
+/// Approve (the proposal) or override (an amount): rests awaiting sign-off or queued.
+fn decide_amount(
+    op: &Op<'_, '_>,
+    policy: &Policy,
+    case: &mut CaseRow,
+    flag: &FlagRow,
+    cmd: &Command,
+    reason: &str,
+) -> Result<CaseState, WorkflowError> {
+    let (db, actor, tx_id) = (op.db, op.actor, flag.transaction_id.as_str());
+    let reason_opt = Some(reason).filter(|r| !r.is_empty());
+    let proposal = db.get_proposal(tx_id)?;
+    let txr = db.get_transaction(tx_id)?;
+    let current = current_amount(db, tx_id, proposal.as_ref())?;
+    let currency = currency_of(db, tx_id, proposal.as_ref())?;
+    let (decided, passed) = match cmd {
+        Command::Override { amount } => {
+            check_override_amount(*amount, &currency)?;
+            (Some(*amount), CaseState::Overridden)
+        }
+        _ => match &proposal {
+            // A hold changes no amount: the commission is held, not written off.
+            Some(p) if p.action == "hold" => (None, CaseState::Approved),
+            Some(p) => (
+                Some(money(&p.proposed_amount, "proposed_amount", tx_id)?),
+                CaseState::Approved,
+            ),
+            None => (None, CaseState::Approved),
+        },
+    };
+    let write = planned_write(proposal.as_ref(), decided, current);
+    let delta = decided.map(|d| d - current).unwrap_or(Decimal::ZERO);
+    // What the decision puts at stake: the change, or for a hold the commission held.
+    let exposure = match &write {
+        PrmWrite::Hold { held_amount } => *held_amount,
+        _ => delta,
+    };
+    let partner = txr
+        .as_ref()
+        .map(|t| t.partner_id.clone())
+        .unwrap_or_else(|| flag.partner_id.clone());
+    let hv = db.partner_high_value(&partner)?;
+    let needs = policy.needs_signoff(exposure, &currency, &partner, hv);
+    let to = if needs {
+        CaseState::AwaitingSignoff
+    } else {
+        CaseState::QueuedForPush
+    };
+    let amount_s = decided.map(|d| d.to_string());
+    let d = op.decision(
+        tx_id,
+        cmd.action(),
+        amount_s.clone(),
+        reason,
+        CaseState::InReview,
+        to,
+        None,
+    )?;
+    let binding = Binding::load(db, tx_id)?;
+    let before = snapshot(case);
+    case.decided_amount = amount_s;
+    case.proposer = Some(actor.user.clone());
+    case.signed_hash = Some(binding.hash());
+    let detail = json!({
+        "current_amount": current.to_string(),
+        "delta": delta.to_string(),
+        "currency": currency,
+        "effect": effect_name(proposal.as_ref().map(|p| p.action.as_str()), Some(cmd.action())),
+        "prm_write": write.name(),
+        "threshold": policy.threshold(&currency).to_string(),
+        "high_value_partner": hv || policy.high_value_partners.contains(&partner),
+        "binding": binding.to_json(),
+    });
+    op.step(
+        case,
+        Some(before),
+        passed,
+        cmd.action(),
+        reason_opt,
+        Some(flag),
+        Some(&d.decision_id),
+        Some(detail),
+    )?;
+    let head = op.step(
+        case,
+        None,
+        to,
+        if needs {
+            "request_signoff"
+        } else {
+            "queue_for_push"
+        },
+        reason_opt,
+        Some(flag),
+        Some(&d.decision_id),
+        None,
+    )?;
+    if !needs {
+        let payload = op.payload(&d, write, &currency)?;
+        op.outbox(&d, payload, &head)?;
+    }
+    Ok(to)
+}
+
+/// Dismiss (release), escalate (internal) or request documents (hold).
+fn decide_status(
+    op: &Op<'_, '_>,
+    case: &mut CaseRow,
+    flag: &FlagRow,
+    cmd: &Command,
+    reason: &str,
+) -> Result<CaseState, WorkflowError> {
+    let (db, tx_id) = (op.db, flag.transaction_id.as_str());
+    let to = match cmd {
+        Command::Dismiss => CaseState::Dismissed,
+        Command::Escalate => CaseState::Escalated,
+        _ => CaseState::DocumentsRequested,
+    };
+    let d = op.decision(
+        tx_id,
+        cmd.action(),
+        None,
+        reason,
+        CaseState::InReview,
+        to,
+        None,
+    )?;
+    let before = snapshot(case);
+    case.decided_amount = None;
+    case.proposer = None;
+    case.signed_hash = None;
+    let head = op.step(
+        case,
+        Some(before),
+        to,
+        cmd.action(),
+        Some(reason).filter(|r| !r.is_empty()),
+        Some(flag),
+        Some(&d.decision_id),
+        None,
+    )?;
+    let write = match cmd {
+        Command::Dismiss => Some(PrmWrite::Release),
+        Command::RequestDocuments => {
+            let proposal = db.get_proposal(tx_id)?;
+            Some(PrmWrite::Hold {
+                held_amount: current_amount(db, tx_id, proposal.as_ref())?,
+            })
+        }
+        _ => None,
+    };
+    if let Some(write) = write {
+        let currency = currency_of(db, tx_id, db.get_proposal(tx_id)?.as_ref())?;
+        let payload = op.payload(&d, write, &currency)?;
+        op.outbox(&d, payload, &head)?;
+    }
+    Ok(to)
 }
 
 fn unreachable_start(tx_id: &str) -> Result<CaseState, WorkflowError> {
@@ -628,7 +734,7 @@ fn signoff_in(
         return Err(WorkflowError::NotManager);
     }
     if let Some(p) = &case.proposer {
-        if p.trim().eq_ignore_ascii_case(actor.user.trim()) {
+        if same_person(p, &actor.user) {
             return Err(WorkflowError::FourEyes {
                 tx_id: tx_id.to_string(),
                 user: p.clone(),
@@ -719,30 +825,17 @@ fn signoff_in(
                 Some(s) => Some(money(s, "decided amount", tx_id)?),
                 None => None,
             };
-            let delta = decided.map(|x| x - current).unwrap_or(Decimal::ZERO);
-            let currency = proposal
-                .as_ref()
-                .map(|p| p.currency.clone())
-                .or_else(|| db.get_transaction(tx_id).ok().flatten().map(|t| t.currency))
-                .unwrap_or_default();
-            let payload = json!({
-                "decision_id": d.decision_id,
-                "transaction_id": tx_id,
-                "action": proposal_decision.as_ref().map(|p| p.action.clone()).unwrap_or_else(|| "approve".into()),
-                "prm_action": if case.decided_amount.is_some() { "adjust" } else { "approve" },
-                "current_amount": current.to_string(),
-                "amount": case.decided_amount,
-                "delta": delta.to_string(),
-                "currency": currency,
-                "reason": proposal_decision.as_ref().map(|p| p.reason.clone()).unwrap_or_default(),
-                "decided_by": case.proposer,
-                "proposer": case.proposer,
-                "proposal_decision_id": proposal_decision.as_ref().map(|p| p.decision_id.clone()),
-                "signed_off_by": actor.user,
-                "signoff_reason": reason,
-                "decided_at": op.at,
-                "seen": op.seen(tx_id)?,
-            });
+            let currency = currency_of(db, tx_id, proposal.as_ref())?;
+            let write = planned_write(proposal.as_ref(), decided, current);
+            let mut payload = op.payload(&d, write, &currency)?;
+            if let Some(p) = &proposal_decision {
+                payload.action = p.action.clone();
+                payload.reason = p.reason.clone();
+                payload.proposal_decision_id = Some(p.decision_id.clone());
+            }
+            payload.proposer = case.proposer.clone();
+            payload.signed_off_by = Some(actor.user.clone());
+            payload.signoff_reason = Some(reason.to_string());
             op.outbox(&d, payload, &head)?;
             Ok(CaseState::QueuedForPush)
         }
@@ -901,40 +994,31 @@ fn undo_in(
     Ok(prev_state)
 }
 
-/// The outbox payload of a decision that reverts `original` (already pushed).
+/// The outbox payload of a decision that reverts `original` (already pushed): the
+/// inverse write ([`PrmWrite::inverse`]). An old-shape adjustment that did not record
+/// the total it replaced is held instead (the total to restore is unknown).
 fn compensation_payload(
     op: &Op<'_, '_>,
     d: &DecisionRow,
     original: &OutboxRow,
     reason: &str,
-) -> Result<Value, WorkflowError> {
-    let orig: Value = serde_json::from_str(&original.payload).unwrap_or(Value::Null);
-    let get = |k: &str| orig.get(k).cloned().unwrap_or(Value::Null);
-    // The PRM write that takes the original back: an adjustment restores the previous
-    // commission; an approval/release is put back on hold; a hold is released.
-    let restore = get("current_amount");
-    let (action, amount) = match orig.get("prm_action").and_then(Value::as_str) {
-        Some("adjust") if !restore.is_null() => ("adjust", restore),
-        Some("hold") => ("approve", Value::Null),
-        _ => ("hold", Value::Null),
+) -> Result<OutboxPayload, WorkflowError> {
+    let raw: Value = serde_json::from_str(&original.payload).map_err(|e| {
+        WorkflowError::Corrupt(format!("outbox payload of {}: {e}", original.decision_id))
+    })?;
+    let orig = OutboxPayload::decode(&raw, &original.decision_id)?;
+    let proposal = op.db.get_proposal(&d.transaction_id)?;
+    let held = current_amount(op.db, &d.transaction_id, proposal.as_ref())?;
+    let unknown_total = orig.payload_version < PAYLOAD_VERSION
+        && raw.get("current_amount").is_none_or(Value::is_null);
+    let write = match &orig.write {
+        PrmWrite::Adjust { .. } if unknown_total => PrmWrite::Hold { held_amount: held },
+        w => w.inverse(held),
     };
-    Ok(json!({
-        "decision_id": d.decision_id,
-        "transaction_id": d.transaction_id,
-        "action": action,
-        "compensates": true,
-        "prm_action": "revert",
-        "reverts": original.decision_id,
-        "reverted_prm_action": get("prm_action"),
-        "amount": amount,
-        "reverted_amount": get("amount"),
-        "currency": get("currency"),
-        "reason": reason,
-        "decided_by": op.actor.user,
-        "proposer": op.actor.user,
-        "decided_at": op.at,
-        "seen": op.seen(&d.transaction_id)?,
-    }))
+    let mut payload = op.payload(d, write, &orig.currency)?;
+    payload.reason = reason.to_string();
+    payload.reverts = Some(original.decision_id.clone());
+    Ok(payload)
 }
 
 /// Decides on one flagged transaction. Returns the state the case rests in.
@@ -1346,6 +1430,7 @@ fn mark_conflict_as(
             )));
         }
         db.set_outbox_status(decision_id, status, None, Some(why))?;
+        // What the reviewer saw (kept as stored; the same key in both payload shapes).
         let payload: Value = serde_json::from_str(&o.payload).unwrap_or(Value::Null);
         let seen = payload.get("seen").cloned().unwrap_or(Value::Null);
         db.insert_conflict(
@@ -1391,5 +1476,7 @@ fn mark_conflict_as(
     })
 }
 
+#[cfg(test)]
+mod holds_tests;
 #[cfg(test)]
 mod tests;

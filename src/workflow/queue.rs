@@ -82,6 +82,12 @@ pub struct SignoffItem {
     pub transaction_id: String,
     pub partner_id: String,
     pub partner_name: Option<String>,
+    /// What is being approved: `hold` (the commission is held, no amount changes),
+    /// `reverse`, `recompute` or `adjust` (the proposal's), `override` (the reviewer's
+    /// amount), or `approve`.
+    pub action: String,
+    /// For a hold: the commission held (the amount at stake; `delta` is zero).
+    pub held_amount: Option<Decimal>,
     /// Fiscal quarter of the transaction's close date, e.g. `2026-Q3`.
     pub period: String,
     pub currency: String,
@@ -118,7 +124,21 @@ pub fn signoff_queue(store: &Store) -> Result<Vec<SignoffItem>, WorkflowError> {
             ))
         })?;
         let proposer = db.get_case(&tx)?.and_then(|c| c.proposer);
+        let proposing = db
+            .decisions_for(&tx)?
+            .into_iter()
+            .rev()
+            .find(|d| d.to_state == CaseState::AwaitingSignoff.as_str());
+        let action = super::effect_name(
+            r.proposal_action.as_deref(),
+            proposing.as_ref().map(|d| d.action.as_str()),
+        );
+        let held_amount = (action == "hold" && decided_amount.is_none())
+            .then_some(current_amount)
+            .flatten();
         out.push(SignoffItem {
+            action,
+            held_amount,
             period: crate::model::fiscal_quarter(closed, fy),
             delta: match (current_amount, decided_amount) {
                 (Some(c), Some(d)) => d - c,

@@ -96,9 +96,9 @@ fn small_approval_goes_straight_to_the_outbox_and_is_pushed() {
     let o = &out[0];
     assert_eq!(o.idempotency_key, o.decision_id);
     assert!(uuid::Uuid::parse_str(&o.decision_id).is_ok());
-    assert_eq!(o.payload["prm_action"], "adjust");
+    assert_eq!(o.payload["prm_write"], "adjust");
     assert_eq!(o.payload["amount"], "40.00");
-    assert_eq!(o.payload["delta"], "-60.00");
+    assert_eq!(o.payload["current_amount"], "100.00");
     assert_eq!(o.record_version, Some(1));
     assert_eq!(
         o.audit_head.as_deref(),
@@ -250,7 +250,7 @@ fn large_or_high_value_adjustments_need_a_second_manager() {
         .find(|o| o.transaction_id == "BIG")
         .unwrap();
     assert_eq!(o.payload["signed_off_by"], "max");
-    assert_eq!(o.payload["decided_by"], "ana");
+    assert_eq!(o.payload["proposer"], "ana");
     assert_eq!(o.payload["amount"], "500");
     let acts: Vec<String> = trail(&s, "BIG")
         .unwrap()
@@ -318,7 +318,7 @@ fn dismiss_escalate_and_request_documents() {
         .map(|o| {
             (
                 o.transaction_id.clone(),
-                o.payload["prm_action"].as_str().unwrap().to_string(),
+                o.payload["prm_write"].as_str().unwrap().to_string(),
             )
         })
         .collect();
@@ -610,7 +610,7 @@ fn undo_after_push_queues_a_compensating_decision() {
     );
     let out = pending_outbox(&s, 10).unwrap();
     assert_eq!(out.len(), 1);
-    assert_eq!(out[0].payload["prm_action"], "revert");
+    assert!(out[0].payload["reverts"].is_string());
     assert_eq!(out[0].payload["reverts"], d.as_str());
     assert_eq!(out[0].payload["amount"], "100");
     let comp = s.wf().get_decision(&out[0].decision_id).unwrap().unwrap();
@@ -749,7 +749,7 @@ fn sync_outcomes_retry_refusal_and_push_after_undo() {
         .into_iter()
         .find(|o| o.transaction_id == "U")
         .unwrap();
-    assert_eq!(comp.payload["prm_action"], "revert");
+    assert!(comp.payload["reverts"].is_string());
     assert_eq!(comp.payload["reverts"], u.as_str());
     assert_eq!(state(&s, "U"), CaseState::InReview);
     // a lapse never cancels a pending compensation
@@ -788,10 +788,7 @@ fn compensating_a_signed_off_adjustment_needs_a_manager() {
         undo(&mut s, &p, &manager("mia"), "T", "").unwrap(),
         CaseState::AwaitingSignoff
     );
-    assert_eq!(
-        pending_outbox(&s, 1).unwrap()[0].payload["prm_action"],
-        "revert"
-    );
+    assert!(pending_outbox(&s, 1).unwrap()[0].payload["reverts"].is_string());
 }
 
 #[test]
@@ -963,6 +960,12 @@ fn journal_balances_for_every_period() {
     add_on(&s, "AW", "P1", "USD", "10000", "0", "2026-08-01");
     decide(&mut s, &p, &analyst("a"), "AW", Command::Approve, "").unwrap();
     assert!(n > 0);
+    // Every quarter open: each adjustment is booked in its own quarter.
+    let open = crate::config::JournalConfig {
+        closed_through: Some("2000-Q1".into()),
+        ..Default::default()
+    };
+    let journal = |s: &Store, period: &str| journal_with(s, period, &open);
     let mut total_lines = 0;
     for period in ["2025-Q4", "2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4"] {
         let lines = journal(&s, period).unwrap();
@@ -1056,8 +1059,9 @@ mod props {
                 .expect("outbox entry has its decision");
             assert_eq!(d.transaction_id, o.transaction_id);
             assert_eq!(o.idempotency_key, o.decision_id);
-            if o.payload["prm_action"] == "adjust" {
-                let delta = Decimal::from_str_exact(o.payload["delta"].as_str().unwrap()).unwrap();
+            if o.payload["prm_write"] == "adjust" {
+                let m = |k: &str| Decimal::from_str_exact(o.payload[k].as_str().unwrap()).unwrap();
+                let delta = m("amount") - m("current_amount");
                 let cur = o.payload["currency"].as_str().unwrap();
                 let tx = db.get_transaction(&o.transaction_id).unwrap().unwrap();
                 let hv = db.partner_high_value(&tx.partner_id).unwrap();
@@ -1065,7 +1069,7 @@ mod props {
                     assert_eq!(d.action, "sign_off", "{o:?}");
                     assert_eq!(d.role, "manager");
                     let by = o.payload["signed_off_by"].as_str().expect("signed off");
-                    let proposer = o.payload["decided_by"].as_str().unwrap();
+                    let proposer = o.payload["proposer"].as_str().unwrap();
                     assert_ne!(by, proposer, "four eyes");
                 }
             }
@@ -1078,7 +1082,7 @@ mod props {
                     // what is queued is in the outbox, bound to its decision
                     let o = pending
                         .iter()
-                        .rfind(|o| o.transaction_id == t && o.payload["prm_action"] != "revert")
+                        .rfind(|o| o.transaction_id == t && o.payload["reverts"].is_null())
                         .expect("a queued case has a pending outbox entry");
                     assert_eq!(o.payload["amount"].as_str(), c.decided_amount.as_deref());
                 }

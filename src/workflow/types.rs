@@ -248,6 +248,8 @@ pub enum WorkflowError {
     },
     #[error("stored workflow data is invalid: {0}")]
     Corrupt(String),
+    #[error("stored workflow data is invalid: {0}")]
+    Payload(#[from] super::prm_write::PayloadError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

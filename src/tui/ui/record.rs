@@ -632,7 +632,7 @@ fn decision_lines<'a>(app: &App, d: &RecordDetail) -> Vec<Line<'a>> {
             v.push(Line::styled(format!("  {}", p.rationale), t.muted));
             let delta = parse_money(&p.delta).unwrap_or_default();
             let hv = d.partner.as_ref().is_some_and(|p| p.high_value);
-            let needs = app.needs_signoff(delta, &d.tx.partner_id, hv);
+            let needs = app.needs_signoff(delta, &p.currency, &d.tx.partner_id, hv);
             let thr = app.config.signoff_threshold(&p.currency);
             v.push(if needs {
                 Line::styled(

@@ -128,7 +128,10 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let end = (scroll + visible).min(s.rows.len());
     let rows = s.rows[scroll..end].iter().enumerate().map(|(i, r)| {
         let marked = s.marked.contains(&r.transaction_id);
-        let own = r.proposer.as_deref() == Some(app.user.as_str());
+        let own = r
+            .proposer
+            .as_deref()
+            .is_some_and(|p| crate::workflow::same_person(p, &app.user));
         let delta_neg = r.delta.starts_with('-');
         let mut cells = vec![
             Cell::from(if marked { "●" } else { " " }).style(t.marked),

@@ -112,16 +112,34 @@ fn report_on_the_sample_names_the_rules_that_never_triggered() {
         .filter(|s| s.triggered == 0 && s.kind != "clawback")
         .map(|s| s.rule.as_str())
         .collect();
-    assert!(!never.is_empty(), "{:#?}", r.rules);
-    for n in &never {
-        assert!(
-            r.findings
-                .iter()
-                .any(|f| f.starts_with(n) && f.contains("never triggered")),
-            "{n}: {:#?}",
+    for s in &r.rules {
+        let named = r
+            .findings
+            .iter()
+            .any(|f| f.starts_with(&format!("{} (", s.rule)) && f.contains("never triggered"));
+        assert_eq!(
+            named,
+            never.contains(&s.rule.as_str()),
+            "{}: {:#?}",
+            s.rule,
             r.findings
         );
     }
+    // A scoped rule that cannot match any sale of the sample is named as never triggered.
+    let mut ds2 = ds.clone();
+    let dead: tierdesk::plan::v2::Rule = serde_json::from_str(
+        r#"{"rule_id":"DEAD-2001","kind":"rate_multiplier","scope":{"from":"2001-01-01","to":"2001-03-31"},"multiplier":"2"}"#,
+    )
+    .unwrap();
+    ds2.plan.rules.push(dead);
+    let r2 = tierdesk::plan::report::report(&ds2, None, &Default::default(), &Default::default());
+    assert!(
+        r2.findings
+            .iter()
+            .any(|f| f.starts_with("DEAD-2001 (rate_multiplier) never triggered")),
+        "{:#?}",
+        r2.findings
+    );
     // Paid shares add up to the override and SPIFF part of the payout at most.
     let total: Decimal = exp.iter().map(|l| l.amount).sum();
     assert_eq!(r.total, total);

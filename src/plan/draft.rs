@@ -442,7 +442,7 @@ impl Parser<'_> {
             } else {
                 continue;
             };
-            let frac = value / Decimal::ONE_HUNDRED;
+            let frac = (value / Decimal::ONE_HUNDRED).normalize();
             let next = i + width;
             let prev = if i > 0 {
                 self.low(i - 1).to_string()
@@ -469,7 +469,7 @@ impl Parser<'_> {
                 self.below_check(i)?;
                 self.r.thresholds.push(frac);
             } else if matches!(prev.as_str(), "by") && self.r.multiplier_word {
-                self.r.boosts.push(Decimal::ONE + frac);
+                self.r.boosts.push((Decimal::ONE + frac).normalize());
             } else if self.rate_context(i, next) {
                 self.r.rates.push(frac);
             } else {

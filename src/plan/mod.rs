@@ -179,7 +179,7 @@ pub struct SellerDerivation {
     pub cap: Option<Decimal>,
     pub capped: bool,
     /// Plan v2: the scoped rules that shaped this line and the matching ones that lost.
-    pub rules: v2::RuleTrace,
+    pub rules: Box<v2::RuleTrace>,
 }
 
 /// How any line was derived.
@@ -659,9 +659,9 @@ impl<'a> Calculator<'a> {
             capped: c.capped,
             rules: if self.rules.touches_seller() {
                 let family = c.family;
-                self.seller_rules(i, c.tier_id, family, true).trace()
+                Box::new(self.seller_rules(i, c.tier_id, family, true).trace())
             } else {
-                v2::RuleTrace::default()
+                Box::default()
             },
         })
     }

@@ -20,6 +20,9 @@ pub struct PlanVersion {
     pub audit_seq: Option<i64>,
 }
 
+/// A `plan_versions` row: version, plan_id, json, reason, actor, created_at, audit_seq.
+type VersionRow = (i64, String, String, String, String, String, Option<i64>);
+
 /// What `apply_plan_version` records.
 pub struct NewPlanVersion<'a> {
     pub plan: &'a Plan,
@@ -46,7 +49,7 @@ impl Store {
             "SELECT version, plan_id, json, reason, actor, created_at, audit_seq
              FROM plan_versions ORDER BY version",
         )?;
-        let rows: Vec<(i64, String, String, String, String, String, Option<i64>)> = st
+        let rows: Vec<VersionRow> = st
             .query_map([], |r| {
                 Ok((
                     r.get(0)?,

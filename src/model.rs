@@ -279,6 +279,9 @@ pub struct Plan {
     pub per_transaction_cap: Option<Decimal>,
     #[serde(default)]
     pub clawback_window_days: Option<i64>,
+    /// Plan v2: scoped rules (absent in a v1 plan; see `docs/plan.md`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<crate::plan::v2::Rule>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -22,6 +22,7 @@ pub mod guard;
 pub mod import;
 pub mod journal;
 pub mod login;
+pub mod plan;
 pub mod queue;
 pub mod score;
 pub mod sim;
@@ -128,6 +129,8 @@ pub enum Command {
     Backtest(forecast::BacktestArgs),
     /// Benchmarks that print figures (import, score, commissions, tui, sync).
     Bench(bench::Args),
+    /// Plan rules: draft from plain English, apply as a new plan version, what-if, report.
+    Plan(plan::Args),
 }
 
 /// What every subcommand gets: resolved paths, config and the acting person.
@@ -201,6 +204,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Forecast(a)) => forecast::run(&ctx, a),
         Some(Command::Backtest(a)) => forecast::run_backtest(&ctx, a),
         Some(Command::Bench(a)) => bench::run(&ctx, a),
+        Some(Command::Plan(a)) => plan::run(&ctx, a),
     }
 }
 

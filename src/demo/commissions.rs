@@ -63,6 +63,7 @@ pub(crate) fn plan(v: &Variant, tiers: &[Tier], window: ReviewWindow, fy: u32) -
         }],
         per_transaction_cap: Some(v.per_transaction_cap),
         clawback_window_days: Some(v.clawback_window_days),
+        rules: Vec::new(),
     }
 }
 

@@ -96,6 +96,7 @@ fn program() -> Dataset {
             spiffs: vec![],
             per_transaction_cap: None,
             clawback_window_days: None,
+            rules: Vec::new(),
         },
         tiers: vec![Tier {
             tier_id: "alpha".into(),

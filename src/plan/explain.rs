@@ -92,7 +92,17 @@ fn seller_steps(d: &SellerDerivation, line: &CommissionLine, cur: &str) -> Vec<S
         "Tier {}: the tier_history row effective {} is the latest on or before the close date.",
         d.tier_id, d.tier_effective_from
     ));
+    let tr = &d.rules;
     match &d.family {
+        _ if tr.rate_rule.is_some() => {
+            if let Some((id, r)) = &tr.rate_rule {
+                s.push(format!(
+                    "Rate {} set by rate rule {id}: it replaces the {} seller rate and the family multiplier.",
+                    pct(*r),
+                    d.tier_id
+                ));
+            }
+        }
         Some(f) if d.family_multiplier != Decimal::ONE => s.push(format!(
             "Rate {} ({} seller rate) x {} ({} family multiplier) = {}.",
             pct(d.tier_rate),
@@ -113,6 +123,7 @@ fn seller_steps(d: &SellerDerivation, line: &CommissionLine, cur: &str) -> Vec<S
             d.tier_id
         )),
     }
+    rule_steps(tr, d.rate, &mut s);
     match d.quota {
         Some(q) if q > Decimal::ZERO => {
             let att = |b: Decimal| {
@@ -189,6 +200,46 @@ fn seller_steps(d: &SellerDerivation, line: &CommissionLine, cur: &str) -> Vec<S
     s
 }
 
+/// The scoped rules of a seller line: the losing rate rules, the multipliers, the
+/// accelerator rule and its losers.
+fn rule_steps(tr: &super::v2::RuleTrace, rate: Decimal, s: &mut Vec<String>) {
+    for (id, why) in &tr.rate_lost {
+        s.push(format!("Rate rule {id} also matched but lost: {why}."));
+    }
+    if !tr.multipliers.is_empty() {
+        let list: Vec<String> = tr
+            .multipliers
+            .iter()
+            .map(|(id, m)| format!("{} ({id})", mult(*m)))
+            .collect();
+        s.push(format!(
+            "Rate multiplier rules apply: {}; the rate is now {}.",
+            list.join(" x "),
+            pct(rate)
+        ));
+    }
+    if let Some(id) = &tr.accelerator_rule {
+        s.push(format!(
+            "Accelerator rule {id} replaces the plan's accelerators for this sale (attainment still counts all of the partner's sales in the quarter)."
+        ));
+    }
+    for (id, why) in &tr.accelerator_lost {
+        s.push(format!(
+            "Accelerator rule {id} also matched but lost: {why}."
+        ));
+    }
+}
+
+/// A SPIFF window in words (open ends of a rule's window say so).
+fn window(from: NaiveDate, to: NaiveDate) -> String {
+    match (from == NaiveDate::MIN, to == NaiveDate::MAX) {
+        (true, true) => "runs without a date window".into(),
+        (true, false) => format!("runs until {to}"),
+        (false, true) => format!("runs from {from}"),
+        (false, false) => format!("runs {from} to {to}"),
+    }
+}
+
 /// The derivation of a line as sentences (the last one gives the rounded amount).
 pub(crate) fn steps(d: &Derivation, line: &CommissionLine, cur: &str) -> Vec<String> {
     let mut s = match d {
@@ -221,7 +272,8 @@ pub(crate) fn steps(d: &Derivation, line: &CommissionLine, cur: &str) -> Vec<Str
                 (None, None) => "every product".to_string(),
             };
             vec![format!(
-                "SPIFF {spiff_id} ({what}) runs {from} to {to}; the close date is inside it and tier {tier_id} is eligible: {} per unit x {quantity} = {}.",
+                "SPIFF {spiff_id} ({what}) {}; the close date is inside it and tier {tier_id} is eligible: {} per unit x {quantity} = {}.",
+                window(*from, *to),
                 money(*amount_per_unit, cur),
                 amount_per_unit
                     .checked_mul(Decimal::from(*quantity))
@@ -260,8 +312,21 @@ pub(crate) fn steps(d: &Derivation, line: &CommissionLine, cur: &str) -> Vec<Str
 pub(crate) fn summary(d: &Derivation, cur: &str) -> String {
     match d {
         Derivation::Seller(sd) => {
-            let mut s = format!("{} {}", sd.tier_id, pct(sd.tier_rate));
-            if let (Some(f), true) = (&sd.family, sd.family_multiplier != Decimal::ONE) {
+            let mut s = match &sd.rules.rate_rule {
+                Some((id, r)) => format!("rule {id} {}", pct(*r)),
+                None => format!("{} {}", sd.tier_id, pct(sd.tier_rate)),
+            };
+            for (id, m) in &sd.rules.multipliers {
+                s.push_str(&format!(" x {} ({id})", mult(*m)));
+            }
+            if let Some(id) = &sd.rules.accelerator_rule {
+                s.push_str(&format!(", accelerators of rule {id}"));
+            }
+            if let (Some(f), true, None) = (
+                &sd.family,
+                sd.family_multiplier != Decimal::ONE,
+                &sd.rules.rate_rule,
+            ) {
                 s.push_str(&format!(
                     " x {} {f} = {}",
                     sd.family_multiplier.normalize(),
@@ -338,7 +403,9 @@ pub(crate) fn describe_no_line(n: &NoLine) -> String {
             format!("SPIFF {spiff_id} does not apply: tier {tier_id} is not eligible.")
         }
         NoLine::SpiffOutsideWindow { spiff_id, from, to } => format!(
-            "SPIFF {spiff_id} does not apply: the close date is outside {from} to {to}."
+            "SPIFF {spiff_id} does not apply: the close date is outside its window ({})."
+            ,
+            window(*from, *to)
         ),
         NoLine::RefundNoOriginal {
             original_transaction_id,

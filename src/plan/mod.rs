@@ -25,8 +25,13 @@
 //! either, the start-year naming. The same naming is used for the lines' `period` and
 //! for looking up quotas.
 
+pub mod draft;
 mod explain;
+pub mod report;
+mod rules;
+pub mod v2;
 mod variance;
+pub mod whatif;
 
 use std::collections::HashMap as StdHashMap;
 use std::hash::BuildHasherDefault;
@@ -173,6 +178,8 @@ pub struct SellerDerivation {
     pub uncapped: Decimal,
     pub cap: Option<Decimal>,
     pub capped: bool,
+    /// Plan v2: the scoped rules that shaped this line and the matching ones that lost.
+    pub rules: Box<v2::RuleTrace>,
 }
 
 /// How any line was derived.
@@ -281,6 +288,8 @@ pub struct Calculator<'a> {
     accelerators: Vec<(Decimal, Decimal)>,
     /// The PRM's lines by transaction, built on first use (explanations).
     prm_index: std::sync::OnceLock<HashMap<&'a str, Vec<usize>>>,
+    /// Plan v2: the scoped rules by kind.
+    rules: v2::RuleSet<'a>,
 }
 
 /// `(partner index, named year, quarter)` -> quota and, for a positive quota, its
@@ -309,6 +318,8 @@ struct SellerCore<'a> {
     uncapped: Decimal,
     cap: Option<Decimal>,
     capped: bool,
+    /// Plan v2: the accelerator rule whose schedule applied.
+    accel_rule: Option<&'a v2::Rule>,
 }
 
 impl SellerCore<'_> {
@@ -322,7 +333,7 @@ impl SellerCore<'_> {
 }
 
 /// How a SPIFF applies to a sale.
-enum SpiffCheck {
+pub(crate) enum SpiffCheck {
     /// Another sku or family: not a candidate at all.
     Skip,
     OutsideWindow,
@@ -475,6 +486,7 @@ impl<'a> Calculator<'a> {
             before,
             accelerators,
             prm_index: std::sync::OnceLock::new(),
+            rules: v2::RuleSet::new(&ds.plan.rules),
         }
     }
 
@@ -542,9 +554,6 @@ impl<'a> Calculator<'a> {
                 closed_on: t.closed_on,
             })?;
         let (tier_id, tier_rate) = self.tiers[k];
-        let tier_rate = tier_rate.ok_or_else(|| NoLine::NoRate {
-            tier_id: tier_id.to_string(),
-        })?;
         let family = self.family_of(&t.sku);
         let family_multiplier = family
             .and_then(|f| self.ds.plan.family_multipliers.get(f).copied())
@@ -552,9 +561,27 @@ impl<'a> Calculator<'a> {
         let overflow = || NoLine::Overflow {
             role: CommissionRole::Seller,
         };
-        let rate = tier_rate
-            .checked_mul(family_multiplier)
-            .ok_or_else(overflow)?;
+        let ruled = self
+            .rules
+            .touches_seller()
+            .then(|| self.seller_rules(i, tier_id, family, false));
+        let rate_rule = ruled.as_ref().and_then(|r| r.rate.map(rules::rate_of));
+        let (tier_rate, mut rate) = match (rate_rule, tier_rate) {
+            (Some(r), tr) => (tr.unwrap_or(Decimal::ZERO), r),
+            (None, Some(tr)) => (tr, tr.checked_mul(family_multiplier).ok_or_else(overflow)?),
+            (None, None) => {
+                return Err(NoLine::NoRate {
+                    tier_id: tier_id.to_string(),
+                })
+            }
+        };
+        let accel_rule = ruled.as_ref().and_then(|r| r.accel);
+        for m in ruled.iter().flat_map(|r| r.mults.iter()) {
+            rate = rate
+                .checked_mul(rules::multiplier_of(m))
+                .ok_or_else(overflow)?;
+        }
+        let schedule = accel_rule.map_or(&self.accelerators[..], rules::schedule_of);
         let (y, q) = self.quarter_of(t.closed_on);
         let row = self.quotas.get(&(p, y, q));
         let quota = row.map(|r| r.0);
@@ -567,9 +594,15 @@ impl<'a> Calculator<'a> {
         };
         // The same spans as `segments`, with the quota's thresholds computed once.
         match row {
-            Some((q, th)) if accelerated(*q, t.amount, &self.accelerators) => {
-                let th = th.as_deref().ok_or_else(overflow)?;
-                visit_accelerated(before, after, rate, th, &self.accelerators, add)
+            Some((q, th)) if accelerated(*q, t.amount, schedule) => {
+                let owned;
+                let th = if accel_rule.is_some() {
+                    owned = thresholds(*q, schedule).ok_or_else(overflow)?;
+                    &owned[..]
+                } else {
+                    th.as_deref().ok_or_else(overflow)?
+                };
+                visit_accelerated(before, after, rate, th, schedule, add)
             }
             _ => visit_base(before, t.amount, rate, add),
         }
@@ -589,6 +622,7 @@ impl<'a> Calculator<'a> {
             uncapped,
             cap,
             capped,
+            accel_rule,
         })
     }
 
@@ -596,12 +630,15 @@ impl<'a> Calculator<'a> {
     fn seller(&self, i: usize) -> Result<SellerDerivation, NoLine> {
         let c = self.seller_core(i)?;
         let t = &self.ds.transactions[i];
+        let schedule = c
+            .accel_rule
+            .map_or(&self.accelerators[..], rules::schedule_of);
         let segments = segments(
             c.before,
             t.amount,
             c.rate,
             c.quota.filter(|q| *q > Decimal::ZERO),
-            &self.accelerators,
+            schedule,
         )
         .ok_or(NoLine::Overflow {
             role: CommissionRole::Seller,
@@ -620,6 +657,12 @@ impl<'a> Calculator<'a> {
             uncapped: c.uncapped,
             cap: c.cap,
             capped: c.capped,
+            rules: if self.rules.touches_seller() {
+                let family = c.family;
+                Box::new(self.seller_rules(i, c.tier_id, family, true).trace())
+            } else {
+                Box::default()
+            },
         })
     }
 
@@ -775,10 +818,23 @@ impl<'a> Calculator<'a> {
                         out.push(l);
                     }
                 }
-                if self.ds.plan.spiffs.is_empty() {
+                if self.ds.plan.spiffs.is_empty() && self.rules.spiffs.is_empty() {
                     return;
                 }
                 let family = self.family_of(&t.sku);
+                for (rule, check) in self.spiff_rule_checks(i, tier_id, family) {
+                    if let SpiffCheck::Pays(Some(a)) = check {
+                        let l = self.line(
+                            t,
+                            CommissionRole::Spiff,
+                            ("P-", &rule.rule_id),
+                            &t.partner_id,
+                            a,
+                            period(out),
+                        );
+                        out.push(l);
+                    }
+                }
                 for sp in &self.ds.plan.spiffs {
                     if let SpiffCheck::Pays(Some(a)) = self.spiff_check(sp, t, family, tier_id) {
                         let l = self.line(
@@ -881,6 +937,7 @@ impl<'a> Calculator<'a> {
             }
         }
         let family = self.family_of(&t.sku);
+        self.spiff_rule_lines(t, i, tier_id, family, &period, out);
         for sp in &self.ds.plan.spiffs {
             match self.spiff_check(sp, t, family, tier_id) {
                 SpiffCheck::Skip => {}

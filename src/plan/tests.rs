@@ -45,6 +45,7 @@ fn plan() -> Plan {
         }],
         per_transaction_cap: Some(dec!(1000)),
         clawback_window_days: Some(90),
+        rules: Vec::new(),
     }
 }
 
@@ -573,3 +574,6 @@ proptest! {
         prop_assert_eq!(l[1].2, Decimal::new(half_even(cents * 3), 2));
     }
 }
+
+mod draft;
+mod v2;

@@ -154,6 +154,7 @@ pub fn program(seed: u64, partners: usize, transactions: usize, with_commissions
             spiffs: vec![],
             per_transaction_cap: None,
             clawback_window_days: Some(90),
+            rules: Vec::new(),
         },
         tiers,
         products,

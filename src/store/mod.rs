@@ -17,6 +17,7 @@ pub mod binding;
 pub mod bulk;
 pub mod dataset;
 pub mod flags;
+pub mod plan_versions;
 pub mod queue;
 pub mod sync;
 pub mod workflow;
@@ -47,6 +48,7 @@ const MIGRATIONS: &[&str] = &[
         include_str!("schema.sql"),
     ),
     include_str!("migrations/0004_data_edge.sql"),
+    include_str!("migrations/0011_plan_versions.sql"),
 ];
 
 /// The schema version this build writes.

@@ -79,6 +79,10 @@ pub struct Config {
     pub keys: BTreeMap<String, Vec<String>>,
     /// The PRM this cache syncs with (the secret is in the keyring, not here).
     pub prm: Option<PrmConfig>,
+    /// The routing policy of governed automation (`[policy]`).
+    pub policy: crate::policy::PolicyConfig,
+    /// Alert channels and delivery (`[alerts]`; secrets in the keyring).
+    pub alerts: crate::alerts::AlertsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -100,6 +104,8 @@ impl Default for Config {
             high_value_partners: Vec::new(),
             keys: BTreeMap::new(),
             prm: None,
+            policy: crate::policy::PolicyConfig::default(),
+            alerts: crate::alerts::AlertsConfig::default(),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! The domain core ([`detect`], [`plan`], [`forecast`], [`workflow`]) knows nothing of
 //! the terminal or HTTP.
 
+pub mod alerts;
 pub mod cli;
 pub mod config;
 pub mod demo;
@@ -18,6 +19,7 @@ pub mod logging;
 pub mod model;
 pub mod money;
 pub mod plan;
+pub mod policy;
 pub mod sim;
 pub mod store;
 pub mod sync;

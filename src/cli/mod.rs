@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{Config, Paths, Role};
 
+pub mod alerts;
 pub mod audit;
 pub mod bench;
 pub mod commissions;
@@ -21,6 +22,7 @@ pub mod forecast;
 pub mod import;
 pub mod journal;
 pub mod login;
+pub mod policy;
 pub mod queue;
 pub mod score;
 pub mod sim;
@@ -127,6 +129,10 @@ pub enum Command {
     Backtest(forecast::BacktestArgs),
     /// Benchmarks that print figures (import, score, commissions, tui, sync).
     Bench(bench::Args),
+    /// Governed automation: routing policy, rollout phases, precision gate, rollback.
+    Policy(policy::Args),
+    /// Alert channels (Slack, signed webhooks), the alerts outbox and the daily digest.
+    Alerts(alerts::Args),
 }
 
 /// What every subcommand gets: resolved paths, config and the acting person.
@@ -200,6 +206,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Forecast(a)) => forecast::run(&ctx, a),
         Some(Command::Backtest(a)) => forecast::run_backtest(&ctx, a),
         Some(Command::Bench(a)) => bench::run(&ctx, a),
+        Some(Command::Policy(a)) => policy::run(&ctx, a),
+        Some(Command::Alerts(a)) => alerts::run(&ctx, a),
     }
 }
 

@@ -16,6 +16,7 @@ use rusqlite::Connection;
 pub mod bulk;
 pub mod dataset;
 pub mod flags;
+pub mod policy;
 pub mod queue;
 pub mod sync;
 pub mod workflow;
@@ -45,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
          DROP TABLE transactions_v2;\n",
         include_str!("schema.sql"),
     ),
+    include_str!("migrations/0012_policy.sql"),
 ];
 
 /// The schema version this build writes.

@@ -42,6 +42,7 @@
 //! decision is queued and pushed in turn.
 
 mod audit;
+mod event;
 mod journal;
 mod queue;
 mod types;
@@ -55,6 +56,7 @@ pub use audit::{audit_head, canonical, export as export_audit, trail, verify_cha
 pub use journal::{journal, write_csv as write_journal_csv, JournalLine};
 pub use queue::{queue, signoff_queue, QueueItem, SignoffItem};
 pub use types::*;
+pub use event::record_event;
 
 use crate::money::parse_money;
 use crate::store::workflow::{CaseRow, DecisionRow, FlagRow, OutboxRow, ProposalRow, WfDb};

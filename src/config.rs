@@ -81,6 +81,10 @@ pub struct Config {
     pub prm: Option<PrmConfig>,
     /// GL accounts and closed periods of `tierdesk journal`.
     pub journal: JournalConfig,
+    /// The routing policy of governed automation (`[policy]`).
+    pub policy: crate::policy::PolicyConfig,
+    /// Alert channels and delivery (`[alerts]`; secrets in the keyring).
+    pub alerts: crate::alerts::AlertsConfig,
 }
 
 /// `[journal]`: how `tierdesk journal` books adjustments.
@@ -132,6 +136,8 @@ impl Default for Config {
             keys: BTreeMap::new(),
             prm: None,
             journal: JournalConfig::default(),
+            policy: crate::policy::PolicyConfig::default(),
+            alerts: crate::alerts::AlertsConfig::default(),
         }
     }
 }

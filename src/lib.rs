@@ -7,6 +7,7 @@
 //! The domain core ([`detect`], [`plan`], [`forecast`], [`workflow`]) knows nothing of
 //! the terminal or HTTP.
 
+pub mod alerts;
 pub mod cli;
 pub mod config;
 pub mod demo;
@@ -19,6 +20,7 @@ pub mod model;
 pub mod money;
 pub mod plan;
 pub mod plural;
+pub mod policy;
 pub mod sim;
 pub mod store;
 pub mod sync;

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{Config, Paths, Role};
 
+pub mod alerts;
 pub mod audit;
 pub mod bench;
 pub mod commissions;
@@ -23,6 +24,7 @@ pub mod import;
 pub mod journal;
 pub mod login;
 pub mod plan;
+pub mod policy;
 pub mod queue;
 pub mod score;
 pub mod sim;
@@ -131,6 +133,10 @@ pub enum Command {
     Bench(bench::Args),
     /// Plan rules: draft from plain English, apply as a new plan version, what-if, report.
     Plan(plan::Args),
+    /// Governed automation: routing policy, rollout phases, precision gate, rollback.
+    Policy(policy::Args),
+    /// Alert channels (Slack, signed webhooks), the alerts outbox and the daily digest.
+    Alerts(alerts::Args),
 }
 
 /// What every subcommand gets: resolved paths, config and the acting person.
@@ -205,6 +211,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Backtest(a)) => forecast::run_backtest(&ctx, a),
         Some(Command::Bench(a)) => bench::run(&ctx, a),
         Some(Command::Plan(a)) => plan::run(&ctx, a),
+        Some(Command::Policy(a)) => policy::run(&ctx, a),
+        Some(Command::Alerts(a)) => alerts::run(&ctx, a),
     }
 }
 

@@ -91,6 +91,9 @@ fn run_cache(ctx: &Context, format: Format, _limit: usize) -> anyhow::Result<Exi
             summary.lapsed.join(", ")
         );
     }
+    if let Err(e) = super::policy::after_scoring(&mut store, ctx, false) {
+        eprintln!("policy routing after scoring failed: {e:#}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -18,6 +18,7 @@ pub mod bulk;
 pub mod dataset;
 pub mod flags;
 pub mod plan_versions;
+pub mod policy;
 pub mod queue;
 pub mod sync;
 pub mod workflow;
@@ -49,6 +50,7 @@ const MIGRATIONS: &[&str] = &[
     ),
     include_str!("migrations/0004_data_edge.sql"),
     include_str!("migrations/0011_plan_versions.sql"),
+    include_str!("migrations/0012_policy.sql"),
 ];
 
 /// The schema version this build writes.

@@ -160,7 +160,7 @@ pub struct JournalRow {
 
 /// Workflow access to the cache, on a connection or inside a transaction.
 pub struct WfDb<'a> {
-    conn: &'a Connection,
+    pub(super) conn: &'a Connection,
 }
 
 impl Store {

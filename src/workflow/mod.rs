@@ -40,6 +40,7 @@
 mod amounts;
 mod audit;
 pub mod identity;
+mod event;
 mod journal;
 pub mod prm_write;
 mod queue;
@@ -57,6 +58,7 @@ pub use journal::{journal, journal_with, write_csv as write_journal_csv, Journal
 pub use prm_write::{OutboxPayload, PayloadError, PrmWrite, PAYLOAD_VERSION};
 pub use queue::{queue, signoff_queue, QueueItem, SignoffItem};
 pub use types::*;
+pub use event::record_event;
 
 use crate::money::parse_money;
 use crate::store::workflow::{CaseRow, DecisionRow, FlagRow, OutboxRow, ProposalRow, WfDb};

@@ -79,6 +79,22 @@ pub struct Config {
     pub keys: BTreeMap<String, Vec<String>>,
     /// The PRM this cache syncs with (the secret is in the keyring, not here).
     pub prm: Option<PrmConfig>,
+    /// Workbench habits (`[workbench]`).
+    pub workbench: WorkbenchConfig,
+}
+
+/// `[workbench]` in `config.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct WorkbenchConfig {
+    /// After a decision on one record, move to the next one (default on).
+    pub auto_advance: bool,
+}
+
+impl Default for WorkbenchConfig {
+    fn default() -> Self {
+        WorkbenchConfig { auto_advance: true }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -100,6 +116,7 @@ impl Default for Config {
             high_value_partners: Vec::new(),
             keys: BTreeMap::new(),
             prm: None,
+            workbench: WorkbenchConfig::default(),
         }
     }
 }

@@ -21,5 +21,6 @@ pub mod plan;
 pub mod sim;
 pub mod store;
 pub mod sync;
+pub mod text;
 pub mod tui;
 pub mod workflow;

@@ -85,6 +85,8 @@ pub struct Config {
     pub policy: crate::policy::PolicyConfig,
     /// Alert channels and delivery (`[alerts]`; secrets in the keyring).
     pub alerts: crate::alerts::AlertsConfig,
+    /// Workbench habits (`[workbench]`).
+    pub workbench: WorkbenchConfig,
 }
 
 /// `[journal]`: how `tierdesk journal` books adjustments.
@@ -116,6 +118,20 @@ impl Default for JournalConfig {
     }
 }
 
+/// `[workbench]` in `config.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct WorkbenchConfig {
+    /// After a decision on one record, move to the next one (default on).
+    pub auto_advance: bool,
+}
+
+impl Default for WorkbenchConfig {
+    fn default() -> Self {
+        WorkbenchConfig { auto_advance: true }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PrmConfig {
     pub url: String,
@@ -138,6 +154,7 @@ impl Default for Config {
             journal: JournalConfig::default(),
             policy: crate::policy::PolicyConfig::default(),
             alerts: crate::alerts::AlertsConfig::default(),
+            workbench: WorkbenchConfig::default(),
         }
     }
 }

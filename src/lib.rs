@@ -24,5 +24,6 @@ pub mod policy;
 pub mod sim;
 pub mod store;
 pub mod sync;
+pub mod text;
 pub mod tui;
 pub mod workflow;

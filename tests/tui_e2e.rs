@@ -1,6 +1,8 @@
 //! End to end: the real binary in a pseudo-terminal (portable-pty + vt100) on a small
-//! demo program (`tierdesk demo`: generated, imported, scored, workbench opened). Opens the queue, searches, approves one record, overrides another with a
-//! note, quits, and checks the decisions and audit entries in the database.
+//! demo program (`tierdesk demo`: generated, imported, scored, seeded, workbench opened).
+//! The analyst opens the queue, searches, approves one record, overrides another with a
+//! note and quits; then the manager reopens the same demo and signs off (after the
+//! confirmation); the decisions and audit entries are checked in the database.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -106,15 +108,16 @@ fn small_demo_program(db: &Path, home: &Path) -> (String, String) {
     )
 }
 
-#[test]
-fn search_approve_override_quit_in_a_real_terminal() {
-    let dir = tempfile::tempdir().unwrap();
-    // Learn two record ids from a first run of the demo, then let `tierdesk demo` (same
-    // seed: the same program) recreate its cache and open the workbench in the terminal.
-    let probe = dir.path().join("probe.db");
-    let (approve_id, override_id) = small_demo_program(&probe, dir.path());
-    let db = dir.path().join("demo.db");
-
+/// Runs `tierdesk ARGS demo DEMO --demo-db DB` in a 30x120 pseudo-terminal.
+fn spawn_workbench(
+    home: &Path,
+    db: &Path,
+    who: &[&str],
+) -> (
+    Box<dyn portable_pty::Child + Send + Sync>,
+    Box<dyn Write + Send>,
+    Screen,
+) {
     let pty = native_pty_system();
     let pair = pty
         .openpty(PtySize {
@@ -125,19 +128,20 @@ fn search_approve_override_quit_in_a_real_terminal() {
         })
         .unwrap();
     let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_tierdesk"));
-    cmd.args(["--user", "ana", "--role", "analyst", "demo"]);
+    cmd.args(who);
+    cmd.arg("demo");
     cmd.args(DEMO);
     cmd.args(["--demo-db", db.to_str().unwrap()]);
-    cmd.env("TIERDESK_CONFIG", dir.path().join("config.toml"));
-    cmd.env("XDG_DATA_HOME", dir.path().join("data"));
-    cmd.env("XDG_CONFIG_HOME", dir.path().join("config"));
-    cmd.env("HOME", dir.path());
+    cmd.env("TIERDESK_CONFIG", home.join("config.toml"));
+    cmd.env("XDG_DATA_HOME", home.join("data"));
+    cmd.env("XDG_CONFIG_HOME", home.join("config"));
+    cmd.env("HOME", home);
     cmd.env("TERM", "xterm-256color");
     cmd.env_remove("NO_COLOR");
-    let mut child = pair.slave.spawn_command(cmd).unwrap();
+    let child = pair.slave.spawn_command(cmd).unwrap();
     drop(pair.slave);
     let mut reader = pair.master.try_clone_reader().unwrap();
-    let mut writer = pair.master.take_writer().unwrap();
+    let writer = pair.master.take_writer().unwrap();
     let parser = Arc::new(Mutex::new(vt100::Parser::new(30, 120, 0)));
     let p2 = parser.clone();
     std::thread::spawn(move || {
@@ -151,7 +155,34 @@ fn search_approve_override_quit_in_a_real_terminal() {
             }
         }
     });
-    let screen = Screen { parser };
+    // Keep the master open as long as the child runs.
+    std::mem::forget(pair.master);
+    (child, writer, Screen { parser })
+}
+
+fn wait_exit(child: &mut Box<dyn portable_pty::Child + Send + Sync>, t: Duration) {
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(start.elapsed() < t, "the workbench did not quit");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status:?}");
+}
+
+#[test]
+fn search_approve_override_quit_in_a_real_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    // Learn two record ids from a first run of the demo, then let `tierdesk demo` (same
+    // seed: the same program) recreate its cache and open the workbench in the terminal.
+    let probe = dir.path().join("probe.db");
+    let (approve_id, override_id) = small_demo_program(&probe, dir.path());
+    let db = dir.path().join("demo.db");
+
+    let (mut child, mut writer, screen) =
+        spawn_workbench(dir.path(), &db, &["--user", "ana", "--role", "analyst"]);
     let t = Duration::from_secs(20);
 
     // The queue opens with its header counts.
@@ -187,15 +218,7 @@ fn search_approve_override_quit_in_a_real_terminal() {
     screen.wait_for(&format!("{override_id}: override"), t);
 
     send(&mut writer, b"q");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        assert!(start.elapsed() < t, "the workbench did not quit");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "exit status {status:?}");
+    wait_exit(&mut child, t);
 
     // The decisions and their audit entries are in the cache.
     let s = Store::open(&db).unwrap();
@@ -225,4 +248,37 @@ fn search_approve_override_quit_in_a_real_terminal() {
     assert_eq!(d.reason, "Partner re-signed at a lower price");
     assert!(o.audit.iter().any(|e| e.action.contains("override")
         && e.reason.as_deref() == Some("Partner re-signed at a lower price")));
+
+    // The manager tour: `demo` reopens the same cache (the analyst's work is kept) and
+    // the seeded proposal of another analyst awaits sign-off.
+    let (mut child, mut writer, screen) =
+        spawn_workbench(dir.path(), &db, &["--user", "mia", "--role", "manager"]);
+    screen.wait_for("in queue", Duration::from_secs(120));
+    send(&mut writer, b"2");
+    screen.wait_for("awaiting sign-off", t);
+    let before = Store::open(&db).unwrap().signoff_list(100).unwrap();
+    assert!(
+        before.iter().any(|r| r.proposer.as_deref() != Some("mia")),
+        "nothing for mia to sign off: {before:?}"
+    );
+    let target = before[0].transaction_id.clone();
+    send(&mut writer, b"a");
+    screen.wait_for("total Δ", t);
+    send(&mut writer, b"y");
+    screen.wait_for("sign off →", t);
+    send(&mut writer, b"q");
+    wait_exit(&mut child, t);
+    let s = Store::open(&db).unwrap();
+    let d = s.record_detail(&target).unwrap().unwrap();
+    assert!(
+        d.decisions.iter().any(|x| x.actor == "mia"),
+        "mia's sign-off is not recorded: {:?}",
+        d.decisions
+    );
+    // Reopened, not regenerated: the analyst's approval is still there.
+    let a = s.record_detail(&approve_id).unwrap().unwrap();
+    assert!(a
+        .decisions
+        .iter()
+        .any(|d| d.action == "approve" && d.actor == "ana"));
 }

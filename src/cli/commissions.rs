@@ -19,8 +19,9 @@ pub struct Args {
     /// A data-set folder (docs/dataset.md); without it, the cache.
     #[arg(long, value_name = "DIR")]
     pub dataset: Option<PathBuf>,
-    /// Output format: one JSON object per line, or a table.
-    #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+    /// Output format: a table (the default, like the other commands), or one JSON
+    /// object per line.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Print the variance report (PRM lines against the plan) instead of the lines.
     #[arg(long)]
@@ -103,7 +104,10 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let calc = plan::Calculator::new(&ds);
     let lines = calc.recalculate();
     let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut out = crate::text::Clean::when(
+        args.format == Format::Table,
+        std::io::BufWriter::new(stdout.lock()),
+    );
     let cur = ds.program.currency.clone();
     if args.variances {
         let vars = plan::variances_with(&calc, &lines);

@@ -49,6 +49,13 @@ pub struct Args {
     /// Import and print the summary, but do not open the workbench.
     #[arg(long)]
     pub no_tui: bool,
+    /// Regenerate the demo cache even if it exists (asks first: the work done in it is
+    /// lost). Without it, `demo` reopens the existing demo cache.
+    #[arg(long)]
+    pub fresh: bool,
+    /// With --fresh: do not ask (for scripts).
+    #[arg(long, short = 'y', requires = "fresh")]
+    pub yes: bool,
 }
 
 impl Args {
@@ -63,8 +70,88 @@ impl Args {
     }
 }
 
+/// The options a demo cache was made with, kept next to it (`demo.db.options`).
+fn options_file(db: &Path) -> PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push(".options");
+    PathBuf::from(p)
+}
+
+fn options_text(o: &DemoOptions) -> String {
+    format!(
+        "--seed {} --partners {} --transactions {} --variant {} --as-of {}",
+        o.seed, o.partners, o.transactions, o.variant, o.as_of
+    )
+}
+
+/// Whether `db` holds an imported demo program.
+fn demo_exists(db: &Path) -> bool {
+    db.exists()
+        && crate::store::Store::open(db)
+            .ok()
+            .and_then(|s| s.program_info().ok().flatten())
+            .is_some()
+}
+
+/// `--fresh` on an existing demo: asks (interactive) or needs `--yes`. Ok(false): keep.
+fn confirm_fresh(db: &Path, yes: bool) -> anyhow::Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "the demo cache {} exists and would be replaced (the decisions in it are lost): \
+             add --yes to replace it without asking",
+            db.display()
+        );
+    }
+    print!(
+        "Replace the demo cache {} with a fresh one? The decisions made in it are lost. [y/N] ",
+        db.display()
+    );
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes" | "Yes"))
+}
+
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let opts = args.options();
+    let db = args
+        .demo_db
+        .clone()
+        .unwrap_or_else(|| ctx.paths.demo_db.clone());
+    if args.export.is_none() && demo_exists(&db) {
+        let made = std::fs::read_to_string(options_file(&db)).unwrap_or_default();
+        let wanted = options_text(&opts);
+        if !args.fresh {
+            println!(
+                "Reopening the demo cache {} (made with {}).",
+                db.display(),
+                if made.trim().is_empty() {
+                    "unknown options"
+                } else {
+                    made.trim()
+                }
+            );
+            if !made.trim().is_empty() && made.trim() != wanted {
+                println!("It was made with other options than these ({wanted}): add --fresh to regenerate it.");
+            } else {
+                println!(
+                    "`tierdesk demo --fresh` regenerates it (the decisions made in it are lost)."
+                );
+            }
+            if args.no_tui {
+                return Ok(ExitCode::SUCCESS);
+            }
+            return open_workbench(ctx, &db);
+        }
+        if !confirm_fresh(&db, args.yes)? {
+            println!("Kept the demo cache {}.", db.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
     let t0 = Instant::now();
     let g = demo::generate(&opts);
     let gen_secs = t0.elapsed().as_secs_f64();
@@ -83,10 +170,6 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    let db = args
-        .demo_db
-        .clone()
-        .unwrap_or_else(|| ctx.paths.demo_db.clone());
     let tmp = std::env::temp_dir().join(format!(
         "tierdesk-demo-{}-{}",
         std::process::id(),
@@ -106,6 +189,16 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         report.rejected_total
     );
     score_demo(&db)?;
+    let mut store = crate::store::Store::open(&db)?;
+    let seeded = crate::demo::cases::seed(&mut store, &ctx.config)?;
+    drop(store);
+    println!(
+        "Seeded review work as {} (analyst) and {} (manager): {}",
+        crate::demo::cases::DEMO_ANALYST,
+        crate::demo::cases::DEMO_MANAGER,
+        seeded.describe()
+    );
+    let _ = std::fs::write(options_file(&db), options_text(&opts));
     if args.no_tui {
         return Ok(ExitCode::SUCCESS);
     }

@@ -21,7 +21,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let calc = Calculator::new(&ds);
     match calc.explain(args.transaction_id.trim()) {
         Some(e) => {
-            print!("{e}");
+            print!("{}", crate::text::sanitize_multiline(&e.to_string()));
             Ok(ExitCode::SUCCESS)
         }
         None => {

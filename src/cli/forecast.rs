@@ -85,7 +85,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
     let (ds, lines) = load(ctx, args.dataset.as_ref())?;
     let out = std::io::stdout();
-    let mut out = out.lock();
+    let mut out = crate::text::Clean::when(args.format == Format::Table, out.lock());
     if args.risk {
         let opts = RiskOptions {
             keep_tier_attainment: args.keep_tier_at,

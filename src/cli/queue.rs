@@ -1,11 +1,18 @@
-//! `tierdesk queue --format jsonl|table [--state S] [--limit N]`: the exception queue.
+//! `tierdesk queue --format jsonl|table [--state S] [--kind K] [--limit N]`: the exception
+//! queue — the same rows, in the same order, as the workbench's queue (one read model:
+//! `Store::queue_page`, review window, at least one kind, by score then at stake).
 
 use std::io::Write;
 use std::process::ExitCode;
 
+use rust_decimal::Decimal;
+use serde::Serialize;
+
 use super::{Context, Format};
-use crate::money::format_money;
-use crate::workflow::{self, CaseState};
+use crate::money::{format_money, parse_money};
+use crate::store::queue::{PageDir, QueueFilter, QueueRow, QueueSort};
+use crate::text::sanitize;
+use crate::workflow::CaseState;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -15,63 +22,170 @@ pub struct Args {
     /// Only cases in this state (flagged, in_review, awaiting_signoff, queued_for_push, ...).
     #[arg(long, value_name = "S")]
     pub state: Option<String>,
+    /// Only flags of this kind (duplicate, discount_policy, ...).
+    #[arg(long, value_name = "K")]
+    pub kind: Option<String>,
     /// At most N rows.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
 }
 
-pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
-    let state = match args.state.as_deref() {
-        None => None,
-        Some(s) => match CaseState::parse(s) {
-            Some(st) => Some(st),
-            None => {
-                let all: Vec<&str> = CaseState::ALL.iter().map(|s| s.as_str()).collect();
-                eprintln!(
-                    "tierdesk queue: unknown state '{s}'; one of: {}",
-                    all.join(", ")
-                );
-                return Ok(ExitCode::from(2));
-            }
-        },
-    };
-    let store = ctx.open_existing_store()?;
-    let items = workflow::queue(&store, state, args.limit.unwrap_or(usize::MAX))?;
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    match args.format {
-        Format::Jsonl => {
-            for it in &items {
-                serde_json::to_writer(&mut out, it)?;
-                out.write_all(b"\n")?;
-            }
-        }
-        Format::Table => {
-            writeln!(
-                out,
-                "{:<18} {:<12} {:>6}  {:<18} {:>16} {:>14} {:>14}  KINDS",
-                "TRANSACTION", "PARTNER", "SCORE", "STATE", "AMOUNT", "AT STAKE", "PROPOSED"
-            )?;
-            for it in &items {
-                let cur = it.currency.as_deref().unwrap_or("");
-                writeln!(
-                    out,
-                    "{:<18} {:<12} {:>6.3}  {:<18} {:>16} {:>14} {:>14}  {}",
-                    it.transaction_id,
-                    it.partner_id,
-                    it.score,
-                    it.state.as_str(),
-                    format_money(it.amount, cur),
-                    format_money(it.at_stake, cur),
-                    it.proposed_amount
-                        .map(|p| format_money(p, cur))
-                        .unwrap_or_else(|| "-".into()),
-                    it.kinds.join(",")
-                )?;
-            }
-            writeln!(out, "{} case(s)", items.len())?;
+/// One queue line as `--format jsonl` prints it (money as exact decimal strings).
+#[derive(Debug, Serialize)]
+struct Item<'a> {
+    transaction_id: &'a str,
+    partner_id: &'a str,
+    partner_name: &'a str,
+    tier: &'a str,
+    score: f64,
+    confidence: f64,
+    kinds: &'a [String],
+    amount: &'a str,
+    currency: &'a str,
+    at_stake: String,
+    state: &'a str,
+    /// hold / reverse / recompute / adjust: what approving carries out.
+    action: Option<&'a str>,
+    /// The same as `action` (the name earlier versions printed).
+    proposed_action: Option<&'a str>,
+    current_amount: Option<&'a str>,
+    proposed_amount: Option<&'a str>,
+    delta: Option<&'a str>,
+    decided_amount: Option<&'a str>,
+    proposer: Option<&'a str>,
+    reasons: &'a [String],
+}
+
+impl<'a> Item<'a> {
+    fn of(r: &'a QueueRow) -> Item<'a> {
+        Item {
+            transaction_id: &r.transaction_id,
+            partner_id: &r.partner_id,
+            partner_name: &r.partner_name,
+            tier: &r.tier,
+            score: r.score,
+            confidence: r.confidence,
+            kinds: &r.kinds,
+            amount: &r.amount,
+            currency: &r.currency,
+            at_stake: Decimal::new(r.at_stake_minor, 2).to_string(),
+            state: &r.status,
+            action: r.action.as_deref(),
+            proposed_action: r.action.as_deref(),
+            current_amount: r.current_amount.as_deref(),
+            proposed_amount: r.proposed_amount.as_deref(),
+            delta: r.delta.as_deref(),
+            decided_amount: r.decided_amount.as_deref(),
+            proposer: r.proposer.as_deref(),
+            reasons: &r.reasons,
         }
     }
-    out.flush()?;
+}
+
+/// Rows fetched per page while walking the queue.
+const PAGE: usize = 500;
+
+/// The whole queue (or its first `limit` rows) in the workbench's order.
+pub fn rows(
+    store: &crate::store::Store,
+    filter: &QueueFilter,
+    limit: usize,
+) -> anyhow::Result<Vec<QueueRow>> {
+    let mut out: Vec<QueueRow> = Vec::new();
+    while out.len() < limit {
+        let want = PAGE.min(limit - out.len());
+        let cursor = out.last().map(QueueRow::cursor);
+        let page = store.queue_page(
+            filter,
+            QueueSort::Rank,
+            cursor.as_ref(),
+            PageDir::After,
+            want,
+        )?;
+        let n = page.len();
+        out.extend(page);
+        if n < want {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(s) = args.state.as_deref() {
+        if CaseState::parse(s).is_none() {
+            let all: Vec<&str> = CaseState::ALL.iter().map(|s| s.as_str()).collect();
+            eprintln!(
+                "tierdesk queue: unknown state '{}'; one of: {}",
+                sanitize(s),
+                all.join(", ")
+            );
+            return Ok(ExitCode::from(2));
+        }
+    }
+    let store = ctx.open_existing_store()?;
+    let filter = QueueFilter {
+        status: args.state.clone(),
+        kind: args.kind.clone(),
+        ..QueueFilter::default()
+    };
+    let items = rows(&store, &filter, args.limit.unwrap_or(usize::MAX))?;
+    match args.format {
+        Format::Jsonl => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for it in &items {
+                serde_json::to_writer(&mut out, &Item::of(it))?;
+                out.write_all(b"\n")?;
+            }
+            out.flush()?;
+        }
+        Format::Table => {
+            let mut out = crate::text::clean_stdout();
+            table(&mut out, &items)?;
+            out.flush()?;
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+fn money(s: Option<&str>, cur: &str) -> String {
+    match s.and_then(parse_money) {
+        Some(d) => format_money(d, cur),
+        None => "-".into(),
+    }
+}
+
+fn table(out: &mut impl Write, items: &[QueueRow]) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:<14} {:>5}  {:<18} {:<22} {:<16} {:<9} {:>14} {:>14} {:>14} {:>14}",
+        "TRANSACTION",
+        "SCORE",
+        "KINDS",
+        "PARTNER",
+        "STATE",
+        "ACTION",
+        "AT STAKE",
+        "CURRENT",
+        "PROPOSED",
+        "DECIDED"
+    )?;
+    for r in items {
+        let cur = r.currency.as_str();
+        writeln!(
+            out,
+            "{:<14} {:>5.3}  {:<18} {:<22} {:<16} {:<9} {:>14} {:>14} {:>14} {:>14}",
+            r.transaction_id,
+            r.score,
+            crate::text::fit(&r.kinds.join(","), 18),
+            crate::text::fit(&r.partner_name, 22),
+            r.status,
+            r.action.as_deref().unwrap_or("-"),
+            format_money(Decimal::new(r.at_stake_minor, 2), cur),
+            money(r.current_amount.as_deref(), cur),
+            money(r.proposed_amount.as_deref(), cur),
+            money(r.decided_amount.as_deref(), cur),
+        )?;
+    }
+    writeln!(out, "{} case(s)", items.len())
 }

@@ -50,7 +50,10 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     };
     let findings = detect::score_dataset_full(&ds, &variances);
     let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut out = crate::text::Clean::when(
+        args.format == Format::Table,
+        std::io::BufWriter::new(stdout.lock()),
+    );
     match args.format {
         Format::Jsonl => write_jsonl(&mut out, &findings)?,
         Format::Table => write_table(&mut out, &ds, &findings, args.limit)?,

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{AnomalyKind, CommissionLine, Dataset};
 
 mod build;
+pub mod cases;
 mod commissions;
 mod export;
 mod inject;

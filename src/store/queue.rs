@@ -102,7 +102,7 @@ pub enum PageDir {
 pub type FilterChoices = (Vec<(String, String)>, Vec<String>);
 
 /// One queue line.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct QueueRow {
     pub transaction_id: String,
     pub score: f64,
@@ -119,6 +119,17 @@ pub struct QueueRow {
     pub at_stake_minor: i64,
     pub submitted_at: String,
     pub status: String,
+    /// The proposal being reviewed (hold / reverse / recompute / adjust), if any.
+    pub action: Option<String>,
+    /// Exact decimal texts of the proposal: accrued now, what it should be, the change.
+    pub current_amount: Option<String>,
+    pub proposed_amount: Option<String>,
+    pub delta: Option<String>,
+    /// The amount a reviewer decided (override or approved proposal), if decided.
+    pub decided_amount: Option<String>,
+    pub proposer: Option<String>,
+    /// The flag's reasons (one sentence each).
+    pub reasons: Vec<String>,
 }
 
 impl QueueRow {
@@ -334,10 +345,14 @@ const QUEUE_SELECT: &str = "SELECT f.transaction_id, f.score, f.confidence, f.ki
                   WHERE h.partner_id = f.partner_id AND h.effective_from <= t.closed_on
                   ORDER BY h.effective_from DESC LIMIT 1), ''),
         COALESCE(t.customer_name, ''), COALESCE(t.amount, '0'), COALESCE(t.currency, ''),
-        f.amount_minor, f.at_stake_minor, COALESCE(t.submitted_at, ''), f.status
+        f.amount_minor, f.at_stake_minor, COALESCE(t.submitted_at, ''), f.status,
+        pr.action, pr.current_amount, pr.proposed_amount, pr.delta, c.decided_amount,
+        c.proposer, f.reasons
    FROM flags f
    LEFT JOIN transactions t ON t.transaction_id = f.transaction_id
-   LEFT JOIN partners p ON p.partner_id = f.partner_id";
+   LEFT JOIN partners p ON p.partner_id = f.partner_id
+   LEFT JOIN proposals pr ON pr.transaction_id = f.transaction_id
+   LEFT JOIN cases c ON c.transaction_id = f.transaction_id";
 
 fn queue_row(r: &Row<'_>) -> rusqlite::Result<QueueRow> {
     let kinds: String = r.get(3)?;
@@ -356,6 +371,16 @@ fn queue_row(r: &Row<'_>) -> rusqlite::Result<QueueRow> {
         at_stake_minor: r.get(11)?,
         submitted_at: r.get(12)?,
         status: r.get(13)?,
+        action: r.get(14)?,
+        current_amount: r.get(15)?,
+        proposed_amount: r.get(16)?,
+        delta: r.get(17)?,
+        decided_amount: r.get(18)?,
+        proposer: r.get(19)?,
+        reasons: r
+            .get::<_, Option<String>>(20)?
+            .and_then(|j| serde_json::from_str(&j).ok())
+            .unwrap_or_default(),
     })
 }
 
@@ -1028,6 +1053,14 @@ impl Store {
     }
 
     /// The highest transaction rowid: a cheap upper bound of the transaction count.
+    /// SQLite's `PRAGMA data_version` of this connection: it changes when another
+    /// connection (another process, another thread) commits to the cache.
+    pub fn data_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))?)
+    }
+
     pub fn transaction_rowid_max(&self) -> Result<i64> {
         Ok(self.conn.query_row(
             "SELECT COALESCE(MAX(rowid), 0) FROM transactions",

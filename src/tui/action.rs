@@ -36,6 +36,11 @@ pub enum Action {
     Help,
     Palette,
     Quit,
+    NextRecord,
+    PrevRecord,
+    NextUnreviewed,
+    CopyId,
+    ExportView,
 }
 
 /// Where an action is offered (for grouping in the help overlay).
@@ -61,7 +66,7 @@ impl Group {
 }
 
 impl Action {
-    pub const ALL: [Action; 31] = [
+    pub const ALL: [Action; 36] = [
         Action::Up,
         Action::Down,
         Action::PageUp,
@@ -72,6 +77,9 @@ impl Action {
         Action::PrevPane,
         Action::Open,
         Action::Back,
+        Action::NextRecord,
+        Action::PrevRecord,
+        Action::NextUnreviewed,
         Action::QueueView,
         Action::SignoffView,
         Action::ForecastView,
@@ -81,6 +89,8 @@ impl Action {
         Action::Sort,
         Action::ToggleSelect,
         Action::SelectAll,
+        Action::CopyId,
+        Action::ExportView,
         Action::Approve,
         Action::Override,
         Action::Dismiss,
@@ -129,6 +139,11 @@ impl Action {
             Action::Help => "help",
             Action::Palette => "palette",
             Action::Quit => "quit",
+            Action::NextRecord => "next_record",
+            Action::PrevRecord => "prev_record",
+            Action::NextUnreviewed => "next_unreviewed",
+            Action::CopyId => "copy_id",
+            Action::ExportView => "export_view",
         }
     }
 
@@ -136,10 +151,10 @@ impl Action {
         match self {
             Action::Up => "Move up one row",
             Action::Down => "Move down one row",
-            Action::PageUp => "Move up one page",
-            Action::PageDown => "Move down one page",
-            Action::Top => "Go to the first row",
-            Action::Bottom => "Go to the last row",
+            Action::PageUp => "Move up one page (in a record: scroll the pane)",
+            Action::PageDown => "Move down one page (in a record: scroll the pane)",
+            Action::Top => "Go to the first row (in a record: top of the pane)",
+            Action::Bottom => "Go to the last row (in a record: end of the pane)",
             Action::NextPane => "Next pane (detail, reasoning, commission, decision, audit)",
             Action::PrevPane => "Previous pane",
             Action::Open => "Open the selected record",
@@ -165,6 +180,11 @@ impl Action {
             Action::Help => "Show this help",
             Action::Palette => "Command palette",
             Action::Quit => "Quit",
+            Action::NextRecord => "Next record (in the record view too)",
+            Action::PrevRecord => "Previous record (in the record view too)",
+            Action::NextUnreviewed => "Next record nobody has reviewed yet",
+            Action::CopyId => "Copy the transaction id to the clipboard (OSC 52)",
+            Action::ExportView => "Export the queue as filtered and sorted now to a CSV file",
         }
     }
 
@@ -180,6 +200,9 @@ impl Action {
             | Action::PrevPane
             | Action::Open
             | Action::Back
+            | Action::NextRecord
+            | Action::PrevRecord
+            | Action::NextUnreviewed
             | Action::QueueView
             | Action::SignoffView
             | Action::ForecastView => Group::View,
@@ -188,7 +211,9 @@ impl Action {
             | Action::ClearFilter
             | Action::Sort
             | Action::ToggleSelect
-            | Action::SelectAll => Group::Find,
+            | Action::SelectAll
+            | Action::CopyId
+            | Action::ExportView => Group::Find,
             Action::Approve
             | Action::Override
             | Action::Dismiss
@@ -236,6 +261,11 @@ impl Action {
             Action::Help => &["?", "f1"],
             Action::Palette => &[":"],
             Action::Quit => &["q", "ctrl-c"],
+            Action::NextRecord => &["]"],
+            Action::PrevRecord => &["["],
+            Action::NextUnreviewed => &["n"],
+            Action::CopyId => &["y"],
+            Action::ExportView => &["E"],
         }
     }
 

@@ -193,6 +193,8 @@ pub enum Modal {
     },
     Filter(FilterForm),
     Form(Box<DecisionForm>),
+    /// A question before a bulk action, a sign-off, a bulk undo or a far-off override.
+    Confirm(Box<super::flow::Confirm>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -224,6 +226,7 @@ impl BgSync {
             Some(_) => Some("sync off"),
             // Offline in the cache's status may be a choice (`sync --offline`); only a
             // run of this workbench that could not reach the PRM says unreachable.
+            None if self.last.as_ref().is_some_and(|l| l.crashed.is_some()) => Some("sync error"),
             None if online != Some(true) && self.last.as_ref().is_some_and(|l| !l.online) => {
                 Some("unreachable")
             }
@@ -268,6 +271,8 @@ pub struct App {
     /// Last drawn size and the queue table's area (for paging and mouse clicks).
     pub size: Cell<(u16, u16)>,
     pub table_area: Cell<Rect>,
+    /// Record navigation, auto-advance and where Esc returns (see `flow`).
+    pub nav: super::flow::NavState,
 }
 
 /// Width from which the queue and the record panes are shown side by side.
@@ -281,7 +286,7 @@ impl App {
         App {
             user,
             role,
-            config,
+            config: config.clone(),
             theme,
             keymap,
             program: None,
@@ -307,6 +312,10 @@ impl App {
             dirty: true,
             size: Cell::new((80, 24)),
             table_area: Cell::new(Rect::default()),
+            nav: super::flow::NavState {
+                auto_advance: config.workbench.auto_advance,
+                ..Default::default()
+            },
         }
     }
 
@@ -336,6 +345,11 @@ impl App {
     pub fn page_rows(&self) -> usize {
         let a = self.table_area.get();
         (a.height.saturating_sub(1) as usize).max(1)
+    }
+
+    /// The effect that reloads the queue window (for sibling modules).
+    pub(crate) fn reload_queue_effect(&mut self, select: Select) -> Effect {
+        self.reload_queue(select)
     }
 
     fn reload_queue(&mut self, select: Select) -> Effect {
@@ -400,7 +414,7 @@ impl App {
     }
 
     /// After the selection moved: prefetch and (when a pane shows it) load the record.
-    fn selection_changed(&mut self) -> Vec<Effect> {
+    pub(crate) fn selection_changed(&mut self) -> Vec<Effect> {
         let mut fx = self.prefetch();
         if self.view == View::Record || (self.view == View::Queue && self.wide()) {
             if let Some(id) = self.queue.current().map(|r| r.transaction_id.clone()) {
@@ -534,6 +548,11 @@ impl App {
         vec![Effect::LoadForecast]
     }
 
+    /// [`App::refresh`] for sibling modules.
+    pub(crate) fn refresh_views(&mut self) -> Vec<Effect> {
+        self.refresh()
+    }
+
     /// Reloads the queue window, counts, sync status and what the view shows.
     fn refresh(&mut self) -> Vec<Effect> {
         let mut fx = vec![Effect::LoadCounters, Effect::LoadStatus];
@@ -558,6 +577,9 @@ impl App {
             Action::Up | Action::Down | Action::PageUp | Action::PageDown
         ) {
             self.message = None;
+        }
+        if let Some(fx) = self.flow_update(action) {
+            return fx;
         }
         let page = self.page_rows() as isize;
         match action {
@@ -827,6 +849,12 @@ impl App {
                 }
                 self.open_form(FormKind::Reject)
             }
+            // Handled in `flow_update` (record navigation, copy, export).
+            Action::NextRecord
+            | Action::PrevRecord
+            | Action::NextUnreviewed
+            | Action::CopyId
+            | Action::ExportView => vec![],
             Action::Undo => {
                 let ids = self.targets();
                 match ids.as_slice() {
@@ -913,6 +941,7 @@ impl App {
                         if select != Select::Keep {
                             q.marked.retain(|m| live.contains(m));
                         }
+                        self.after_queue_page();
                     }
                     PageMode::Append => {
                         q.at_bottom = !full;
@@ -999,14 +1028,16 @@ impl App {
                 vec![]
             }
             Msg::Done { ok, text } => {
+                let mut fx = self.after_done(ok);
                 if ok {
                     self.queue.marked.clear();
                     self.signoff.marked.clear();
                     self.info(Level::Ok, text);
-                    self.refresh()
+                    fx.extend(self.refresh());
+                    fx
                 } else {
                     self.info(Level::Error, text);
-                    vec![]
+                    fx
                 }
             }
             Msg::SearchIndex { entries, .. } => {
@@ -1068,6 +1099,7 @@ impl App {
                 self.bg.unavailable = Some(why);
                 vec![Effect::LoadStatus]
             }
+            Msg::DataVersion(v) => self.on_data_version(v),
             Msg::Error(e) => {
                 self.queue.loading = false;
                 self.info(Level::Error, e);
@@ -1078,7 +1110,21 @@ impl App {
 
     /// A key press: modal components first, then the keymap.
     pub fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let fx = self.on_key_inner(key);
+        self.note_effects(&fx);
+        fx
+    }
+
+    fn on_key_inner(&mut self, key: KeyEvent) -> Vec<Effect> {
         self.dirty = true;
+        // Behind "Terminal too small" nothing acts but quit: the user cannot see it.
+        let (w, h) = self.size.get();
+        if w < MIN_W || h < MIN_H {
+            return match self.keymap.action(&key) {
+                Some(Action::Quit) => self.update(Action::Quit),
+                _ => vec![],
+            };
+        }
         if let Some(modal) = self.modal.take() {
             return self.modal_key(modal, key);
         }
@@ -1122,6 +1168,7 @@ impl App {
     fn modal_key(&mut self, modal: Modal, key: KeyEvent) -> Vec<Effect> {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         match modal {
+            Modal::Confirm(c) => self.confirm_key(c, key),
             Modal::Help { scroll } => {
                 let scroll = match key.code {
                     KeyCode::Down | KeyCode::Char('j') => scroll.saturating_add(1),
@@ -1138,6 +1185,9 @@ impl App {
                 match key.code {
                     KeyCode::Esc => return vec![],
                     KeyCode::Enter => {
+                        if let Some(fx) = self.palette_command(&input) {
+                            return fx;
+                        }
                         return match matches.get(sel) {
                             Some(a) => self.update(*a),
                             None => vec![],
@@ -1351,11 +1401,19 @@ impl App {
             Level::Info,
             format!("working: {} {} …", decision.label(), ids.len()),
         );
-        Ok(vec![Effect::Decide {
-            ids,
+        let amount = match &decision {
+            Decision::Override(a) => Some(*a),
+            _ => None,
+        };
+        let fx = vec![Effect::Decide {
+            ids: ids.clone(),
             decision,
             reason,
-        }])
+        }];
+        Ok(match amount {
+            Some(a) => self.confirm_override(&ids, a, fx),
+            None => fx,
+        })
     }
 
     /// Whether an adjustment of `delta` in `currency` for `partner` needs a manager's
@@ -1372,17 +1430,10 @@ impl App {
     }
 }
 
-/// Actions whose name or description contains every word typed in the palette.
+/// Actions whose name or description contains every word typed in the palette, the
+/// exact name first (see `palette`).
 pub fn palette_matches(input: &str) -> Vec<Action> {
-    let words: Vec<String> = input.split_whitespace().map(str::to_lowercase).collect();
-    Action::ALL
-        .iter()
-        .copied()
-        .filter(|a| {
-            let hay = format!("{} {}", a.name(), a.description()).to_lowercase();
-            words.iter().all(|w| hay.contains(w.as_str()))
-        })
-        .collect()
+    super::palette::ranked(input)
 }
 
 #[cfg(test)]
@@ -1523,6 +1574,7 @@ mod tests {
             at_stake_minor: 1,
             submitted_at: String::new(),
             status: "flagged".into(),
+            ..Default::default()
         }];
         assert!(matches!(
             a.update(Action::Approve).as_slice(),

@@ -85,6 +85,8 @@ pub enum Effect {
         reason: String,
     },
     Undo(String),
+    /// Undo the latest decision on each of several records (each on its own).
+    UndoBatch(Vec<String>),
     /// The forecast, attainment risk and backtest of the whole program (slow: seconds on
     /// big caches).
     LoadForecast,
@@ -92,9 +94,43 @@ pub enum Effect {
     BuildSearchIndex,
     /// Ask the background sync thread for a run now.
     SyncNow,
+    /// Read the cache's data version (has another process written?).
+    CheckDataVersion,
+    /// Put text on the terminal's clipboard (OSC 52; done by the render loop).
+    Copy(String),
+    /// Write the whole queue as filtered and sorted to a CSV file in the working folder.
+    ExportCsv {
+        filter: QueueFilter,
+        sort: QueueSort,
+    },
 }
 
 impl Effect {
+    /// What the effect does, in a few words (for messages about it).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Effect::LoadProgram => "loading the program",
+            Effect::LoadQueue { .. } => "loading the queue",
+            Effect::LoadCounters => "loading the counters",
+            Effect::LoadStatus => "loading the sync status",
+            Effect::LoadDetail(_) => "loading the record",
+            Effect::LoadSignoff => "loading the sign-off list",
+            Effect::LoadExplain(_) => "explaining the commission",
+            Effect::Decide { .. } => "deciding",
+            Effect::Signoff { .. } => "signing off",
+            Effect::Undo(_) | Effect::UndoBatch(_) => "undoing",
+            Effect::LoadForecast => "forecasting",
+            Effect::BuildSearchIndex => "building the search index",
+            Effect::SyncNow => "syncing",
+            Effect::CheckDataVersion => "watching the cache",
+            Effect::Copy(_) => "copying",
+            Effect::ExportCsv { .. } => "exporting",
+            // Effects added by other views describe themselves generically.
+            #[allow(unreachable_patterns)]
+            _ => "working",
+        }
+    }
+
     /// Whether this effect belongs on the search worker: index builds and queue pages
     /// narrowed by a search text.
     pub fn is_search(&self) -> bool {
@@ -149,6 +185,8 @@ pub enum Msg {
         text: String,
     },
     Error(String),
+    /// The cache's data version (another connection committed when it changes).
+    DataVersion(i64),
 }
 
 /// Everything the render loop waits for, on one channel: terminal input, worker results,
@@ -181,6 +219,8 @@ pub struct ForecastData {
     pub rows: Vec<crate::forecast::ForecastRow>,
     /// Partners at risk, most at risk first.
     pub risk: Vec<crate::forecast::PartnerRisk>,
+    /// Why no risk is shown although partners were assessed (the quarter is over).
+    pub risk_note: Option<String>,
     pub backtest: crate::forecast::BacktestReport,
 }
 
@@ -202,9 +242,19 @@ fn load_forecast(store: &Store) -> Result<ForecastData, String> {
         .into_iter()
         .filter(|r| !r.scope.starts_with("partner:"))
         .collect();
-    let mut risk: Vec<_> = forecast::attainment_risk(&ds, &lines)
+    let all_risk = forecast::attainment_risk(&ds, &lines);
+    // A quarter already over (as of its last day) has nothing left at risk: its
+    // bookings are final, and the next quarter's have not started.
+    let over = all_risk.first().filter(|r| r.typical_share_done >= 1.0);
+    let risk_note = over.map(|r| {
+        format!(
+            "{} is over as of {}: its bookings are final, nothing is left at risk",
+            r.period, ds.program.as_of
+        )
+    });
+    let mut risk: Vec<_> = all_risk
         .into_iter()
-        .filter(|r| r.at_risk)
+        .filter(|r| r.at_risk && risk_note.is_none())
         .collect();
     risk.sort_by(|a, b| {
         a.p_keep_tier
@@ -219,6 +269,7 @@ fn load_forecast(store: &Store) -> Result<ForecastData, String> {
         history,
         rows,
         risk,
+        risk_note,
         backtest,
     })
 }
@@ -512,8 +563,12 @@ fn run(store: &mut Store, env: &Env, e: Effect) -> anyhow::Result<Msg> {
             reason,
         } => done(workflow_signoff(store, env, &ids, approve, &reason)),
         Effect::Undo(id) => done(workflow_undo(store, env, &id)),
+        Effect::UndoBatch(ids) => done(workflow_undo_many(store, env, &ids)),
         Effect::LoadForecast => Msg::Forecast(Err("not loaded".into())),
         Effect::BuildSearchIndex => Msg::Error("search index: not built here".into()),
+        Effect::CheckDataVersion => Msg::DataVersion(store.data_version()?),
+        Effect::Copy(_) => Msg::Error("copying needs the interactive workbench".into()),
+        Effect::ExportCsv { filter, sort } => done(super::export::queue_csv(store, &filter, sort)),
         Effect::SyncNow => {
             Msg::SyncUnavailable("background sync runs in the interactive workbench".into())
         }
@@ -609,6 +664,28 @@ fn workflow_undo(store: &mut Store, env: &Env, id: &str) -> Result<String, Strin
         .map_err(|e| format!("undo: {e}"))
 }
 
+/// Undoes each record's latest decision on its own; says how many worked and why the
+/// first that did not.
+fn workflow_undo_many(store: &mut Store, env: &Env, ids: &[String]) -> Result<String, String> {
+    let mut undone = 0;
+    let mut failed: Vec<String> = Vec::new();
+    for id in ids {
+        match workflow_undo(store, env, id) {
+            Ok(_) => undone += 1,
+            Err(e) => failed.push(e),
+        }
+    }
+    match failed.first() {
+        None => Ok(format!("undone {undone} of {} records", ids.len())),
+        Some(first) if undone > 0 => Ok(format!(
+            "undone {undone} of {} records; {} could not be: {first}",
+            ids.len(),
+            failed.len()
+        )),
+        Some(first) => Err(format!("nothing undone: {first}")),
+    }
+}
+
 /// The background worker: one thread, its own store connection. Detail requests are
 /// coalesced (only the newest pending one runs), so fast scrolling never queues work.
 pub fn spawn_worker(
@@ -658,10 +735,16 @@ pub fn spawn_worker(
                     continue;
                 }
                 let mut alive = true;
-                execute_stream(&mut store, &env, &mut state, e, &mut |m| {
-                    alive = tx.send(Incoming::Msg(m)).is_ok();
-                    alive
+                let what = e.label();
+                let caught = super::guard::catch(what, || {
+                    execute_stream(&mut store, &env, &mut state, e, &mut |m| {
+                        alive = tx.send(Incoming::Msg(m)).is_ok();
+                        alive
+                    })
                 });
+                if let Err(why) = caught {
+                    alive = tx.send(Incoming::Msg(Msg::Error(why))).is_ok();
+                }
                 if !alive {
                     return;
                 }

@@ -10,7 +10,11 @@
 pub mod action;
 pub mod app;
 pub mod effects;
+pub mod export;
+pub mod flow;
+pub mod guard;
 pub mod keymap;
+pub mod palette;
 pub mod search;
 pub mod sync;
 pub mod theme;
@@ -60,11 +64,13 @@ pub struct TerminalGuard {
 
 impl TerminalGuard {
     pub fn enter() -> anyhow::Result<TerminalGuard> {
-        // Restore first, then print the panic, so the message is readable.
+        // Every panic is logged. The render thread's: restore first, then print the
+        // panic, so the message is readable. Another thread's: the screen stays as it is
+        // (its job turns the panic into a message, see `guard`).
+        guard::mark_render_thread();
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            restore_terminal();
-            previous(info);
+            guard::hook(info, restore_terminal, || previous(info));
         }));
         enable_raw_mode()?;
         let guard = TerminalGuard { _private: () };
@@ -219,6 +225,10 @@ pub fn run(ctx: &Context, db: &Path) -> anyhow::Result<()> {
             latest_req.store(*req, Ordering::SeqCst);
         }
         let _ = match e {
+            Effect::Copy(text) => {
+                export::osc52(&mut stdout(), &text);
+                Ok(())
+            }
             Effect::SyncNow => sync_tx.send(sync::SyncCmd::Now).map_err(|_| ()),
             e if e.is_search() => search_tx.send(e).map_err(|_| ()),
             e => fx_tx.send(e).map_err(|_| ()),
@@ -252,7 +262,13 @@ pub fn run(ctx: &Context, db: &Path) -> anyhow::Result<()> {
             };
             let first = match in_rx.recv_timeout(wait) {
                 Ok(i) => i,
-                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Timeout) => {
+                    // Idle: watch the cache for writes by other processes.
+                    for e in app.tick(Instant::now()) {
+                        dispatch(e);
+                    }
+                    continue;
+                }
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
             };
             // Handle everything already waiting before drawing once.

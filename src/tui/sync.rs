@@ -41,6 +41,8 @@ pub struct SyncSummary {
     pub written: u64,
     pub scored: Option<Result<usize, String>>,
     pub millis: u64,
+    /// The run stopped on an internal error (a panic, logged): what it said.
+    pub crashed: Option<String>,
 }
 
 impl SyncSummary {
@@ -55,11 +57,15 @@ impl SyncSummary {
             written: r.written,
             scored: None,
             millis: took.as_millis() as u64,
+            crashed: None,
         }
     }
 
     /// One line for the message area.
     pub fn describe(&self) -> String {
+        if let Some(why) = &self.crashed {
+            return format!("sync: {why}; decisions wait in the outbox");
+        }
         if !self.online {
             return "sync: PRM unreachable — working offline; decisions wait in the outbox".into();
         }
@@ -222,14 +228,15 @@ pub fn spawn_with(
                 return;
             }
         };
-        let conn = connect();
+        let conn = super::guard::catch("connecting to the PRM", connect).and_then(|c| c);
         if let Err(why) = &conn {
             if !send(&tx, Msg::SyncUnavailable(why.clone())) {
                 return;
             }
         }
-        // First run right away when a PRM is there.
-        let mut due = conn.is_ok().then(Instant::now);
+        // First run right away when a PRM is there and background sync is on
+        // (`TIERDESK_SYNC_INTERVAL=0`: only when asked with `S`).
+        let mut due = (conn.is_ok() && every.is_some()).then(Instant::now);
         loop {
             let wait = due.map_or(Duration::from_secs(3600), |d| {
                 d.saturating_duration_since(Instant::now())
@@ -254,7 +261,12 @@ pub fn spawn_with(
             if !send(&tx, Msg::SyncStarted) {
                 return;
             }
-            let summary = run_one(&rt, prm, &db, &opts, &tx);
+            let summary =
+                super::guard::catch("the sync run", || run_one(&rt, prm, &db, &opts, &tx))
+                    .unwrap_or_else(|why| SyncSummary {
+                        crashed: Some(why),
+                        ..SyncSummary::default()
+                    });
             if !send(&tx, Msg::SyncFinished(Box::new(summary))) {
                 return;
             }
@@ -324,7 +336,7 @@ mod tests {
                 Ok(AnyPrm::new(Flavor::Partnerstack, conn))
             },
             opts,
-            None,
+            Some(Duration::from_secs(3600)),
             cmd_rx,
             tx,
         );
@@ -356,6 +368,64 @@ mod tests {
         assert!(off.describe().contains("offline"));
         let status = Store::open(&db).unwrap().sync_status().unwrap();
         assert_eq!(status.online, Some(false));
+    }
+
+    /// `TIERDESK_SYNC_INTERVAL=0` (no interval): nothing runs at start, only when asked;
+    /// a panic while connecting is a message, and the thread still answers.
+    #[test]
+    fn no_interval_means_no_run_at_start_and_a_panic_is_a_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cmd_tx, cmd_rx) = mpsc::channel();
+        let (tx, rx) = mpsc::channel();
+        spawn_with(
+            dir.path().join("c.db"),
+            || -> Result<AnyPrm, String> { panic!("keyring exploded") },
+            SyncOptions::default(),
+            None,
+            cmd_rx,
+            tx,
+        );
+        let mut p = 0;
+        let Msg::SyncUnavailable(why) = next(&rx, &mut p) else {
+            panic!("expected unavailable");
+        };
+        assert!(
+            why.contains("internal error") && why.contains("keyring exploded"),
+            "{why}"
+        );
+        // Nothing else arrives by itself.
+        assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
+        cmd_tx.send(SyncCmd::Now).unwrap();
+        assert!(matches!(next(&rx, &mut p), Msg::SyncUnavailable(_)));
+
+        // With a PRM but no interval, the first run waits for `S`.
+        let (cmd_tx, cmd_rx) = mpsc::channel();
+        let (tx, rx) = mpsc::channel();
+        spawn_with(
+            dir.path().join("d.db"),
+            || {
+                let conn = Conn::new(
+                    "http://127.0.0.1:9",
+                    SecretString::from(DEFAULT_TOKEN.to_string()),
+                    DEFAULT_TENANT,
+                )
+                .map_err(|e| e.to_string())?;
+                Ok(AnyPrm::new(Flavor::Partnerstack, conn))
+            },
+            SyncOptions {
+                max_attempts: 1,
+                ..SyncOptions::default()
+            },
+            None,
+            cmd_rx,
+            tx,
+        );
+        assert!(
+            rx.recv_timeout(Duration::from_millis(500)).is_err(),
+            "a sync ran at start with the interval off"
+        );
+        cmd_tx.send(SyncCmd::Now).unwrap();
+        assert_eq!(next(&rx, &mut p), Msg::SyncStarted);
     }
 
     #[test]

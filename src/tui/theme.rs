@@ -228,6 +228,96 @@ impl Theme {
     pub fn is_mono(&self) -> bool {
         self.name == "monochrome"
     }
+
+    /// Every role with its name (for checks over all of them).
+    pub fn roles(&self) -> [(&'static str, Style); 16] {
+        [
+            ("text", self.text),
+            ("muted", self.muted),
+            ("accent", self.accent),
+            ("title", self.title),
+            ("border", self.border),
+            ("header", self.header),
+            ("selection", self.selection),
+            ("marked", self.marked),
+            ("danger", self.danger),
+            ("warning", self.warning),
+            ("ok", self.ok),
+            ("money_negative", self.money_negative),
+            ("diff", self.diff),
+            ("bar", self.bar),
+            ("status_bar", self.status_bar),
+            ("key", self.key),
+        ]
+    }
+
+    /// A cell of role `role` on the selected row: the selection's colours win (a cyan
+    /// kinds cell on a cyan selection would vanish); the role keeps its emphasis (bold,
+    /// underline), never its colours or reverse video.
+    pub fn on_selection(&self, role: Style) -> Style {
+        let keep = role.add_modifier & !Modifier::REVERSED;
+        Style {
+            fg: self.selection.fg,
+            bg: self.selection.bg,
+            ..self.selection
+        }
+        .add_modifier(keep)
+    }
+}
+
+/// Approximate sRGB of a terminal colour (xterm defaults for the named ones); `None` for
+/// the terminal's own default colour.
+pub fn approx_rgb(c: Color) -> Option<(u8, u8, u8)> {
+    Some(match c {
+        Color::Reset => return None,
+        Color::Black => (0, 0, 0),
+        Color::Red => (205, 0, 0),
+        Color::Green => (0, 205, 0),
+        Color::Yellow => (205, 205, 0),
+        Color::Blue => (0, 0, 238),
+        Color::Magenta => (205, 0, 205),
+        Color::Cyan => (0, 205, 205),
+        Color::Gray => (229, 229, 229),
+        Color::DarkGray => (127, 127, 127),
+        Color::LightRed => (255, 0, 0),
+        Color::LightGreen => (0, 255, 0),
+        Color::LightYellow => (255, 255, 0),
+        Color::LightBlue => (92, 92, 255),
+        Color::LightMagenta => (255, 0, 255),
+        Color::LightCyan => (0, 255, 255),
+        Color::White => (255, 255, 255),
+        Color::Rgb(r, g, b) => (r, g, b),
+        Color::Indexed(i) => {
+            let i = i as u32;
+            if i >= 232 {
+                let v = (8 + (i - 232) * 10) as u8;
+                (v, v, v)
+            } else if i >= 16 {
+                let i = i - 16;
+                let l = |x: u32| if x == 0 { 0 } else { (55 + x * 40) as u8 };
+                (l(i / 36), l((i / 6) % 6), l(i % 6))
+            } else {
+                (128, 128, 128)
+            }
+        }
+    })
+}
+
+/// WCAG contrast ratio of two colours (1 = none, 21 = black on white).
+pub fn contrast(a: (u8, u8, u8), b: (u8, u8, u8)) -> f64 {
+    let lum = |(r, g, b): (u8, u8, u8)| {
+        let ch = |v: u8| {
+            let v = f64::from(v) / 255.0;
+            if v <= 0.03928 {
+                v / 12.92
+            } else {
+                ((v + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * ch(r) + 0.7152 * ch(g) + 0.0722 * ch(b)
+    };
+    let (x, y) = (lum(a), lum(b));
+    (x.max(y) + 0.05) / (x.min(y) + 0.05)
 }
 
 /// `NO_COLOR` per no-color.org: set and not empty.
@@ -245,6 +335,30 @@ mod tests {
             let t = Theme::load(n, None).unwrap();
             assert_ne!(t.selection, Theme::monochrome().selection, "{n}");
             assert!(t.danger.fg.is_some(), "{n} danger has no colour");
+        }
+    }
+
+    /// Every role drawn on the selected row stays readable in every theme: the
+    /// selection's colours win, with at least 4.5:1 contrast (WCAG AA).
+    #[test]
+    fn every_role_is_readable_on_the_selection_in_every_theme() {
+        for n in Theme::names() {
+            let t = Theme::load(n, None).unwrap();
+            for (role, st) in t.roles() {
+                let on = t.on_selection(st);
+                let (fg, bg) = (on.fg.and_then(approx_rgb), on.bg.and_then(approx_rgb));
+                let (Some(fg), Some(bg)) = (fg, bg) else {
+                    panic!("{n}: {role} on the selection has no colours: {on:?}");
+                };
+                let c = contrast(fg, bg);
+                assert!(c >= 4.5, "{n}: {role} on the selection: contrast {c:.2}");
+                assert!(!on.add_modifier.contains(Modifier::REVERSED), "{n}: {role}");
+            }
+        }
+        let mono = Theme::monochrome();
+        for (role, st) in mono.roles() {
+            let on = mono.on_selection(st);
+            assert!(on.add_modifier.contains(Modifier::REVERSED), "mono {role}");
         }
     }
 

@@ -70,7 +70,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         f.render_widget(
             Paragraph::new(b)
                 .scroll((s, 0))
-                .block(block(app, " At risk this quarter ")),
+                .block(block(app, " At risk: quarter in progress ")),
             r,
         );
     } else {
@@ -337,6 +337,10 @@ fn risk_lines<'a>(app: &App, d: &ForecastData, w: usize) -> Vec<Line<'a>> {
         app,
         format!("Partners at risk{period}: {}", d.risk.len()),
     )];
+    if let Some(note) = &d.risk_note {
+        out.push(Line::from(Span::styled(note.clone(), app.theme.muted)));
+        return out;
+    }
     if d.risk.is_empty() {
         out.push(Line::from(Span::styled(
             "no partner is at risk of missing quota or losing its tier",
@@ -355,7 +359,7 @@ fn risk_lines<'a>(app: &App, d: &ForecastData, w: usize) -> Vec<Line<'a>> {
     let name_w = (w / 5).clamp(8, 28);
     let widths = [name_w, money_w, money_w, 8, 7];
     let head: Vec<String> = [
-        "partner", "quota", "booked", "P(quota)", "P(keep)", "reason",
+        "partner", "quota", "booked", "P(quota)", "P(lose)", "reason",
     ]
     .into_iter()
     .map(String::from)
@@ -370,10 +374,10 @@ fn risk_lines<'a>(app: &App, d: &ForecastData, w: usize) -> Vec<Line<'a>> {
             format_money(r.quota, cur),
             format_money(r.booked, cur),
             pct(r.p_reach_quota),
-            pct(r.p_keep_tier),
+            pct(r.p_lose_tier),
             r.reason.clone(),
         ];
-        let style = if r.p_keep_tier < 0.5 {
+        let style = if r.p_lose_tier >= 0.5 {
             app.theme.danger
         } else {
             app.theme.warning

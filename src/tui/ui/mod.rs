@@ -1,6 +1,7 @@
 //! Drawing: every view draws from `&App` only. Only the visible queue rows are handed to
 //! the table widget.
 
+pub mod conflict;
 mod forecast;
 mod overlay;
 mod queue;
@@ -60,10 +61,12 @@ pub fn draw(f: &mut Frame, app: &App) {
             Level::Ok => "✓ ",
             Level::Error => "✗ ",
         };
+        // Data may be quoted in a message: sanitized, and cut with an ellipsis.
+        let room = (msg.width as usize).saturating_sub(prefix.width());
         f.render_widget(
             Paragraph::new(Line::from(vec![
                 Span::styled(prefix, st),
-                Span::styled(text.as_str(), st),
+                Span::styled(fit(text, room), st),
             ])),
             msg,
         );
@@ -71,6 +74,18 @@ pub fn draw(f: &mut Frame, app: &App) {
     status_bar(f, app, status);
     if let Some(m) = &app.modal {
         overlay::draw(f, app, m, area);
+    }
+    scrub(f.buffer_mut());
+}
+
+/// The last line of defence against data on screen: no cell carries a control or bidi
+/// formatting character to the terminal (see `crate::text`).
+pub fn scrub(buf: &mut ratatui::buffer::Buffer) {
+    for cell in buf.content.iter_mut() {
+        if cell.symbol().chars().any(crate::text::is_unsafe) {
+            let clean = crate::text::sanitize(cell.symbol()).into_owned();
+            cell.set_symbol(if clean.is_empty() { " " } else { &clean });
+        }
     }
 }
 
@@ -164,26 +179,9 @@ pub fn money_text(text: &str, currency: &str) -> String {
     }
 }
 
-/// Cuts `s` to `w` display columns, with an ellipsis when cut.
+/// Cuts `s` to `w` display columns, with an ellipsis when cut (sanitized: data).
 pub fn fit(s: &str, w: usize) -> String {
-    if s.width() <= w {
-        return s.to_string();
-    }
-    if w == 0 {
-        return String::new();
-    }
-    let mut out = String::new();
-    let mut used = 0;
-    for c in s.chars() {
-        let cw = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
-        if used + cw + 1 > w {
-            break;
-        }
-        out.push(c);
-        used += cw;
-    }
-    out.push('…');
-    out
+    crate::text::fit(s, w)
 }
 
 /// Appends spans while they fit in `room` columns; ends with "…" when something was cut.
@@ -322,9 +320,15 @@ fn status_bar(f: &mut Frame, app: &App, area: Rect) {
             None => "⟳ syncing".into(),
         }
     } else {
-        match (app.bg.offline_reason(s.online), s.online) {
+        // Never "online" without a PRM: the saved status may be from another setup.
+        let why = if app.config.prm.is_none() {
+            Some("no PRM")
+        } else {
+            app.bg.offline_reason(s.online)
+        };
+        match (why, s.online) {
             (Some(why), _) if !narrow => format!("○ offline: {why}"),
-            (_, Some(true)) => "● online".into(),
+            (None, Some(true)) => "● online".into(),
             _ => "○ offline".into(),
         }
     };

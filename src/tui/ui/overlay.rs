@@ -28,7 +28,38 @@ pub fn draw(f: &mut Frame, app: &App, m: &Modal, area: Rect) {
         Modal::Search { input, .. } => search(f, app, input, area),
         Modal::Filter(ff) => filter(f, app, ff, area),
         Modal::Form(form) => decision_form(f, app, form, area),
+        Modal::Confirm(c) => confirm(f, app, c, area),
     }
+}
+
+/// A yes/no question with what will happen (count, total Δ).
+fn confirm(f: &mut Frame, app: &App, c: &crate::tui::flow::Confirm, area: Rect) {
+    let t = &app.theme;
+    let w = area.width.saturating_sub(4).min(72);
+    let inner = w.saturating_sub(4) as usize;
+    let mut lines: Vec<Line> = c
+        .lines
+        .iter()
+        .map(|l| Line::styled(format!(" {}", fit(l, inner)), t.text))
+        .collect();
+    lines.push(Line::raw(""));
+    lines.push(Line::from(vec![
+        Span::styled(" y", t.key),
+        Span::styled(" / ", t.muted),
+        Span::styled("Enter", t.key),
+        Span::styled(" yes    ", t.text),
+        Span::styled("n", t.key),
+        Span::styled(" / ", t.muted),
+        Span::styled("Esc", t.key),
+        Span::styled(" no, change nothing", t.text),
+    ]));
+    let h = lines.len() as u16 + 2;
+    let r = centered(area, w, h);
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines).block(block(app, format!(" {} ", c.title))),
+        r,
+    );
 }
 
 /// The help text: every action, grouped, with its keys — generated from the keymap.
@@ -102,7 +133,9 @@ fn palette(f: &mut Frame, app: &App, input: &str, sel: usize, area: Rect) {
             ),
         ]));
     }
-    if matches.is_empty() {
+    if let Some(usage) = crate::tui::palette::arg_hint(input) {
+        lines.insert(1, Line::styled(format!(" Enter: {usage}"), t.accent));
+    } else if matches.is_empty() {
         lines.push(Line::styled(" no command matches", t.muted));
     }
     f.render_widget(

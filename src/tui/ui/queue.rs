@@ -126,7 +126,8 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         .map(|r| money_minor(app, r.at_stake_minor))
         .collect();
 
-    // Column widths sized to the terminal and to the visible figures.
+    // Column widths sized to the terminal and to the visible figures. The transaction
+    // id is always shown; narrow terminals shorten the score bar and partner · tier.
     let w = table_area.width as usize;
     let amt_w = amounts
         .iter()
@@ -140,19 +141,32 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         .max()
         .unwrap_or(0)
         .clamp(8, 14);
-    let kinds_w = if w < 100 { 9 } else { 12 };
-    let fixed = 1 + 8 + kinds_w + amt_w + stake_w + 4 + 9;
-    // Eight gaps between nine columns; one more when the customer column shows.
-    let flex = w.saturating_sub(fixed + 8);
-    let show_customer = flex >= 34;
+    let id_w = slice
+        .iter()
+        .map(|r| crate::text::sanitize(&r.transaction_id).width())
+        .max()
+        .unwrap_or(0)
+        .clamp(2, if w < 100 { 12 } else { 20 });
+    let score_w = if w < 100 { 3 } else { 8 };
+    let kinds_w = match w {
+        0..100 => 9,
+        100..140 => 12,
+        _ => 20,
+    };
+    let fixed = 1 + score_w + id_w + kinds_w + amt_w + stake_w + 4 + 9;
+    // Nine gaps between ten columns; one more when the customer column shows.
+    let flex = w.saturating_sub(fixed + 9);
+    let show_customer = flex >= 40;
     let (partner_w, cust_w) = if show_customer {
-        (flex * 9 / 20, flex - flex * 9 / 20 - 1)
+        // Partner names get the larger share: they are what a reviewer scans.
+        (flex * 3 / 5, flex - flex * 3 / 5 - 1)
     } else {
         (flex, 0)
     };
     let mut widths = vec![
         Constraint::Length(1),
-        Constraint::Length(8),
+        Constraint::Length(score_w as u16),
+        Constraint::Length(id_w as u16),
         Constraint::Length(kinds_w as u16),
         Constraint::Length(partner_w as u16),
     ];
@@ -166,7 +180,17 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         Constraint::Length(9),
     ]);
 
-    let mut head = vec!["", "score", "kinds", "partner · tier"];
+    let mut head = vec![
+        "",
+        if score_w < 8 { "scr" } else { "score" },
+        "id",
+        "kinds",
+        if partner_w < 16 {
+            "partner"
+        } else {
+            "partner · tier"
+        },
+    ];
     if show_customer {
         head.push("customer");
     }
@@ -182,37 +206,31 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let as_of = app.program.as_ref().map(|p| p.as_of.as_str());
     let rows = slice.iter().enumerate().map(|(i, r)| {
         let idx = scroll + i;
+        let selected = idx == q.sel;
+        // On the selected row the selection's colours win over every cell's.
+        let st = |role| if selected { t.on_selection(role) } else { role };
         let marked = q.marked.contains(&r.transaction_id);
         let kinds: Vec<&str> = r.kinds.iter().map(|k| kind_abbrev(k)).collect();
-        let partner = if r.tier.is_empty() {
-            fit(&r.partner_name, partner_w)
-        } else {
-            // Keep the tier visible: shorten the name, not the tier.
-            // The name keeps at least 3/5 of the column; the tier shortens first.
-            let name_w = (r.partner_name.width())
-                .min(partner_w.saturating_sub(r.tier.width() + 3))
-                .max(partner_w * 3 / 5);
-            let tier_w = partner_w.saturating_sub(name_w + 3);
-            format!(
-                "{} · {}",
-                fit(&r.partner_name, name_w),
-                fit(&r.tier, tier_w)
-            )
-        };
+        let partner = partner_tier(&r.partner_name, &r.tier, partner_w);
         let amount = &amounts[i];
-        let mut cells = vec![
-            Cell::from(if marked { "●" } else { " " }).style(t.marked),
-            Cell::from(format!(
+        let score = if score_w < 8 {
+            format!("{:>3}", (r.score * 100.0).round() as i64)
+        } else {
+            format!(
                 "{}{:>3}",
                 score_bar(r.score),
                 (r.score * 100.0).round() as i64
-            ))
-            .style(t.bar),
-            Cell::from(fit(&kinds.join(","), kinds_w)).style(t.accent),
-            Cell::from(fit(&partner, partner_w)).style(t.text),
+            )
+        };
+        let mut cells = vec![
+            Cell::from(if marked { "●" } else { " " }).style(st(t.marked)),
+            Cell::from(score).style(st(t.bar)),
+            Cell::from(fit(&r.transaction_id, id_w)).style(st(t.text)),
+            Cell::from(fit(&kinds.join(","), kinds_w)).style(st(t.accent)),
+            Cell::from(fit(&partner, partner_w)).style(st(t.text)),
         ];
         if show_customer {
-            cells.push(Cell::from(fit(&r.customer, cust_w)).style(t.text));
+            cells.push(Cell::from(fit(&r.customer, cust_w)).style(st(t.text)));
         }
         let amount_style = if r.amount.starts_with('-') {
             t.money_negative
@@ -221,14 +239,14 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         };
         cells.extend([
             Cell::from(Line::from(fit(amount, amt_w)).alignment(Alignment::Right))
-                .style(amount_style),
+                .style(st(amount_style)),
             Cell::from(Line::from(fit(&stakes[i], stake_w)).alignment(Alignment::Right))
-                .style(t.warning),
-            Cell::from(age_days(as_of, &r.submitted_at)).style(t.muted),
-            Cell::from(fit(status_abbrev(&r.status), 9)).style(status_style(app, &r.status)),
+                .style(st(t.warning)),
+            Cell::from(age_days(as_of, &r.submitted_at)).style(st(t.muted)),
+            Cell::from(fit(status_abbrev(&r.status), 9)).style(st(status_style(app, &r.status))),
         ]);
         let row = Row::new(cells);
-        if idx == q.sel {
+        if selected {
             row.style(t.selection)
         } else if marked {
             row.style(t.marked)
@@ -238,6 +256,22 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     });
     let table = Table::new(rows, widths).header(header).column_spacing(1);
     f.render_widget(table, table_area);
+}
+
+/// "Partner · Tier" in `w` columns: the tier keeps its first letters, the name the rest
+/// (at least 3/5 of the column); below 16 columns only the name.
+pub fn partner_tier(name: &str, tier: &str, w: usize) -> String {
+    let name = crate::text::sanitize(name);
+    let tier = crate::text::sanitize(tier);
+    if tier.is_empty() || w < 16 {
+        return fit(&name, w);
+    }
+    let name_w = name
+        .width()
+        .min(w.saturating_sub(tier.width() + 3))
+        .max(w * 3 / 5);
+    let tier_w = w.saturating_sub(name_w + 3);
+    format!("{} · {}", fit(&name, name_w), fit(&tier, tier_w))
 }
 
 fn total_label(app: &App) -> String {

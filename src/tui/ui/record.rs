@@ -86,13 +86,56 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let total = total.min(u16::MAX as usize) as u16;
     let max = total.saturating_sub(body.height.saturating_sub(2));
     app.pane_max.set(max);
-    let mut p = Paragraph::new(lines)
-        .block(block(app, fit(&title, inner_w)))
-        .scroll((app.pane_scroll.min(max), 0));
+    let scroll = app.pane_scroll.min(max);
+    let mut blk = block(app, fit(&title, inner_w));
+    // More above / below: a marker on the bottom border says where and how to get there.
+    if scroll < max {
+        let more = format!(
+            " ▼ more ({}/{}) ",
+            app.keymap.short(Action::Down),
+            app.keymap.short(Action::PageDown)
+        );
+        blk = blk.title_bottom(Line::styled(more, t.accent).right_aligned());
+    } else if scroll > 0 {
+        blk = blk.title_bottom(Line::styled(" ▲ top: Home ", t.muted).right_aligned());
+    }
+    let mut p = Paragraph::new(lines).block(blk).scroll((scroll, 0));
     if wrap {
         p = p.wrap(Wrap { trim: false });
     }
     f.render_widget(p, body);
+}
+
+/// An audit entry's before → after as the fields that changed, `field: old → new`
+/// (JSON objects compared key by key; other values shown whole).
+pub fn audit_change(before: Option<&str>, after: Option<&str>) -> Vec<String> {
+    use serde_json::Value;
+    let parse = |s: Option<&str>| s.and_then(|s| serde_json::from_str::<Value>(s).ok());
+    let show = |v: Option<&Value>| match v {
+        None | Some(Value::Null) => "—".to_string(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    };
+    match (parse(before), parse(after)) {
+        (b @ (Some(Value::Object(_)) | None), a @ (Some(Value::Object(_)) | None))
+            if b.is_some() || a.is_some() =>
+        {
+            let empty = serde_json::Map::new();
+            let bm = b.as_ref().and_then(Value::as_object).unwrap_or(&empty);
+            let am = a.as_ref().and_then(Value::as_object).unwrap_or(&empty);
+            let mut keys: Vec<&String> = bm.keys().collect();
+            keys.extend(am.keys().filter(|k| !bm.contains_key(*k)));
+            keys.into_iter()
+                .filter(|k| bm.get(*k) != am.get(*k))
+                .map(|k| format!("{k}: {} → {}", show(bm.get(k)), show(am.get(k))))
+                .collect()
+        }
+        _ => vec![format!(
+            "{} → {}",
+            before.unwrap_or("—"),
+            after.unwrap_or("—")
+        )],
+    }
 }
 
 fn kv<'a>(app: &App, k: &str, v: impl Into<String>, w: usize) -> Line<'a> {
@@ -713,11 +756,6 @@ fn audit_lines<'a>(app: &App, d: &RecordDetail, w: usize) -> Vec<Line<'a>> {
     }
     let mut v = Vec::new();
     for a in &d.audit {
-        let st = |s: &Option<String>| {
-            s.as_deref()
-                .map(|x| fit(x, 24))
-                .unwrap_or_else(|| "—".into())
-        };
         v.push(Line::from(vec![
             Span::styled(format!("#{:<5}", a.seq), t.muted),
             Span::styled(
@@ -727,16 +765,12 @@ fn audit_lines<'a>(app: &App, d: &RecordDetail, w: usize) -> Vec<Line<'a>> {
             Span::styled(format!("{} ({}) ", a.actor, a.role), t.text),
             Span::styled(a.action.clone(), t.accent),
         ]));
-        v.push(Line::from(vec![
-            Span::raw("      "),
-            Span::styled(
-                fit(
-                    &format!("{} → {}", st(&a.before), st(&a.after)),
-                    w.saturating_sub(6),
-                ),
-                t.text,
-            ),
-        ]));
+        for change in audit_change(a.before.as_deref(), a.after.as_deref()) {
+            v.push(Line::from(vec![
+                Span::raw("      "),
+                Span::styled(fit(&change, w.saturating_sub(6)), t.text),
+            ]));
+        }
         if let Some(r) = a.reason.as_deref().filter(|r| !r.is_empty()) {
             v.push(Line::from(vec![
                 Span::raw("      "),
@@ -765,6 +799,30 @@ fn conflict_lines<'a>(app: &App, d: &RecordDetail) -> Vec<Line<'a>> {
             app,
             "Conflict: the PRM changed this record after the decision",
         ));
+        let cur = d.tx.currency.as_str();
+        let rows = super::conflict::rows(&c.seen, &c.remote, &c.decided, cur);
+        v.push(Line::styled(
+            format!(
+                "  {:<9} {:<18} {:<18} {}",
+                "field", "you saw", "PRM has now", "decided"
+            ),
+            t.muted,
+        ));
+        for r in &rows {
+            let st = if r.changed { t.diff } else { t.text };
+            v.push(Line::from(vec![
+                Span::styled(if r.changed { "≠ " } else { "  " }, t.danger),
+                Span::styled(format!("{:<9} ", r.field), t.muted),
+                Span::styled(format!("{:<18} ", fit(&r.saw, 18)), st),
+                Span::styled(format!("{:<18} ", fit(&r.now, 18)), st),
+                Span::styled(fit(&r.decided, 18), t.text),
+            ]));
+        }
+        let changed = rows.iter().filter(|r| r.changed).count();
+        v.push(Line::styled(
+            format!("  {changed} field(s) changed on the PRM since the decision"),
+            if changed > 0 { t.warning } else { t.muted },
+        ));
         let obj = |text: &str| -> Vec<(String, String)> {
             match serde_json::from_str::<serde_json::Value>(text) {
                 Ok(serde_json::Value::Object(m)) => m
@@ -777,40 +835,15 @@ fn conflict_lines<'a>(app: &App, d: &RecordDetail) -> Vec<Line<'a>> {
                         (k, shown)
                     })
                     .collect(),
-                _ => vec![("record".to_string(), text.to_string())],
+                _ => vec![],
             }
         };
-        let seen = obj(&c.seen);
-        let remote = obj(&c.remote);
-        let mut keys: Vec<&str> = seen.iter().map(|(k, _)| k.as_str()).collect();
-        for (k, _) in &remote {
-            if !keys.contains(&k.as_str()) {
-                keys.push(k);
-            }
-        }
         let get = |side: &[(String, String)], k: &str| {
             side.iter()
                 .find(|(x, _)| x == k)
                 .map(|(_, v)| v.clone())
                 .unwrap_or_default()
         };
-        v.push(Line::styled(
-            format!("  {:<16} {:<28} {}", "field", "you saw", "PRM has now"),
-            t.muted,
-        ));
-        for k in keys {
-            let (a, b) = (get(&seen, k), get(&remote, k));
-            let same = a == b;
-            v.push(Line::from(vec![
-                Span::styled(if same { "  " } else { "≠ " }, t.danger),
-                Span::styled(format!("{:<16} ", fit(k, 16)), t.muted),
-                Span::styled(
-                    format!("{:<28} ", fit(&a, 28)),
-                    if same { t.text } else { t.diff },
-                ),
-                Span::styled(b, if same { t.text } else { t.diff }),
-            ]));
-        }
         let decided = obj(&c.decided);
         let summary: Vec<String> = ["action", "amount", "reason"]
             .iter()
@@ -832,11 +865,34 @@ fn conflict_lines<'a>(app: &App, d: &RecordDetail) -> Vec<Line<'a>> {
         ]));
         v.push(Line::styled(
             format!(
-                "  since {}; a new decision resolves it (never overwrites the PRM)",
+                "  since {}; a new decision, with a note saying why, resolves it (never overwrites the PRM)",
                 c.created_at
             ),
             t.muted,
         ));
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::audit_change;
+
+    #[test]
+    fn audit_changes_are_fields_not_truncated_json() {
+        let c = audit_change(
+            Some(r#"{"state":"flagged","version":1}"#),
+            Some(r#"{"state":"awaiting_signoff","amount":"100.00","version":2}"#),
+        );
+        assert_eq!(
+            c,
+            vec![
+                "state: flagged → awaiting_signoff",
+                "version: 1 → 2",
+                "amount: — → 100.00"
+            ]
+        );
+        assert_eq!(audit_change(None, Some(r#"{"a":"x"}"#)), vec!["a: — → x"]);
+        assert_eq!(audit_change(Some("plain"), None), vec!["plain → —"]);
+    }
 }

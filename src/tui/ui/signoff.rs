@@ -127,6 +127,8 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     s.scroll.set(scroll);
     let end = (scroll + visible).min(s.rows.len());
     let rows = s.rows[scroll..end].iter().enumerate().map(|(i, r)| {
+        let selected = scroll + i == s.sel;
+        let st = |role| if selected { t.on_selection(role) } else { role };
         let marked = s.marked.contains(&r.transaction_id);
         let own = r
             .proposer
@@ -134,10 +136,10 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             .is_some_and(|p| crate::workflow::same_person(p, &app.user));
         let delta_neg = r.delta.starts_with('-');
         let mut cells = vec![
-            Cell::from(if marked { "●" } else { " " }).style(t.marked),
-            Cell::from(r.period.clone()).style(t.muted),
-            Cell::from(fit(&r.partner_name, partner_w)).style(t.text),
-            Cell::from(fit(&r.transaction_id, tx_w)).style(t.text),
+            Cell::from(if marked { "●" } else { " " }).style(st(t.marked)),
+            Cell::from(r.period.clone()).style(st(t.muted)),
+            Cell::from(fit(&r.partner_name, partner_w)).style(st(t.text)),
+            Cell::from(fit(&r.transaction_id, tx_w)).style(st(t.text)),
             Cell::from(fit(
                 &format!(
                     "{}{}",
@@ -146,7 +148,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                 ),
                 10,
             ))
-            .style(if own { t.warning } else { t.text }),
+            .style(st(if own { t.warning } else { t.text })),
         ];
         if show_current {
             cells.push(Cell::from(
@@ -158,10 +160,10 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         ));
         cells.push(
             Cell::from(Line::from(money_text(&r.delta, &r.currency)).alignment(Alignment::Right))
-                .style(if delta_neg { t.money_negative } else { t.ok }),
+                .style(st(if delta_neg { t.money_negative } else { t.ok })),
         );
         let row = Row::new(cells);
-        if scroll + i == s.sel {
+        if selected {
             row.style(t.selection)
         } else if marked {
             row.style(t.marked)

@@ -1,0 +1,199 @@
+//! The `:` palette: actions ranked (the exact name first, then names that start with the
+//! typed word, then any match in name or description), and commands with arguments:
+//! `goto ID`, `filter kind=dup status=flagged tier=T region=R min=1000`, `theme NAME`.
+
+use super::action::Action;
+use super::app::{App, Level, View, KIND_CHOICES, STATUS_CHOICES};
+use super::effects::{Effect, Select};
+use super::theme::Theme;
+
+/// The commands that take an argument, with their usage (shown in the palette).
+pub const ARG_COMMANDS: [(&str, &str); 3] = [
+    ("goto", "goto ID — open the record with this transaction id"),
+    (
+        "filter",
+        "filter kind=dup status=flagged tier=T region=R min=1000 — set the filter",
+    ),
+    (
+        "theme",
+        "theme dark|light|high-contrast|colorblind — switch the palette",
+    ),
+];
+
+/// Actions matching every typed word, best first: the exact name, then names starting
+/// with the first word, then the rest (in the order of the action list).
+pub fn ranked(input: &str) -> Vec<Action> {
+    let words: Vec<String> = input.split_whitespace().map(str::to_lowercase).collect();
+    let mut hits: Vec<(u8, usize, Action)> = Action::ALL
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(_, a)| {
+            let hay = format!("{} {}", a.name(), a.description()).to_lowercase();
+            words.iter().all(|w| hay.contains(w.as_str()))
+        })
+        .map(|(i, a)| {
+            let first = words.first().map(String::as_str).unwrap_or("");
+            let rank = if a.name() == first {
+                0
+            } else if !first.is_empty() && a.name().starts_with(first) {
+                1
+            } else {
+                2
+            };
+            (rank, i, a)
+        })
+        .collect();
+    hits.sort_by_key(|(r, i, _)| (*r, *i));
+    hits.into_iter().map(|(_, _, a)| a).collect()
+}
+
+/// The usage line of an argument command the input starts with (`goto …`).
+pub fn arg_hint(input: &str) -> Option<&'static str> {
+    let first = input.split_whitespace().next()?.to_lowercase();
+    ARG_COMMANDS
+        .iter()
+        .find(|(n, _)| *n == first)
+        .map(|(_, usage)| *usage)
+}
+
+/// A kind by its name or its short form (`dup`, `disc`, ...).
+fn kind_named(s: &str) -> Option<&'static str> {
+    KIND_CHOICES
+        .iter()
+        .copied()
+        .find(|k| *k == s || crate::tui::ui::kind_abbrev(k) == s)
+}
+
+impl App {
+    /// Runs an argument command typed in the palette; `None` when the input is not one
+    /// (then the selected action runs).
+    pub fn palette_command(&mut self, input: &str) -> Option<Vec<Effect>> {
+        let mut parts = input.split_whitespace();
+        let cmd = parts.next()?.to_lowercase();
+        let args: Vec<&str> = parts.collect();
+        match cmd.as_str() {
+            "goto" => Some(self.goto(args.first().copied())),
+            "filter" if !args.is_empty() => Some(self.filter_command(&args)),
+            "theme" if !args.is_empty() => {
+                match Theme::select(Some(args[0]), super::theme::no_color_env(), None) {
+                    Ok(t) => {
+                        self.theme = t;
+                        self.message = Some((Level::Ok, format!("theme {}", args[0])));
+                    }
+                    Err(e) => self.message = Some((Level::Error, format!("{e:#}"))),
+                }
+                Some(vec![])
+            }
+            _ => None,
+        }
+    }
+
+    /// `goto ID`: narrows the queue to the id and opens the record.
+    fn goto(&mut self, id: Option<&str>) -> Vec<Effect> {
+        let Some(id) = id else {
+            self.message = Some((Level::Error, "goto needs a transaction id".into()));
+            return vec![];
+        };
+        self.view = View::Record;
+        self.nav.record_from = View::Queue;
+        self.detail_id = Some(id.to_string());
+        self.detail = None;
+        self.pane_scroll = 0;
+        self.queue.filter.search = Some(id.to_string());
+        self.queue.marked.clear();
+        self.nav.goto = Some(id.to_string());
+        vec![
+            self.reload_queue_first(),
+            Effect::LoadDetail(id.to_string()),
+        ]
+    }
+
+    fn reload_queue_first(&mut self) -> Effect {
+        self.reload_queue_effect(Select::First)
+    }
+
+    /// `filter k=v ...`: replaces the filter (the search text stays).
+    fn filter_command(&mut self, args: &[&str]) -> Vec<Effect> {
+        let mut f = crate::store::queue::QueueFilter {
+            search: self.queue.filter.search.clone(),
+            ..Default::default()
+        };
+        for a in args {
+            let Some((k, v)) = a.split_once('=') else {
+                self.message = Some((
+                    Level::Error,
+                    format!("filter: {a:?} is not key=value (kind, status, tier, region, min)"),
+                ));
+                return vec![];
+            };
+            let bad = |what: &str| format!("filter: unknown {what} {v:?}");
+            match k {
+                "kind" => match kind_named(v) {
+                    Some(kind) => f.kind = Some(kind.to_string()),
+                    None => {
+                        self.message = Some((Level::Error, bad("kind")));
+                        return vec![];
+                    }
+                },
+                "status" | "state" => match STATUS_CHOICES.iter().find(|s| **s == v) {
+                    Some(s) => f.status = Some(s.to_string()),
+                    None => {
+                        self.message = Some((Level::Error, bad("status")));
+                        return vec![];
+                    }
+                },
+                "tier" => {
+                    match self
+                        .tiers
+                        .iter()
+                        .find(|(id, name)| id == v || name.eq_ignore_ascii_case(v))
+                    {
+                        Some((id, _)) => f.tier = Some(id.clone()),
+                        None => {
+                            self.message = Some((Level::Error, bad("tier")));
+                            return vec![];
+                        }
+                    }
+                }
+                "region" => f.region = Some(v.to_string()),
+                "min" | "amount" => match crate::money::parse_money(v) {
+                    Some(d) => f.min_amount_minor = Some(crate::money::to_minor(d)),
+                    None => {
+                        self.message = Some((Level::Error, bad("amount")));
+                        return vec![];
+                    }
+                },
+                _ => {
+                    self.message = Some((
+                        Level::Error,
+                        format!("filter: unknown key {k:?} (kind, status, tier, region, min)"),
+                    ));
+                    return vec![];
+                }
+            }
+        }
+        self.queue.filter = f;
+        self.queue.marked.clear();
+        self.view = View::Queue;
+        vec![self.reload_queue_first()]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exact_name_ranks_first() {
+        assert_eq!(ranked("sync").first(), Some(&Action::SyncNow));
+        assert_eq!(ranked("filter").first(), Some(&Action::Filter));
+        assert_eq!(ranked("sign").first(), Some(&Action::SignoffView));
+        assert!(ranked("").len() == Action::ALL.len());
+        assert_eq!(
+            arg_hint("goto T1").map(|h| h.starts_with("goto")),
+            Some(true)
+        );
+        assert_eq!(kind_named("dup"), Some("duplicate"));
+    }
+}

@@ -1,0 +1,458 @@
+//! The workbench as a user meets it, on a real cache (synthetic program, scored flags):
+//! hostile text never reaches the terminal (TestBackend) or the CLI's table; the
+//! transaction id is on screen at every width; the selection's colours win; the CLI
+//! queue lists the workbench's rows in the workbench's order; record paging, next /
+//! previous record, confirmations before bulk steps and sign-offs.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+use tierdesk::cli::workbench::settle;
+use tierdesk::config::{Config, Role};
+use tierdesk::store::queue::synthetic;
+use tierdesk::store::Store;
+use tierdesk::tui::app::{App, Modal, View};
+use tierdesk::tui::effects::Env;
+use tierdesk::tui::keymap::Keymap;
+use tierdesk::tui::theme::Theme;
+
+const HOSTILE: &str = "Evil\u{1b}[2J\u{1b}[H Corp\u{1b}]0;pwned\u{7} \u{202e}exe.gnp\u{202c}";
+
+fn build_cache(path: &Path, hostile: bool) {
+    let mut s = Store::open(path).unwrap();
+    synthetic::fill(
+        &mut s,
+        &synthetic::Options {
+            transactions: 900,
+            seed: 11,
+            currency: "EUR".into(),
+            anomaly_rate: 0.3,
+        },
+    )
+    .unwrap();
+    if hostile {
+        let name = HOSTILE.replace('\'', "''");
+        s.execute_fixture_sql(&format!(
+            "UPDATE partners SET name = '{name}';
+             UPDATE transactions SET customer_name = '{name}';"
+        ))
+        .unwrap();
+    }
+}
+
+struct Harness {
+    app: App,
+    store: Store,
+    env: Env,
+    term: Terminal<TestBackend>,
+}
+
+impl Harness {
+    fn new(db: &Path, w: u16, h: u16, theme: Theme, role: Role, user: &str) -> Harness {
+        let keymap = Keymap::new(&BTreeMap::new()).unwrap();
+        let app = App::new(user.into(), role, Config::default(), theme, keymap);
+        app.size.set((w, h));
+        let env = Env {
+            user: user.into(),
+            role,
+            config: Config::default(),
+        };
+        let mut h = Harness {
+            app,
+            store: Store::open(db).unwrap(),
+            env,
+            term: Terminal::new(TestBackend::new(w, h)).unwrap(),
+        };
+        let fx = h.app.start();
+        settle(&mut h.app, &mut h.store, &h.env, fx);
+        h.draw();
+        h.draw();
+        h
+    }
+
+    fn draw(&mut self) {
+        let app = &self.app;
+        self.term.draw(|f| tierdesk::tui::ui::draw(f, app)).unwrap();
+    }
+
+    fn key(&mut self, code: KeyCode) {
+        let fx = self.app.on_key(KeyEvent::new(code, KeyModifiers::NONE));
+        settle(&mut self.app, &mut self.store, &self.env, fx);
+        self.draw();
+        self.draw();
+    }
+
+    fn keys(&mut self, s: &str) {
+        for c in s.chars() {
+            self.key(KeyCode::Char(c));
+        }
+    }
+
+    fn screen(&self) -> String {
+        let buf = self.term.backend().buffer();
+        let mut s = String::new();
+        for y in 0..buf.area.height {
+            for x in 0..buf.area.width {
+                s.push_str(buf[(x, y)].symbol());
+            }
+            s.push('\n');
+        }
+        s
+    }
+
+    /// Every cell's symbol: no control or bidi formatting character.
+    fn assert_clean(&self, what: &str) {
+        for c in self.term.backend().buffer().content() {
+            assert!(
+                !c.symbol().chars().any(tierdesk::text::is_unsafe),
+                "{what}: unsafe character in cell {:?}",
+                c.symbol()
+            );
+        }
+    }
+}
+
+fn bin(db: &Path, home: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_tierdesk"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .env("HOME", home)
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("TIERDESK_CONFIG", home.join("config.toml"))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn escape_codes_in_partner_and_customer_names_never_reach_the_screen_or_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cache.db");
+    build_cache(&db, true);
+    for (w, h) in [(80, 24), (200, 60)] {
+        let mut hs = Harness::new(
+            &db,
+            w,
+            h,
+            Theme::load("dark", None).unwrap(),
+            Role::Analyst,
+            "bob",
+        );
+        assert!(!hs.app.queue.rows.is_empty());
+        assert!(
+            hs.app.queue.rows[0].partner_name.contains('\u{1b}'),
+            "fixture not hostile"
+        );
+        hs.assert_clean("queue");
+        assert!(hs.screen().contains("Evil"), "the name is still shown");
+        hs.key(KeyCode::Enter);
+        for pane in 0..5 {
+            hs.assert_clean(&format!("record pane {pane} at {w}x{h}"));
+            hs.key(KeyCode::Tab);
+        }
+        hs.key(KeyCode::Esc);
+        hs.key(KeyCode::Char('2'));
+        hs.assert_clean("sign-off");
+    }
+    let o = bin(&db, dir.path(), &["queue", "--format", "table"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(text.contains("Evil"), "{text}");
+    for c in text.chars() {
+        assert!(
+            c == '\n' || !tierdesk::text::is_unsafe(c),
+            "queue table printed {c:?}"
+        );
+    }
+}
+
+#[test]
+fn the_transaction_id_is_on_screen_at_every_width_and_in_search_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cache.db");
+    build_cache(&db, false);
+    for (w, h) in [(80, 24), (120, 40), (200, 60)] {
+        let mut hs = Harness::new(&db, w, h, Theme::monochrome(), Role::Analyst, "bob");
+        let screen = hs.screen();
+        let shown = hs
+            .app
+            .queue
+            .rows
+            .iter()
+            .take(5)
+            .filter(|r| screen.contains(&r.transaction_id))
+            .count();
+        assert_eq!(shown, 5, "ids missing at {w}x{h}:\n{screen}");
+        // Search by part of an id: the result shows the whole id.
+        let id = hs.app.queue.rows[3].transaction_id.clone();
+        hs.key(KeyCode::Char('/'));
+        hs.keys(&id);
+        hs.key(KeyCode::Enter);
+        assert_eq!(hs.app.queue.rows.len(), 1, "search for {id}");
+        assert!(
+            hs.screen().contains(&id),
+            "search result lacks {id} at {w}x{h}"
+        );
+    }
+}
+
+#[test]
+fn the_selection_colours_win_over_cell_colours_in_every_theme() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cache.db");
+    build_cache(&db, false);
+    for name in Theme::names() {
+        let theme = Theme::load(name, None).unwrap();
+        let sel = theme.selection;
+        let hs = Harness::new(&db, 120, 30, theme, Role::Analyst, "bob");
+        let area = hs.app.table_area.get();
+        // Row 0 of the table is the header; the selection is the first data row.
+        let y = area.y + 1;
+        let buf = hs.term.backend().buffer();
+        for x in area.x..area.x + area.width {
+            let c = &buf[(x, y)];
+            assert_eq!(
+                (Some(c.fg), Some(c.bg)),
+                (sel.fg, sel.bg),
+                "{name}: cell {x} {:?} of the selected row keeps its own colours",
+                c.symbol()
+            );
+        }
+    }
+}
+
+#[test]
+fn the_cli_queue_lists_the_workbench_rows_in_the_workbench_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cache.db");
+    build_cache(&db, false);
+    let hs = Harness::new(&db, 120, 40, Theme::monochrome(), Role::Analyst, "bob");
+    let ui: Vec<String> = hs
+        .app
+        .queue
+        .rows
+        .iter()
+        .map(|r| r.transaction_id.clone())
+        .collect();
+    assert!(
+        ui.len() > 10 && hs.app.queue.at_bottom,
+        "fixture: the whole queue loads"
+    );
+    let o = bin(&db, dir.path(), &["queue", "--format", "jsonl"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let cli: Vec<String> = lines
+        .iter()
+        .map(|l| l["transaction_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(cli, ui, "the CLI queue and the workbench differ");
+    for l in &lines {
+        assert!(
+            !l["kinds"].as_array().unwrap().is_empty(),
+            "a row without kinds: {l}"
+        );
+        for k in [
+            "action",
+            "current_amount",
+            "proposed_amount",
+            "decided_amount",
+            "state",
+        ] {
+            assert!(l.get(k).is_some(), "missing {k}: {l}");
+        }
+    }
+    assert!(
+        lines.iter().any(|l| l["action"].is_string()),
+        "no proposal action shown"
+    );
+    let o = bin(&db, dir.path(), &["queue"]);
+    let table = String::from_utf8(o.stdout).unwrap();
+    let head = table.lines().next().unwrap();
+    for col in ["ACTION", "CURRENT", "PROPOSED", "DECIDED"] {
+        assert!(head.contains(col), "table lacks {col}: {head}");
+    }
+    assert_eq!(table.lines().count(), ui.len() + 2);
+}
+
+#[test]
+fn record_view_pages_the_pane_and_brackets_change_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cache.db");
+    build_cache(&db, false);
+    let mut hs = Harness::new(&db, 80, 16, Theme::monochrome(), Role::Analyst, "bob");
+    hs.key(KeyCode::Enter);
+    assert_eq!(hs.app.view, View::Record);
+    assert!(
+        hs.app.pane_max.get() > 0,
+        "the pane fits: nothing to scroll"
+    );
+    let first = hs.app.detail_id.clone();
+    for code in [KeyCode::PageDown, KeyCode::End, KeyCode::Char('G')] {
+        hs.key(code);
+        assert_eq!(hs.app.detail_id, first, "{code:?} changed the record");
+    }
+    assert!(hs.app.pane_scroll > 0, "End did not scroll the pane");
+    hs.key(KeyCode::Home);
+    assert_eq!(hs.app.pane_scroll, 0);
+    hs.key(KeyCode::Char(']'));
+    let second = hs.app.detail_id.clone();
+    assert_ne!(second, first, "] did not move to the next record");
+    assert_eq!(hs.app.view, View::Record);
+    hs.key(KeyCode::Char('['));
+    assert_eq!(hs.app.detail_id, first);
+    // `n`: the next record still flagged (nobody reviewed it).
+    hs.key(KeyCode::Char('n'));
+    let cur = hs.app.queue.current().unwrap();
+    assert_eq!(cur.status, "flagged");
+    assert!(hs.app.queue.sel > 0);
+}
+
+#[test]
+fn bulk_approve_asks_with_count_and_total_and_esc_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cache.db");
+    build_cache(&db, false);
+    let mut hs = Harness::new(&db, 120, 40, Theme::monochrome(), Role::Analyst, "bob");
+    // Select three flagged records with Space.
+    let picked: Vec<String> = hs
+        .app
+        .queue
+        .rows
+        .iter()
+        .filter(|r| r.status == "flagged")
+        .take(3)
+        .map(|r| r.transaction_id.clone())
+        .collect();
+    assert_eq!(picked.len(), 3);
+    for id in &picked {
+        hs.app.queue.sel = hs
+            .app
+            .queue
+            .rows
+            .iter()
+            .position(|r| &r.transaction_id == id)
+            .unwrap();
+        hs.key(KeyCode::Char(' '));
+    }
+    let n = hs.app.queue.marked.len();
+    assert_eq!(n, 3);
+    // The selection count is in the status bar, at 80 columns too.
+    assert!(hs.screen().contains("3 sel"), "{}", hs.screen());
+    hs.key(KeyCode::Char('a'));
+    let Some(Modal::Confirm(c)) = &hs.app.modal else {
+        panic!("bulk approve did not ask first");
+    };
+    assert!(c.lines[0].contains("Approve 3 records"), "{:?}", c.lines);
+    assert!(c.lines[0].contains("total Δ"), "{:?}", c.lines);
+    assert!(hs.screen().contains("Approve 3 records"));
+    hs.key(KeyCode::Esc);
+    assert!(hs.app.modal.is_none());
+    let states = |hs: &Harness| -> Vec<String> {
+        picked
+            .iter()
+            .map(|id| hs.store.record_detail(id).unwrap().unwrap())
+            .map(|d| d.case.map(|c| c.state).unwrap_or_else(|| "flagged".into()))
+            .collect()
+    };
+    assert!(
+        states(&hs).iter().all(|s| s == "flagged"),
+        "Esc changed something"
+    );
+    hs.key(KeyCode::Char('a'));
+    hs.key(KeyCode::Char('y'));
+    assert!(
+        states(&hs).iter().all(|s| s != "flagged"),
+        "yes did not approve: {:?} {:?}",
+        states(&hs),
+        hs.app.message
+    );
+    // Bulk undo: select them again, `u` asks, `y` undoes each (back to review).
+    for id in &picked {
+        hs.app.queue.marked.insert(id.clone());
+    }
+    hs.key(KeyCode::Char('u'));
+    assert!(matches!(&hs.app.modal, Some(Modal::Confirm(c)) if c.lines[0].contains("Undo")));
+    hs.key(KeyCode::Char('y'));
+    assert!(
+        states(&hs)
+            .iter()
+            .all(|s| s == "flagged" || s == "in_review"),
+        "bulk undo did not undo every approval: {:?} {:?}",
+        states(&hs),
+        hs.app.message
+    );
+}
+
+#[test]
+fn a_manager_signs_off_only_after_confirming_count_and_total() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cache.db");
+    build_cache(&db, false);
+    // An analyst's override far above the threshold waits for a manager.
+    {
+        let mut s = Store::open(&db).unwrap();
+        let row = s
+            .queue_page(
+                &Default::default(),
+                Default::default(),
+                None,
+                tierdesk::store::queue::PageDir::After,
+                50,
+            )
+            .unwrap()
+            .into_iter()
+            .find(|r| r.status == "flagged")
+            .unwrap();
+        let st = tierdesk::workflow::decide(
+            &mut s,
+            &tierdesk::workflow::Policy::from_config(&Config::default()),
+            &tierdesk::workflow::Actor::new("ana", Role::Analyst),
+            &row.transaction_id,
+            tierdesk::workflow::Command::Override {
+                amount: rust_decimal::Decimal::new(9_000_000, 2),
+            },
+            "partner sent the signed order form",
+        )
+        .unwrap();
+        assert_eq!(st, tierdesk::workflow::CaseState::AwaitingSignoff);
+    }
+    let mut hs = Harness::new(&db, 80, 24, Theme::monochrome(), Role::Manager, "mia");
+    hs.key(KeyCode::Char('2'));
+    assert!(!hs.app.signoff.rows.is_empty(), "nothing awaits sign-off");
+    let id = hs.app.signoff.rows[0].transaction_id.clone();
+    hs.key(KeyCode::Char('a'));
+    let Some(Modal::Confirm(c)) = &hs.app.modal else {
+        panic!("sign-off did not ask first");
+    };
+    assert!(
+        c.lines[0].contains("Sign off 1 adjustment"),
+        "{:?}",
+        c.lines
+    );
+    hs.key(KeyCode::Char('n'));
+    assert_eq!(
+        hs.app.signoff.rows[0].transaction_id, id,
+        "n changed something"
+    );
+    // Opened from Sign-off, Esc returns to Sign-off.
+    hs.key(KeyCode::Enter);
+    assert_eq!(hs.app.view, View::Record);
+    hs.key(KeyCode::Esc);
+    assert_eq!(hs.app.view, View::Signoff);
+    // An analyst's `x` refuses before asking for a note.
+    let mut an = Harness::new(&db, 80, 24, Theme::monochrome(), Role::Analyst, "bob");
+    an.key(KeyCode::Char('2'));
+    an.key(KeyCode::Char('x'));
+    assert!(an.app.modal.is_none(), "x opened a note for an analyst");
+    assert!(matches!(&an.app.message, Some((_, m)) if m.contains("managers")));
+}

@@ -42,7 +42,10 @@ pub struct Request {
 pub enum Outcome {
     Delivered,
     /// Retry later; `after` is the receiver's Retry-After when it gave one.
-    Retry { why: String, after: Option<Duration> },
+    Retry {
+        why: String,
+        after: Option<Duration>,
+    },
     /// Never retried (e.g. a 4xx other than 408/429, or no secret).
     Fatal(String),
 }
@@ -153,8 +156,7 @@ pub fn post_all(reqs: Vec<Request>, timeout: Duration) -> Vec<Outcome> {
                         let st = resp.status();
                         if st.is_success() {
                             Outcome::Delivered
-                        } else if st.as_u16() == 429 || st.as_u16() == 408 || st.is_server_error()
-                        {
+                        } else if st.as_u16() == 429 || st.as_u16() == 408 || st.is_server_error() {
                             Outcome::Retry {
                                 why: format!("the receiver answered {st}"),
                                 after: retry_after(resp.headers().get("retry-after"), Utc::now()),

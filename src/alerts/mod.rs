@@ -238,7 +238,9 @@ pub fn slack_message(content: &Value) -> Value {
                 "text": {"type": "plain_text", "text": format!("tierdesk: {} highest-risk new flags ({})", items.len(), s("date"))}
             })];
             for it in &items {
-                blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": flag_line(it)}}));
+                blocks.push(
+                    json!({"type": "section", "text": {"type": "mrkdwn", "text": flag_line(it)}}),
+                );
             }
             json!({"text": format!("tierdesk digest: {} flags", items.len()), "blocks": blocks})
         }
@@ -303,7 +305,10 @@ fn flag_line(it: &Value) -> String {
 
 /// The body a generic webhook receives (Standard Webhooks' `type`/`timestamp`/`data`).
 pub fn webhook_body(content: &Value, at: &str) -> Value {
-    let t = content.get("type").and_then(Value::as_str).unwrap_or("flag");
+    let t = content
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("flag");
     json!({"type": format!("tierdesk.{t}"), "timestamp": at, "data": content})
 }
 

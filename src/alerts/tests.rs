@@ -26,8 +26,20 @@ fn signature_follows_standard_webhooks() {
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
     mac.update(format!("{id}.{ts}.{body}").as_bytes());
     let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-    assert!(verify(SECRET, id, ts, body, &format!("v1,bogus v1,{expected}")));
-    assert!(!verify("whsec_dGhpcyBpcyBhbm90aGVyIGtleQ==", id, ts, body, &format!("v1,{expected}")));
+    assert!(verify(
+        SECRET,
+        id,
+        ts,
+        body,
+        &format!("v1,bogus v1,{expected}")
+    ));
+    assert!(!verify(
+        "whsec_dGhpcyBpcyBhbm90aGVyIGtleQ==",
+        id,
+        ts,
+        body,
+        &format!("v1,{expected}")
+    ));
     assert!(!verify(SECRET, id, ts + 1, body, &format!("v1,{expected}")));
     assert!(sign("whsec_***not base64***", id, ts, body).is_err());
 }

@@ -14,9 +14,11 @@ use crate::store::policy::NewAlert;
 
 /// Alert channels (Slack, signed webhooks), the alerts outbox and the daily digest.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  echo \"$SLACK_WEBHOOK_URL\" | tierdesk alerts add slack ops\n  \
+#[command(
+    after_help = "Examples:\n  echo \"$SLACK_WEBHOOK_URL\" | tierdesk alerts add slack ops\n  \
     echo whsec_… | tierdesk alerts add webhook hooks --url https://example.com/tierdesk\n  \
-    tierdesk alerts test ops\n  tierdesk alerts digest\n  tierdesk alerts list")]
+    tierdesk alerts test ops\n  tierdesk alerts digest\n  tierdesk alerts list"
+)]
 pub struct Args {
     #[command(subcommand)]
     pub command: Cmd,
@@ -104,7 +106,9 @@ fn add(ctx: &Context, kind: AddCmd) -> anyhow::Result<ExitCode> {
         AddCmd::Slack { name } => {
             valid_name(&name)?;
             let url = read_stdin_secret("Slack webhook URL")?;
-            if !url.expose_secret().starts_with("https://") && !url.expose_secret().starts_with("http://") {
+            if !url.expose_secret().starts_with("https://")
+                && !url.expose_secret().starts_with("http://")
+            {
                 anyhow::bail!("the Slack webhook URL read from stdin does not start with https://");
             }
             let ch = Channel {
@@ -118,7 +122,9 @@ fn add(ctx: &Context, kind: AddCmd) -> anyhow::Result<ExitCode> {
             valid_name(&name)?;
             let secret = read_stdin_secret("whsec_ secret")?;
             if !secret.expose_secret().starts_with("whsec_") {
-                anyhow::bail!("the webhook secret read from stdin must start with whsec_ (Standard Webhooks)");
+                anyhow::bail!(
+                    "the webhook secret read from stdin must start with whsec_ (Standard Webhooks)"
+                );
             }
             deliver::sign(secret.expose_secret(), "msg_check", 0, "")
                 .map_err(|e| anyhow::anyhow!(e))?;
@@ -165,7 +171,10 @@ pub fn write_channel(path: &std::path::Path, ch: &Channel) -> anyhow::Result<()>
         .or_insert_with(|| toml_edit::Item::ArrayOfTables(toml_edit::ArrayOfTables::new()))
         .as_array_of_tables_mut()
         .ok_or_else(|| {
-            anyhow::anyhow!("{}: `alerts.channels` is not an array of tables", path.display())
+            anyhow::anyhow!(
+                "{}: `alerts.channels` is not an array of tables",
+                path.display()
+            )
         })?;
     let mut t = toml_edit::Table::new();
     t["name"] = toml_edit::value(ch.name.clone());
@@ -288,7 +297,11 @@ fn digest(ctx: &Context) -> anyhow::Result<ExitCode> {
     println!(
         "digest of {date}: {} flag{} on {queued} channel{} (already queued today elsewhere: {})",
         payload.get("count").and_then(|c| c.as_u64()).unwrap_or(0),
-        if payload.get("count").and_then(|c| c.as_u64()) == Some(1) { "" } else { "s" },
+        if payload.get("count").and_then(|c| c.as_u64()) == Some(1) {
+            ""
+        } else {
+            "s"
+        },
         if queued == 1 { "" } else { "s" },
         ctx.config.alerts.channels.len() - queued
     );

@@ -14,9 +14,11 @@ use crate::workflow::{self, Actor};
 
 /// Routing policy, rollout phases, precision and rollback of automated decisions.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  tierdesk policy show\n  tierdesk policy check\n  \
+#[command(
+    after_help = "Examples:\n  tierdesk policy show\n  tierdesk policy check\n  \
     tierdesk policy simulate --phase review\n  tierdesk --role manager policy phase set review --reason \"pilot EMEA\"\n  \
-    tierdesk policy precision\n  tierdesk --role manager policy rollback --since 2026-10-01T00:00:00Z --kind duplicate")]
+    tierdesk policy precision\n  tierdesk --role manager policy rollback --since 2026-10-01T00:00:00Z --kind duplicate"
+)]
 pub struct Args {
     #[command(subcommand)]
     pub command: Cmd,
@@ -313,7 +315,11 @@ fn run_check(ctx: &Context, cfg: &PolicyConfig) -> anyhow::Result<ExitCode> {
     println!(
         "policy check: {} rule{}, {errors} error{}, {warnings} warning{}",
         cfg.effective_rules().len(),
-        if cfg.effective_rules().len() == 1 { "" } else { "s" },
+        if cfg.effective_rules().len() == 1 {
+            ""
+        } else {
+            "s"
+        },
         if errors == 1 { "" } else { "s" },
         if warnings == 1 { "" } else { "s" }
     );
@@ -344,7 +350,15 @@ fn simulate(
         Format::Table => {
             println!(
                 "{:<24} {:<22} {:<11} {:>6} {:>6} {:>8} {:>6} {:>14} {:>14}",
-                "rule", "kind", "action", "count", "held", "adjusted", "tasks", "held amount", "at stake"
+                "rule",
+                "kind",
+                "action",
+                "count",
+                "held",
+                "adjusted",
+                "tasks",
+                "held amount",
+                "at stake"
             );
             for r in &rows {
                 println!(
@@ -394,7 +408,13 @@ fn precision(ctx: &Context, cfg: &PolicyConfig, format: Format) -> anyhow::Resul
         Format::Table => {
             println!(
                 "{:<22} {:>9} {:>9} {:>7} {:>9}  gate (≥ {:.2} over ≥ {})",
-                "kind", "confirmed", "dismissed", "decided", "precision", cfg.min_precision, cfg.min_decisions
+                "kind",
+                "confirmed",
+                "dismissed",
+                "decided",
+                "precision",
+                cfg.min_precision,
+                cfg.min_decisions
             );
             for k in &p {
                 println!(
@@ -426,13 +446,7 @@ pub fn after_scoring(
     quiet: bool,
 ) -> anyhow::Result<()> {
     let wf = workflow::Policy::from_config(&ctx.config);
-    let rep = apply::run(
-        store,
-        &ctx.config.policy,
-        &ctx.config.alerts,
-        &wf,
-        &now(),
-    )?;
+    let rep = apply::run(store, &ctx.config.policy, &ctx.config.alerts, &wf, &now())?;
     let budget = std::time::Duration::from_secs(ctx.config.alerts.budget_secs);
     let sent = crate::alerts::deliver::deliver(store, &ctx.config.alerts, budget)?;
     if !quiet || rep.routed > 0 || sent.sent > 0 || !sent.errors.is_empty() {

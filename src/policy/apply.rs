@@ -10,7 +10,9 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::precision::{self, KindPrecision, POLICY_ACTOR};
-use super::{effect, phase_for, route, AutoGate, Effect, FlagView, Match, NoAuto, Phase, PolicyConfig};
+use super::{
+    effect, phase_for, route, AutoGate, Effect, FlagView, Match, NoAuto, Phase, PolicyConfig,
+};
 use crate::alerts::{self, AlertsConfig};
 use crate::config::Role;
 use crate::store::policy::{FlagFacts, PhaseRow, RouteRow};
@@ -20,7 +22,9 @@ use crate::workflow::{self, Actor, Command, WorkflowError};
 /// Why a policy command was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
-    #[error("only a manager can change the rollout phase (you act as {0}); run with --role manager")]
+    #[error(
+        "only a manager can change the rollout phase (you act as {0}); run with --role manager"
+    )]
     NotManager(String),
     #[error("a reason is required (--reason TEXT)")]
     ReasonRequired,
@@ -253,7 +257,14 @@ fn apply_one(
             p.facts.kinds.join(", ")
         );
         let tx = &p.facts.transaction_id;
-        match workflow::decide(store, wf_policy, &policy_actor(), tx, Command::Approve, &reason) {
+        match workflow::decide(
+            store,
+            wf_policy,
+            &policy_actor(),
+            tx,
+            Command::Approve,
+            &reason,
+        ) {
             Ok(_) => {
                 decision_id = store
                     .wf()

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use rust_decimal::Decimal;
 
-use super::{known_kinds, PolicyConfig, Rule, RouteAction};
+use super::{known_kinds, PolicyConfig, RouteAction, Rule};
 
 /// How serious a finding is: errors make `policy check` exit non-zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -128,7 +128,12 @@ pub fn rule_covers(a: &Rule, b: &Rule) -> bool {
             b.max_confidence,
         )
         && covers(a.min_score, a.max_score, b.min_score, b.max_score)
-        && covers(a.min_at_stake, a.max_at_stake, b.min_at_stake, b.max_at_stake)
+        && covers(
+            a.min_at_stake,
+            a.max_at_stake,
+            b.min_at_stake,
+            b.max_at_stake,
+        )
 }
 
 /// Whether some flag can match both rules.
@@ -143,7 +148,12 @@ pub fn rules_overlap(a: &Rule, b: &Rule) -> bool {
             b.max_confidence,
         )
         && intersects(a.min_score, a.max_score, b.min_score, b.max_score)
-        && intersects(a.min_at_stake, a.max_at_stake, b.min_at_stake, b.max_at_stake)
+        && intersects(
+            a.min_at_stake,
+            a.max_at_stake,
+            b.min_at_stake,
+            b.max_at_stake,
+        )
 }
 
 /// Checks the policy; `text` is the config file it came from (for line numbers).
@@ -222,7 +232,9 @@ pub fn check(policy: &PolicyConfig, text: &str) -> Vec<Finding> {
                 format!(
                     "unreachable: every flag it matches is taken by {}{} first",
                     earlier.label(j),
-                    line_of(j).map(|l| format!(" (line {l})")).unwrap_or_default()
+                    line_of(j)
+                        .map(|l| format!(" (line {l})"))
+                        .unwrap_or_default()
                 ),
             );
             continue;

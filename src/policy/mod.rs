@@ -146,8 +146,7 @@ impl Rule {
             && self.max_score.is_none_or(|m| f.score < m)
             && self.min_at_stake.is_none_or(|m| f.at_stake >= m)
             && self.max_at_stake.is_none_or(|m| f.at_stake < m)
-            && (self.tiers.is_empty()
-                || f.tier.is_some_and(|t| self.tiers.iter().any(|x| x == t)))
+            && (self.tiers.is_empty() || f.tier.is_some_and(|t| self.tiers.iter().any(|x| x == t)))
             && self.high_value.is_none_or(|h| h == f.high_value)
     }
 }

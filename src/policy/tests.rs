@@ -87,11 +87,26 @@ fn phases_decide_what_a_route_does() {
         label: "r".into(),
         action: a,
     };
-    assert_eq!(effect(&m(RouteAction::Hold), Phase::Observe, &f, &gate).0, Effect::Alerted);
-    assert_eq!(effect(&m(RouteAction::Task), Phase::Observe, &f, &gate).0, Effect::Alerted);
-    assert_eq!(effect(&m(RouteAction::Hold), Phase::Review, &f, &gate).0, Effect::Held);
-    assert_eq!(effect(&m(RouteAction::AutoAdjust), Phase::Review, &f, &gate).0, Effect::Queued);
-    assert_eq!(effect(&m(RouteAction::AutoAdjust), Phase::Assist, &f, &gate).0, Effect::Adjusted);
+    assert_eq!(
+        effect(&m(RouteAction::Hold), Phase::Observe, &f, &gate).0,
+        Effect::Alerted
+    );
+    assert_eq!(
+        effect(&m(RouteAction::Task), Phase::Observe, &f, &gate).0,
+        Effect::Alerted
+    );
+    assert_eq!(
+        effect(&m(RouteAction::Hold), Phase::Review, &f, &gate).0,
+        Effect::Held
+    );
+    assert_eq!(
+        effect(&m(RouteAction::AutoAdjust), Phase::Review, &f, &gate).0,
+        Effect::Queued
+    );
+    assert_eq!(
+        effect(&m(RouteAction::AutoAdjust), Phase::Assist, &f, &gate).0,
+        Effect::Adjusted
+    );
     // Never for high-value partners, never for kinds below the gate or not pre-approved.
     let mut hv = f.clone();
     hv.high_value = true;
@@ -224,7 +239,11 @@ fn check_names_unknown_kinds_unreachable_and_overlapping_rules_with_lines() {
     };
     let typo = find("typo", Severity::Error);
     assert_eq!(typo.line, Some(12));
-    assert!(typo.message.contains("unknown kind `dupliate`"), "{}", typo.message);
+    assert!(
+        typo.message.contains("unknown kind `dupliate`"),
+        "{}",
+        typo.message
+    );
     let sh = find("shadowed", Severity::Error);
     assert_eq!(sh.line, Some(17));
     assert!(sh.message.contains("unreachable") && sh.message.contains("violations (line 6)"));

@@ -107,11 +107,14 @@ pub struct NewAlert<'a> {
 
 fn kinds_of(table: &str, key: &str, text: &str) -> Result<Vec<String>> {
     serde_json::from_str(text).map_err(|e| {
-        StoreError::Corrupt(format!("{table} row {key}: column kinds is not a JSON list: {e}"))
+        StoreError::Corrupt(format!(
+            "{table} row {key}: column kinds is not a JSON list: {e}"
+        ))
     })
 }
 
-const ALERT_COLS: &str = "id, alert_id, channel, dedupe_key, kind, transaction_id, payload, status, \
+const ALERT_COLS: &str =
+    "id, alert_id, channel, dedupe_key, kind, transaction_id, payload, status, \
                           attempts, next_attempt_at, last_error, created_at, sent_at";
 
 fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(AlertRow, String)> {
@@ -207,7 +210,6 @@ fn insert_alert_on(conn: &Connection, a: &NewAlert<'_>) -> Result<bool> {
     )?;
     Ok(n == 1)
 }
-
 
 macro_rules! policy_writers {
     ($t:ty, $conn:ident) => {

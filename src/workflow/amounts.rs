@@ -87,7 +87,7 @@ pub fn far_beyond(
     let proposal = db.get_proposal(tx_id)?;
     let current = super::current_amount(&db, tx_id, proposal.as_ref())?;
     let limit = override_limit(deal_amount, current);
-    Ok((amount > limit).then(|| FarBeyond {
+    Ok((amount > limit).then_some(FarBeyond {
         amount,
         deal_amount,
         current,

@@ -341,7 +341,7 @@ fn outbox_rows_of_the_old_shape_are_still_pushed_and_compensated() {
     );
     let o = &pending_outbox(&s, 10).unwrap()[0];
     assert_eq!(o.payload["payload_version"], PAYLOAD_VERSION);
-    assert_eq!(o.payload["reverts"].as_str().is_some(), true);
+    assert!(o.payload["reverts"].as_str().is_some());
 }
 
 #[test]

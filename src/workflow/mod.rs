@@ -39,8 +39,8 @@
 
 mod amounts;
 mod audit;
-pub mod identity;
 mod event;
+pub mod identity;
 mod journal;
 pub mod prm_write;
 mod queue;
@@ -53,12 +53,12 @@ use sha2::{Digest, Sha256};
 
 pub use amounts::{check_override_amount, far_beyond, override_limit, FarBeyond};
 pub use audit::{audit_head, canonical, export as export_audit, trail, verify_chain, GENESIS};
+pub use event::record_event;
 pub use identity::{canonical_name, same_person};
 pub use journal::{journal, journal_with, write_csv as write_journal_csv, JournalLine};
 pub use prm_write::{OutboxPayload, PayloadError, PrmWrite, PAYLOAD_VERSION};
 pub use queue::{queue, signoff_queue, QueueItem, SignoffItem};
 pub use types::*;
-pub use event::record_event;
 
 use crate::money::parse_money;
 use crate::store::workflow::{CaseRow, DecisionRow, FlagRow, OutboxRow, ProposalRow, WfDb};

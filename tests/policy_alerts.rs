@@ -1,0 +1,440 @@
+//! Governed automation end to end: scoring a program sends exactly the alerts the policy
+//! says to a real HTTP receiver on 127.0.0.1 (Block Kit for Slack, Standard Webhooks
+//! signatures that verify with the spec's algorithm), a replay sends nothing, phases
+//! hold exactly what `policy simulate` predicts, and delivery retries without blocking.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::IntoResponse;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use tierdesk::alerts::{deliver, AlertsConfig, Channel, ChannelKind};
+use tierdesk::store::policy::NewAlert;
+use tierdesk::store::Store;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+#[derive(Debug, Clone)]
+struct Hit {
+    path: String,
+    headers: HeaderMap,
+    body: String,
+}
+
+/// Answers to give before answering 200: (status, Retry-After).
+type Script = VecDeque<(u16, Option<String>)>;
+
+#[derive(Clone, Default)]
+struct Shared {
+    hits: Arc<Mutex<Vec<Hit>>>,
+    script: Arc<Mutex<Script>>,
+}
+
+async fn handle(
+    axum::extract::State(s): axum::extract::State<Shared>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: String,
+) -> impl IntoResponse {
+    s.hits.lock().unwrap().push(Hit {
+        path: uri.path().to_string(),
+        headers,
+        body,
+    });
+    let next = s.script.lock().unwrap().pop_front();
+    let mut h = HeaderMap::new();
+    match next {
+        Some((code, retry)) => {
+            if let Some(r) = retry {
+                h.insert("retry-after", r.parse().unwrap());
+            }
+            (StatusCode::from_u16(code).unwrap(), h, "no".to_string())
+        }
+        None => (StatusCode::OK, h, "ok".to_string()),
+    }
+}
+
+fn receiver(script: Vec<(u16, Option<&str>)>) -> (String, Shared) {
+    let shared = Shared::default();
+    shared
+        .script
+        .lock()
+        .unwrap()
+        .extend(script.into_iter().map(|(c, r)| (c, r.map(str::to_string))));
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.set_nonblocking(true).unwrap();
+    let addr = format!("http://{}", l.local_addr().unwrap());
+    let state = shared.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::from_std(l).unwrap();
+            let app = axum::Router::new().fallback(handle).with_state(state);
+            axum::serve(l, app).await.unwrap();
+        });
+    });
+    (addr, shared)
+}
+
+fn sample() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sample-program-v2")
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+    db: PathBuf,
+    config: PathBuf,
+    addr: String,
+}
+
+impl Env {
+    fn new(addr: &str, policy: &str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("cache.db");
+        let config = dir.path().join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "# test config\n{policy}\n[alerts]\nretry_base_ms = 50\nbudget_secs = 20\n\n\
+                 [[alerts.channels]]\nname = \"ops\"\nkind = \"slack\"\n\n\
+                 [[alerts.channels]]\nname = \"hooks\"\nkind = \"webhook\"\nurl = \"{addr}/hook\"\n"
+            ),
+        )
+        .unwrap();
+        Env {
+            dir,
+            db,
+            config,
+            addr: addr.to_string(),
+        }
+    }
+
+    fn run(&self, user: &str, role: &str, args: &[&str]) -> Output {
+        let home = self.dir.path();
+        Command::new(env!("CARGO_BIN_EXE_tierdesk"))
+            .args([
+                "--db",
+                self.db.to_str().unwrap(),
+                "--user",
+                user,
+                "--role",
+                role,
+            ])
+            .args(["--config", self.config.to_str().unwrap()])
+            .args(args)
+            .env("HOME", home)
+            .env("XDG_DATA_HOME", home.join("data"))
+            .env("XDG_CONFIG_HOME", home.join("cfg"))
+            .env("TIERDESK_ALERT_OPS", format!("{}/slack", self.addr))
+            .env("TIERDESK_ALERT_HOOKS", SECRET)
+            .env_remove("TIERDESK_USER")
+            .env_remove("TIERDESK_ROLE")
+            .env_remove("TIERDESK_DB")
+            .env_remove("TIERDESK_CONFIG")
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, user: &str, role: &str, args: &[&str]) -> String {
+        let o = self.run(user, role, args);
+        assert!(
+            o.status.success(),
+            "{args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+}
+
+/// The Standard Webhooks check, written here from the spec (not the product's code).
+fn signature_ok(secret: &str, hit: &Hit) -> bool {
+    let h = |k: &str| {
+        hit.headers
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.trim_start_matches("whsec_"))
+        .unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+    mac.update(
+        format!(
+            "{}.{}.{}",
+            h("webhook-id"),
+            h("webhook-timestamp"),
+            hit.body
+        )
+        .as_bytes(),
+    );
+    let want = format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    );
+    h("webhook-signature").split(' ').any(|s| s == want)
+}
+
+fn effects(store: &Store) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for r in store.policy_routes().unwrap() {
+        *m.entry(r.effect).or_insert(0) += 1;
+    }
+    m
+}
+
+#[test]
+fn scoring_sends_exactly_the_alerts_the_policy_routes_and_phases_hold_what_simulate_says() {
+    let (addr, rx) = receiver(vec![]);
+    let env = Env::new(&addr, "");
+    let imp = env.run("ana", "analyst", &["import", sample().to_str().unwrap()]);
+    assert!(matches!(imp.status.code(), Some(0) | Some(3)), "{imp:?}");
+    env.ok("ana", "analyst", &["score"]);
+
+    // Observe (the default): every task/hold route is alerted once per channel, nothing held.
+    let store = Store::open(&env.db).unwrap();
+    let e = effects(&store);
+    let alerted = e.get("alerted").copied().unwrap_or(0);
+    assert!(alerted > 0, "{e:?}");
+    assert_eq!(e.get("held"), None, "observe holds nothing: {e:?}");
+    assert_eq!(e.get("adjusted"), None);
+    let hits = rx.hits.lock().unwrap().clone();
+    let slack: Vec<_> = hits.iter().filter(|h| h.path == "/slack").collect();
+    let hooks: Vec<_> = hits.iter().filter(|h| h.path == "/hook").collect();
+    assert_eq!(
+        slack.len(),
+        alerted,
+        "one Slack alert per routed task/hold flag"
+    );
+    assert_eq!(
+        hooks.len(),
+        alerted,
+        "one webhook per routed task/hold flag"
+    );
+    for h in &slack {
+        let v: serde_json::Value = serde_json::from_str(&h.body).unwrap();
+        let blocks = v["blocks"].as_array().expect("Block Kit blocks");
+        assert_eq!(blocks[0]["type"], "header");
+        assert!(
+            v["text"].as_str().unwrap().starts_with("Task:")
+                || v["text"].as_str().unwrap().starts_with("Hold:")
+        );
+    }
+    for h in &hooks {
+        assert!(signature_ok(SECRET, h), "signature must verify");
+        assert!(!signature_ok("whsec_dGhpcyBpcyBhbm90aGVyIGtleQ==", h));
+        let v: serde_json::Value = serde_json::from_str(&h.body).unwrap();
+        assert_eq!(v["type"], "tierdesk.flag");
+        let tx = v["data"]["transaction_id"].as_str().unwrap();
+        assert!(store.policy_route(tx).unwrap().is_some());
+    }
+    // Alert bodies carry no tax ids or bank details of any partner.
+    let partners = std::fs::read_to_string(sample().join("partners.jsonl")).unwrap();
+    for line in partners.lines().take(50) {
+        let p: serde_json::Value = serde_json::from_str(line).unwrap();
+        if let Some(t) = p["tax_id"].as_str() {
+            assert!(
+                hits.iter().all(|h| !h.body.contains(t)),
+                "tax id {t} leaked"
+            );
+        }
+    }
+    let no_policy_decisions = store
+        .decisions_on_kinds()
+        .unwrap()
+        .iter()
+        .all(|d| d.actor != "policy");
+    assert!(no_policy_decisions, "observe changes no accrual");
+    drop(store);
+
+    // A replay of the same flags sends nothing.
+    env.ok("ana", "analyst", &["score"]);
+    env.ok("ana", "analyst", &["policy", "run"]);
+    assert_eq!(rx.hits.lock().unwrap().len(), hits.len());
+
+    // What simulate says review would hold, review holds.
+    let sim = env.ok(
+        "ana",
+        "analyst",
+        &[
+            "policy", "simulate", "--phase", "review", "--format", "jsonl",
+        ],
+    );
+    let mut want: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+    for l in sim.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        want.insert(
+            (
+                v["rule"].as_str().unwrap().into(),
+                v["kind"].as_str().unwrap().into(),
+            ),
+            (v["held"].as_u64().unwrap(), v["tasks"].as_u64().unwrap()),
+        );
+    }
+    let refused = env.run(
+        "ana",
+        "analyst",
+        &["policy", "phase", "set", "review", "--reason", "pilot"],
+    );
+    assert!(
+        !refused.status.success(),
+        "an analyst cannot change the phase"
+    );
+    env.ok(
+        "mia",
+        "manager",
+        &["policy", "phase", "set", "review", "--reason", "pilot"],
+    );
+    env.ok("mia", "manager", &["policy", "run"]);
+    let store = Store::open(&env.db).unwrap();
+    let mut got: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+    for r in store.policy_routes().unwrap() {
+        if r.effect == "qa_sample" {
+            continue;
+        }
+        for k in &r.kinds {
+            let e = got.entry((r.rule.clone(), k.clone())).or_default();
+            e.0 += u64::from(r.effect == "held");
+            e.1 += u64::from(r.effect == "task");
+        }
+    }
+    assert_eq!(
+        got, want,
+        "policy simulate equals what applying the policy does"
+    );
+    assert!(
+        got.values().any(|(h, _)| *h > 0),
+        "the default policy holds something on the v2 sample"
+    );
+    let trail = store.audit_for_action_count("policy_hold");
+    let held = store
+        .policy_routes()
+        .unwrap()
+        .iter()
+        .filter(|r| r.effect == "held")
+        .count();
+    assert_eq!(trail, held, "every hold is audited once");
+    // No new alerts: the flags did not change, only the phase.
+    assert_eq!(rx.hits.lock().unwrap().len(), hits.len());
+
+    // Assist is refused without pre-approved kinds (and with too few decisions).
+    let assist = env.run(
+        "mia",
+        "manager",
+        &["policy", "phase", "set", "assist", "--reason", "go"],
+    );
+    assert!(!assist.status.success());
+    let verify = env.ok("ana", "analyst", &["audit", "verify"]);
+    assert!(!verify.is_empty());
+}
+
+trait AuditCount {
+    fn audit_for_action_count(&self, action: &str) -> usize;
+}
+
+impl AuditCount for Store {
+    fn audit_for_action_count(&self, action: &str) -> usize {
+        let mut n = 0;
+        self.wf()
+            .for_each_audit(|a| {
+                if a.action == action {
+                    n += 1;
+                }
+                Ok(true)
+            })
+            .unwrap();
+        n
+    }
+}
+
+fn webhook_cfg(name: &str, url: &str) -> AlertsConfig {
+    AlertsConfig {
+        channels: vec![Channel {
+            name: name.into(),
+            kind: ChannelKind::Webhook,
+            url: Some(url.into()),
+        }],
+        retry_base_ms: 50,
+        timeout_secs: 1,
+        budget_secs: 10,
+        ..AlertsConfig::default()
+    }
+}
+
+fn queue_one(store: &Store, channel: &str) {
+    let payload = serde_json::json!({"type": "test", "channel": channel});
+    store
+        .insert_alert(&NewAlert {
+            alert_id: "msg_1",
+            channel,
+            dedupe_key: &format!("{channel}:t"),
+            kind: "test",
+            transaction_id: None,
+            payload: &payload,
+            now: "2000-01-01T00:00:00.000Z",
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_failing_receiver_gets_retries_and_the_alert_once_it_recovers() {
+    let (addr, rx) = receiver(vec![(500, None), (500, None), (429, Some("1"))]);
+    std::env::set_var("TIERDESK_ALERT_RETRYHOOK", SECRET);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("c.db")).unwrap();
+    queue_one(&store, "retryhook");
+    let cfg = webhook_cfg("retryhook", &format!("{addr}/hook"));
+    let rep = deliver::deliver(&store, &cfg, Duration::from_secs(10)).unwrap();
+    assert_eq!(rep.sent, 1, "{rep:?}");
+    assert_eq!(rep.pending, 0);
+    let hits = rx.hits.lock().unwrap().clone();
+    assert_eq!(hits.len(), 4, "500, 500, 429, then 200");
+    assert!(hits.iter().all(|h| signature_ok(SECRET, h)));
+    // Delivered once: another pass sends nothing.
+    let again = deliver::deliver(&store, &cfg, Duration::from_secs(1)).unwrap();
+    assert_eq!(again.sent, 0);
+    assert_eq!(rx.hits.lock().unwrap().len(), 4);
+}
+
+#[test]
+fn an_unreachable_or_silent_receiver_never_blocks() {
+    std::env::set_var("TIERDESK_ALERT_DEADHOOK", SECRET);
+    std::env::set_var("TIERDESK_ALERT_SILENTHOOK", SECRET);
+    // Nothing listens on the port of a listener that was closed again.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/x", l.local_addr().unwrap())
+    };
+    // This one accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}/x", silent.local_addr().unwrap());
+    for (name, url) in [("deadhook", dead), ("silenthook", silent_url)] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("c.db")).unwrap();
+        queue_one(&store, name);
+        let cfg = webhook_cfg(name, &url);
+        let start = Instant::now();
+        let rep = deliver::deliver(&store, &cfg, Duration::from_secs(2)).unwrap();
+        assert!(
+            start.elapsed() < Duration::from_secs(8),
+            "{name}: {:?}",
+            start.elapsed()
+        );
+        assert_eq!(rep.sent, 0);
+        assert_eq!(rep.pending, 1, "{name}: the alert waits in the outbox");
+        assert!(!rep.errors.is_empty());
+        let a = &store.alerts(10).unwrap()[0];
+        assert!(a.attempts >= 1 && a.status == "pending", "{a:?}");
+    }
+    drop(silent);
+}

@@ -257,6 +257,14 @@ fn scoring_sends_exactly_the_alerts_the_policy_routes_and_phases_hold_what_simul
     assert!(no_policy_decisions, "observe changes no accrual");
     drop(store);
 
+    // The queue carries each transaction's processing status.
+    let q = env.ok("ana", "analyst", &["queue", "--format", "jsonl"]);
+    assert!(!q.is_empty());
+    for l in q.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert_eq!(v["processing_status"], "anomaly_flagged", "{l}");
+    }
+
     // A replay of the same flags sends nothing.
     env.ok("ana", "analyst", &["score"]);
     env.ok("ana", "analyst", &["policy", "run"]);

@@ -283,6 +283,17 @@ fn show(ctx: &Context, cfg: &PolicyConfig) -> anyhow::Result<ExitCode> {
     if ctx.paths.db.exists() {
         let store = ctx.open_existing_store()?;
         print_phases(&store)?;
+        let counts = store.processing_counts()?;
+        if !counts.is_empty() {
+            println!(
+                "processing status: {}",
+                counts
+                    .iter()
+                    .map(|(s, n)| format!("{s} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -44,6 +44,8 @@ struct Item<'a> {
     currency: &'a str,
     at_stake: String,
     state: &'a str,
+    /// `anomaly_flagged` until someone acts, then the workflow state.
+    processing_status: &'a str,
     /// hold / reverse / recompute / adjust: what approving carries out.
     action: Option<&'a str>,
     /// The same as `action` (the name earlier versions printed).
@@ -70,6 +72,7 @@ impl<'a> Item<'a> {
             currency: &r.currency,
             at_stake: Decimal::new(r.at_stake_minor, 2).to_string(),
             state: &r.status,
+            processing_status: crate::policy::processing_status(Some(&r.kinds), Some(&r.status)),
             action: r.action.as_deref(),
             proposed_action: r.action.as_deref(),
             current_amount: r.current_amount.as_deref(),

@@ -413,6 +413,18 @@ pub fn phase_for(phases: &[crate::store::policy::PhaseRow], tier: Option<&str>) 
         .unwrap_or(Phase::Observe)
 }
 
+/// A transaction's processing status: `pending_ai_review` until it is scored (no kinds
+/// known), `ai_validated` when scored clean, `anomaly_flagged` when flagged and nobody
+/// has acted, then the workflow state of its case.
+pub fn processing_status<'a>(kinds: Option<&[String]>, case_state: Option<&'a str>) -> &'a str {
+    match (kinds, case_state) {
+        (None, _) => "pending_ai_review",
+        (Some(_), Some(s)) if s != "flagged" => s,
+        (Some(k), _) if k.is_empty() => "ai_validated",
+        (Some(_), _) => "anomaly_flagged",
+    }
+}
+
 /// Whether a validated transaction falls into the QA sample (deterministic: the same
 /// transaction version is always in or out).
 pub fn in_qa_sample(tx_id: &str, row_hash: &str, share: f64) -> bool {

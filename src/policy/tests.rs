@@ -268,3 +268,19 @@ fn qa_sample_is_deterministic_and_near_its_share() {
     assert!(!in_qa_sample("T1", "h", 0.0));
     assert!(in_qa_sample("T1", "h", 1.0));
 }
+
+#[test]
+fn processing_status_follows_scoring_then_the_workflow() {
+    let k = vec!["duplicate".to_string()];
+    assert_eq!(processing_status(None, None), "pending_ai_review");
+    assert_eq!(processing_status(Some(&[]), None), "ai_validated");
+    assert_eq!(processing_status(Some(&k), None), "anomaly_flagged");
+    assert_eq!(
+        processing_status(Some(&k), Some("flagged")),
+        "anomaly_flagged"
+    );
+    assert_eq!(
+        processing_status(Some(&k), Some("awaiting_signoff")),
+        "awaiting_signoff"
+    );
+}

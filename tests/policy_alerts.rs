@@ -446,3 +446,66 @@ fn an_unreachable_or_silent_receiver_never_blocks() {
     }
     drop(silent);
 }
+
+#[test]
+fn a_qa_sample_of_validated_high_value_transactions_reaches_the_queue_and_stays() {
+    // Every partner of the sample is high-value here, so the pool is every clean
+    // transaction of the review window.
+    let ids: Vec<String> = std::fs::read_to_string(sample().join("partners.jsonl"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            format!("{:?}", v["partner_id"].as_str().unwrap())
+        })
+        .collect();
+    let policy = format!(
+        "high_value_partners = [{}]\n[policy]\nqa_sample = 0.05\n",
+        ids.join(", ")
+    );
+    let (addr, _rx) = receiver(vec![]);
+    let env = Env::new(&addr, &policy);
+    env.run("ana", "analyst", &["import", sample().to_str().unwrap()]);
+    let first = env.ok("ana", "analyst", &["score"]);
+    let qa = |env: &Env| -> Vec<serde_json::Value> {
+        env.ok("ana", "analyst", &["queue", "--format", "jsonl"])
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v["kinds"] == serde_json::json!(["qa_sample"]))
+            .collect()
+    };
+    let sampled = qa(&env);
+    assert!(!sampled.is_empty(), "no QA sample drawn: {first}");
+    let store = Store::open(&env.db).unwrap();
+    let plain: Vec<String> = ids
+        .iter()
+        .map(|q| q.trim_matches('"').to_string())
+        .collect();
+    let plain: Vec<&str> = plain.iter().map(String::as_str).collect();
+    let pool = store.validated_high_value(&plain).unwrap().len() + sampled.len();
+    drop(store);
+    // Near the configured share of the pool (deterministic, hash-drawn).
+    let share = sampled.len() as f64 / pool as f64;
+    assert!((0.02..0.09).contains(&share), "{} of {pool}", sampled.len());
+    for v in &sampled {
+        assert_eq!(v["processing_status"], "ai_validated", "{v}");
+        assert!(
+            v["reasons"][0].as_str().unwrap().contains("QA sample"),
+            "{v}"
+        );
+    }
+    // A rescore of the same rows keeps the sample and rewrites nothing.
+    let again = env.ok("ana", "analyst", &["score"]);
+    assert!(again.contains("0 new or changed rewritten"), "{again}");
+    assert_eq!(qa(&env).len(), sampled.len());
+    // A person's verdict on a QA sample measures no detector's precision.
+    let t = sampled[0]["transaction_id"].as_str().unwrap();
+    env.ok(
+        "ana",
+        "analyst",
+        &["decide", t, "--dismiss", "--reason", "checked: fine"],
+    );
+    let p = env.ok("ana", "analyst", &["policy", "precision"]);
+    assert!(!p.contains("qa_sample"), "{p}");
+}

@@ -108,11 +108,14 @@ pub fn score_cache(
         let stored = existing.get(id);
         let same_input =
             stored.is_some_and(|s| s.row_hash == hash && s.detector_version == DETECTOR_VERSION);
+        // A clean result on a row the policy drew as a QA sample keeps the sample (the
+        // policy marks the flag of that very row version; a rescore must not unmark it).
+        let qa_kept =
+            |s: &crate::store::flags::StoredResult| s.kinds == QA_SAMPLE_KINDS && row.kinds == "[]";
         let same_result = stored.is_some_and(|s| {
             s.score == row.score
                 && s.confidence == row.confidence
-                && s.kinds == row.kinds
-                && s.reasons == row.reasons
+                && ((s.kinds == row.kinds && s.reasons == row.reasons) || qa_kept(s))
                 && s.evidence == row.evidence
         }) && same_proposal(stored_proposals.get(id), f.proposal.as_ref());
         if same_input && same_result {
@@ -185,6 +188,9 @@ fn same_proposal(stored: Option<&(String, String, String)>, new: Option<&super::
         _ => false,
     }
 }
+
+/// The kinds of a flag the routing policy put into the queue as a QA sample.
+pub const QA_SAMPLE_KINDS: &str = r#"["qa_sample"]"#;
 
 fn flag_row(
     f: &Finding,

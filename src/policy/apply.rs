@@ -208,6 +208,8 @@ pub fn unrouted(store: &Store, phases: &[PhaseRow]) -> Result<Vec<FlagFacts>, St
     Ok(store
         .policy_flag_facts()?
         .into_iter()
+        // A QA sample is in the queue for a person, not for the rules.
+        .filter(|f| f.kinds.iter().any(|k| k != "qa_sample"))
         .filter(|f| match routed.get(&f.transaction_id) {
             None => true,
             Some(r) => {
@@ -235,7 +237,7 @@ pub fn run(
     for p in &planned {
         apply_one(store, p, alerts_cfg, wf_policy, now, &mut rep)?;
     }
-    rep.qa_sampled = qa_sample(store, cfg, now)?;
+    rep.qa_sampled = qa_sample(store, cfg, &wf_policy.high_value_partners, now)?;
     Ok(rep)
 }
 
@@ -346,13 +348,31 @@ fn apply_one(
 
 /// Puts the configured share of validated transactions of high-value partners into the
 /// queue as a QA sample (deterministic per transaction version). Returns how many new.
-fn qa_sample(store: &mut Store, cfg: &PolicyConfig, now: &str) -> Result<usize, PolicyError> {
+fn qa_sample(
+    store: &mut Store,
+    cfg: &PolicyConfig,
+    high_value: &std::collections::BTreeSet<String>,
+    now: &str,
+) -> Result<usize, PolicyError> {
     let routed = store.policy_routed()?;
     let mut n = 0;
-    for (tx, hash, stake) in store.validated_high_value()? {
+    let listed: Vec<&str> = high_value.iter().map(String::as_str).collect();
+    for (tx, hash, stake) in store.validated_high_value(&listed)? {
         if !super::in_qa_sample(&tx, &hash, cfg.qa_sample) {
             continue;
         }
+        // A rescore of the same version writes the flag clean again: mark it every time.
+        store.mark_qa_sample(
+            &tx,
+            &hash,
+            &format!(
+                "QA sample: validated transaction of a high-value partner, drawn for a human \
+                 review ({}% of validated high-value transactions).",
+                format!("{:.2}", cfg.qa_sample * 100.0)
+                    .trim_end_matches('0')
+                    .trim_end_matches('.')
+            ),
+        )?;
         if routed.get(&tx).is_some_and(|r| r.row_hash == hash) {
             continue;
         }

@@ -420,7 +420,8 @@ pub fn processing_status<'a>(kinds: Option<&[String]>, case_state: Option<&'a st
     match (kinds, case_state) {
         (None, _) => "pending_ai_review",
         (Some(_), Some(s)) if s != "flagged" => s,
-        (Some(k), _) if k.is_empty() => "ai_validated",
+        // A QA sample is a validated transaction drawn for a person to look at.
+        (Some(k), _) if k.iter().all(|k| k == "qa_sample") => "ai_validated",
         (Some(_), _) => "anomaly_flagged",
     }
 }

@@ -44,7 +44,8 @@ pub fn measure(
     let mut per: BTreeMap<String, (u32, u32)> = BTreeMap::new();
     for d in latest.values() {
         let confirmed = d.action != "dismiss";
-        for k in &d.kinds {
+        // A QA sample is not a detector's claim: its verdicts measure no kind.
+        for k in d.kinds.iter().filter(|k| *k != "qa_sample") {
             let e = per.entry(k.clone()).or_default();
             if confirmed {
                 e.0 += 1;

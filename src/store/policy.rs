@@ -511,7 +511,7 @@ impl Store {
             "SELECT CASE
                       WHEN f.transaction_id IS NULL OR f.row_hash <> t.row_hash THEN 'pending_ai_review'
                       WHEN c.state IS NOT NULL THEN c.state
-                      WHEN f.kinds <> '[]' THEN 'anomaly_flagged'
+                      WHEN f.kinds NOT IN ('[]', '[\"qa_sample\"]') THEN 'anomaly_flagged'
                       ELSE 'ai_validated' END AS st, COUNT(*)
                FROM transactions t
                LEFT JOIN flags f ON f.transaction_id = t.transaction_id
@@ -522,18 +522,34 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Puts a validated transaction into the queue as a QA sample: its flag (for this very
+    /// version of the row) gains the `qa_sample` kind and the reason. A flag that already
+    /// carries kinds is left alone. Returns whether the flag was changed.
+    pub fn mark_qa_sample(&self, tx_id: &str, row_hash: &str, reason: &str) -> Result<bool> {
+        let reasons = serde_json::Value::from(vec![reason]).to_string();
+        let n = self.conn.execute(
+            "UPDATE flags SET kinds = '[\"qa_sample\"]', reasons = ?3
+              WHERE transaction_id = ?1 AND row_hash = ?2 AND kinds = '[]'",
+            rusqlite::params![tx_id, row_hash, reasons],
+        )?;
+        Ok(n > 0)
+    }
+
     /// `ai_validated` transactions of high-value partners in the review window (scored, no
     /// kinds), the pool the QA sample is drawn from.
-    pub fn validated_high_value(&self) -> Result<Vec<(String, String, i64)>> {
+    /// `listed` are the partners the configuration names high-value on top of the PRM's.
+    pub fn validated_high_value(&self, listed: &[&str]) -> Result<Vec<(String, String, i64)>> {
+        let listed = serde_json::Value::from(listed.to_vec()).to_string();
         let mut stmt = self.conn.prepare(
             "SELECT f.transaction_id, f.row_hash, f.at_stake_minor
                FROM flags f
                JOIN transactions t ON t.transaction_id = f.transaction_id AND t.row_hash = f.row_hash
-               JOIN partners p ON p.partner_id = t.partner_id AND p.high_value <> 0
+               JOIN partners p ON p.partner_id = t.partner_id
+                AND (p.high_value <> 0 OR p.partner_id IN (SELECT value FROM json_each(?1)))
               WHERE f.in_window = 1 AND f.kinds = '[]'
               ORDER BY f.transaction_id",
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let rows = stmt.query_map([&listed], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 

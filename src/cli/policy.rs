@@ -348,10 +348,7 @@ fn simulate(
     format: Format,
 ) -> anyhow::Result<ExitCode> {
     let store = ctx.open_existing_store()?;
-    let phases = store.policy_phases()?;
-    let precise = crate::policy::precision::precise_kinds(&apply::measured(&store, cfg)?);
-    let planned = apply::plan(store.policy_flag_facts()?, cfg, &phases, &precise, phase);
-    let rows = apply::simulate(&planned);
+    let (rows, flags) = apply::simulate_current(&store, cfg, phase)?;
     match format {
         Format::Jsonl => {
             for r in &rows {
@@ -387,7 +384,7 @@ fn simulate(
             }
             println!(
                 "{} flags in the review window, phase {}",
-                planned.len(),
+                flags,
                 phase
                     .map(|p| p.as_str().to_string())
                     .unwrap_or_else(|| "as in force".into())

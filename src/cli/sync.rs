@@ -165,7 +165,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
         print_report(&report, started.elapsed());
         if !report.changed_transactions.is_empty() || has_unscored(&store) {
-            score_new(&mut store);
+            score_new(&mut store, ctx);
         }
         if args.once {
             let failed = report.errors.iter().any(|e| !e.starts_with("push")) && report.online;
@@ -189,7 +189,7 @@ pub fn has_unscored(store: &crate::store::Store) -> bool {
 
 /// Scores what the pull brought in (only new or changed rows are rewritten), so the
 /// exception queue is current; sign-offs on changed flags lapse back to review.
-fn score_new(store: &mut crate::store::Store) {
+fn score_new(store: &mut crate::store::Store, ctx: &Context) {
     match (store.program(), store.plan()) {
         (Ok(Some(_)), Ok(Some(_))) => {}
         _ => {
@@ -209,6 +209,10 @@ fn score_new(store: &mut crate::store::Store) {
             );
             if !s.lapsed.is_empty() {
                 println!("lapsed back to review: {}", s.lapsed.join(", "));
+            }
+            // The routing policy and the alerts, as after `tierdesk score`.
+            if let Err(e) = super::policy::after_scoring(store, ctx, true) {
+                eprintln!("policy after sync failed: {e:#}");
             }
         }
         Err(e) => eprintln!("scoring after sync failed: {e:#}"),

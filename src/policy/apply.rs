@@ -166,6 +166,30 @@ pub fn measured(store: &Store, cfg: &PolicyConfig) -> Result<Vec<KindPrecision>,
     ))
 }
 
+/// Whether the rules route this flag: a QA sample is in the queue for a person, not for
+/// the rules (its only kind is `qa_sample`).
+pub fn routable(f: &FlagFacts) -> bool {
+    f.kinds.iter().any(|k| k != "qa_sample")
+}
+
+/// `policy simulate` on the current window: what each rule would do (in `phase`, else
+/// the phases in force), per rule and kind. The CLI and the workbench show the same rows.
+pub fn simulate_current(
+    store: &Store,
+    cfg: &PolicyConfig,
+    phase: Option<Phase>,
+) -> Result<(Vec<SimRow>, usize), StoreError> {
+    let phases = store.policy_phases()?;
+    let precise = precision::precise_kinds(&measured(store, cfg)?);
+    let facts: Vec<FlagFacts> = store
+        .policy_flag_facts()?
+        .into_iter()
+        .filter(routable)
+        .collect();
+    let planned = plan(facts, cfg, &phases, &precise, phase);
+    Ok((simulate(&planned), planned.len()))
+}
+
 /// What one policy run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RunReport {
@@ -208,8 +232,7 @@ pub fn unrouted(store: &Store, phases: &[PhaseRow]) -> Result<Vec<FlagFacts>, St
     Ok(store
         .policy_flag_facts()?
         .into_iter()
-        // A QA sample is in the queue for a person, not for the rules.
-        .filter(|f| f.kinds.iter().any(|k| k != "qa_sample"))
+        .filter(routable)
         .filter(|f| match routed.get(&f.transaction_id) {
             None => true,
             Some(r) => {
@@ -503,6 +526,34 @@ pub fn rollback(
     reason: &str,
     now: &str,
 ) -> Result<Vec<RollbackItem>, PolicyError> {
+    rollback_where(store, wf_policy, actor, reason, now, |r| {
+        r.routed_at.as_str() >= since && kind.is_none_or(|k| r.kinds.iter().any(|x| x == k))
+    })
+}
+
+/// Rolls back the policy actor's adjustment of one transaction (the workbench's Policy
+/// view), like [`rollback`].
+pub fn rollback_one(
+    store: &mut Store,
+    wf_policy: &workflow::Policy,
+    actor: &Actor,
+    tx_id: &str,
+    reason: &str,
+    now: &str,
+) -> Result<Vec<RollbackItem>, PolicyError> {
+    rollback_where(store, wf_policy, actor, reason, now, |r| {
+        r.transaction_id == tx_id
+    })
+}
+
+fn rollback_where(
+    store: &mut Store,
+    wf_policy: &workflow::Policy,
+    actor: &Actor,
+    reason: &str,
+    now: &str,
+    pick: impl Fn(&RouteRow) -> bool,
+) -> Result<Vec<RollbackItem>, PolicyError> {
     let reason = match reason.trim() {
         "" => "policy rollback",
         r => r,
@@ -512,10 +563,7 @@ pub fn rollback(
         let Some(did) = r.decision_id.clone() else {
             continue;
         };
-        if r.effect != Effect::Adjusted.as_str() || r.routed_at.as_str() < since {
-            continue;
-        }
-        if kind.is_some_and(|k| !r.kinds.iter().any(|x| x == k)) {
+        if r.effect != Effect::Adjusted.as_str() || !pick(&r) {
             continue;
         }
         let latest = latest_undoable(store, &r.transaction_id)?;

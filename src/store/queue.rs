@@ -163,6 +163,9 @@ pub struct SyncStatus {
     pub outbox_pending: i64,
     pub conflicts: i64,
     pub last_error: Option<String>,
+    /// The rollout phases in force: (scope, phase), `*` for the whole program; empty when
+    /// none was ever set (the program observes).
+    pub phases: Vec<(String, String)>,
 }
 
 /// A partner as the detail pane shows it (tax id and bank details masked here).
@@ -713,6 +716,12 @@ impl Store {
             [],
             |r| r.get(0),
         )?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT scope, phase FROM policy_phases ORDER BY scope")?;
+        st.phases = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
         Ok(st)
     }
 

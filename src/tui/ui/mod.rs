@@ -306,6 +306,25 @@ pub fn group_int(v: i64) -> String {
     }
 }
 
+/// The rollout phase for the status bar: the program's (observe when none was set),
+/// with the number of tiers that have their own.
+pub fn phase_label(phases: &[(String, String)], narrow: bool) -> String {
+    let program = phases
+        .iter()
+        .find(|(scope, _)| scope == "*")
+        .map_or("observe", |(_, p)| p.as_str());
+    let tiers = phases.iter().filter(|(scope, _)| scope != "*").count();
+    let head = if narrow {
+        program.to_string()
+    } else {
+        format!("phase {program}")
+    };
+    match tiers {
+        0 => head,
+        n => format!("{head} +{n} tier{}", if n == 1 { "" } else { "s" }),
+    }
+}
+
 fn status_bar(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let bar = t.status_bar;
@@ -367,6 +386,10 @@ fn status_bar(f: &mut Frame, app: &App, area: Rect) {
             },
         ),
     ];
+    spans.push(Span::styled(
+        format!("│ {} ", phase_label(&s.phases, narrow)),
+        bar,
+    ));
     let marked = match app.view {
         View::Signoff => app.signoff.marked.len(),
         _ => app.queue.marked.len(),

@@ -509,3 +509,167 @@ fn a_qa_sample_of_validated_high_value_transactions_reaches_the_queue_and_stays(
     let p = env.ok("ana", "analyst", &["policy", "precision"]);
     assert!(!p.contains("qa_sample"), "{p}");
 }
+
+/// The workbench on a real cache (TestBackend), as `tests/workbench_items.rs` drives it.
+struct Bench {
+    app: tierdesk::tui::app::App,
+    store: Store,
+    env: tierdesk::tui::effects::Env,
+    term: ratatui::Terminal<ratatui::backend::TestBackend>,
+}
+
+impl Bench {
+    fn new(db: &Path, config: &Path, user: &str, role: tierdesk::config::Role) -> Bench {
+        let text = std::fs::read_to_string(config).unwrap();
+        let cfg: tierdesk::config::Config = toml::from_str(&text).unwrap();
+        let keymap = tierdesk::tui::keymap::Keymap::new(&Default::default()).unwrap();
+        let theme = tierdesk::tui::theme::Theme::monochrome();
+        let app = tierdesk::tui::app::App::new(user.into(), role, cfg.clone(), theme, keymap);
+        app.size.set((100, 30));
+        let env = tierdesk::tui::effects::Env {
+            user: user.into(),
+            role,
+            config: cfg,
+        };
+        let mut b = Bench {
+            app,
+            store: Store::open(db).unwrap(),
+            env,
+            term: ratatui::Terminal::new(ratatui::backend::TestBackend::new(100, 30)).unwrap(),
+        };
+        let fx = b.app.start();
+        tierdesk::cli::workbench::settle(&mut b.app, &mut b.store, &b.env, fx);
+        b.draw();
+        b
+    }
+
+    fn draw(&mut self) {
+        let app = &self.app;
+        self.term.draw(|f| tierdesk::tui::ui::draw(f, app)).unwrap();
+    }
+
+    fn key(&mut self, c: char) {
+        let k = crossterm::event::KeyEvent::new(
+            crossterm::event::KeyCode::Char(c),
+            crossterm::event::KeyModifiers::NONE,
+        );
+        let fx = self.app.on_key(k);
+        tierdesk::cli::workbench::settle(&mut self.app, &mut self.store, &self.env, fx);
+        self.draw();
+        self.draw();
+    }
+
+    fn screen(&self) -> String {
+        let buf = self.term.backend().buffer();
+        let mut s = String::new();
+        for y in 0..buf.area.height {
+            for x in 0..buf.area.width {
+                s.push_str(buf[(x, y)].symbol());
+            }
+            s.push('\n');
+        }
+        s
+    }
+}
+
+#[test]
+fn assist_adjusts_once_the_gate_is_met_and_the_policy_view_rolls_one_back() {
+    let policy = "[policy]\npre_approved = [\"discount_policy\"]\nmin_precision = 0.9\n\
+                  min_decisions = 3\nqa_sample = 0.0\n\n[[policy.rules]]\nname = \"deep discounts\"\n\
+                  kinds = [\"discount_policy\"]\naction = \"auto_adjust\"\n";
+    let (addr, _rx) = receiver(vec![]);
+    let env = Env::new(&addr, policy);
+    env.run("ana", "analyst", &["import", sample().to_str().unwrap()]);
+    env.ok("ana", "analyst", &["score"]);
+    let discount: Vec<String> = env
+        .ok("ana", "analyst", &["queue", "--format", "jsonl"])
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["kinds"] == serde_json::json!(["discount_policy"]))
+        .map(|v| v["transaction_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(discount.len() >= 4, "{discount:?}");
+    // Too few decisions: assist is refused.
+    let early = env.run(
+        "mia",
+        "manager",
+        &["policy", "phase", "set", "assist", "--reason", "go"],
+    );
+    assert!(!early.status.success(), "assist allowed with no decisions");
+    // People confirm three; the gate (0.9 over 3) is met and assist is allowed.
+    for t in &discount[..3] {
+        env.ok("ana", "analyst", &["decide", t, "--approve"]);
+    }
+    env.ok(
+        "mia",
+        "manager",
+        &[
+            "policy",
+            "phase",
+            "set",
+            "assist",
+            "--reason",
+            "precision measured",
+        ],
+    );
+    env.ok("mia", "manager", &["policy", "run"]);
+    let store = Store::open(&env.db).unwrap();
+    let adjusted: Vec<_> = store
+        .policy_routes()
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.effect == "adjusted")
+        .collect();
+    assert_eq!(
+        adjusted.len(),
+        discount.len() - 3,
+        "the rest of the kind is adjusted by the policy"
+    );
+    let policy_decisions = store
+        .decisions_on_kinds()
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.actor == "policy")
+        .map(|d| d.transaction_id)
+        .collect::<std::collections::BTreeSet<_>>();
+    let adjusted_ids: std::collections::BTreeSet<String> =
+        adjusted.iter().map(|r| r.transaction_id.clone()).collect();
+    assert_eq!(policy_decisions, adjusted_ids, "made by the policy actor");
+    drop(store);
+
+    // The Policy view lists them; `u` asks, `y` rolls the selected one back.
+    let mut b = Bench::new(&env.db, &env.config, "mia", tierdesk::config::Role::Manager);
+    b.key('4');
+    let screen = b.screen();
+    assert!(screen.contains("deep discounts"), "{screen}");
+    assert!(screen.contains("Automated decisions"), "{screen}");
+    let first = b.app.policy.selected().unwrap().transaction_id.clone();
+    assert!(screen.contains(&first), "{screen}");
+    assert!(screen.contains("phase assist"), "status bar: {screen}");
+    b.key('u');
+    assert!(b.app.modal.is_some(), "rollback did not ask first");
+    b.key('y');
+    let store = Store::open(&env.db).unwrap();
+    let route = store.policy_route(&first).unwrap().unwrap();
+    assert_eq!(route.effect, "rolled_back");
+    let undone = store
+        .wf()
+        .decisions_for(&first)
+        .unwrap()
+        .iter()
+        .any(|d| d.reverts.is_some());
+    assert!(undone, "a compensating decision was written");
+    // The others stay adjusted; the view shows the rollback.
+    assert_eq!(
+        store
+            .policy_routes()
+            .unwrap()
+            .iter()
+            .filter(|r| r.effect == "adjusted")
+            .count(),
+        adjusted.len() - 1
+    );
+    assert!(b.screen().contains("rolled back"), "{}", b.screen());
+    let verify = env.ok("ana", "analyst", &["audit", "verify"]);
+    assert!(!verify.is_empty());
+}

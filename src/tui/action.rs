@@ -31,6 +31,7 @@ pub enum Action {
     QueueView,
     SignoffView,
     ForecastView,
+    PolicyView,
     Refresh,
     SyncNow,
     Help,
@@ -66,7 +67,7 @@ impl Group {
 }
 
 impl Action {
-    pub const ALL: [Action; 36] = [
+    pub const ALL: [Action; 37] = [
         Action::Up,
         Action::Down,
         Action::PageUp,
@@ -83,6 +84,7 @@ impl Action {
         Action::QueueView,
         Action::SignoffView,
         Action::ForecastView,
+        Action::PolicyView,
         Action::Search,
         Action::Filter,
         Action::ClearFilter,
@@ -134,6 +136,7 @@ impl Action {
             Action::QueueView => "queue",
             Action::SignoffView => "signoff",
             Action::ForecastView => "forecast",
+            Action::PolicyView => "policy",
             Action::Refresh => "refresh",
             Action::SyncNow => "sync",
             Action::Help => "help",
@@ -175,6 +178,9 @@ impl Action {
             Action::QueueView => "Show the exception queue",
             Action::SignoffView => "Show adjustments awaiting sign-off (managers)",
             Action::ForecastView => "Show the forecast, at-risk partners and backtest",
+            Action::PolicyView => {
+                "Show the routing rules, precision per kind and automated decisions (u rolls back)"
+            }
             Action::Refresh => "Reload the queue, counts and sync status",
             Action::SyncNow => "Sync with the PRM now (push decisions, pull changes)",
             Action::Help => "Show this help",
@@ -205,7 +211,8 @@ impl Action {
             | Action::NextUnreviewed
             | Action::QueueView
             | Action::SignoffView
-            | Action::ForecastView => Group::View,
+            | Action::ForecastView
+            | Action::PolicyView => Group::View,
             Action::Search
             | Action::Filter
             | Action::ClearFilter
@@ -256,6 +263,7 @@ impl Action {
             Action::QueueView => &["1"],
             Action::SignoffView => &["2"],
             Action::ForecastView => &["3"],
+            Action::PolicyView => &["4"],
             Action::Refresh => &["ctrl-r"],
             Action::SyncNow => &["S"],
             Action::Help => &["?", "f1"],

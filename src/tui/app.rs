@@ -29,6 +29,7 @@ pub enum View {
     Record,
     Signoff,
     Forecast,
+    Policy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,6 +256,7 @@ pub struct App {
     pub queue: QueueState,
     pub signoff: SignoffState,
     pub forecast: ForecastState,
+    pub policy: super::policy::PolicyState,
     pub detail: Option<Box<RecordDetail>>,
     /// The plan's recalculation for `detail_id` (Commission pane), when loaded.
     pub explain: Option<(String, Result<super::effects::ExplainView, String>)>,
@@ -301,6 +303,7 @@ impl App {
             queue: QueueState::default(),
             signoff: SignoffState::default(),
             forecast: ForecastState::default(),
+            policy: Default::default(),
             detail: None,
             explain: None,
             detail_id: None,
@@ -483,7 +486,7 @@ impl App {
                     .unwrap_or_default()
             }
             View::Record => self.detail_id.clone().into_iter().collect(),
-            View::Forecast => vec![],
+            View::Forecast | View::Policy => vec![],
             View::Queue => {
                 if !self.queue.marked.is_empty() {
                     return self.queue.marked.iter().cloned().collect();
@@ -559,6 +562,9 @@ impl App {
         if self.view == View::Forecast {
             fx.extend(self.forecast_effect(true));
         }
+        if self.view == View::Policy {
+            fx.extend(self.policy_effect());
+        }
         fx.push(self.reload_queue(Select::Keep));
         if self.view == View::Signoff {
             fx.push(Effect::LoadSignoff);
@@ -579,6 +585,9 @@ impl App {
             self.message = None;
         }
         if let Some(fx) = self.flow_update(action) {
+            return fx;
+        }
+        if let Some(fx) = self.policy_update(action) {
             return fx;
         }
         let page = self.page_rows() as isize;
@@ -680,7 +689,7 @@ impl App {
                         }
                         self.update(Action::Open)
                     }
-                    View::Signoff | View::Forecast => vec![],
+                    View::Signoff | View::Forecast | View::Policy => vec![],
                 }
             }
             Action::QueueView => {
@@ -700,6 +709,10 @@ impl App {
             Action::ForecastView => {
                 self.view = View::Forecast;
                 self.forecast_effect(false)
+            }
+            Action::PolicyView => {
+                self.view = View::Policy;
+                self.policy_effect()
             }
             Action::Refresh => {
                 // The user's reload also re-reads the search index (another process may
@@ -1011,6 +1024,16 @@ impl App {
                 self.forecast.data = Some(r);
                 vec![]
             }
+            Msg::Policy(r) => self.on_policy(r),
+            Msg::PolicyRan(text) => {
+                let failed = text.starts_with("policy run failed");
+                self.info(if failed { Level::Error } else { Level::Info }, text);
+                let mut fx = vec![Effect::LoadCounters, Effect::LoadStatus];
+                if self.view == View::Policy {
+                    fx.extend(self.policy_effect());
+                }
+                fx
+            }
             Msg::Signoff(rows) => {
                 self.signoff.rows = rows;
                 self.signoff.loaded = true;
@@ -1062,6 +1085,10 @@ impl App {
                 self.bg.running = false;
                 self.bg.progress = None;
                 let changed = summary.written > 0 || matches!(summary.scored, Some(Ok(n)) if n > 0);
+                let summary_scored = match &summary.scored {
+                    Some(Ok(n)) => Some(*n),
+                    _ => None,
+                };
                 let text = summary.describe();
                 let level = if !summary.online || !summary.errors.is_empty() {
                     Level::Error
@@ -1076,6 +1103,10 @@ impl App {
                 if changed {
                     // First: a search reload on the search worker then uses the new index.
                     fx.push(Effect::BuildSearchIndex);
+                }
+                if matches!(summary_scored, Some(n) if n > 0) {
+                    // New flags: the policy routes them and alerts go out.
+                    fx.push(Effect::RunPolicy);
                 }
                 if changed || self.view == View::Signoff {
                     fx.extend(self.refresh());

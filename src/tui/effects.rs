@@ -103,6 +103,12 @@ pub enum Effect {
         filter: QueueFilter,
         sort: QueueSort,
     },
+    /// The Policy view's rules, precision and automated decisions.
+    LoadPolicy,
+    /// Roll back the policy actor's adjustment of one transaction.
+    PolicyRollback(String),
+    /// Route new flags and deliver due alerts (on the automation worker).
+    RunPolicy,
 }
 
 impl Effect {
@@ -125,6 +131,9 @@ impl Effect {
             Effect::CheckDataVersion => "watching the cache",
             Effect::Copy(_) => "copying",
             Effect::ExportCsv { .. } => "exporting",
+            Effect::LoadPolicy => "loading the policy",
+            Effect::PolicyRollback(_) => "rolling back",
+            Effect::RunPolicy => "routing new flags",
             // Effects added by other views describe themselves generically.
             #[allow(unreachable_patterns)]
             _ => "working",
@@ -162,6 +171,9 @@ pub enum Msg {
     Signoff(Vec<SignoffRow>),
     Explain(String, Result<ExplainView, String>),
     Forecast(Result<Box<ForecastData>, String>),
+    Policy(Result<Box<crate::tui::policy::PolicyData>, String>),
+    /// The automation worker routed flags or delivered alerts: what it did.
+    PolicyRan(String),
     /// The search index is ready: entries and milliseconds it took.
     SearchIndex {
         entries: usize,
@@ -569,6 +581,11 @@ fn run(store: &mut Store, env: &Env, e: Effect) -> anyhow::Result<Msg> {
         Effect::CheckDataVersion => Msg::DataVersion(store.data_version()?),
         Effect::Copy(_) => Msg::Error("copying needs the interactive workbench".into()),
         Effect::ExportCsv { filter, sort } => done(super::export::queue_csv(store, &filter, sort)),
+        Effect::LoadPolicy => Msg::Policy(super::policy::load(store, &env.config).map(Box::new)),
+        Effect::PolicyRollback(id) => done(super::policy::rollback(store, env, &id)),
+        Effect::RunPolicy => {
+            Msg::Error("the automation worker runs in the interactive workbench".into())
+        }
         Effect::SyncNow => {
             Msg::SyncUnavailable("background sync runs in the interactive workbench".into())
         }

@@ -9,12 +9,14 @@
 
 pub mod action;
 pub mod app;
+pub mod automation;
 pub mod effects;
 pub mod export;
 pub mod flow;
 pub mod guard;
 pub mod keymap;
 pub mod palette;
+pub mod policy;
 pub mod search;
 pub mod sync;
 pub mod theme;
@@ -220,6 +222,11 @@ pub fn run(ctx: &Context, db: &Path) -> anyhow::Result<()> {
         sync_rx,
         in_tx.clone(),
     );
+    // Routing and alerts: their own thread and connection (a slow receiver never
+    // holds up the screen or a decision); a first round retries waiting alerts.
+    let (auto_tx, auto_rx) = mpsc::channel::<()>();
+    automation::spawn(db.to_path_buf(), ctx.config.clone(), auto_rx, in_tx.clone());
+    let _ = auto_tx.send(());
     let dispatch = |e: Effect| {
         if let Effect::LoadQueue { req, .. } = &e {
             latest_req.store(*req, Ordering::SeqCst);
@@ -230,6 +237,7 @@ pub fn run(ctx: &Context, db: &Path) -> anyhow::Result<()> {
                 Ok(())
             }
             Effect::SyncNow => sync_tx.send(sync::SyncCmd::Now).map_err(|_| ()),
+            Effect::RunPolicy => auto_tx.send(()).map_err(|_| ()),
             e if e.is_search() => search_tx.send(e).map_err(|_| ()),
             e => fx_tx.send(e).map_err(|_| ()),
         };

@@ -4,6 +4,7 @@
 pub mod conflict;
 mod forecast;
 mod overlay;
+mod policy;
 mod queue;
 mod record;
 mod signoff;
@@ -49,6 +50,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         View::Record => record::draw(f, app, body),
         View::Signoff => signoff::draw(f, app, body),
         View::Forecast => forecast::draw(f, app, body),
+        View::Policy => policy::draw(f, app, body),
     }
     if let Some((level, text)) = &app.message {
         let st = match level {
@@ -209,12 +211,13 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
         View::Record => "Record",
         View::Signoff => "Sign-off",
         View::Forecast => "Forecast",
+        View::Policy => "Policy",
     };
     let pos = match app.view {
         View::Queue | View::Record => queue::position(app)
             .map(|p| format!("{p} · by {} ", app.queue.sort.label()))
             .unwrap_or_default(),
-        View::Signoff | View::Forecast => String::new(),
+        View::Signoff | View::Forecast | View::Policy => String::new(),
     };
     let right = format!("{pos}[{view}] ");
     let mut room = width.saturating_sub(right.width());
@@ -414,6 +417,14 @@ fn status_bar(f: &mut Frame, app: &App, area: Rect) {
             (Action::Approve, "sign off"),
             (Action::Reject, "reject"),
             (Action::ToggleSelect, "select"),
+        ],
+        View::Policy => &[
+            (Action::Help, "help"),
+            (Action::Down, "select"),
+            (Action::Undo, "roll back"),
+            (Action::Refresh, "reload"),
+            (Action::QueueView, "queue"),
+            (Action::Quit, "quit"),
         ],
         View::Forecast => &[
             (Action::Help, "help"),

@@ -26,7 +26,7 @@ pub fn run_once(db: &std::path::Path, config: &Config) -> Result<Option<String>,
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let rep = apply::run(&mut store, &config.policy, &config.alerts, &wf, &now)
         .map_err(|e| e.to_string())?;
-    let sent = crate::alerts::deliver::deliver(&mut store, &config.alerts, BUDGET)
+    let sent = crate::alerts::deliver::deliver(&store, &config.alerts, BUDGET)
         .map_err(|e| e.to_string())?;
     if rep.routed == 0 && rep.qa_sampled == 0 && sent.sent == 0 && sent.errors.is_empty() {
         return Ok(None);

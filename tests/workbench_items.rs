@@ -456,3 +456,52 @@ fn a_manager_signs_off_only_after_confirming_count_and_total() {
     assert!(an.app.modal.is_none(), "x opened a note for an analyst");
     assert!(matches!(&an.app.message, Some((_, m)) if m.contains("managers")));
 }
+
+#[test]
+fn a_duplicate_shows_its_comparison_above_the_fold_and_l_jumps_to_the_original_and_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cache.db");
+    build_cache(&db, false);
+    let mut h = Harness::new(&db, 80, 24, Theme::monochrome(), Role::Analyst, "ana");
+    // The first duplicate in the queue whose evidence names an original.
+    let store = Store::open(&db).unwrap();
+    let (dup, orig) = h
+        .app
+        .queue
+        .rows
+        .iter()
+        .filter(|r| r.kinds.iter().any(|k| k == "duplicate"))
+        .find_map(|r| {
+            let d = store.record_detail(&r.transaction_id).ok()??;
+            let o = d.original.as_ref()?.transaction_id.clone();
+            Some((r.transaction_id.clone(), o))
+        })
+        .expect("a duplicate with its original in the first page");
+    drop(store);
+    let at = h
+        .app
+        .queue
+        .rows
+        .iter()
+        .position(|r| r.transaction_id == dup)
+        .unwrap();
+    for _ in 0..at {
+        h.key(KeyCode::Down);
+    }
+    h.key(KeyCode::Enter);
+    assert_eq!(h.app.detail_id.as_deref(), Some(dup.as_str()));
+    let screen = h.screen();
+    assert!(
+        screen.contains("Possible duplicate") && screen.contains(&orig),
+        "the comparison is not on the first screen at 80x24:\n{screen}"
+    );
+    // L opens the original; L again comes back to the duplicate.
+    h.key(KeyCode::Char('L'));
+    assert_eq!(h.app.detail_id.as_deref(), Some(orig.as_str()));
+    assert!(h.screen().contains(&orig));
+    h.key(KeyCode::Char('L'));
+    assert_eq!(h.app.detail_id.as_deref(), Some(dup.as_str()));
+    // A record with no links says so.
+    let lonely = tierdesk::tui::flow::linked_ids(&tierdesk::store::queue::RecordDetail::default());
+    assert!(lonely.is_empty());
+}

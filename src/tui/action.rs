@@ -42,6 +42,7 @@ pub enum Action {
     NextUnreviewed,
     CopyId,
     ExportView,
+    JumpLinked,
 }
 
 /// Where an action is offered (for grouping in the help overlay).
@@ -67,7 +68,7 @@ impl Group {
 }
 
 impl Action {
-    pub const ALL: [Action; 37] = [
+    pub const ALL: [Action; 38] = [
         Action::Up,
         Action::Down,
         Action::PageUp,
@@ -81,6 +82,7 @@ impl Action {
         Action::NextRecord,
         Action::PrevRecord,
         Action::NextUnreviewed,
+        Action::JumpLinked,
         Action::QueueView,
         Action::SignoffView,
         Action::ForecastView,
@@ -146,6 +148,7 @@ impl Action {
             Action::PrevRecord => "prev_record",
             Action::NextUnreviewed => "next_unreviewed",
             Action::CopyId => "copy_id",
+            Action::JumpLinked => "linked",
             Action::ExportView => "export_view",
         }
     }
@@ -190,6 +193,9 @@ impl Action {
             Action::PrevRecord => "Previous record (in the record view too)",
             Action::NextUnreviewed => "Next record nobody has reviewed yet",
             Action::CopyId => "Copy the transaction id to the clipboard (OSC 52)",
+            Action::JumpLinked => {
+                "Jump to a linked record (a duplicate's original, split siblings, a refund's sale); again cycles back"
+            }
             Action::ExportView => "Export the queue as filtered and sorted now to a CSV file",
         }
     }
@@ -209,6 +215,7 @@ impl Action {
             | Action::NextRecord
             | Action::PrevRecord
             | Action::NextUnreviewed
+            | Action::JumpLinked
             | Action::QueueView
             | Action::SignoffView
             | Action::ForecastView
@@ -273,6 +280,7 @@ impl Action {
             Action::PrevRecord => &["["],
             Action::NextUnreviewed => &["n"],
             Action::CopyId => &["y"],
+            Action::JumpLinked => &["L"],
             Action::ExportView => &["E"],
         }
     }

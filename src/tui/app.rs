@@ -866,6 +866,7 @@ impl App {
             Action::NextRecord
             | Action::PrevRecord
             | Action::NextUnreviewed
+            | Action::JumpLinked
             | Action::CopyId
             | Action::ExportView => vec![],
             Action::Undo => {

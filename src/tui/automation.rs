@@ -28,7 +28,9 @@ pub fn run_once(db: &std::path::Path, config: &Config) -> Result<Option<String>,
         .map_err(|e| e.to_string())?;
     let sent = crate::alerts::deliver::deliver(&store, &config.alerts, BUDGET)
         .map_err(|e| e.to_string())?;
-    if rep.routed == 0 && rep.qa_sampled == 0 && sent.sent == 0 && sent.errors.is_empty() {
+    // Routing into the queue alone is no news (the queue shows it); holds, automated
+    // adjustments and alerts are.
+    if rep.held == 0 && rep.adjusted == 0 && sent.sent == 0 && sent.errors.is_empty() {
         return Ok(None);
     }
     let mut text = format!(

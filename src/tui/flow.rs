@@ -26,6 +26,8 @@ pub struct NavState {
     /// The cache's data version last read, and when it was last asked for.
     pub data_version: Option<i64>,
     pub last_poll: Option<std::time::Instant>,
+    /// `L` cycles through the records linked to the one it started on: (start, linked).
+    pub linked: Option<(String, Vec<String>)>,
 }
 
 impl Default for NavState {
@@ -37,6 +39,7 @@ impl Default for NavState {
             goto: None,
             data_version: None,
             last_poll: None,
+            linked: None,
         }
     }
 }
@@ -75,6 +78,7 @@ impl App {
                 };
                 Some(vec![])
             }
+            Action::JumpLinked => Some(self.jump_linked()),
             Action::NextRecord => Some(self.step_record(1)),
             Action::PrevRecord => Some(self.step_record(-1)),
             Action::NextUnreviewed => Some(self.next_unreviewed()),
@@ -282,6 +286,59 @@ impl App {
             View::Queue => self.move_queue_sel(1),
             _ => vec![],
         }
+    }
+
+    /// `L`: opens the next record linked to the one the jumps started on (its original,
+    /// split siblings, a refund's sale), then back to it, round and round.
+    fn jump_linked(&mut self) -> Vec<Effect> {
+        let Some(cur) = self
+            .detail_id
+            .clone()
+            .or_else(|| self.queue.current().map(|r| r.transaction_id.clone()))
+        else {
+            self.say(Level::Error, "nothing selected");
+            return vec![];
+        };
+        let cycle = match &self.nav.linked {
+            Some((start, ids)) if start == &cur || ids.contains(&cur) => {
+                let mut ring = vec![start.clone()];
+                ring.extend(ids.iter().cloned());
+                ring
+            }
+            _ => {
+                let Some(d) = self.detail.as_ref().filter(|d| d.tx.transaction_id == cur) else {
+                    self.say(Level::Info, "the record is loading: press L again");
+                    return vec![];
+                };
+                let ids = linked_ids(d);
+                if ids.is_empty() {
+                    self.say(Level::Info, format!("{cur}: no linked records"));
+                    return vec![];
+                }
+                self.nav.linked = Some((cur.clone(), ids.clone()));
+                let mut ring = vec![cur.clone()];
+                ring.extend(ids);
+                ring
+            }
+        };
+        let at = cycle.iter().position(|i| i == &cur).unwrap_or(0);
+        let next = cycle[(at + 1) % cycle.len()].clone();
+        if self.view != View::Record {
+            self.nav.record_from = self.view;
+            self.view = View::Record;
+        }
+        self.say(
+            Level::Info,
+            format!(
+                "linked {}/{}: {next} (L for the next)",
+                (at + 1) % cycle.len() + 1,
+                cycle.len()
+            ),
+        );
+        self.detail_id = Some(next.clone());
+        self.detail = None;
+        self.pane_scroll = 0;
+        vec![Effect::LoadDetail(next)]
     }
 
     /// `a`: one record approves at once; several (bulk) and every sign-off ask first,
@@ -492,6 +549,36 @@ impl App {
             }
         }
     }
+}
+
+/// The records linked to a record, in order: the original it may duplicate, the other
+/// deals of its split group, the sale a refund returns. Never the record itself.
+pub fn linked_ids(d: &crate::store::queue::RecordDetail) -> Vec<String> {
+    let me = d.tx.transaction_id.as_str();
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |id: &str| {
+        if !id.is_empty() && id != me && !out.iter().any(|o| o == id) {
+            out.push(id.to_string());
+        }
+    };
+    if let Some(o) = &d.original {
+        add(&o.transaction_id);
+    }
+    if let Some(f) = &d.flag {
+        for (k, v) in &f.evidence {
+            if k.ends_with("duplicate_of") {
+                add(v);
+            } else if k.ends_with(".group") || k == "group" {
+                if let Ok(ids) = serde_json::from_str::<Vec<String>>(v) {
+                    ids.iter().for_each(|i| add(i));
+                }
+            }
+        }
+    }
+    if let Some(sale) = &d.tx.original_transaction_id {
+        add(sale);
+    }
+    out
 }
 
 #[cfg(test)]

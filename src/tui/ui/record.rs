@@ -373,7 +373,14 @@ fn diff_lines<'a>(app: &App, d: &RecordDetail, o: &TxView, w: usize) -> Vec<Line
 }
 
 fn detail_lines<'a>(app: &App, d: &RecordDetail, w: usize) -> Vec<Line<'a>> {
-    let mut lines = if w >= 76 {
+    // A possible duplicate is decided on the comparison: it comes first, above the fold
+    // even at 80x24.
+    let mut lines = Vec::new();
+    if let Some(o) = &d.original {
+        lines.extend(diff_lines(app, d, o, w));
+        lines.push(Line::raw(""));
+    }
+    lines.extend(if w >= 76 {
         let lw = w / 2;
         two_col(
             tx_lines(app, &d.tx, lw - 1),
@@ -385,7 +392,7 @@ fn detail_lines<'a>(app: &App, d: &RecordDetail, w: usize) -> Vec<Line<'a>> {
         v.push(Line::raw(""));
         v.extend(partner_lines(app, d, w));
         v
-    };
+    });
     lines.push(Line::raw(""));
     match &d.registration {
         Some(r) => {
@@ -426,10 +433,6 @@ fn detail_lines<'a>(app: &App, d: &RecordDetail, w: usize) -> Vec<Line<'a>> {
     }
     lines.push(Line::raw(""));
     lines.extend(sparkline(app, d, w));
-    if let Some(o) = &d.original {
-        lines.push(Line::raw(""));
-        lines.extend(diff_lines(app, d, o, w));
-    }
     lines
 }
 

@@ -251,7 +251,7 @@ fn open_workbench(ctx: &Context, db: &Path) -> anyhow::Result<ExitCode> {
     let Some(ctx) = super::guard::workbench_context(ctx, db)? else {
         return Ok(ExitCode::FAILURE);
     };
-    crate::tui::run(&ctx, db)?;
+    crate::tui::run(&ctx.workbench_options(), db)?;
     Ok(ExitCode::SUCCESS)
 }
 

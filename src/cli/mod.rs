@@ -150,6 +150,17 @@ pub struct Context {
 }
 
 impl Context {
+    /// What the workbench needs of the context.
+    pub fn workbench_options(&self) -> crate::tui::Options {
+        crate::tui::Options {
+            user: self.user.clone(),
+            role: self.role,
+            config: self.config.clone(),
+            theme: self.theme.clone(),
+            config_dir: self.paths.config_dir.clone(),
+        }
+    }
+
     pub fn from_cli(cli: &Cli) -> anyhow::Result<Context> {
         let mut paths = Paths::resolve(cli.db.as_deref());
         if let Some(c) = &cli.config {

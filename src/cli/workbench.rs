@@ -29,7 +29,7 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     let Some(ctx) = super::guard::workbench_context(ctx, &ctx.paths.db)? else {
         return Ok(ExitCode::FAILURE);
     };
-    crate::tui::run(&ctx, &ctx.paths.db)?;
+    crate::tui::run(&ctx.workbench_options(), &ctx.paths.db)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -141,9 +141,10 @@ pub fn bench(ctx: &Context, opts: &super::bench::BenchOpts) -> anyhow::Result<Ex
     };
     // Start to first full frame: open the cache, load program, counters, status, first page, draw.
     let t0 = Instant::now();
-    let (theme, keymap) = crate::tui::theme_and_keys(ctx)?;
+    let wb = ctx.workbench_options();
+    let (theme, keymap) = crate::tui::theme_and_keys(&wb)?;
     let mut store = Store::open(&db)?;
-    let mut app = crate::tui::new_app(ctx, theme, keymap);
+    let mut app = crate::tui::new_app(&wb, theme, keymap);
     app.size.set((w, h));
     let mut term = Terminal::new(TestBackend::new(w, h))?;
     let mut state = effects::WorkerState::default();

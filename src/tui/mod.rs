@@ -37,7 +37,6 @@ use crossterm::terminal::{
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 
-use crate::cli::Context;
 use app::App;
 use effects::{Effect, Env, Incoming, WorkerState};
 use keymap::Keymap;
@@ -87,19 +86,31 @@ impl Drop for TerminalGuard {
     }
 }
 
-/// Loads the theme and keymap the context asks for.
-pub fn theme_and_keys(ctx: &Context) -> anyhow::Result<(Theme, Keymap)> {
+/// What the workbench is opened with (the CLI builds it from its context).
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub user: String,
+    pub role: crate::config::Role,
+    pub config: crate::config::Config,
+    /// The theme asked for on the command line (`--theme`), if any.
+    pub theme: Option<String>,
+    /// Where user themes live (`themes/` in the config folder).
+    pub config_dir: std::path::PathBuf,
+}
+
+/// Loads the theme and keymap the options ask for.
+pub fn theme_and_keys(ctx: &Options) -> anyhow::Result<(Theme, Keymap)> {
     let theme = Theme::select(
         ctx.theme.as_deref(),
         theme::no_color_env(),
-        Some(&ctx.paths.config_dir.join("themes")),
+        Some(&ctx.config_dir.join("themes")),
     )?;
     let keymap = Keymap::new(&ctx.config.keys)?;
     Ok((theme, keymap))
 }
 
 /// A new App for the context (no IO beyond theme files).
-pub fn new_app(ctx: &Context, theme: Theme, keymap: Keymap) -> App {
+pub fn new_app(ctx: &Options, theme: Theme, keymap: Keymap) -> App {
     App::new(
         ctx.user.clone(),
         ctx.role,
@@ -182,7 +193,7 @@ pub fn handle(app: &mut App, inc: Incoming) -> Vec<Effect> {
 }
 
 /// Opens the workbench on the cache at `db` until the user quits.
-pub fn run(ctx: &Context, db: &Path) -> anyhow::Result<()> {
+pub fn run(ctx: &Options, db: &Path) -> anyhow::Result<()> {
     let (theme, keymap) = theme_and_keys(ctx)?;
     // Fail before touching the terminal if the cache cannot be opened.
     drop(crate::store::Store::open(db)?);

@@ -666,3 +666,47 @@ fn the_sample_config_parses_with_high_value_partners_uncommented() {
     assert_eq!(c.high_value_partners, vec!["D0001".to_string()]);
     assert!(!c.signoff_thresholds.is_empty());
 }
+
+/// A repeated transaction id on the bulk path names the line the id was first given on.
+#[test]
+fn a_repeated_id_on_the_bulk_path_names_its_first_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dir.path().join("ds");
+    small("sample-program", &ds, 400);
+    let tx = ds.join("transactions.jsonl");
+    let text = std::fs::read_to_string(&tx).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // Repeat the third line at the end.
+    let mut out = text.clone();
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(lines[2]);
+    out.push('\n');
+    std::fs::write(&tx, out).unwrap();
+    let id = serde_json::from_str::<serde_json::Value>(lines[2]).unwrap()["transaction_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_tierdesk"))
+        .arg("--db")
+        .arg(dir.path().join("c.db"))
+        .arg("import")
+        .arg(&ds)
+        .env("HOME", dir.path())
+        .env("XDG_DATA_HOME", dir.path().join("data"))
+        .env("XDG_CONFIG_HOME", dir.path().join("cfg"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "imported with rejections");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let want = format!(
+        "transactions.jsonl:{}: transaction_id: duplicate transaction_id {id:?} (first given on line 3)",
+        lines.len() + 1
+    );
+    assert!(all.contains(&want), "{want}\nnot in:\n{all}");
+}

@@ -667,9 +667,10 @@ impl Run<'_> {
         let mut removed: Vec<(usize, RowProblem)> = key
             .repeated
             .into_iter()
-            .map(|(no, id)| {
+            .map(|(no, id, first)| {
                 let field = "transaction_id";
-                (no, RowProblem::Duplicate { field, id })
+                let first = Some(first);
+                (no, RowProblem::Duplicate { field, id, first })
             })
             .chain(key.orphans.into_iter().map(|(no, id)| {
                 let (field, what) = ("original_transaction_id", "transaction");

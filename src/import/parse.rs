@@ -532,7 +532,7 @@ fn lookup_failed(e: crate::store::StoreError) -> Bad {
 pub fn refused(problem: crate::store::bulk::RowProblem) -> Bad {
     use crate::store::bulk::RowProblem;
     match problem {
-        RowProblem::Duplicate { field, id } => dup(field, &id, None),
+        RowProblem::Duplicate { field, id, first } => dup(field, &id, first),
         RowProblem::Unknown { field, what, id } => unknown(field, what, &id),
     }
 }

@@ -123,7 +123,12 @@ fn hex32(bytes: &[u8; 32]) -> [u8; 64] {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RowProblem {
     /// Its key was already written by this import: a repeated line.
-    Duplicate { field: &'static str, id: String },
+    /// `first`: the line the id was first given on, when the store knows it.
+    Duplicate {
+        field: &'static str,
+        id: String,
+        first: Option<usize>,
+    },
     /// It names a row that is not stored: the field, what it names, the id.
     Unknown {
         field: &'static str,

@@ -651,6 +651,7 @@ fn write_rows<R>(
     let duplicate = |r: &R| RowProblem::Duplicate {
         field: key_field,
         id: key(r).to_string(),
+        first: None,
     };
     let mut c = UpsertCounts::default();
     let mut refused = Refused::new();
@@ -765,19 +766,22 @@ const TX_INSERT_KEYLESS: &str = "INSERT INTO transactions (transaction_id, kind,
      VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,1,?19,?20)";
 
 /// Deletes every transaction whose id an earlier row (lower rowid) has; returns
-/// each deleted row's rowid and id, in rowid order.
+/// each deleted row's rowid, id and the rowid of the row kept, in rowid order.
 fn delete_repeated_transaction_ids(
     tx: &rusqlite::Transaction<'_>,
-) -> rusqlite::Result<Vec<(i64, String)>> {
-    let repeated: Vec<(i64, String)> = tx
+) -> rusqlite::Result<Vec<(i64, String, i64)>> {
+    let repeated: Vec<(i64, String, i64)> = tx
         .prepare(
-            "SELECT rowid, transaction_id FROM transactions WHERE rowid NOT IN
-                 (SELECT MIN(rowid) FROM transactions GROUP BY transaction_id)
-             ORDER BY rowid",
+            "WITH firsts AS (SELECT transaction_id, MIN(rowid) AS first
+                               FROM transactions GROUP BY transaction_id HAVING COUNT(*) > 1)
+             SELECT t.rowid, t.transaction_id, f.first
+               FROM transactions t JOIN firsts f ON f.transaction_id = t.transaction_id
+              WHERE t.rowid <> f.first
+              ORDER BY t.rowid",
         )?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    delete_transaction_rows(tx, repeated.iter().map(|(rowid, _)| *rowid))?;
+    delete_transaction_rows(tx, repeated.iter().map(|(rowid, _, _)| *rowid))?;
     Ok(repeated)
 }
 
@@ -822,8 +826,8 @@ fn bind_transaction(
 /// What [`Store::build_transaction_key`] found and did after a keyless load.
 #[derive(Debug, Default)]
 pub struct KeyBuild {
-    /// Rows removed because an earlier line has their id: (line, id).
-    pub repeated: Vec<(usize, String)>,
+    /// Rows removed because an earlier line has their id: (line, id, that earlier line).
+    pub repeated: Vec<(usize, String, usize)>,
     /// Refunds removed because the sale they name is stored nowhere: (line, that id).
     pub orphans: Vec<(usize, String)>,
     /// Time spent building the key index (without the checks).
@@ -1200,7 +1204,7 @@ impl Store {
             Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
                 out.repeated = delete_repeated_transaction_ids(&tx)?
                     .into_iter()
-                    .map(|(rowid, id)| (rowid as usize, id))
+                    .map(|(rowid, id, first)| (rowid as usize, id, first as usize))
                     .collect();
                 tx.execute_batch(TX_KEY_INDEX)?;
             }
@@ -2149,7 +2153,8 @@ mod tests {
                         1,
                         RowProblem::Duplicate {
                             field: "transaction_id",
-                            id: "T1".into()
+                            id: "T1".into(),
+                            first: None,
                         }
                     ),
                     (
@@ -2233,7 +2238,11 @@ mod tests {
             )]
         );
         let key = s.build_transaction_key().unwrap();
-        assert_eq!(key.repeated, vec![(14, "T1".to_string())]);
+        assert_eq!(
+            key.repeated,
+            vec![(14, "T1".to_string(), 12)],
+            "the kept row is line 12"
+        );
         assert_eq!(
             key.orphans,
             vec![(18, "T99".to_string()), (20, "T5".to_string())]

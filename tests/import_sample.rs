@@ -193,7 +193,11 @@ fn malformed_lines_are_reported_quarantined_and_the_rest_imported() {
     assert!(find(rejs, l + 3).error.contains("NO-SUCH-PARTNER"));
     assert_eq!(find(rejs, l + 4).field.as_deref(), Some("transaction_id"));
     assert!(find(rejs, l + 4).error.contains("duplicate"));
-    assert!(find(rejs, l + 4).error.contains("given earlier"));
+    assert!(
+        find(rejs, l + 4).error.contains("first given on line 1"),
+        "{}",
+        find(rejs, l + 4).error
+    );
     assert!(find(rejs, l + 6).error.contains("truncated last line"));
     assert_eq!(
         find(rejs, l + 1).to_string(),

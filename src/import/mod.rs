@@ -538,6 +538,50 @@ fn prescan_partners(dir: &Path, v: &mut Validator) -> anyhow::Result<()> {
 /// Loads a data-set folder into memory, validating exactly like [`import_dir`]:
 /// bad rows are returned in `rejected`, good rows kept. A missing file, or a
 /// `program.json`/`plan.json` that cannot be used, is an error. Never reads `answers/`.
+/// A repeated transaction id found by a compact id set (fingerprints only) says "given
+/// earlier in this file"; this names the line it was first given on, as the import's
+/// key build does, by reading the file again up to the repeat (only when there is one).
+fn name_first_lines(dir: &Path, name: &str, rejected: &mut [Rejection]) {
+    const EARLIER: &str = "(given earlier in this file)";
+    let todo: Vec<usize> = rejected
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.file == name && r.field.is_some() && r.error.ends_with(EARLIER))
+        .map(|(i, _)| i)
+        .collect();
+    if todo.is_empty() {
+        return;
+    }
+    let Ok(text) = std::fs::read_to_string(dir.join(name)) else {
+        return;
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    for i in todo {
+        let r = &rejected[i];
+        let Some(field) = r.field.clone() else {
+            continue;
+        };
+        let Some(id) = serde_json::from_str::<serde_json::Value>(&r.raw)
+            .ok()
+            .and_then(|v| v.get(&field).and_then(|x| x.as_str()).map(str::to_string))
+        else {
+            continue;
+        };
+        let first = lines.iter().take(r.line.saturating_sub(1)).position(|l| {
+            l.contains(id.as_str())
+                && serde_json::from_str::<serde_json::Value>(l)
+                    .ok()
+                    .and_then(|v| v.get(&field).and_then(|x| x.as_str()).map(|x| x == id))
+                    .unwrap_or(false)
+        });
+        if let Some(at) = first {
+            let e = &mut rejected[i].error;
+            let cut = e.len() - EARLIER.len();
+            e.replace_range(cut.., &format!("(first given on line {})", at + 1));
+        }
+    }
+}
+
 pub fn load_dataset(dir: &Path) -> anyhow::Result<Loaded> {
     require_files(dir)?;
     let program =
@@ -570,6 +614,9 @@ pub fn load_dataset(dir: &Path) -> anyhow::Result<Loaded> {
             },
         )?;
         sort_file_rejections(rejected, name);
+        if name == "transactions.jsonl" {
+            name_first_lines(dir, name, rejected);
+        }
         Ok(out)
     }
     let tiers = collect(dir, "tiers.jsonl", &mut v, Validator::tier, &mut rejected)?;

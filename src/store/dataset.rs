@@ -1304,7 +1304,7 @@ impl Store {
                 "INSERT INTO quarantine (source, line, field, error, raw, received_at)
                  SELECT ?1, ?2, ?3, ?4, ?5, ?6
                  WHERE NOT EXISTS (SELECT 1 FROM quarantine
-                                   WHERE source = ?1 AND line IS ?2 AND raw = ?5 AND error = ?4)",
+                                   WHERE source = ?1 AND line IS ?2 AND raw = ?5)",
             )?;
             let mut bytes = tx.prepare_cached(
                 "INSERT OR REPLACE INTO quarantine_raw (quarantine_id, raw_bytes) VALUES (?1, ?2)",

@@ -505,3 +505,58 @@ fn a_duplicate_shows_its_comparison_above_the_fold_and_l_jumps_to_the_original_a
     let lonely = tierdesk::tui::flow::linked_ids(&tierdesk::store::queue::RecordDetail::default());
     assert!(lonely.is_empty());
 }
+
+#[test]
+fn the_outbox_view_lists_decisions_for_the_prm_and_opens_their_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cache.db");
+    build_cache(&db, false);
+    // Two decisions by an analyst: each writes an outbox row.
+    let decided: Vec<String> = {
+        let mut s = Store::open(&db).unwrap();
+        let rows = s
+            .queue_page(
+                &Default::default(),
+                Default::default(),
+                None,
+                tierdesk::store::queue::PageDir::After,
+                50,
+            )
+            .unwrap();
+        let ids: Vec<String> = rows
+            .iter()
+            .filter(|r| r.status == "flagged")
+            .take(2)
+            .map(|r| r.transaction_id.clone())
+            .collect();
+        for id in &ids {
+            tierdesk::workflow::decide(
+                &mut s,
+                &tierdesk::workflow::Policy::from_config(&Config::default()),
+                &tierdesk::workflow::Actor::new("ana", Role::Analyst),
+                id,
+                tierdesk::workflow::Command::Dismiss,
+                "checked with the partner",
+            )
+            .unwrap();
+        }
+        ids
+    };
+    let mut h = Harness::new(&db, 80, 24, Theme::monochrome(), Role::Analyst, "ana");
+    h.key(KeyCode::Char('5'));
+    assert_eq!(h.app.view, View::Outbox);
+    let screen = h.screen();
+    assert!(screen.contains("Outbox"), "{screen}");
+    for id in &decided {
+        assert!(screen.contains(id.as_str()), "{id} not listed:\n{screen}");
+    }
+    assert!(screen.contains("waiting"), "{screen}");
+    // Enter opens the selected record on its Decision pane; Esc comes back.
+    let sel = h.app.outbox.selected().unwrap().to_string();
+    h.key(KeyCode::Enter);
+    assert_eq!(h.app.view, View::Record);
+    assert_eq!(h.app.detail_id.as_deref(), Some(sel.as_str()));
+    h.key(KeyCode::Esc);
+    assert_eq!(h.app.view, View::Outbox);
+    h.assert_clean("outbox");
+}

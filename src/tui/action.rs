@@ -32,6 +32,7 @@ pub enum Action {
     SignoffView,
     ForecastView,
     PolicyView,
+    OutboxView,
     Refresh,
     SyncNow,
     Help,
@@ -68,7 +69,7 @@ impl Group {
 }
 
 impl Action {
-    pub const ALL: [Action; 38] = [
+    pub const ALL: [Action; 39] = [
         Action::Up,
         Action::Down,
         Action::PageUp,
@@ -87,6 +88,7 @@ impl Action {
         Action::SignoffView,
         Action::ForecastView,
         Action::PolicyView,
+        Action::OutboxView,
         Action::Search,
         Action::Filter,
         Action::ClearFilter,
@@ -139,6 +141,7 @@ impl Action {
             Action::SignoffView => "signoff",
             Action::ForecastView => "forecast",
             Action::PolicyView => "policy",
+            Action::OutboxView => "outbox",
             Action::Refresh => "refresh",
             Action::SyncNow => "sync",
             Action::Help => "help",
@@ -184,6 +187,9 @@ impl Action {
             Action::PolicyView => {
                 "Show the routing rules, precision per kind and automated decisions (u rolls back)"
             }
+            Action::OutboxView => {
+                "Show what waits for the PRM, what was pushed or refused, and open conflicts"
+            }
             Action::Refresh => "Reload the queue, counts and sync status",
             Action::SyncNow => "Sync with the PRM now (push decisions, pull changes)",
             Action::Help => "Show this help",
@@ -219,7 +225,8 @@ impl Action {
             | Action::QueueView
             | Action::SignoffView
             | Action::ForecastView
-            | Action::PolicyView => Group::View,
+            | Action::PolicyView
+            | Action::OutboxView => Group::View,
             Action::Search
             | Action::Filter
             | Action::ClearFilter
@@ -271,6 +278,7 @@ impl Action {
             Action::SignoffView => &["2"],
             Action::ForecastView => &["3"],
             Action::PolicyView => &["4"],
+            Action::OutboxView => &["5"],
             Action::Refresh => &["ctrl-r"],
             Action::SyncNow => &["S"],
             Action::Help => &["?", "f1"],

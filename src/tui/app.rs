@@ -30,6 +30,7 @@ pub enum View {
     Signoff,
     Forecast,
     Policy,
+    Outbox,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,6 +258,7 @@ pub struct App {
     pub signoff: SignoffState,
     pub forecast: ForecastState,
     pub policy: super::policy::PolicyState,
+    pub outbox: super::outbox::OutboxState,
     pub detail: Option<Box<RecordDetail>>,
     /// The plan's recalculation for `detail_id` (Commission pane), when loaded.
     pub explain: Option<(String, Result<super::effects::ExplainView, String>)>,
@@ -304,6 +306,7 @@ impl App {
             signoff: SignoffState::default(),
             forecast: ForecastState::default(),
             policy: Default::default(),
+            outbox: Default::default(),
             detail: None,
             explain: None,
             detail_id: None,
@@ -486,7 +489,7 @@ impl App {
                     .unwrap_or_default()
             }
             View::Record => self.detail_id.clone().into_iter().collect(),
-            View::Forecast | View::Policy => vec![],
+            View::Forecast | View::Policy | View::Outbox => vec![],
             View::Queue => {
                 if !self.queue.marked.is_empty() {
                     return self.queue.marked.iter().cloned().collect();
@@ -565,6 +568,9 @@ impl App {
         if self.view == View::Policy {
             fx.extend(self.policy_effect());
         }
+        if self.view == View::Outbox {
+            fx.extend(self.outbox_effect());
+        }
         fx.push(self.reload_queue(Select::Keep));
         if self.view == View::Signoff {
             fx.push(Effect::LoadSignoff);
@@ -588,6 +594,9 @@ impl App {
             return fx;
         }
         if let Some(fx) = self.policy_update(action) {
+            return fx;
+        }
+        if let Some(fx) = self.outbox_update(action) {
             return fx;
         }
         let page = self.page_rows() as isize;
@@ -689,7 +698,7 @@ impl App {
                         }
                         self.update(Action::Open)
                     }
-                    View::Signoff | View::Forecast | View::Policy => vec![],
+                    View::Signoff | View::Forecast | View::Policy | View::Outbox => vec![],
                 }
             }
             Action::QueueView => {
@@ -713,6 +722,10 @@ impl App {
             Action::PolicyView => {
                 self.view = View::Policy;
                 self.policy_effect()
+            }
+            Action::OutboxView => {
+                self.view = View::Outbox;
+                self.outbox_effect()
             }
             Action::Refresh => {
                 // The user's reload also re-reads the search index (another process may
@@ -1026,6 +1039,7 @@ impl App {
                 vec![]
             }
             Msg::Policy(r) => self.on_policy(r),
+            Msg::Outbox(r) => self.on_outbox(r),
             Msg::PolicyRan(text) => {
                 let failed = text.starts_with("policy run failed");
                 self.info(if failed { Level::Error } else { Level::Info }, text);

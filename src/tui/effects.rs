@@ -109,6 +109,8 @@ pub enum Effect {
     PolicyRollback(String),
     /// Route new flags and deliver due alerts (on the automation worker).
     RunPolicy,
+    /// The Outbox view: outbox rows and open conflicts.
+    LoadOutbox,
 }
 
 impl Effect {
@@ -134,6 +136,7 @@ impl Effect {
             Effect::LoadPolicy => "loading the policy",
             Effect::PolicyRollback(_) => "rolling back",
             Effect::RunPolicy => "routing new flags",
+            Effect::LoadOutbox => "loading the outbox",
             // Effects added by other views describe themselves generically.
             #[allow(unreachable_patterns)]
             _ => "working",
@@ -174,6 +177,7 @@ pub enum Msg {
     Policy(Result<Box<crate::tui::policy::PolicyData>, String>),
     /// The automation worker routed flags or delivered alerts: what it did.
     PolicyRan(String),
+    Outbox(Result<Box<crate::tui::outbox::OutboxData>, String>),
     /// The search index is ready: entries and milliseconds it took.
     SearchIndex {
         entries: usize,
@@ -586,6 +590,7 @@ fn run(store: &mut Store, env: &Env, e: Effect) -> anyhow::Result<Msg> {
         Effect::RunPolicy => {
             Msg::Error("the automation worker runs in the interactive workbench".into())
         }
+        Effect::LoadOutbox => Msg::Outbox(super::outbox::load(store, 5000).map(Box::new)),
         Effect::SyncNow => {
             Msg::SyncUnavailable("background sync runs in the interactive workbench".into())
         }

@@ -86,6 +86,10 @@ impl App {
                 self.view = View::Signoff;
                 Some(vec![Effect::LoadSignoff])
             }
+            Action::Back if rec && self.nav.record_from == View::Outbox => {
+                self.view = View::Outbox;
+                Some(self.outbox_effect())
+            }
             Action::Open | Action::NextPane | Action::PrevPane
                 if matches!(self.view, View::Queue | View::Signoff) =>
             {

@@ -15,6 +15,7 @@ pub mod export;
 pub mod flow;
 pub mod guard;
 pub mod keymap;
+pub mod outbox;
 pub mod palette;
 pub mod policy;
 pub mod search;

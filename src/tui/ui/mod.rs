@@ -3,6 +3,7 @@
 
 pub mod conflict;
 mod forecast;
+mod outbox;
 mod overlay;
 mod policy;
 mod queue;
@@ -51,6 +52,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         View::Signoff => signoff::draw(f, app, body),
         View::Forecast => forecast::draw(f, app, body),
         View::Policy => policy::draw(f, app, body),
+        View::Outbox => outbox::draw(f, app, body),
     }
     if let Some((level, text)) = &app.message {
         let st = match level {
@@ -212,12 +214,13 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
         View::Signoff => "Sign-off",
         View::Forecast => "Forecast",
         View::Policy => "Policy",
+        View::Outbox => "Outbox",
     };
     let pos = match app.view {
         View::Queue | View::Record => queue::position(app)
             .map(|p| format!("{p} · by {} ", app.queue.sort.label()))
             .unwrap_or_default(),
-        View::Signoff | View::Forecast | View::Policy => String::new(),
+        View::Signoff | View::Forecast | View::Policy | View::Outbox => String::new(),
     };
     let right = format!("{pos}[{view}] ");
     let mut room = width.saturating_sub(right.width());
@@ -417,6 +420,14 @@ fn status_bar(f: &mut Frame, app: &App, area: Rect) {
             (Action::Approve, "sign off"),
             (Action::Reject, "reject"),
             (Action::ToggleSelect, "select"),
+        ],
+        View::Outbox => &[
+            (Action::Help, "help"),
+            (Action::Open, "open"),
+            (Action::SyncNow, "sync"),
+            (Action::Refresh, "reload"),
+            (Action::QueueView, "queue"),
+            (Action::Quit, "quit"),
         ],
         View::Policy => &[
             (Action::Help, "help"),

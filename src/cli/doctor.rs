@@ -77,6 +77,7 @@ pub fn run(ctx: &Context, _args: Args) -> anyhow::Result<ExitCode> {
         None if store.is_demo()? => println!("bound to PRM  none: a demo cache (never syncs)"),
         None => println!("bound to PRM  none yet (the first sync binds it)"),
     }
+    println!("partner data  {}", store.secret_status()?);
     match store.integrity_check() {
         Ok(()) if unfinished.iter().any(|r| !r.running) => {
             println!("integrity     file ok, but the cache is incomplete (see unfinished above)")

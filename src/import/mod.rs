@@ -335,12 +335,19 @@ fn require_files(dir: &Path) -> anyhow::Result<()> {
 }
 
 fn reject(file: &str, line: usize, raw: &str, (field, error): Bad) -> Rejection {
+    // A rejected partner line is kept (and printed) with its tax id and bank details
+    // masked: they are never stored readable.
+    let raw = if file == "partners.jsonl" {
+        crate::store::secret::mask_line(raw)
+    } else {
+        raw.to_string()
+    };
     Rejection {
         file: file.to_string(),
         line,
         field,
         error,
-        raw: raw.to_string(),
+        raw,
         raw_bytes: None,
     }
 }
@@ -423,7 +430,8 @@ fn stream_jsonl<B: Batch>(
         lines += 1;
         match std::str::from_utf8(raw) {
             Err(e) => rejs.push(Rejection {
-                raw_bytes: Some(raw.to_vec()),
+                // The exact bytes are kept, except of partner lines (sensitive data).
+                raw_bytes: (name != "partners.jsonl").then(|| raw.to_vec()),
                 ..reject(
                     name,
                     lineno,

@@ -715,7 +715,36 @@ fn program_values(p: &Program) -> Vec<Value> {
     ]
 }
 
-fn partner_values(p: &Partner) -> Vec<Value> {
+/// A partner's sensitive value as stored: sealed with the cache key, or masked (last
+/// four) when there is none — never readable without the key.
+pub(crate) fn sealed(key: Option<&super::secret::CacheKey>, field: &str, plain: &str) -> String {
+    match key {
+        Some(k) => k.seal(field, plain),
+        None => crate::model::mask(plain),
+    }
+}
+
+/// The stored text of a partner's bank account: its JSON, sealed.
+pub(crate) fn sealed_bank(
+    key: Option<&super::secret::CacheKey>,
+    b: &crate::model::BankAccount,
+) -> String {
+    match key {
+        Some(k) => k.seal(
+            "bank_account",
+            &serde_json::to_string(b).unwrap_or_else(|_| "null".into()),
+        ),
+        // No key: the masked account only (what the views show).
+        None => {
+            let mut m = b.clone();
+            m.routing_number = crate::model::mask(&m.routing_number);
+            m.account_number = crate::model::mask(&m.account_number);
+            serde_json::to_string(&m).unwrap_or_else(|_| "null".into())
+        }
+    }
+}
+
+fn partner_values(key: Option<&super::secret::CacheKey>, p: &Partner) -> Vec<Value> {
     vec![
         t(&p.partner_id),
         t(&p.name),
@@ -725,9 +754,12 @@ fn partner_values(p: &Partner) -> Vec<Value> {
         ot(p.country.as_deref()),
         t(&p.joined_on.to_string()),
         Value::Text(serde_json::to_string(&p.certifications).unwrap_or_else(|_| "[]".into())),
-        ot(p.tax_id.as_deref()),
+        match &p.tax_id {
+            Some(tax) => Value::Text(sealed(key, "tax_id", tax)),
+            None => Value::Null,
+        },
         match &p.bank_account {
-            Some(b) => Value::Text(serde_json::to_string(b).unwrap_or_else(|_| "null".into())),
+            Some(b) => Value::Text(sealed_bank(key, b)),
             None => Value::Null,
         },
     ]
@@ -957,7 +989,20 @@ impl Store {
     }
 
     pub fn upsert_partners(&mut self, rows: &[Partner]) -> Result<UpsertCounts> {
-        self.upsert_shape(&PARTNERS, rows, partner_values)
+        let sensitive = rows
+            .iter()
+            .any(|p| p.tax_id.is_some() || p.bank_account.is_some());
+        let key = match sensitive {
+            true => match self.cache_key() {
+                Ok(k) => Some(k.clone()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "partner tax ids and bank details stored masked");
+                    None
+                }
+            },
+            false => None,
+        };
+        self.upsert_shape(&PARTNERS, rows, |p| partner_values(key.as_ref(), p))
     }
 
     pub fn upsert_tier_history(&mut self, rows: &[TierHistory]) -> Result<UpsertCounts> {
@@ -1499,16 +1544,89 @@ impl Store {
                         country,
                         joined_on: date("partners.joined_on", &joined)?,
                         certifications: json("partners.certifications", &certs)?,
-                        tax_id: tax,
-                        bank_account: bank
-                            .map(|b| json("partners.bank_account", &b))
-                            .transpose()?,
+                        tax_id: tax.and_then(|t| self.open_lenient(&partner_id, "tax_id", &t)),
+                        bank_account: match bank
+                            .and_then(|b| self.open_lenient(&partner_id, "bank_account", &b))
+                        {
+                            Some(b) => Some(json("partners.bank_account", &b)?),
+                            None => None,
+                        },
                         partner_id,
                         name,
                     })
                 },
             )
             .collect()
+    }
+
+    /// A sealed value for the data-set reader: what cannot be opened (no key, another
+    /// key) is left out with a warning, so detection and everything else still work;
+    /// `tierdesk doctor` and the payout file say what cannot be read.
+    fn open_lenient(&self, partner: &str, field: &str, stored: &str) -> Option<String> {
+        match self.open_value(field, stored) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::warn!(partner, field, error = %e, "partner value not readable");
+                None
+            }
+        }
+    }
+
+    /// How partner tax ids and bank details are kept, for `tierdesk doctor`: sealed
+    /// (and whether this machine has the key to read them), readable from before
+    /// sealing, or masked (imported without a key).
+    pub fn secret_status(&self) -> Result<String> {
+        let values: Vec<String> = self
+            .conn
+            .prepare(
+                "SELECT tax_id FROM partners WHERE tax_id IS NOT NULL
+                 UNION ALL SELECT bank_account FROM partners WHERE bank_account IS NOT NULL",
+            )?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        if values.is_empty() {
+            return Ok("no tax ids or bank details stored".into());
+        }
+        let sealed: Vec<&String> = values
+            .iter()
+            .filter(|v| super::secret::is_sealed(v))
+            .collect();
+        let masked = values
+            .iter()
+            .filter(|v| !super::secret::is_sealed(v) && v.contains("****"))
+            .count();
+        let plain = values.len() - sealed.len() - masked;
+        let mut parts = Vec::new();
+        if !sealed.is_empty() {
+            let key = match super::secret::load_key(false) {
+                Ok((k, src)) => match sealed.iter().find(|v| {
+                    k.open("tax_id", v).is_err() && k.open("bank_account", v).is_err()
+                }) {
+                    None => format!("readable with the {}", src.describe()),
+                    Some(_) => format!(
+                        "NOT readable with the {} (another key sealed them): payouts cannot use them",
+                        src.describe()
+                    ),
+                },
+                Err(e) => format!("NOT readable here: {e}"),
+            };
+            parts.push(format!(
+                "{} value{} encrypted at rest (ChaCha20-Poly1305), {key}",
+                sealed.len(),
+                if sealed.len() == 1 { "" } else { "s" }
+            ));
+        }
+        if masked > 0 {
+            parts.push(format!(
+                "{masked} stored masked only (imported without a cache key: import again with one)"
+            ));
+        }
+        if plain > 0 {
+            parts.push(format!(
+                "{plain} stored readable (from before encryption: import or sync again to seal them)"
+            ));
+        }
+        Ok(parts.join("; "))
     }
 
     pub fn partners(&self) -> Result<Vec<Partner>> {

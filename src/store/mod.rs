@@ -20,6 +20,7 @@ pub mod flags;
 pub mod plan_versions;
 pub mod policy;
 pub mod queue;
+pub mod secret;
 pub mod sync;
 pub mod workflow;
 
@@ -77,6 +78,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Store {
     pub(crate) conn: Connection,
     path: PathBuf,
+    /// The key sealing partner data, resolved on first need (see [`secret`]).
+    key: std::cell::OnceCell<std::result::Result<secret::CacheKey, secret::SecretError>>,
 }
 
 impl Store {
@@ -100,6 +103,7 @@ impl Store {
         let store = Store {
             conn,
             path: path.to_path_buf(),
+            key: Default::default(),
         };
         store.configure()?;
         store.migrate()?;
@@ -117,10 +121,40 @@ impl Store {
         let store = Store {
             conn,
             path: PathBuf::from(":memory:"),
+            key: Default::default(),
         };
         store.configure()?;
         store.migrate()?;
         Ok(store)
+    }
+
+    /// The cache key (created and put into the OS keyring on first use).
+    pub fn cache_key(&self) -> std::result::Result<&secret::CacheKey, secret::SecretError> {
+        self.key
+            .get_or_init(|| secret::load_key(true).map(|(k, _)| k))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// Seals a partner's sensitive value for storing. Without a key nothing readable
+    /// is stored: the value is kept masked (last four) and the error says why.
+    pub fn seal_value(&self, field: &str, plain: &str) -> (String, Option<secret::SecretError>) {
+        match self.cache_key() {
+            Ok(k) => (k.seal(field, plain), None),
+            Err(e) => (crate::model::mask(plain), Some(e)),
+        }
+    }
+
+    /// Opens a stored sensitive value (plain values from before sealing as they are).
+    pub fn open_value(
+        &self,
+        field: &str,
+        stored: &str,
+    ) -> std::result::Result<String, secret::SecretError> {
+        if !secret::is_sealed(stored) {
+            return Ok(stored.to_string());
+        }
+        self.cache_key()?.open(field, stored)
     }
 
     fn configure(&self) -> Result<()> {

@@ -789,8 +789,15 @@ impl Store {
                         let name = parent_name.unwrap_or_else(|| id.clone());
                         (id, name)
                     }),
-                    tax_id_masked: tax.as_deref().map(crate::model::mask),
-                    bank_masked: bank.as_deref().and_then(mask_bank),
+                    // Sealed at rest: opened here only to be masked.
+                    tax_id_masked: tax.map(|t| match self.open_value("tax_id", &t) {
+                        Ok(v) => crate::model::mask(&v),
+                        Err(_) => NOT_READABLE.to_string(),
+                    }),
+                    bank_masked: bank.and_then(|b| match self.open_value("bank_account", &b) {
+                        Ok(v) => mask_bank(&v),
+                        Err(_) => Some(NOT_READABLE.to_string()),
+                    }),
                     high_value: hv != 0,
                     tier_history: Vec::new(),
                 })
@@ -1111,6 +1118,9 @@ impl Store {
         Ok(())
     }
 }
+
+/// What a sealed value shows when the cache key is missing.
+const NOT_READABLE: &str = "(encrypted; no key)";
 
 fn mask_bank(json: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(json).ok()?;

@@ -177,6 +177,17 @@ impl Store {
     /// and the cursor are both there, or neither is.
     pub fn sync_apply(&mut self, pages: &[PageWrite]) -> Result<ApplyStats> {
         let at = now();
+        // Partner tax ids and bank details are sealed (masked without a key).
+        let sensitive = pages.iter().any(|pg| {
+            pg.items.iter().any(|i| {
+                matches!(i, Pulled::Partner(p, _) if p.tax_id.is_some() || p.bank_account.is_some())
+            })
+        });
+        let key = if sensitive {
+            self.cache_key().ok().cloned()
+        } else {
+            None
+        };
         let tx = self.conn.transaction()?;
         let mut stats = ApplyStats::default();
         {
@@ -295,10 +306,14 @@ impl Store {
                                 p.country,
                                 p.joined_on.to_string(),
                                 serde_json::to_string(&p.certifications).unwrap_or_default(),
-                                p.tax_id,
+                                p.tax_id.as_deref().map(|t| super::dataset::sealed(
+                                    key.as_ref(),
+                                    "tax_id",
+                                    t
+                                )),
                                 p.bank_account
                                     .as_ref()
-                                    .map(|b| serde_json::to_string(b).unwrap_or_default()),
+                                    .map(|b| super::dataset::sealed_bank(key.as_ref(), b)),
                             ])?;
                             if let Some((t, since)) = tier {
                                 up_tier.execute(params![p.partner_id, t, since.to_string()])?;

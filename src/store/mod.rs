@@ -19,7 +19,9 @@ pub mod dataset;
 pub mod flags;
 pub mod plan_versions;
 pub mod policy;
+pub mod dispute;
 pub mod queue;
+pub mod statement;
 pub mod sync;
 pub mod workflow;
 
@@ -51,6 +53,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_data_edge.sql"),
     include_str!("migrations/0011_plan_versions.sql"),
     include_str!("migrations/0012_policy.sql"),
+    include_str!("migrations/0014_statements.sql"),
 ];
 
 /// The schema version this build writes.

@@ -8,10 +8,12 @@
 //! the terminal or HTTP.
 
 pub mod alerts;
+pub mod answer;
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod detect;
+pub mod dispute;
 pub mod forecast;
 pub mod fxhash;
 pub mod import;
@@ -22,6 +24,7 @@ pub mod plan;
 pub mod plural;
 pub mod policy;
 pub mod sim;
+pub mod statement;
 pub mod store;
 pub mod sync;
 pub mod text;

@@ -11,11 +11,13 @@ use clap::{Parser, Subcommand};
 use crate::config::{Config, Paths, Role};
 
 pub mod alerts;
+pub mod ask;
 pub mod audit;
 pub mod bench;
 pub mod commissions;
 pub mod decide;
 pub mod demo;
+pub mod dispute;
 pub mod doctor;
 pub mod explain;
 pub mod forecast;
@@ -26,8 +28,10 @@ pub mod login;
 pub mod plan;
 pub mod policy;
 pub mod queue;
+pub mod resolve;
 pub mod score;
 pub mod sim;
+pub mod statement;
 pub mod sync;
 pub mod workbench;
 
@@ -137,6 +141,14 @@ pub enum Command {
     Policy(policy::Args),
     /// Alert channels (Slack, signed webhooks), the alerts outbox and the daily digest.
     Alerts(alerts::Args),
+    /// A payee's commission statement for a period (JSON, HTML, CSV), or every payee's.
+    Statement(statement::Args),
+    /// Answer a question from the records (each sentence with its citations).
+    Ask(ask::Args),
+    /// Print any cited record (T…, C-…, decision:…, audit:…, plan:…, dispute:…) as JSON.
+    Resolve(resolve::Args),
+    /// Partner disputes: open, list, show, move (approvals adjust through the workflow).
+    Dispute(dispute::Args),
 }
 
 /// What every subcommand gets: resolved paths, config and the acting person.
@@ -224,6 +236,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Plan(a)) => plan::run(&ctx, a),
         Some(Command::Policy(a)) => policy::run(&ctx, a),
         Some(Command::Alerts(a)) => alerts::run(&ctx, a),
+        Some(Command::Statement(a)) => statement::run(&ctx, a),
+        Some(Command::Ask(a)) => ask::run(&ctx, a),
+        Some(Command::Resolve(a)) => resolve::run(&ctx, a),
+        Some(Command::Dispute(a)) => dispute::run(&ctx, a),
     }
 }
 

@@ -19,8 +19,10 @@ pub mod dataset;
 pub mod flags;
 pub mod plan_versions;
 pub mod policy;
+pub mod dispute;
 pub mod queue;
 pub mod secret;
+pub mod statement;
 pub mod sync;
 pub mod workflow;
 
@@ -52,6 +54,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_data_edge.sql"),
     include_str!("migrations/0011_plan_versions.sql"),
     include_str!("migrations/0012_policy.sql"),
+    include_str!("migrations/0014_statements.sql"),
 ];
 
 /// The schema version this build writes.

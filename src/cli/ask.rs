@@ -1,0 +1,106 @@
+//! `tierdesk ask`: a question answered from the records, each sentence with citations.
+
+use std::process::ExitCode;
+
+use serde_json::{json, Value};
+
+use super::Context;
+use crate::answer::{self, Facts};
+use crate::store::Store;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AskFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Ask as this partner: answers cite only that partner's records.
+    #[arg(long, value_name = "PARTNER")]
+    pub partner: Option<String>,
+    /// The question, in plain words.
+    #[arg(value_name = "QUESTION")]
+    pub question: String,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: AskFormat,
+    /// Never call the configured language model (deterministic answer only).
+    #[arg(long)]
+    pub offline: bool,
+}
+
+/// Reward statuses and audit entries, for the resolver.
+pub(crate) fn facts(store: &Store) -> anyhow::Result<Facts> {
+    let mut f = Facts::default();
+    for (tx, reward, status) in store.all_reward_statuses()? {
+        f.rewards.entry(tx).or_default().push((reward, status));
+    }
+    store.wf().for_each_audit(|a| {
+        let parse = |s: &Option<String>| -> Value {
+            s.as_deref()
+                .and_then(|x| serde_json::from_str(x).ok())
+                .unwrap_or(Value::Null)
+        };
+        f.audit.insert(
+            a.seq,
+            json!({
+                "seq": a.seq,
+                "at": a.at,
+                "actor": a.actor,
+                "role": a.role,
+                "action": a.action,
+                "target": a.target,
+                "before": parse(&a.before),
+                "after": parse(&a.after),
+                "reason": a.reason,
+                "decision_id": a.decision_id,
+                "prev_hash": a.prev_hash,
+                "hash": a.hash,
+            }),
+        );
+        Ok(true)
+    })?;
+    Ok(f)
+}
+
+pub(crate) fn check_partner(ds: &crate::model::Dataset, p: Option<&str>) -> anyhow::Result<()> {
+    if let Some(p) = p {
+        if !ds.partners.iter().any(|x| x.partner_id == p) {
+            anyhow::bail!("--partner: no partner {p:?} in the cache");
+        }
+    }
+    Ok(())
+}
+
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    let store = ctx.open_existing_store()?;
+    let loaded = super::statement::load(&store)?;
+    let facts = facts(&store)?;
+    let partner = args.partner.as_deref().map(str::trim);
+    check_partner(&loaded.ds, partner)?;
+    let book = loaded.book(super::statement::now());
+    let det = answer::answer(&book, &facts, partner, &args.question);
+    let ans = if args.offline {
+        det
+    } else {
+        crate::answer::model::maybe_rephrase(ctx, &book, &facts, partner, &args.question, det)
+    };
+    match args.format {
+        AskFormat::Json => println!("{}", serde_json::to_string_pretty(&ans)?),
+        AskFormat::Text => {
+            for s in &ans.answer {
+                let cites = if s.citations.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", s.citations.join(", "))
+                };
+                println!("{}{cites}", crate::text::sanitize(&s.text));
+            }
+            match &ans.fallback {
+                Some(why) => println!("(answer: deterministic; the model's answer was not used: {why})"),
+                None => println!("(answer: {})", ans.source),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

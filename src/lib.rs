@@ -21,6 +21,7 @@ pub mod money;
 pub mod plan;
 pub mod plural;
 pub mod policy;
+pub mod prm;
 pub mod sim;
 pub mod store;
 pub mod sync;

@@ -383,3 +383,84 @@ fn impartner_query_filter_and_writes() {
         &w.decision_id
     ));
 }
+
+/// A PartnerStack-like list: newest created first, `starting_after` honoured.
+fn ps_page(list: &[String], after: Option<&str>, limit: usize) -> (Vec<String>, bool) {
+    let start = match after {
+        Some(k) => list.iter().position(|x| x == k).map(|i| i + 1).unwrap_or(0),
+        None => 0,
+    };
+    let page: Vec<String> = list.iter().skip(start).take(limit).cloned().collect();
+    let more = start + page.len() < list.len();
+    (page, more)
+}
+
+#[test]
+fn partnerstack_newest_first_paging_with_items_created_during_the_pull() {
+    // Keys newest first; 1,003 items at the start.
+    let mut list: Vec<String> = (0..1003).rev().map(|i| format!("rwd_{i:05}")).collect();
+    let original: std::collections::BTreeSet<String> = list.iter().cloned().collect();
+    let mut pager = ps::Pager::default();
+    let mut seen = Vec::new();
+    let mut created = 0;
+    while !pager.done {
+        let q = pager.query(250, &ps::ListQuery::default());
+        assert_eq!(q.limit, Some(250));
+        let (page, more) = ps_page(&list, q.starting_after.as_deref(), 250);
+        let keys: Vec<&str> = page.iter().map(String::as_str).collect();
+        pager.advance(&keys, more).unwrap();
+        seen.extend(page);
+        // Two new rewards are created between every two requests (newest: in front).
+        for _ in 0..2 {
+            list.insert(0, format!("rwd_new_{created:03}"));
+            created += 1;
+        }
+    }
+    let got: std::collections::BTreeSet<String> = seen.iter().cloned().collect();
+    assert_eq!(got.len(), seen.len(), "no item repeated");
+    assert_eq!(
+        got, original,
+        "every item present at the start, none skipped"
+    );
+    // A server that ignores starting_after serves the first page again: an error.
+    let mut stuck = ps::Pager::default();
+    let (page, more) = ps_page(&list, None, 10);
+    let keys: Vec<&str> = page.iter().map(String::as_str).collect();
+    stuck.advance(&keys, more).unwrap();
+    let e = stuck.advance(&keys, more).unwrap_err();
+    assert!(e.contains("starting_after"), "{e}");
+}
+
+/// An Impartner-like server: records ordered by (updated, id), `skip`/`take`.
+fn imp_page(recs: &[(i64, i64)], skip: usize, take: usize) -> Vec<(i64, i64)> {
+    recs.iter().skip(skip).take(take).copied().collect()
+}
+
+#[test]
+fn impartner_offset_paging_over_ten_thousand_records_with_ties() {
+    // 10,000 records, 40 per `updated` value (ties), ids not in insertion order.
+    let mut recs: Vec<(i64, i64)> = (0..10_000i64)
+        .map(|i| (1_772_000_000_000 + (i / 40) * 1000, (i * 7919) % 100_003))
+        .collect();
+    recs.sort();
+    let mut pager = imp::OffsetPager::new(1000);
+    let mut got = Vec::new();
+    let mut requests = 0;
+    while !pager.done {
+        let q = pager.query(vec!["id".into(), "updated".into()], None);
+        assert_eq!(q.orderby.as_deref(), Some("updated,id"));
+        let page = imp_page(&recs, q.skip, q.take);
+        pager.advance("Sale", &page).unwrap();
+        got.extend(page);
+        requests += 1;
+        assert!(requests < 100, "the walk must end");
+    }
+    assert_eq!(got, recs, "complete, in order, nothing twice");
+    // A server that ignores skip serves the first page again: stop with an error.
+    let mut pager = imp::OffsetPager::new(1000);
+    pager.advance("Sale", &imp_page(&recs, 0, 1000)).unwrap();
+    let e = pager
+        .advance("Sale", &imp_page(&recs, 0, 1000))
+        .unwrap_err();
+    assert!(e.contains("skip=1000") && e.contains("ignores skip"), "{e}");
+}

@@ -906,3 +906,57 @@ pub fn patch_body(m: &Mapping, w: &WriteBack) -> Value {
 pub fn carries_decision(record: &Value, m: &Mapping, decision_id: &str) -> bool {
     record.get(&m.write_decision_id).and_then(Value::as_str) == Some(decision_id)
 }
+
+// ---------------------------------------------------------------- paging
+
+/// Offset paging with `orderby=updated,id`: `skip` grows by each page's length, and
+/// every page must start strictly after where the previous one ended in
+/// `(updated, id)` order. A page that does not advance (a server ignoring `skip` or
+/// `orderby`) is an error that stops the pull, never a reason to ask again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OffsetPager {
+    pub skip: usize,
+    pub take: usize,
+    pub last: Option<(i64, i64)>,
+    pub done: bool,
+}
+
+impl OffsetPager {
+    pub fn new(take: usize) -> OffsetPager {
+        OffsetPager {
+            take: take.clamp(1, MAX_TAKE),
+            ..OffsetPager::default()
+        }
+    }
+
+    /// The query of the next page.
+    pub fn query(&self, fields: Vec<String>, filter: Option<Filter>) -> ListQuery {
+        ListQuery {
+            fields,
+            filter,
+            orderby: Some(ORDER_BY.to_string()),
+            skip: self.skip,
+            take: self.take,
+        }
+    }
+
+    /// Moves past a page given its items' `(updated ms, id)` in the order served.
+    pub fn advance(&mut self, object: &str, positions: &[(i64, i64)]) -> Result<(), String> {
+        let mut prev = self.last;
+        for &p in positions {
+            if let Some(q) = prev {
+                if p <= q {
+                    return Err(format!(
+                        "{object}: the page at skip={} does not advance (item id {} updated {} is not after id {} updated {}); the server ignores skip or orderby=updated,id, so the pull stops here",
+                        self.skip, p.1, p.0, q.1, q.0
+                    ));
+                }
+            }
+            prev = Some(p);
+        }
+        self.last = prev;
+        self.skip += positions.len();
+        self.done = positions.len() < self.take;
+        Ok(())
+    }
+}

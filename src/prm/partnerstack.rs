@@ -699,3 +699,61 @@ pub fn map_reward(
         missing: Vec::new(),
     })
 }
+
+// ---------------------------------------------------------------- paging
+
+/// Walks a list in PartnerStack's order (newest created first): the next request's
+/// `starting_after` is the key of the last item of the page just read. Items created
+/// during the walk land in front of the position and are left for the next
+/// incremental pull (`min_created`/`min_updated`), so the walk neither skips nor
+/// repeats what existed when it started.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pager {
+    pub starting_after: Option<String>,
+    pub done: bool,
+}
+
+impl Pager {
+    /// The query of the next page.
+    pub fn query(&self, limit: usize, base: &ListQuery) -> ListQuery {
+        ListQuery {
+            limit: Some(limit.clamp(1, MAX_LIMIT)),
+            starting_after: self.starting_after.clone(),
+            ending_before: None,
+            ..base.clone()
+        }
+    }
+
+    /// Moves past a page given its item keys in list order and its `has_more`. A page
+    /// that says there is more but does not move the position is an error (a server
+    /// that ignores `starting_after` would otherwise be read forever).
+    pub fn advance(&mut self, keys: &[&str], has_more: bool) -> Result<(), String> {
+        match keys.last() {
+            Some(last) => {
+                if self.starting_after.as_deref() == Some(*last) {
+                    return Err(format!(
+                        "the page after `{last}` ends with `{last}` again: the server does not honour starting_after"
+                    ));
+                }
+                if has_more
+                    && self
+                        .starting_after
+                        .as_deref()
+                        .is_some_and(|s| keys.contains(&s))
+                {
+                    return Err(format!(
+                        "the page after `{}` contains that item again: the server does not honour starting_after",
+                        self.starting_after.as_deref().unwrap_or_default()
+                    ));
+                }
+                self.starting_after = Some(last.to_string());
+            }
+            None if has_more => {
+                return Err("an empty page says has_more: true".to_string());
+            }
+            None => {}
+        }
+        self.done = !has_more;
+        Ok(())
+    }
+}

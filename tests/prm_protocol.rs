@@ -205,7 +205,6 @@ fn partnerstack_error_envelope_and_queries() {
     assert!(ps::ListQuery::parse(ps::Resource::Rewards, &both).is_err());
     assert_eq!(ps::Resource::Rewards.list_path(), "/api/v2/rewards");
     assert_eq!(ps::create_reward_path(), "/api/v2/rewards");
-    assert!(!ps::CAPABILITIES.review_reward);
 }
 
 fn imp_results(name: &str) -> Vec<Value> {

@@ -611,7 +611,7 @@ fn decimal(v: &Value, name: &str) -> Result<Option<Decimal>, String> {
 /// An account as a partner (id = the integer id as text) and its current tier. A
 /// parent account is the distributor above; the tier's start is not carried (the
 /// record's `updated` date stands in, named in `missing`).
-pub fn map_account(a: &Account) -> Result<Mapped<(Partner, Option<(String, NaiveDate)>)>, String> {
+pub fn map_account(a: &Account) -> Result<Mapped<super::PartnerWithTier>, String> {
     let updated = parse_time(&a.updated)?;
     let created = match &a.created {
         Some(c) => parse_time(c)?,

@@ -29,6 +29,9 @@ pub struct Mapped<T> {
     pub missing: Vec<&'static str>,
 }
 
+/// A partner and its current tier `(tier id, since)` when the PRM says.
+pub type PartnerWithTier = (crate::model::Partner, Option<(String, NaiveDate)>);
+
 /// What a connector can do on its PRM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {

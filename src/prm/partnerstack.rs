@@ -478,9 +478,7 @@ impl Keys {
 /// A partnership as a partner (id = `partner_key`) and its current tier, if any. The
 /// tier's start is not carried (PartnerStack keeps only the current tier): it is the
 /// partnership's last update, named in `missing`.
-pub fn map_partnership(
-    p: &Partnership,
-) -> Result<Mapped<(Partner, Option<(String, chrono::NaiveDate)>)>, String> {
+pub fn map_partnership(p: &Partnership) -> Result<Mapped<super::PartnerWithTier>, String> {
     let name = match (&p.first_name, &p.last_name) {
         (Some(f), Some(l)) => format!("{f} {l}").trim().to_string(),
         (Some(f), None) => f.clone(),

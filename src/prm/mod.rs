@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::model::CommissionRole;
 
@@ -116,4 +116,80 @@ fn decimal_text(s: &str) -> Result<Decimal, String> {
         s.parse::<Decimal>()
     };
     d.map_err(|_| format!("`{s}` is not a decimal amount"))
+}
+
+// ---------------------------------------------------------------- shared vocabulary
+
+/// The API shape a simulator (and an adapter) speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Flavor {
+    Partnerstack,
+    Impartner,
+}
+
+impl Flavor {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Flavor::Partnerstack => "partnerstack",
+            Flavor::Impartner => "impartner",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Flavor> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "partnerstack" => Some(Flavor::Partnerstack),
+            "impartner" => Some(Flavor::Impartner),
+            _ => None,
+        }
+    }
+}
+
+/// The resources a PRM exposes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Res {
+    Partners,
+    Customers,
+    Deals,
+    Transactions,
+    Rewards,
+    Flags,
+}
+
+impl Res {
+    pub const ALL: [Res; 6] = [
+        Res::Partners,
+        Res::Customers,
+        Res::Deals,
+        Res::Transactions,
+        Res::Rewards,
+        Res::Flags,
+    ];
+    /// PartnerStack path segment (`/api/v2/{seg}`).
+    pub fn ps_name(self) -> &'static str {
+        match self {
+            Res::Partners => "partnerships",
+            Res::Customers => "customers",
+            Res::Deals => "deals",
+            Res::Transactions => "transactions",
+            Res::Rewards => "rewards",
+            Res::Flags => "flags",
+        }
+    }
+    /// Impartner object name (`/api/objects/v1/{Object}`).
+    pub fn imp_name(self) -> &'static str {
+        match self {
+            Res::Partners => "Partner",
+            Res::Customers => "Customer",
+            Res::Deals => "Deal",
+            Res::Transactions => "Transaction",
+            Res::Rewards => "Commission",
+            Res::Flags => "Flag",
+        }
+    }
+    pub fn from_ps(s: &str) -> Option<Res> {
+        Res::ALL.into_iter().find(|r| r.ps_name() == s)
+    }
+    pub fn from_imp(s: &str) -> Option<Res> {
+        Res::ALL.into_iter().find(|r| r.imp_name() == s)
+    }
 }

@@ -42,29 +42,7 @@ use serde_json::{json, Value};
 use crate::model::{CommissionLine, CommissionRole, Dataset};
 use data::{Body, Db, Rec, Res, Reward};
 
-/// The API shape a simulator (and an adapter) speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Flavor {
-    Partnerstack,
-    Impartner,
-}
-
-impl Flavor {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Flavor::Partnerstack => "partnerstack",
-            Flavor::Impartner => "impartner",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Flavor> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "partnerstack" => Some(Flavor::Partnerstack),
-            "impartner" => Some(Flavor::Impartner),
-            _ => None,
-        }
-    }
-}
+pub use crate::prm::Flavor;
 
 /// Fault injection rates (probabilities per request) and fixed latency.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -141,7 +119,7 @@ impl Default for SimOptions {
 
 pub const DEFAULT_TOKEN: &str = "pk_demo:sk_demo";
 pub const DEFAULT_TENANT: &str = "tierdesk-demo";
-pub const TENANT_HEADER: &str = "x-prm-tenant";
+pub const TENANT_HEADER: &str = crate::prm::impartner::TENANT_HEADER;
 
 /// One applied write.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -118,7 +118,8 @@ impl Default for SimOptions {
 }
 
 pub const DEFAULT_TOKEN: &str = "pk_demo:sk_demo";
-pub const DEFAULT_TENANT: &str = "tierdesk-demo";
+/// The simulated Impartner tenant id (an integer, as `X-PRM-TenantId` carries it).
+pub const DEFAULT_TENANT: &str = "4711";
 pub const TENANT_HEADER: &str = crate::prm::impartner::TENANT_HEADER;
 
 /// One applied write.
@@ -406,7 +407,17 @@ fn check_auth(g: &Inner, headers: &HeaderMap) -> Result<(), Response> {
                 .get(TENANT_HEADER)
                 .and_then(|h| h.to_str().ok())
                 .unwrap_or("");
-            if tenant != g.opts.tenant {
+            let Ok(id) = crate::prm::impartner::parse_tenant(tenant) else {
+                return Err(json_resp(
+                    StatusCode::BAD_REQUEST,
+                    &serde_json::to_value(crate::prm::impartner::ErrorBody::new(
+                        400,
+                        &format!("{TENANT_HEADER} must be an integer tenant id"),
+                    ))
+                    .unwrap_or_default(),
+                ));
+            };
+            if crate::prm::impartner::parse_tenant(&g.opts.tenant).ok() != Some(id) {
                 return Err(unauthorized("unknown tenant"));
             }
         }

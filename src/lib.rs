@@ -23,6 +23,7 @@ pub mod money;
 pub mod plan;
 pub mod plural;
 pub mod policy;
+pub mod prm;
 pub mod sim;
 pub mod statement;
 pub mod store;

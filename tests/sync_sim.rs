@@ -987,3 +987,27 @@ fn simulator_list_serialisation_matches_the_record_shape() {
     }
     assert!(n > 100, "{n} records compared");
 }
+
+#[test]
+fn impartner_simulator_wants_an_integer_tenant_id_in_x_prm_tenantid() {
+    let ds = small(5, 6, 40);
+    let sim = start_sim(&ds, Flavor::Impartner, Faults::default());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let status = |tenant: &str| {
+        rt.block_on(async {
+            reqwest::Client::new()
+                .get(format!("{}/api/objects/v1/Partner?take=5", sim.url))
+                .header("Authorization", format!("prm-key {DEFAULT_TOKEN}"))
+                .header("X-PRM-TenantId", tenant)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    };
+    assert_eq!(status(DEFAULT_TENANT), 200);
+    assert_eq!(status(" 4711 "), 200, "the integer, whatever the spacing");
+    assert_eq!(status("tierdesk-demo"), 400, "not an integer");
+    assert_eq!(status("4712"), 401, "another tenant");
+}

@@ -10,55 +10,7 @@ use serde_json::{json, Value};
 
 use crate::model::{CommissionLine, Dataset, Partner, Registration, Transaction};
 
-/// The resources a PRM exposes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Res {
-    Partners,
-    Customers,
-    Deals,
-    Transactions,
-    Rewards,
-    Flags,
-}
-
-impl Res {
-    pub const ALL: [Res; 6] = [
-        Res::Partners,
-        Res::Customers,
-        Res::Deals,
-        Res::Transactions,
-        Res::Rewards,
-        Res::Flags,
-    ];
-    /// PartnerStack path segment (`/api/v2/{seg}`).
-    pub fn ps_name(self) -> &'static str {
-        match self {
-            Res::Partners => "partnerships",
-            Res::Customers => "customers",
-            Res::Deals => "deals",
-            Res::Transactions => "transactions",
-            Res::Rewards => "rewards",
-            Res::Flags => "flags",
-        }
-    }
-    /// Impartner object name (`/api/objects/v1/{Object}`).
-    pub fn imp_name(self) -> &'static str {
-        match self {
-            Res::Partners => "Partner",
-            Res::Customers => "Customer",
-            Res::Deals => "Deal",
-            Res::Transactions => "Transaction",
-            Res::Rewards => "Commission",
-            Res::Flags => "Flag",
-        }
-    }
-    pub fn from_ps(s: &str) -> Option<Res> {
-        Res::ALL.into_iter().find(|r| r.ps_name() == s)
-    }
-    pub fn from_imp(s: &str) -> Option<Res> {
-        Res::ALL.into_iter().find(|r| r.imp_name() == s)
-    }
-}
+pub use crate::prm::Res;
 
 /// A reward (commission line) with its PRM status.
 #[derive(Debug, Clone)]

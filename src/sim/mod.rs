@@ -42,29 +42,7 @@ use serde_json::{json, Value};
 use crate::model::{CommissionLine, CommissionRole, Dataset};
 use data::{Body, Db, Rec, Res, Reward};
 
-/// The API shape a simulator (and an adapter) speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Flavor {
-    Partnerstack,
-    Impartner,
-}
-
-impl Flavor {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Flavor::Partnerstack => "partnerstack",
-            Flavor::Impartner => "impartner",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Flavor> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "partnerstack" => Some(Flavor::Partnerstack),
-            "impartner" => Some(Flavor::Impartner),
-            _ => None,
-        }
-    }
-}
+pub use crate::prm::Flavor;
 
 /// Fault injection rates (probabilities per request) and fixed latency.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -140,8 +118,9 @@ impl Default for SimOptions {
 }
 
 pub const DEFAULT_TOKEN: &str = "pk_demo:sk_demo";
-pub const DEFAULT_TENANT: &str = "tierdesk-demo";
-pub const TENANT_HEADER: &str = "x-prm-tenant";
+/// The simulated Impartner tenant id (an integer, as `X-PRM-TenantId` carries it).
+pub const DEFAULT_TENANT: &str = "4711";
+pub const TENANT_HEADER: &str = crate::prm::impartner::TENANT_HEADER;
 
 /// One applied write.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -428,7 +407,17 @@ fn check_auth(g: &Inner, headers: &HeaderMap) -> Result<(), Response> {
                 .get(TENANT_HEADER)
                 .and_then(|h| h.to_str().ok())
                 .unwrap_or("");
-            if tenant != g.opts.tenant {
+            let Ok(id) = crate::prm::impartner::parse_tenant(tenant) else {
+                return Err(json_resp(
+                    StatusCode::BAD_REQUEST,
+                    &serde_json::to_value(crate::prm::impartner::ErrorBody::new(
+                        400,
+                        &format!("{TENANT_HEADER} must be an integer tenant id"),
+                    ))
+                    .unwrap_or_default(),
+                ));
+            };
+            if crate::prm::impartner::parse_tenant(&g.opts.tenant).ok() != Some(id) {
                 return Err(unauthorized("unknown tenant"));
             }
         }

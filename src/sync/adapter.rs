@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::model::*;
-use crate::sim::data::Res;
-use crate::sim::Flavor;
+use crate::prm::Flavor;
+use crate::prm::Res;
 use crate::store::sync::{Pulled, PulledTx, RemoteFlag, RewardState};
 
 /// Where an incremental pull of one resource stands: after `(updated, key)`; `seen`
@@ -908,7 +908,7 @@ impl Impartner {
             "authorization",
             format!("prm-key {}", self.conn.token.expose_secret()),
         )
-        .header(crate::sim::TENANT_HEADER, &self.conn.tenant)
+        .header(crate::prm::impartner::TENANT_HEADER, &self.conn.tenant)
     }
 }
 

@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
-use crate::sim::data::Res;
+use crate::prm::Res;
 use crate::store::sync::PageWrite;
 use crate::store::Store;
 use crate::workflow::{self, OutboxItem};

@@ -23,9 +23,11 @@ pub mod guard;
 pub mod import;
 pub mod journal;
 pub mod login;
+pub mod payout;
 pub mod plan;
 pub mod policy;
 pub mod queue;
+pub mod reconcile;
 pub mod score;
 pub mod sim;
 pub mod sync;
@@ -137,6 +139,10 @@ pub enum Command {
     Policy(policy::Args),
     /// Alert channels (Slack, signed webhooks), the alerts outbox and the daily digest.
     Alerts(alerts::Args),
+    /// Payout runs: prepare, approve, release holds, export the bank file, show.
+    Payout(payout::Args),
+    /// Match bank statements and NACHA returns to exported payout lines.
+    Reconcile(reconcile::Args),
 }
 
 /// What every subcommand gets: resolved paths, config and the acting person.
@@ -213,6 +219,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Plan(a)) => plan::run(&ctx, a),
         Some(Command::Policy(a)) => policy::run(&ctx, a),
         Some(Command::Alerts(a)) => alerts::run(&ctx, a),
+        Some(Command::Payout(a)) => payout::run(&ctx, a),
+        Some(Command::Reconcile(a)) => reconcile::run(&ctx, a),
     }
 }
 

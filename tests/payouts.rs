@@ -923,6 +923,36 @@ fn camt053_with_prefixes_classifies_each_entry_and_returns_reach_the_balance() {
         .unwrap()
         .iter()
         .any(|h| h["code"] == "returned"));
+    // Settlement and return postings in the journal, each entry balanced.
+    let o = env.run("ana", "analyst", &["journal", "--period", "2026-Q3"]);
+    assert!(o.status.success(), "{}", err(&o));
+    let csv = out(&o);
+    let mut rd = csv::Reader::from_reader(csv.as_bytes());
+    let mut sums: BTreeMap<String, (rust_decimal::Decimal, rust_decimal::Decimal)> =
+        BTreeMap::new();
+    for rec in rd.records() {
+        let rec = rec.unwrap();
+        if !rec[0].starts_with("TDP-") {
+            continue;
+        }
+        let d: rust_decimal::Decimal = rec[4].parse().unwrap_or_default();
+        let c: rust_decimal::Decimal = rec[5].parse().unwrap_or_default();
+        let e = sums.entry(rec[0].to_string()).or_default();
+        e.0 += d;
+        e.1 += c;
+    }
+    let settled_id = format!("TDP-{}-S", key(&sent[0]).replace('/', "-"));
+    let returned_id = format!("TDP-{}-R", key(&sent[2]).replace('/', "-"));
+    let ids: BTreeSet<String> = sums.keys().cloned().collect();
+    assert_eq!(
+        ids,
+        BTreeSet::from([returned_id.clone(), settled_id.clone()])
+    );
+    for (d, c) in sums.values() {
+        assert_eq!(d, c);
+    }
+    let a0: rust_decimal::Decimal = sent[0]["amount"].as_str().unwrap().parse().unwrap();
+    assert_eq!(sums[&settled_id].0, a0);
     // A truncated statement is refused whole, naming the file and line.
     let cut = &xml[..xml.len() / 2];
     let g = env.dir.path().join("cut.xml");
@@ -1015,19 +1045,14 @@ fn nacha_returns_and_notifications_of_change() {
     let pad = |s: String| format!("{s:<94}");
     let entry = |code: &str, c: i64, seq: u32| {
         pad(format!(
-            "6{code}01100001{}{:<17}{:010}{:<15}{:<22}  1{}",
-            5,
-            "123",
-            c,
-            "X",
-            "NAME",
-            format!("09100001{seq:07}")
+            "6{code}01100001{}{:<17}{:010}{:<15}{:<22}  109100001{seq:07}",
+            5, "123", c, "X", "NAME"
         ))
     };
     let addenda = |kind: &str, reason: &str, t: &str, extra: &str| {
         pad(format!("7{kind}{reason}{t}      01100001{extra}"))
     };
-    let recs = vec![
+    let recs = [
         pad("101 011000015 1234567890261005120".to_string() + "0A094101"),
         pad("5220TIERDESK                            1234567890CCDRETURNS         261005   1091000010000001".to_string()),
         entry("21", cents_of(&sent[0]), 1),

@@ -9,6 +9,7 @@ pub mod matching;
 pub mod nacha;
 pub mod pain001;
 pub mod payable;
+pub mod postings;
 pub mod reconcile;
 pub mod statements;
 
@@ -40,6 +41,8 @@ pub struct PayoutConfig {
     pub debtor_iban: Option<String>,
     pub debtor_bic: Option<String>,
     pub bank_change_hold_days: Option<i64>,
+    /// The cash account credited by settled payouts in `tierdesk journal` (default 1000).
+    pub cash_account: Option<String>,
 }
 
 impl PayoutConfig {

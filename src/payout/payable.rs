@@ -265,6 +265,80 @@ mod tests {
         }
     }
 
+    fn payee(id: &str) -> Payee {
+        Payee {
+            partner_id: id.into(),
+            name: format!("{id} Inc"),
+            country: Some("US".into()),
+            tax_form_kind: Some("W-9".into()),
+            routing_number: Some("011000015".into()),
+            account_number: Some(format!("1000{}", id.len())),
+            ..Payee::default()
+        }
+    }
+
+    #[test]
+    fn decisions_apply_and_review_holds_lines_not_payees() {
+        let lines = vec![
+            line("c1", "t1", "A", dec!(100.00)),
+            line("c2", "t2", "A", dec!(40.00)),
+            line("c3", "t3", "B", dec!(70.00)),
+            line("c4", "t3", "C", dec!(30.00)),
+            Line {
+                prm_status: Some("paid".into()),
+                ..line("c5", "t4", "A", dec!(999.00))
+            },
+            Line {
+                prm_status: Some("declined".into()),
+                ..line("c6", "t5", "B", dec!(999.00))
+            },
+            line("c7", "t6", "D", dec!(10.00)),
+        ];
+        let mut decisions = BTreeMap::new();
+        decisions.insert(
+            "t2".to_string(),
+            TxDecision::UnderReview("escalated".into()),
+        );
+        decisions.insert("t3".to_string(), TxDecision::Total(dec!(50.00)));
+        let mut payees = BTreeMap::new();
+        for id in ["A", "B", "C", "D"] {
+            let mut p = payee(id);
+            p.account_number = Some(format!("99{id}"));
+            payees.insert(id.to_string(), p);
+        }
+        let none = BTreeMap::new();
+        let released = BTreeMap::new();
+        let r = compute(&Inputs {
+            currency: "USD",
+            minimum_payout: dec!(20),
+            rail: Rail::Ach,
+            settings: CheckSettings {
+                run_date: chrono::NaiveDate::from_ymd_opt(2026, 9, 30).unwrap(),
+                bank_change_hold_days: 30,
+            },
+            lines: &lines,
+            decisions: &decisions,
+            payees: &payees,
+            returned: &none,
+            released: &released,
+        });
+        let by: BTreeMap<&str, &PayeeResult> =
+            r.iter().map(|p| (p.partner_id.as_str(), p)).collect();
+        // A: the paid line is not paid twice; the escalated line is held out, A still paid.
+        assert_eq!(by["A"].amount, dec!(100.00));
+        assert_eq!(by["A"].status, "payable");
+        assert!(by["A"]
+            .holds
+            .iter()
+            .any(|h| h.code == "under_review" && h.reason.contains("t2")));
+        // t3's total 50 spread 70:30 over B and C; the declined line of B is not paid.
+        assert_eq!(by["B"].amount, dec!(35.00));
+        assert_eq!(by["C"].amount, dec!(15.00));
+        assert_eq!(by["C"].status, "carried_forward");
+        assert_eq!(by["D"].status, "carried_forward");
+        assert!(by["D"].holds.iter().any(|h| h.code == "below_minimum"));
+    }
+
     #[test]
     fn spread_keeps_the_total_exact() {
         let a = line("a", "t", "p", dec!(1.00));

@@ -687,3 +687,44 @@ impl WfDb<'_> {
         Ok(())
     }
 }
+
+impl Store {
+    /// Settled and returned payments of the runs of `period`.
+    pub fn posted_payments(&self, period: &str) -> Result<Vec<crate::payout::postings::Posted>> {
+        let mut st = self.conn.prepare(
+            "SELECT p.run_id, p.partner_id, r.run_date, p.currency, p.amount, p.state,
+                    COALESCE(p.payment_ref, ''), p.return_code
+             FROM payout_payees p JOIN payout_runs r ON r.run_id = p.run_id
+             WHERE r.period = ?1 AND p.state IN ('settled', 'returned')
+             ORDER BY p.run_id, p.seq",
+        )?;
+        let rows = st.query_map([period], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+                r.get::<_, Option<String>>(7)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (run_id, partner_id, date, currency, amount, state, payment_ref, return_code) =
+                row?;
+            out.push(crate::payout::postings::Posted {
+                amount: dec("payout_payees.amount", &amount)?,
+                run_id,
+                partner_id,
+                date,
+                currency,
+                state,
+                payment_ref,
+                return_code,
+            });
+        }
+        Ok(out)
+    }
+}

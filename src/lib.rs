@@ -20,6 +20,7 @@ pub mod import;
 pub mod logging;
 pub mod model;
 pub mod money;
+pub mod payout;
 pub mod plan;
 pub mod plural;
 pub mod policy;

@@ -31,6 +31,15 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
+    // Settlement and return postings of the period's payout runs (docs/payouts.md).
+    let mut lines = lines;
+    let cash = crate::payout::PayoutConfig::load(&ctx.paths.config_file)?.cash_account;
+    lines.extend(crate::payout::postings::for_period(
+        &store,
+        &args.period,
+        &ctx.config.journal,
+        cash.as_deref().unwrap_or("1000"),
+    )?);
     let stdout = std::io::stdout();
     workflow::write_journal_csv(&lines, stdout.lock())?;
     Ok(ExitCode::SUCCESS)

@@ -25,10 +25,12 @@ pub mod guard;
 pub mod import;
 pub mod journal;
 pub mod login;
+pub mod payout;
 pub mod plan;
 pub mod policy;
 pub mod queue;
 pub mod resolve;
+pub mod reconcile;
 pub mod score;
 pub mod sim;
 pub mod statement;
@@ -149,6 +151,10 @@ pub enum Command {
     Resolve(resolve::Args),
     /// Partner disputes: open, list, show, move (approvals adjust through the workflow).
     Dispute(dispute::Args),
+    /// Payout runs: prepare, approve, release holds, export the bank file, show.
+    Payout(payout::Args),
+    /// Match bank statements and NACHA returns to exported payout lines.
+    Reconcile(reconcile::Args),
 }
 
 /// What every subcommand gets: resolved paths, config and the acting person.
@@ -240,6 +246,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Ask(a)) => ask::run(&ctx, a),
         Some(Command::Resolve(a)) => resolve::run(&ctx, a),
         Some(Command::Dispute(a)) => dispute::run(&ctx, a),
+        Some(Command::Payout(a)) => payout::run(&ctx, a),
+        Some(Command::Reconcile(a)) => reconcile::run(&ctx, a),
     }
 }
 

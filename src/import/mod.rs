@@ -1065,6 +1065,8 @@ pub fn import_dir(
     let source = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     store.begin_work("import", &source.display().to_string())?;
     let report = import_dir_in(store, dir, progress, t0)?;
+    // Payee fields (docs/payouts.md) the partner rows do not hold.
+    crate::payout::details::store_from_dir(store, dir)?;
     store.end_work("import")?;
     Ok(report)
 }

@@ -17,6 +17,7 @@ pub mod binding;
 pub mod bulk;
 pub mod dataset;
 pub mod flags;
+pub mod payout;
 pub mod plan_versions;
 pub mod policy;
 pub mod dispute;
@@ -54,6 +55,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_data_edge.sql"),
     include_str!("migrations/0011_plan_versions.sql"),
     include_str!("migrations/0012_policy.sql"),
+    include_str!("migrations/0013_payouts.sql"),
     include_str!("migrations/0014_statements.sql"),
 ];
 

@@ -1,0 +1,112 @@
+//! `tierdesk reconcile`: reads bank files, classifies every entry against the exported
+//! payments and applies the result in one transaction per file. A file already read
+//! (same bytes) changes nothing: its stored classification is shown again.
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::matching::{self, Outcome};
+use super::statements::{self, StmtEntry};
+use super::PayoutError;
+use crate::store::payout::EntryRow;
+use crate::store::Store;
+use crate::workflow::{self, Actor};
+
+/// One output line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntryResult {
+    pub file: String,
+    pub entry: i64,
+    pub class: String,
+    pub lines: Vec<String>,
+    pub code: Option<String>,
+    /// True when the file had been read before (nothing applied now).
+    pub repeated: bool,
+}
+
+/// Parses and checks every file first: one malformed file refuses the whole call.
+pub fn reconcile(
+    store: &mut Store,
+    actor: &Actor,
+    files: &[(String, Vec<u8>)],
+    window_days: i64,
+    now: &str,
+) -> Result<Vec<EntryResult>, PayoutError> {
+    let mut parsed: Vec<(String, String, statements::Format, Vec<StmtEntry>)> = Vec::new();
+    for (name, bytes) in files {
+        let (f, entries) = statements::parse(bytes).map_err(|r| {
+            PayoutError::Refused(format!(
+                "{name}:{}: {}; nothing of it was applied",
+                r.line, r.what
+            ))
+        })?;
+        parsed.push((name.clone(), hex::encode(Sha256::digest(bytes)), f, entries));
+    }
+    let mut out = Vec::new();
+    for (name, sha, format, entries) in parsed {
+        if let Some(stored) = store.bank_file_entries(&sha)? {
+            for (entry, class, lines, code) in stored {
+                out.push(EntryResult {
+                    file: name.clone(),
+                    entry,
+                    class,
+                    lines,
+                    code,
+                    repeated: true,
+                });
+            }
+            continue;
+        }
+        let sent = store.sent_payments()?;
+        let outcomes: Vec<(StmtEntry, Outcome)> = entries
+            .into_iter()
+            .map(|e| {
+                let o = matching::classify(&e, &sent, window_days);
+                (e, o)
+            })
+            .collect();
+        store.wf_tx(|db| -> Result<(), PayoutError> {
+            db.insert_bank_file(&sha, &name, format.as_str(), now)?;
+            for (e, o) in &outcomes {
+                db.apply_bank_entry(
+                    &sha,
+                    &EntryRow {
+                        entry: e.entry as i64,
+                        class: o.class,
+                        lines: &o.lines,
+                        code: o.code.as_deref(),
+                        amount: e.amount,
+                        currency: &e.currency,
+                        change: e.change.as_ref().map(|(c, d)| (c.as_str(), d.as_str())),
+                    },
+                )?;
+            }
+            let count = |c: &str| outcomes.iter().filter(|(_, o)| o.class == c).count();
+            workflow::record_event(
+                db,
+                actor,
+                now,
+                "reconcile",
+                &format!("bank_file:{}", &sha[..16]),
+                Some(json!({
+                    "file": name, "format": format.as_str(), "entries": outcomes.len(),
+                    "matched": count("matched"), "returned": count("returned"),
+                    "exceptions": outcomes.len() - count("matched") - count("returned"),
+                })),
+                None,
+            )?;
+            Ok(())
+        })?;
+        for (e, o) in outcomes {
+            out.push(EntryResult {
+                file: name.clone(),
+                entry: e.entry as i64,
+                class: o.class.to_string(),
+                lines: o.lines,
+                code: o.code,
+                repeated: false,
+            });
+        }
+    }
+    Ok(out)
+}

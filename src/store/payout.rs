@@ -65,6 +65,11 @@ impl Store {
         rows: &[PayeeDetails],
         program: Option<&ProgramPayout>,
     ) -> Result<()> {
+        // IBANs are sealed at rest like the other bank details (masked without a key).
+        let key = match rows.iter().any(|r| r.iban.is_some()) {
+            true => self.cache_key().ok().cloned(),
+            false => None,
+        };
         let tx = self.conn.transaction()?;
         {
             let mut st = tx.prepare(
@@ -86,7 +91,9 @@ impl Store {
                     r.tax_form_kind,
                     r.tax_form_received_on.map(|d| d.to_string()),
                     r.account_type,
-                    r.iban,
+                    r.iban
+                        .as_deref()
+                        .map(|i| super::dataset::sealed(key.as_ref(), "iban", i)),
                     r.bic,
                     r.clearing_id,
                     r.bank_changed_on.map(|d| d.to_string()),
@@ -153,10 +160,26 @@ impl Store {
         let mut out = BTreeMap::new();
         for row in rows {
             let (id, name, country, bank, legal, tax, atype, iban, bic, clearing, changed) = row?;
+            // Sealed at rest: opened here for the payee checks and the bank file only.
+            let unreadable = |what: &str, e: super::secret::SecretError| {
+                StoreError::Corrupt(format!("{what} of payee {id}: {e}"))
+            };
             let bank: Option<BankAccount> = match bank {
-                Some(b) => Some(serde_json::from_str(&b).map_err(|e| {
-                    StoreError::Corrupt(format!("partners.bank_account of {id}: {e}"))
-                })?),
+                Some(b) => {
+                    let b = self
+                        .open_value("bank_account", &b)
+                        .map_err(|e| unreadable("partners.bank_account", e))?;
+                    Some(serde_json::from_str(&b).map_err(|e| {
+                        StoreError::Corrupt(format!("partners.bank_account of {id}: {e}"))
+                    })?)
+                }
+                None => None,
+            };
+            let iban = match iban {
+                Some(i) => Some(
+                    self.open_value("iban", &i)
+                        .map_err(|e| unreadable("payee_details.iban", e))?,
+                ),
                 None => None,
             };
             let nonempty = |s: &str| Some(s.to_string()).filter(|v| !v.trim().is_empty());

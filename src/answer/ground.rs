@@ -22,8 +22,16 @@ pub enum Figure {
 pub fn figures(text: &str) -> Vec<Figure> {
     let mut out = Vec::new();
     for raw in text.split_whitespace() {
-        let t = raw.trim_matches(|c: char| matches!(c, '.' | ',' | ';' | ':' | '(' | ')' | '"' | '\'' | '!' | '?'));
-        if t.is_empty() || t.chars().any(|c| c.is_alphabetic()) || !t.chars().any(|c| c.is_ascii_digit()) {
+        let t = raw.trim_matches(|c: char| {
+            matches!(
+                c,
+                '.' | ',' | ';' | ':' | '(' | ')' | '"' | '\'' | '!' | '?'
+            )
+        });
+        if t.is_empty()
+            || t.chars().any(|c| c.is_alphabetic())
+            || !t.chars().any(|c| c.is_ascii_digit())
+        {
             continue;
         }
         if t.len() == 10 && t.as_bytes()[4] == b'-' && t.as_bytes()[7] == b'-' {
@@ -102,9 +110,9 @@ pub fn check_sentence(
                 let mut sum = Decimal::ZERO;
                 for id in &d.of {
                     let r = resolve(id).map_err(|e| format!("citation {id}: {e}"))?;
-                    sum += field(&r, path).and_then(num).ok_or_else(|| {
-                        format!("{id} has no number at {path} (declared sum)")
-                    })?;
+                    sum += field(&r, path)
+                        .and_then(num)
+                        .ok_or_else(|| format!("{id} has no number at {path} (declared sum)"))?;
                 }
                 sum.round_dp(2) == value.round_dp(2)
             }
@@ -174,5 +182,7 @@ pub fn check(
     sentences: &[Sentence],
     resolve: &dyn Fn(&str) -> Result<Value, String>,
 ) -> Result<(), String> {
-    sentences.iter().try_for_each(|s| check_sentence(s, resolve))
+    sentences
+        .iter()
+        .try_for_each(|s| check_sentence(s, resolve))
 }

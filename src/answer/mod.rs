@@ -67,15 +67,55 @@ pub fn classify(q: &str) -> Intent {
     let has = |ws: &[&str]| ws.iter().any(|w| l.contains(w));
     if has(&["dispute", "inquiry", "claim"]) {
         Intent::DisputeState
-    } else if has(&["who decided", "who approved", "who reviewed", "reviewer", "who signed", "what did the review", "what was decided", "decided"]) {
+    } else if has(&[
+        "who decided",
+        "who approved",
+        "who reviewed",
+        "reviewer",
+        "who signed",
+        "what did the review",
+        "what was decided",
+        "decided",
+    ]) {
         Intent::WhoDecided
-    } else if has(&["differ", "lower than", "higher than", "less than", "more than", "compared", " vs ", "versus", "change from", "dropped", "went down", "went up"]) {
+    } else if has(&[
+        "differ",
+        "lower than",
+        "higher than",
+        "less than",
+        "more than",
+        "compared",
+        " vs ",
+        "versus",
+        "change from",
+        "dropped",
+        "went down",
+        "went up",
+    ]) {
         Intent::PeriodDiff
-    } else if has(&["tier", "rate", "accelerator", "multiplier", "quota", "attainment"]) {
+    } else if has(&[
+        "tier",
+        "rate",
+        "accelerator",
+        "multiplier",
+        "quota",
+        "attainment",
+    ]) {
         Intent::TierRate
     } else if has(&["paid", "payment", "pay out", "payout", "when will"]) {
         Intent::Paid
-    } else if has(&["adjust", "clawed", "clawback", "claw back", "reduced", "held", "hold", "changed", "why was", "why is"]) {
+    } else if has(&[
+        "adjust",
+        "clawed",
+        "clawback",
+        "claw back",
+        "reduced",
+        "held",
+        "hold",
+        "changed",
+        "why was",
+        "why is",
+    ]) {
         Intent::LineAdjusted
     } else {
         Intent::Unknown
@@ -98,7 +138,9 @@ pub fn ids_in(q: &str) -> Vec<String> {
                 || t.starts_with("C-")
                 || (t.len() > 1
                     && t.starts_with('T')
-                    && t[1..].chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    && t[1..]
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-')
                     && t.chars().any(|c| c.is_ascii_digit()))
         })
         .collect()
@@ -113,14 +155,18 @@ pub fn periods_in(q: &str, default_year: i32) -> Vec<String> {
         let p = if parse_period(&up).is_ok() {
             Some(up)
         } else if up.len() == 2 && up.starts_with('Q') {
-            up[1..].parse::<u32>().ok().filter(|q| (1..=4).contains(q)).map(|q| {
-                let y = toks
-                    .get(i + 1)
-                    .and_then(|n| n.parse::<i32>().ok())
-                    .filter(|y| (1990..3000).contains(y))
-                    .unwrap_or(default_year);
-                period_string(y, q)
-            })
+            up[1..]
+                .parse::<u32>()
+                .ok()
+                .filter(|q| (1..=4).contains(q))
+                .map(|q| {
+                    let y = toks
+                        .get(i + 1)
+                        .and_then(|n| n.parse::<i32>().ok())
+                        .filter(|y| (1990..3000).contains(y))
+                        .unwrap_or(default_year);
+                    period_string(y, q)
+                })
         } else {
             None
         };
@@ -134,8 +180,18 @@ pub fn periods_in(q: &str, default_year: i32) -> Vec<String> {
 }
 
 const MONTHS: [&str; 12] = [
-    "january", "february", "march", "april", "may", "june", "july", "august", "september",
-    "october", "november", "december",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
 ];
 
 fn month_in(q: &str) -> Option<u32> {
@@ -176,7 +232,10 @@ pub fn in_scope(book: &Book, facts: &Facts, partner: Option<&str>, id: &str) -> 
             || target.starts_with(&format!("statement:ST-{p}-"));
     }
     if id.starts_with("dispute:") {
-        return book.disputes.iter().any(|d| d.dispute_id == id && d.partner_id == p);
+        return book
+            .disputes
+            .iter()
+            .any(|d| d.dispute_id == id && d.partner_id == p);
     }
     if let Some(l) = book.line(id) {
         return l.payee_partner_id == p;
@@ -219,7 +278,11 @@ pub fn resolve_raw(book: &Book, facts: &Facts, id: &str) -> Option<Value> {
         return Some(json!({"type": "plan_rule", "id": id, "path": path, "value": v}));
     }
     if let Some(d) = id.strip_prefix("decision:") {
-        let x = book.decisions.values().flatten().find(|x| x.decision_id == d)?;
+        let x = book
+            .decisions
+            .values()
+            .flatten()
+            .find(|x| x.decision_id == d)?;
         let r = book.reviews.get(&x.transaction_id);
         let latest = book
             .latest_decision(&x.transaction_id)
@@ -276,7 +339,9 @@ pub fn resolve_raw(book: &Book, facts: &Facts, id: &str) -> Option<Value> {
         return None;
     }
     if let Some(l) = book.line(id) {
-        let fin = book.finals.get(&(l.payee_partner_id.clone(), l.period.clone()));
+        let fin = book
+            .finals
+            .get(&(l.payee_partner_id.clone(), l.period.clone()));
         let prm_status: Vec<Value> = facts
             .rewards
             .get(&l.transaction_id)
@@ -374,7 +439,10 @@ pub const CAPABILITIES: &str = "I can answer: why a line was adjusted, held or c
 fn cannot(intent: Intent, why: &str) -> Answer {
     Answer {
         answer: vec![
-            s(format!("I cannot answer that from the records: {why}"), vec![]),
+            s(
+                format!("I cannot answer that from the records: {why}"),
+                vec![],
+            ),
             s(CAPABILITIES.to_string(), vec![]),
         ],
         intent: intent.as_str().into(),
@@ -487,7 +555,10 @@ fn decision_sentences(book: &Book, tx: &str, out: &mut Vec<Sentence>) -> bool {
         Effect::Hold => {
             let held: Decimal = book.lines_of_tx(tx).iter().map(|l| l.amount).sum();
             out.push(s(
-                format!("Its commission of {} is on hold until the review ends.", m2(held)),
+                format!(
+                    "Its commission of {} is on hold until the review ends.",
+                    m2(held)
+                ),
                 vec![did],
             ));
         }
@@ -496,7 +567,12 @@ fn decision_sentences(book: &Book, tx: &str, out: &mut Vec<Sentence>) -> bool {
     true
 }
 
-fn clawback_sentences(book: &Book, tx: &str, partner: Option<&str>, out: &mut Vec<Sentence>) -> bool {
+fn clawback_sentences(
+    book: &Book,
+    tx: &str,
+    partner: Option<&str>,
+    out: &mut Vec<Sentence>,
+) -> bool {
     let mut any = false;
     for l in book.lines_of_tx(tx) {
         if l.role != CommissionRole::Clawback || partner.is_some_and(|p| p != l.payee_partner_id) {
@@ -505,7 +581,11 @@ fn clawback_sentences(book: &Book, tx: &str, partner: Option<&str>, out: &mut Ve
         let d = book.derivation(l);
         if d.is_null() {
             out.push(s(
-                format!("Line {} is a clawback of {} on refund {tx}.", l.commission_id, m2(l.amount)),
+                format!(
+                    "Line {} is a clawback of {} on refund {tx}.",
+                    l.commission_id,
+                    m2(l.amount)
+                ),
                 vec![l.commission_id.clone(), tx.to_string()],
             ));
         } else {
@@ -547,20 +627,24 @@ fn adjusted(
     let mut txs = txs_of(book, ids);
     if txs.is_empty() {
         let (Some(m), Some(p)) = (month_in(q), partner) else {
-            return Err("name a transaction or commission id (or ask as a partner about a month).".into());
+            return Err(
+                "name a transaction or commission id (or ask as a partner about a month).".into(),
+            );
         };
         // The partner's transactions closed in that month (latest year on or before
         // the program's as-of date) with a decision or a clawback.
         let as_of = book.ds.program.as_of;
-        let year = if m <= as_of.month() { as_of.year() } else { as_of.year() - 1 };
+        let year = if m <= as_of.month() {
+            as_of.year()
+        } else {
+            as_of.year() - 1
+        };
         let year = periods_year(q).unwrap_or(year);
         txs = book
             .ds
             .transactions
             .iter()
-            .filter(|t| {
-                t.partner_id == p && t.closed_on.month() == m && t.closed_on.year() == year
-            })
+            .filter(|t| t.partner_id == p && t.closed_on.month() == m && t.closed_on.year() == year)
             .filter(|t| {
                 book.latest_decision(&t.transaction_id).is_some()
                     || book
@@ -639,7 +723,9 @@ fn period_diff(book: &Book, partner: Option<&str>, q: &str) -> Result<Vec<Senten
         }
     }
     if named.len() < 2 {
-        return Err("name the two quarters to compare (like Q2 and Q3, or 2026-Q2 and 2026-Q3).".into());
+        return Err(
+            "name the two quarters to compare (like Q2 and Q3, or 2026-Q2 and 2026-Q3).".into(),
+        );
     }
     let (mut a, mut b) = (named[0].clone(), named[1].clone());
     if parse_period(&a).ok() > parse_period(&b).ok() {
@@ -766,7 +852,11 @@ fn tier_rate(book: &Book, ids: &[String]) -> Result<Vec<Sentence>, String> {
                     ));
                 }
                 out.push(s(
-                    format!("The plan gives {}; the PRM line is {}.", dstr(&d, "plan_amount"), m2(l.amount)),
+                    format!(
+                        "The plan gives {}; the PRM line is {}.",
+                        dstr(&d, "plan_amount"),
+                        m2(l.amount)
+                    ),
                     vec![c.clone()],
                 ));
             }
@@ -813,14 +903,13 @@ fn paid(book: &Book, facts: &Facts, ids: &[String]) -> Result<Vec<Sentence>, Str
         let lines: Vec<_> = book
             .lines_of_tx(&tx)
             .into_iter()
-            .filter(|l| {
-                ids.contains(&l.commission_id)
-                    || ids.contains(&tx)
-            })
+            .filter(|l| ids.contains(&l.commission_id) || ids.contains(&tx))
             .collect();
         for l in lines {
             let c = l.commission_id.clone();
-            let fin = book.finals.get(&(l.payee_partner_id.clone(), l.period.clone()));
+            let fin = book
+                .finals
+                .get(&(l.payee_partner_id.clone(), l.period.clone()));
             match fin {
                 Some(f) => out.push(s(
                     format!(
@@ -879,7 +968,10 @@ fn disputes(book: &Book, partner: Option<&str>, ids: &[String]) -> Result<Vec<Se
         })
         .collect();
     if ds.is_empty() {
-        return Ok(vec![s("There is no dispute on record for that.".into(), vec![])]);
+        return Ok(vec![s(
+            "There is no dispute on record for that.".into(),
+            vec![],
+        )]);
     }
     Ok(ds
         .into_iter()
@@ -938,4 +1030,3 @@ fn who(book: &Book, ids: &[String]) -> Result<Vec<Sentence>, String> {
     }
     Ok(out)
 }
-

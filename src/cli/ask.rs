@@ -97,7 +97,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 println!("{}{cites}", crate::text::sanitize(&s.text));
             }
             match &ans.fallback {
-                Some(why) => println!("(answer: deterministic; the model's answer was not used: {why})"),
+                Some(why) => {
+                    println!("(answer: deterministic; the model's answer was not used: {why})")
+                }
                 None => println!("(answer: {})", ans.source),
             }
         }

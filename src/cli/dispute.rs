@@ -117,8 +117,15 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 ListFormat::Csv => {
                     let mut w = csv::Writer::from_writer(std::io::stdout());
                     w.write_record([
-                        "dispute_id", "partner_id", "transaction_id", "reason_code", "claimed",
-                        "granted", "state", "opened_at", "updated_at",
+                        "dispute_id",
+                        "partner_id",
+                        "transaction_id",
+                        "reason_code",
+                        "claimed",
+                        "granted",
+                        "state",
+                        "opened_at",
+                        "updated_at",
                     ])?;
                     for d in &rows {
                         w.write_record([

@@ -74,7 +74,9 @@ pub(crate) fn now() -> String {
 }
 
 pub(crate) fn load(store: &Store) -> anyhow::Result<Loaded> {
-    let ds = store.load_dataset().context("reading the program from the cache")?;
+    let ds = store
+        .load_dataset()
+        .context("reading the program from the cache")?;
     let reviews = store
         .review_rows()?
         .into_iter()
@@ -253,7 +255,13 @@ fn write_dir(dir: &Path, sts: &[Value], f: StatementFormat, period: &str) -> any
         let partner = st["payee_partner_id"].as_str().unwrap_or_default();
         let safe: String = partner
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let name = format!("statement-{safe}-{period}.{}", ext(f));
         let path = dir.join(&name);
@@ -275,7 +283,10 @@ fn write_dir(dir: &Path, sts: &[Value], f: StatementFormat, period: &str) -> any
         ));
     }
     let idx = json!({"period": period, "statements": index});
-    std::fs::write(dir.join("index.json"), serde_json::to_string_pretty(&idx)? + "\n")?;
+    std::fs::write(
+        dir.join("index.json"),
+        serde_json::to_string_pretty(&idx)? + "\n",
+    )?;
     let html = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Statements {p}</title><style>body{{font-family:system-ui,sans-serif;margin:2em}}td,th{{border:1px solid #ccc;padding:4px 8px}}table{{border-collapse:collapse}}</style></head><body><h1>Statements {p}</h1><table><tr><th>Payee</th><th>Status</th><th>Payable</th></tr>\n{rows}</table></body></html>\n",
         p = render::esc(period)

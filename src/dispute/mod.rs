@@ -127,7 +127,9 @@ pub enum DisputeError {
     Unknown(String),
     #[error("transaction {0} is not in the cache")]
     UnknownTransaction(String),
-    #[error("transaction {tx} belongs to partner {owner}, and partner {partner} earns no line on it")]
+    #[error(
+        "transaction {tx} belongs to partner {owner}, and partner {partner} earns no line on it"
+    )]
     NotPartners {
         tx: String,
         owner: String,
@@ -167,7 +169,9 @@ pub fn transition(
         State::Approved => match granted {
             Some(g) if g != claimed => Err(DisputeError::Amount {
                 what: "--granted".into(),
-                why: format!("approved grants the claim of {claimed}; use partially_approved for {g}"),
+                why: format!(
+                    "approved grants the claim of {claimed}; use partially_approved for {g}"
+                ),
             }),
             _ => Ok(Some(claimed)),
         },
@@ -176,9 +180,10 @@ pub fn transition(
                 what: "--granted".into(),
                 why: "partially_approved needs --granted AMOUNT".into(),
             }),
-            Some(g) if g.is_sign_negative() == claimed.is_sign_negative()
-                && g != Decimal::ZERO
-                && g.abs() < claimed.abs() =>
+            Some(g)
+                if g.is_sign_negative() == claimed.is_sign_negative()
+                    && g != Decimal::ZERO
+                    && g.abs() < claimed.abs() =>
             {
                 Ok(Some(g))
             }
@@ -190,7 +195,10 @@ pub fn transition(
         _ => match granted {
             Some(_) => Err(DisputeError::Amount {
                 what: "--granted".into(),
-                why: format!("only approved or partially_approved grant an amount, not {}", to.as_str()),
+                why: format!(
+                    "only approved or partially_approved grant an amount, not {}",
+                    to.as_str()
+                ),
             }),
             None => Ok(None),
         },
@@ -319,7 +327,8 @@ pub fn move_to(
     let d = store
         .dispute(id)?
         .ok_or_else(|| DisputeError::Unknown(id.to_string()))?;
-    let from = State::from_str(&d.state).map_err(|_| DisputeError::Corrupt(format!("state {:?} of {id}", d.state)))?;
+    let from = State::from_str(&d.state)
+        .map_err(|_| DisputeError::Corrupt(format!("state {:?} of {id}", d.state)))?;
     let claimed = parse_money(&d.claimed)
         .ok_or_else(|| DisputeError::Corrupt(format!("claimed {:?} of {id}", d.claimed)))?;
     let granted = transition(id, from, to, claimed, granted)?;
@@ -419,7 +428,15 @@ mod tests {
     #[test]
     fn partial_grants_are_bounded() {
         let c = Decimal::new(10000, 2);
-        let t = |g: i64| transition("D", State::InReview, State::PartiallyApproved, c, Some(Decimal::new(g, 2)));
+        let t = |g: i64| {
+            transition(
+                "D",
+                State::InReview,
+                State::PartiallyApproved,
+                c,
+                Some(Decimal::new(g, 2)),
+            )
+        };
         assert!(t(10000).is_err());
         assert!(t(0).is_err());
         assert!(t(-100).is_err());

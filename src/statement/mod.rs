@@ -381,9 +381,9 @@ impl<'a> Book<'a> {
         }
         match r.decided {
             Some(decided) => {
-                let current = r.current.unwrap_or_else(|| {
-                    self.lines_of_tx(tx_id).iter().map(|l| l.amount).sum()
-                });
+                let current = r
+                    .current
+                    .unwrap_or_else(|| self.lines_of_tx(tx_id).iter().map(|l| l.amount).sum());
                 Effect::Adjust {
                     delta: decided - current,
                 }
@@ -452,7 +452,9 @@ impl<'a> Book<'a> {
                     t.held_tx.push((tx.to_string(), held, d));
                 }
                 Effect::Adjust { delta } => {
-                    let own = self.transaction(tx).is_some_and(|x| x.partner_id == partner);
+                    let own = self
+                        .transaction(tx)
+                        .is_some_and(|x| x.partner_id == partner);
                     if own && self.landing(partner, period, d.as_ref()) == period {
                         t.adjustments += delta;
                         t.adjusted.push((tx.to_string(), delta, d));
@@ -802,7 +804,10 @@ impl<'a> Book<'a> {
         let digest = {
             use sha2::{Digest, Sha256};
             let h = Sha256::digest(id_basis.as_bytes());
-            h.iter().take(6).map(|b| format!("{b:02x}")).collect::<String>()
+            h.iter()
+                .take(6)
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
         };
         let statement_id = format!("ST-{partner}-{period}-{digest}");
         json!({

@@ -78,9 +78,18 @@ pub fn html(st: &Value) -> String {
         ("Bookings", "/summary/bookings"),
         ("Quota", "/summary/quota"),
         ("Attainment", "/summary/attainment"),
-        ("Accelerator reached (multiplier)", "/summary/accelerator/multiplier"),
-        ("Previous period payable", "/summary/previous_period_payable"),
-        ("Change against the previous period", "/summary/change_vs_previous"),
+        (
+            "Accelerator reached (multiplier)",
+            "/summary/accelerator/multiplier",
+        ),
+        (
+            "Previous period payable",
+            "/summary/previous_period_payable",
+        ),
+        (
+            "Change against the previous period",
+            "/summary/change_vs_previous",
+        ),
         ("Payable year to date (YTD)", "/summary/ytd_payable"),
     ] {
         h.push_str(&format!(

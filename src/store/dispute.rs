@@ -116,7 +116,9 @@ impl WfDb<'_> {
 
     pub fn insert_dispute(&self, d: &DisputeRow) -> Result<()> {
         self.conn.execute(
-            &format!("INSERT INTO disputes ({COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)"),
+            &format!(
+                "INSERT INTO disputes ({COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)"
+            ),
             params![
                 d.dispute_id,
                 d.partner_id,

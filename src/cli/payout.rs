@@ -60,6 +60,12 @@ pub enum Cmd {
         #[arg(long)]
         rail: Option<String>,
     },
+    /// Benchmark on a synthetic cache: prepare and export a run of N payees, reconcile a
+    /// camt.053 of N entries; prints the times and peak memory.
+    Bench {
+        #[arg(long, default_value_t = 100_000)]
+        payees: usize,
+    },
     /// A run's payees with status, holds, payment reference and bank state.
     Show {
         run: String,
@@ -82,6 +88,9 @@ fn holds_json(h: &[payout::checks::Hold]) -> serde_json::Value {
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let actor = Actor::new(ctx.user.clone(), ctx.role);
     let cfg = PayoutConfig::load(&ctx.paths.config_file)?;
+    if let Cmd::Bench { payees } = args.command {
+        return bench(payees);
+    }
     let mut store = ctx.open_existing_store()?;
     let out = std::io::stdout();
     let mut out = out.lock();
@@ -185,6 +194,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             )?;
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Bench { .. } => Ok(ExitCode::SUCCESS),
         Cmd::Show { run, format } => {
             let r = store
                 .payout_run(&run)?
@@ -238,4 +248,102 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Peak resident memory of this process (VmHWM), in MiB, where /proc has it.
+fn peak_mib() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = s
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
+fn bench(n: usize) -> anyhow::Result<ExitCode> {
+    use crate::config::Role;
+    use std::time::Instant;
+    let dir = tempfile_dir()?;
+    let db = dir.join("bench.db");
+    let mut store = crate::store::Store::open(&db)?;
+    let t = Instant::now();
+    store.payout_bench_seed(n)?;
+    println!(
+        "seed        {n} payees in {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
+    let preparer = Actor::new("bench-preparer", Role::Analyst);
+    let manager = Actor::new("bench-manager", Role::Manager);
+    let cfg = PayoutConfig {
+        company_name: Some("Bench Co".into()),
+        company_id: Some("1234567890".into()),
+        odfi_routing: Some("011000015".into()),
+        odfi_name: Some("BENCH BANK".into()),
+        immediate_destination: Some("011000015".into()),
+        immediate_origin: Some("1234567890".into()),
+        ..PayoutConfig::default()
+    };
+    let date = NaiveDate::from_ymd_opt(2026, 9, 30).unwrap_or_default();
+    let t = Instant::now();
+    let p = payout::prepare(&mut store, &preparer, "2026-Q3", date, 30, &now())?;
+    let prepare_s = t.elapsed().as_secs_f64();
+    payout::approve(&mut store, &manager, &p.run.run_id, "bench", &now())?;
+    let t = Instant::now();
+    let e = payout::export::export(
+        &mut store,
+        &preparer,
+        &cfg,
+        &p.run.run_id,
+        Some("ach"),
+        &now(),
+    )?;
+    let export_s = t.elapsed().as_secs_f64();
+    println!(
+        "prepare     {} payees ({} payable) in {prepare_s:.2} s; export {} entries ({} bytes) in {export_s:.2} s; together {:.2} s",
+        p.payees.len(),
+        p.payees.iter().filter(|r| r.status == "payable").count(),
+        e.count,
+        e.bytes.len(),
+        prepare_s + export_s
+    );
+    // A camt.053 with one booked debit per payment, by EndToEndId = trace number.
+    let payees = store.payout_run_payees(&p.run.run_id)?;
+    let mut xml = String::from("<?xml version=\"1.0\"?>\n<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:camt.053.001.08\"><BkToCstmrStmt><Stmt>\n");
+    for r in payees.iter().filter(|r| r.payment_ref.is_some()) {
+        xml.push_str(&format!(
+            "<Ntry><Amt Ccy=\"USD\">{}</Amt><CdtDbtInd>DBIT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts><ValDt><Dt>2026-10-01</Dt></ValDt><NtryDtls><TxDtls><Refs><EndToEndId>{}</EndToEndId></Refs></TxDtls></NtryDtls></Ntry>\n",
+            r.amount,
+            r.payment_ref.as_deref().unwrap_or("")
+        ));
+    }
+    xml.push_str("</Stmt></BkToCstmrStmt></Document>\n");
+    let t = Instant::now();
+    let res = payout::reconcile::reconcile(
+        &mut store,
+        &preparer,
+        &[("bench.xml".to_string(), xml.into_bytes())],
+        3,
+        &now(),
+    )?;
+    let rec_s = t.elapsed().as_secs_f64();
+    println!(
+        "reconcile   {} entries ({} matched) in {rec_s:.2} s",
+        res.len(),
+        res.iter().filter(|r| r.class == "matched").count()
+    );
+    if let Some(m) = peak_mib() {
+        println!("peak memory {m:.0} MiB");
+    }
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let d = std::env::temp_dir().join(format!("tierdesk-payout-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&d)?;
+    Ok(d)
 }

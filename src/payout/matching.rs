@@ -54,12 +54,53 @@ pub fn business_days(a: NaiveDate, b: NaiveDate) -> i64 {
     n
 }
 
+/// The exported payments indexed for matching (built once per file).
+pub struct Index<'a> {
+    by_ref: BTreeMap<&'a str, &'a Sent>,
+    by_batch: BTreeMap<&'a str, Vec<&'a Sent>>,
+    /// Open (sent) payments by (amount, currency).
+    open_by_amount: BTreeMap<(Decimal, &'a str), Vec<&'a Sent>>,
+    /// Open payments per run and currency, with their sum.
+    open_runs: BTreeMap<(&'a str, &'a str), (Decimal, Vec<&'a Sent>)>,
+}
+
+impl<'a> Index<'a> {
+    pub fn new(sent: &'a [Sent]) -> Index<'a> {
+        let mut ix = Index {
+            by_ref: BTreeMap::new(),
+            by_batch: BTreeMap::new(),
+            open_by_amount: BTreeMap::new(),
+            open_runs: BTreeMap::new(),
+        };
+        for s in sent {
+            ix.by_ref.insert(s.payment_ref.as_str(), s);
+            ix.by_batch.entry(s.batch_id.as_str()).or_default().push(s);
+            if s.state == "sent" {
+                ix.open_by_amount
+                    .entry((s.amount.normalize(), s.currency.as_str()))
+                    .or_default()
+                    .push(s);
+                let r = ix
+                    .open_runs
+                    .entry((s.run_id.as_str(), s.currency.as_str()))
+                    .or_insert((Decimal::ZERO, Vec::new()));
+                r.0 += s.amount;
+                r.1.push(s);
+            }
+        }
+        ix
+    }
+}
+
 pub fn classify(e: &StmtEntry, sent: &[Sent], window_days: i64) -> Outcome {
-    let by_ref: BTreeMap<&str, &Sent> = sent.iter().map(|s| (s.payment_ref.as_str(), s)).collect();
+    classify_in(e, &Index::new(sent), window_days)
+}
+
+pub fn classify_in(e: &StmtEntry, ix: &Index<'_>, window_days: i64) -> Outcome {
     let named: Vec<&Sent> = e
         .refs
         .iter()
-        .filter_map(|r| by_ref.get(r.trim()).copied())
+        .filter_map(|r| ix.by_ref.get(r.trim()).copied())
         .collect();
     if let Some((code, _)) = &e.change {
         return Outcome {
@@ -100,8 +141,7 @@ pub fn classify(e: &StmtEntry, sent: &[Sent], window_days: i64) -> Outcome {
         };
     }
     if let Some(b) = &e.batch_id {
-        let batch: Vec<&Sent> = sent.iter().filter(|s| &s.batch_id == b).collect();
-        if !batch.is_empty() {
+        if let Some(batch) = ix.by_batch.get(b.as_str()) {
             let sum: Decimal = batch.iter().map(|s| s.amount).sum();
             return Outcome {
                 class: if sum == e.amount { "matched" } else { "amount" },
@@ -115,12 +155,11 @@ pub fn classify(e: &StmtEntry, sent: &[Sent], window_days: i64) -> Outcome {
         Some(d) => business_days(s.run_date, d) <= window_days,
         None => true,
     };
-    let open: Vec<&Sent> = sent.iter().filter(|s| s.state == "sent").collect();
-    let same_amt: Vec<&Sent> = open
-        .iter()
-        .copied()
-        .filter(|s| s.amount == e.amount && s.currency == e.currency)
-        .collect();
+    let no_match = Vec::new();
+    let same_amt: &Vec<&Sent> = ix
+        .open_by_amount
+        .get(&(e.amount.normalize(), e.currency.as_str()))
+        .unwrap_or(&no_match);
     let near: Vec<&Sent> = same_amt.iter().copied().filter(|s| in_window(s)).collect();
     match near.len() {
         1 => {
@@ -140,13 +179,8 @@ pub fn classify(e: &StmtEntry, sent: &[Sent], window_days: i64) -> Outcome {
         _ => {}
     }
     // One debit for a whole run (batch booking).
-    let mut runs: BTreeMap<&str, Vec<&Sent>> = BTreeMap::new();
-    for s in open.iter().copied().filter(|s| s.currency == e.currency) {
-        runs.entry(&s.run_id).or_default().push(s);
-    }
-    for ss in runs.values() {
-        let sum: Decimal = ss.iter().map(|s| s.amount).sum();
-        if sum == e.amount && ss.len() > 1 {
+    for ((_, cur), (sum, ss)) in &ix.open_runs {
+        if *cur == e.currency && *sum == e.amount && ss.len() > 1 {
             let class = if ss.iter().all(|s| in_window(s)) {
                 "matched"
             } else {

@@ -58,13 +58,24 @@ pub fn reconcile(
             continue;
         }
         let sent = store.sent_payments()?;
+        let index = matching::Index::new(&sent);
         let outcomes: Vec<(StmtEntry, Outcome)> = entries
             .into_iter()
             .map(|e| {
-                let o = matching::classify(&e, &sent, window_days);
+                let o = matching::classify_in(&e, &index, window_days);
                 (e, o)
             })
             .collect();
+        let mut runs: Vec<&str> = outcomes
+            .iter()
+            .flat_map(|(_, o)| {
+                o.lines
+                    .iter()
+                    .filter_map(|l| l.split_once('/').map(|p| p.0))
+            })
+            .collect();
+        runs.sort_unstable();
+        runs.dedup();
         store.wf_tx(|db| -> Result<(), PayoutError> {
             db.insert_bank_file(&sha, &name, format.as_str(), now)?;
             for (e, o) in &outcomes {
@@ -80,6 +91,9 @@ pub fn reconcile(
                         change: e.change.as_ref().map(|(c, d)| (c.as_str(), d.as_str())),
                     },
                 )?;
+            }
+            for run in &runs {
+                db.update_run_state(run)?;
             }
             let count = |c: &str| outcomes.iter().filter(|(_, o)| o.class == c).count();
             workflow::record_event(

@@ -104,11 +104,18 @@ fn local(name: &[u8]) -> String {
 fn parse_camt(text: &str) -> Result<(Format, Vec<StmtEntry>), Refusal> {
     let mut r = Reader::from_str(text);
     r.config_mut().trim_text(true);
+    // Line numbers counted incrementally (positions only grow).
+    let bytes_ = text.as_bytes();
+    let counted = std::cell::Cell::new((0usize, 1usize));
     let line_of = |pos: usize| {
-        1 + text.as_bytes()[..pos.min(text.len())]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count()
+        let (at, line) = counted.get();
+        let pos = pos.min(bytes_.len());
+        if pos < at {
+            return 1 + bytes_[..pos].iter().filter(|b| **b == b'\n').count();
+        }
+        let l = line + memchr::memchr_iter(b'\n', &bytes_[at..pos]).count();
+        counted.set((pos, l));
+        l
     };
     let mut path: Vec<String> = Vec::new();
     let mut format = None;

@@ -697,7 +697,14 @@ impl WfDb<'_> {
                 }
                 _ => {}
             }
-            // The run's state follows its payments.
+        }
+        Ok(())
+    }
+
+    /// The run's state follows its payments: returned if one is, settled once none is
+    /// still on its way.
+    pub fn update_run_state(&self, run: &str) -> Result<()> {
+        {
             self.conn.execute(
                 "UPDATE payout_runs SET state = CASE
                     WHEN EXISTS (SELECT 1 FROM payout_payees WHERE run_id = ?1 AND state = 'returned') THEN 'returned'
@@ -749,5 +756,51 @@ impl Store {
             });
         }
         Ok(out)
+    }
+}
+
+impl Store {
+    /// Seeds a synthetic program of `n` payees (one commission line each, valid bank
+    /// details and W-9s) for `tierdesk payout bench`.
+    pub fn payout_bench_seed(&mut self, n: usize) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT OR REPLACE INTO program (id, program_id, name, currency, fiscal_year_start_month,
+                as_of, review_start, review_end)
+             VALUES (1, 'bench', 'Bench', 'USD', 1, '2026-09-30', '2026-07-01', '2026-09-30')",
+            [],
+        )?;
+        {
+            let mut p = tx.prepare(
+                "INSERT INTO partners (partner_id, name, kind, region, country, joined_on,
+                    certifications, bank_account)
+                 VALUES (?1, ?2, 'reseller', 'NA', 'US', '2020-01-01', '[]', ?3)",
+            )?;
+            let mut d = tx.prepare(
+                "INSERT INTO payee_details (partner_id, legal_name, tax_form_kind, account_type,
+                    bank_changed_on) VALUES (?1, ?2, 'W-9', 'checking', '2020-01-02')",
+            )?;
+            let mut c = tx.prepare(
+                "INSERT INTO commissions (commission_id, transaction_id, payee_partner_id, role,
+                    amount, period) VALUES (?1, ?2, ?3, 'seller', ?4, '2026-Q3')",
+            )?;
+            for i in 0..n {
+                let id = format!("B{i:07}");
+                let name = format!("Bench Partner {i} Inc");
+                let first8 = format!("{:08}", 11_000_000 + (i % 1000) as u64);
+                let cd = crate::payout::checks::aba_check_digit(&first8).unwrap_or(0);
+                let bank = serde_json::json!({
+                    "routing_number": format!("{first8}{cd}"),
+                    "account_number": format!("{:012}", 100_000_000 + i),
+                    "account_name": name,
+                });
+                p.execute(params![id, name, bank.to_string()])?;
+                d.execute(params![id, name])?;
+                let amount = format!("{}.{:02}", 100 + i % 5000, i % 100);
+                c.execute(params![format!("C-{id}"), format!("T-{id}"), id, amount])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 }

@@ -409,7 +409,14 @@ impl<'a> Book<'a> {
             return tx_period.to_string();
         };
         let decided_at = d.map(|d| d.created_at.as_str()).unwrap_or("");
-        if decided_at <= f.finalized_at.as_str() {
+        // Times have whole seconds: a decision in the same second as the finalizing is
+        // told by the final statement itself (it cites every decision it includes).
+        let in_final = d.is_some_and(|d| {
+            f.statement
+                .to_string()
+                .contains(&format!("decision:{}", d.decision_id))
+        });
+        if decided_at < f.finalized_at.as_str() || (decided_at == f.finalized_at && in_final) {
             return tx_period.to_string();
         }
         let next = next_period(tx_period).unwrap_or_else(|| tx_period.to_string());

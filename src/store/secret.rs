@@ -178,6 +178,9 @@ pub fn load_key(create: bool) -> Result<(CacheKey, KeySource), SecretError> {
             return Ok((k, KeySource::Env));
         }
     }
+    // Two processes importing at once must not each create a key (the second would
+    // replace the first in the keyring): the look-up and the creation hold a lock file.
+    let _lock = if create { key_lock() } else { None };
     match creds::load_keyring(KEY_ACCOUNT, creds::TIMEOUT) {
         Ok((s, backend)) => {
             use secrecy::ExposeSecret;
@@ -198,6 +201,20 @@ pub fn load_key(create: bool) -> Result<(CacheKey, KeySource), SecretError> {
         }
         Err(e) => Err(SecretError::NoKey(e.to_string())),
     }
+}
+
+/// An exclusive lock on a per-user lock file, held while the key is looked up and made.
+fn key_lock() -> Option<std::fs::File> {
+    let user = std::env::var("USER").unwrap_or_default();
+    let path = std::env::temp_dir().join(format!("tierdesk-cache-key-{user}.lock"));
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .ok()?;
+    f.lock().ok()?;
+    Some(f)
 }
 
 /// Masks the sensitive values of a partners.jsonl line (for the quarantine, which keeps

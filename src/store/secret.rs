@@ -203,18 +203,46 @@ pub fn load_key(create: bool) -> Result<(CacheKey, KeySource), SecretError> {
     }
 }
 
-/// An exclusive lock on a per-user lock file, held while the key is looked up and made.
-fn key_lock() -> Option<std::fs::File> {
+/// An exclusive lock file, held while the key is looked up and made: created with
+/// `create_new` (atomic), removed on drop; one left by a crashed process is taken over
+/// after 30 s; waits at most 10 s.
+struct KeyLock(std::path::PathBuf);
+
+impl Drop for KeyLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn key_lock() -> Option<KeyLock> {
     let user = std::env::var("USER").unwrap_or_default();
     let path = std::env::temp_dir().join(format!("tierdesk-cache-key-{user}.lock"));
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .ok()?;
-    f.lock().ok()?;
-    Some(f)
+    let start = std::time::Instant::now();
+    loop {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(_) => return Some(KeyLock(path)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let stale = std::fs::metadata(&path)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > std::time::Duration::from_secs(30));
+                if stale {
+                    let _ = std::fs::remove_file(&path);
+                    continue;
+                }
+                if start.elapsed() > std::time::Duration::from_secs(10) {
+                    return None;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(25));
+            }
+            Err(_) => return None,
+        }
+    }
 }
 
 /// Masks the sensitive values of a partners.jsonl line (for the quarantine, which keeps

@@ -130,29 +130,12 @@ impl Store {
     pub fn audit_entry(&self, seq: i64) -> Result<Option<super::workflow::AuditRow>> {
         self.conn
             .query_row(
-                "SELECT seq, at, actor, role, action, target, before, after, reason, score,
-                        confidence, detector_version, decision_id, prev_hash, hash
-                 FROM audit_log WHERE seq = ?1",
+                &format!(
+                    "SELECT {} FROM audit_log WHERE seq = ?1",
+                    super::workflow::AUDIT_COLS
+                ),
                 [seq],
-                |r| {
-                    Ok(super::workflow::AuditRow {
-                        seq: r.get(0)?,
-                        at: r.get(1)?,
-                        actor: r.get(2)?,
-                        role: r.get(3)?,
-                        action: r.get(4)?,
-                        target: r.get(5)?,
-                        before: r.get(6)?,
-                        after: r.get(7)?,
-                        reason: r.get(8)?,
-                        score: r.get(9)?,
-                        confidence: r.get(10)?,
-                        detector_version: r.get(11)?,
-                        decision_id: r.get(12)?,
-                        prev_hash: r.get(13)?,
-                        hash: r.get(14)?,
-                    })
-                },
+                super::workflow::audit_from,
             )
             .optional()
             .map_err(Into::into)

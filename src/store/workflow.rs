@@ -233,7 +233,7 @@ fn case_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<CaseRow> {
 const CASE_COLS: &str =
     "transaction_id, state, decided_amount, proposer, signed_hash, version, updated_at";
 const DECISION_COLS: &str = "decision_id, transaction_id, action, amount, reason, actor, role, from_state, to_state, record_version, reverts, created_at";
-const AUDIT_COLS: &str = "seq, at, actor, role, action, target, before, after, reason, score, confidence, detector_version, decision_id, prev_hash, hash";
+pub(crate) const AUDIT_COLS: &str = "seq, at, actor, role, action, target, before, after, reason, score, confidence, detector_version, decision_id, prev_hash, hash";
 const OUTBOX_COLS: &str = "id, decision_id, idempotency_key, transaction_id, payload, record_version, audit_head, status, attempts, last_error, created_at, pushed_at";
 
 fn decision_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<DecisionRow> {
@@ -253,7 +253,7 @@ fn decision_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<DecisionRow> {
     })
 }
 
-fn audit_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
+pub(crate) fn audit_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
     Ok(AuditRow {
         seq: r.get(0)?,
         at: r.get(1)?,

@@ -279,6 +279,11 @@ pub struct App {
     pub nav: super::flow::NavState,
 }
 
+/// A list selection moved by `by` rows, kept within `n` rows (0 when the list is empty).
+pub(crate) fn stepped(sel: usize, by: isize, n: usize) -> usize {
+    (sel as isize + by).clamp(0, (n as isize - 1).max(0)) as usize
+}
+
 /// Width from which the queue and the record panes are shown side by side.
 pub const WIDE: u16 = 150;
 /// Below this size the workbench shows a "terminal too small" screen.
@@ -459,8 +464,7 @@ impl App {
             View::Signoff => {
                 let n = self.signoff.rows.len();
                 if n > 0 {
-                    self.signoff.sel =
-                        (self.signoff.sel as isize + by).clamp(0, n as isize - 1) as usize;
+                    self.signoff.sel = stepped(self.signoff.sel, by, n);
                 }
                 vec![]
             }
@@ -469,7 +473,7 @@ impl App {
                 if n == 0 {
                     return vec![];
                 }
-                self.queue.sel = (self.queue.sel as isize + by).clamp(0, n as isize - 1) as usize;
+                self.queue.sel = stepped(self.queue.sel, by, n);
                 self.selection_changed()
             }
         }

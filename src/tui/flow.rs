@@ -153,7 +153,7 @@ impl App {
             if n == 0 {
                 return vec![];
             }
-            self.signoff.sel = (self.signoff.sel as isize + by).clamp(0, n as isize - 1) as usize;
+            self.signoff.sel = super::app::stepped(self.signoff.sel, by, n);
             if self.view != View::Record {
                 return vec![];
             }
@@ -181,7 +181,7 @@ impl App {
         if n == 0 {
             return vec![];
         }
-        self.queue.sel = (self.queue.sel as isize + by).clamp(0, n as isize - 1) as usize;
+        self.queue.sel = super::app::stepped(self.queue.sel, by, n);
         self.selection_changed()
     }
 

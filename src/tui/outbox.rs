@@ -7,7 +7,7 @@ use crate::store::Store;
 use crate::workflow::prm_write::{OutboxPayload, PrmWrite};
 
 use super::action::Action;
-use super::app::{App, Level, Pane, View};
+use super::app::{stepped, App, Level, Pane, View};
 use super::effects::Effect;
 
 /// One line of the view: an outbox row, decoded.
@@ -163,11 +163,7 @@ impl App {
         }
         let n = self.outbox.len();
         let page = self.size.get().1.saturating_sub(8).max(1) as isize;
-        let step = |by: isize, a: &mut App| {
-            if n > 0 {
-                a.outbox.sel = (a.outbox.sel as isize + by).clamp(0, n as isize - 1) as usize;
-            }
-        };
+        let step = |by: isize, a: &mut App| a.outbox.sel = stepped(a.outbox.sel, by, n);
         match action {
             Action::Up => step(-1, self),
             Action::Down => step(1, self),

@@ -15,7 +15,7 @@ use crate::store::Store;
 use crate::workflow::{self, Actor};
 
 use super::action::Action;
-use super::app::{App, Level, Modal, View};
+use super::app::{stepped, App, Level, Modal, View};
 use super::effects::{Effect, Env};
 use super::flow::Confirm;
 
@@ -128,11 +128,8 @@ impl App {
         };
         match action {
             Action::Up | Action::Down => {
-                if n > 0 {
-                    let by: isize = if action == Action::Up { -1 } else { 1 };
-                    self.policy.sel =
-                        (self.policy.sel as isize + by).clamp(0, n as isize - 1) as usize;
-                }
+                let by: isize = if action == Action::Up { -1 } else { 1 };
+                self.policy.sel = stepped(self.policy.sel, by, n);
                 Some(vec![])
             }
             Action::PageUp => {

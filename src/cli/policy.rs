@@ -283,7 +283,11 @@ fn show(ctx: &Context, cfg: &PolicyConfig) -> anyhow::Result<ExitCode> {
     if ctx.paths.db.exists() {
         let store = ctx.open_existing_store()?;
         print_phases(&store)?;
-        let counts = store.processing_counts()?;
+        let mut counts: std::collections::BTreeMap<String, i64> = Default::default();
+        for (kinds, state, n) in store.processing_groups()? {
+            let s = crate::policy::processing_status(kinds.as_deref(), state.as_deref());
+            *counts.entry(s.to_string()).or_default() += n;
+        }
         if !counts.is_empty() {
             println!(
                 "processing status: {}",

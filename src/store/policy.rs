@@ -45,6 +45,10 @@ pub struct RouteRow {
     pub routed_at: String,
 }
 
+/// A group of transactions with the same makings of a processing status: their current
+/// flag's kinds (`None`: not scored in this version), their case state, how many.
+pub type ProcessingGroup = (Option<Vec<String>>, Option<String>, i64);
+
 /// What is stored of a route for deciding whether to route again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Routed {
@@ -505,21 +509,36 @@ impl Store {
             .optional()?)
     }
 
-    /// Counts of transactions per processing status over the whole cache.
-    pub fn processing_counts(&self) -> Result<Vec<(String, i64)>> {
+    /// Transactions grouped by what their processing status is made of: the kinds of
+    /// their current flag (`None` when not scored in this version) and their case
+    /// state, with the count of each group ([`crate::policy::processing_status`] names
+    /// the status).
+    pub fn processing_groups(&self) -> Result<Vec<ProcessingGroup>> {
         let mut stmt = self.conn.prepare(
-            "SELECT CASE
-                      WHEN f.transaction_id IS NULL OR f.row_hash <> t.row_hash THEN 'pending_ai_review'
-                      WHEN c.state IS NOT NULL THEN c.state
-                      WHEN f.kinds NOT IN ('[]', '[\"qa_sample\"]') THEN 'anomaly_flagged'
-                      ELSE 'ai_validated' END AS st, COUNT(*)
+            "SELECT CASE WHEN f.transaction_id IS NULL OR f.row_hash <> t.row_hash THEN NULL
+                         ELSE f.kinds END AS k, c.state, COUNT(*)
                FROM transactions t
                LEFT JOIN flags f ON f.transaction_id = t.transaction_id
                LEFT JOIN cases c ON c.transaction_id = t.transaction_id
-              GROUP BY st ORDER BY st",
+              GROUP BY k, c.state",
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, Option<String>>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (k, state, n) = row?;
+            let kinds = match k {
+                Some(k) => Some(kinds_of("flags", "(group)", &k)?),
+                None => None,
+            };
+            out.push((kinds, state, n));
+        }
+        Ok(out)
     }
 
     /// Puts a validated transaction into the queue as a QA sample: its flag (for this very

@@ -315,6 +315,27 @@ pub struct Dataset {
     pub registrations: Vec<Registration>,
     pub transactions: Vec<Transaction>,
     pub commissions: Vec<CommissionLine>,
+    /// What the vendor's ERP billed (`erp_invoices.jsonl`, optional): `None` when the
+    /// program has no ERP file, so the ERP check says "not evaluated".
+    pub erp_invoices: Option<Vec<ErpInvoice>>,
+}
+
+/// erp_invoices.jsonl: one invoice of the vendor's ERP (the system of record).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErpInvoice {
+    pub invoice_number: String,
+    pub customer_name: String,
+    pub partner_id: String,
+    pub invoice_date: NaiveDate,
+    pub currency: String,
+    pub lines: Vec<ErpLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErpLine {
+    pub sku: String,
+    pub quantity: i64,
+    pub amount: Decimal,
 }
 
 /// The kinds of anomaly of `docs/dataset.md`.
@@ -329,6 +350,10 @@ pub enum AnomalyKind {
     SplitDeals,
     RegistrationMismatch,
     CommissionVariance,
+    ErpMismatch,
+    PeriodEndCluster,
+    ProductMix,
+    VolumeSpike,
 }
 
 impl AnomalyKind {
@@ -343,6 +368,19 @@ impl AnomalyKind {
         AnomalyKind::CommissionVariance,
     ];
 
+    /// The kinds of version 2 of the data-set format (ERP, timing, mix and volume).
+    pub const V2: [AnomalyKind; 4] = [
+        AnomalyKind::ErpMismatch,
+        AnomalyKind::PeriodEndCluster,
+        AnomalyKind::ProductMix,
+        AnomalyKind::VolumeSpike,
+    ];
+
+    /// Every kind the detector can name (v1 then v2).
+    pub fn every() -> impl Iterator<Item = AnomalyKind> {
+        AnomalyKind::ALL.into_iter().chain(AnomalyKind::V2)
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             AnomalyKind::DealSizeTier => "deal_size_tier",
@@ -353,11 +391,15 @@ impl AnomalyKind {
             AnomalyKind::SplitDeals => "split_deals",
             AnomalyKind::RegistrationMismatch => "registration_mismatch",
             AnomalyKind::CommissionVariance => "commission_variance",
+            AnomalyKind::ErpMismatch => "erp_mismatch",
+            AnomalyKind::PeriodEndCluster => "period_end_cluster",
+            AnomalyKind::ProductMix => "product_mix",
+            AnomalyKind::VolumeSpike => "volume_spike",
         }
     }
 
     pub fn parse(s: &str) -> Option<AnomalyKind> {
-        AnomalyKind::ALL.iter().copied().find(|k| k.as_str() == s)
+        AnomalyKind::every().find(|k| k.as_str() == s)
     }
 }
 
@@ -375,6 +417,10 @@ pub struct Score {
     pub confidence: f64,
     pub kinds: Vec<AnomalyKind>,
     pub reasons: Vec<String>,
+    /// Checks that could not be made for this transaction (their input is missing, such
+    /// as the ERP extract): not a pass.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_evaluated: Vec<AnomalyKind>,
 }
 
 /// A fiscal quarter such as `2026-Q3`, given the program's fiscal year start month.

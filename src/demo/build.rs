@@ -936,6 +936,7 @@ impl Ctx {
             registrations: std::mem::take(&mut self.regs),
             transactions: txs,
             commissions: Vec::new(),
+            erp_invoices: None,
         };
         let variance: Vec<&str> = labels
             .iter()
@@ -1031,6 +1032,8 @@ pub(crate) fn generate(opts: &DemoOptions) -> Generated {
         AnomalyKind::SplitDeals => 0.0025, // groups of 2-4
         AnomalyKind::RegistrationMismatch => 0.008,
         AnomalyKind::CommissionVariance => 0.005,
+        // The v2 kinds are not injected by this generator yet.
+        _ => 0.0,
     };
     let mut per_kind = BTreeMap::new();
     let mut hist_per_kind = BTreeMap::new();

@@ -68,6 +68,7 @@ impl Ctx {
                         AnomalyKind::RegistrationMismatch => self.registration_mismatch(i),
                         AnomalyKind::CommissionVariance => true,
                         AnomalyKind::SplitDeals => false,
+                        _ => false,
                     };
                     if ok {
                         if kind != AnomalyKind::Duplicate {

@@ -165,6 +165,7 @@ fn program() -> Dataset {
         }],
         transactions,
         commissions: vec![],
+        erp_invoices: None,
     }
 }
 
@@ -736,3 +737,5 @@ fn cache_rescoring_is_incremental_and_keeps_baselines_current() {
     let s = cache::score_cache(&mut store, &mut |_, _| {}).unwrap();
     assert_eq!(s.rescored, 0);
 }
+
+mod v2;

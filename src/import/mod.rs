@@ -293,11 +293,16 @@ pub struct ImportProgress {
 
 /// The files a data set may leave out (an import of master data only: its deals
 /// are to come from the PRM).
-pub const OPTIONAL_FILES: [&str; 3] = [
+pub const OPTIONAL_FILES: [&str; 4] = [
     "registrations.jsonl",
     "transactions.jsonl",
     "commissions.jsonl",
+    ERP_FILE,
 ];
+
+/// What the vendor's ERP billed (optional; version 2 of the format). Without it the
+/// ERP cross-check says "not evaluated".
+pub const ERP_FILE: &str = "erp_invoices.jsonl";
 
 fn require_files(dir: &Path) -> anyhow::Result<()> {
     match std::fs::metadata(dir) {
@@ -679,6 +684,16 @@ pub fn load_dataset(dir: &Path) -> anyhow::Result<Loaded> {
         Validator::commission,
         &mut rejected,
     )?;
+    let erp_invoices = match dir.join(ERP_FILE).exists() {
+        true => Some(collect(
+            dir,
+            ERP_FILE,
+            &mut v,
+            Validator::erp_invoice,
+            &mut rejected,
+        )?),
+        false => None,
+    };
     Ok(Loaded {
         dataset: Dataset {
             program,
@@ -692,6 +707,7 @@ pub fn load_dataset(dir: &Path) -> anyhow::Result<Loaded> {
             registrations,
             transactions,
             commissions,
+            erp_invoices,
         },
         rejected,
     })
@@ -1192,6 +1208,15 @@ fn import_dir_in(
             &|v, line, no, out: &mut Lined<CommBatch>| v.commission_into(line, no, &mut out.rows),
             &|s, b| s.write_commission_batch(&b.rows, comm_mode),
         )?;
+        if dir.join(ERP_FILE).exists() {
+            run.jsonl_file(
+                dir,
+                ERP_FILE,
+                &mut v,
+                &push_to(Validator::erp_invoice),
+                &|s, rows| Ok((s.upsert_erp_invoices(rows)?, Refused::new())),
+            )?;
+        }
         Ok(())
     })();
     // The id fingerprints are not needed for the index build: free them first.

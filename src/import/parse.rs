@@ -39,6 +39,7 @@ pub enum Ty {
     Timestamp,
     StrList,
     OptObject,
+    Array,
 }
 
 fn describe(v: &Value) -> String {
@@ -61,6 +62,7 @@ fn type_ok(ty: Ty, v: &Value) -> Result<(), String> {
         Ty::Bool => v.is_boolean(),
         Ty::StrList => v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
         Ty::OptObject => v.is_object() || v.is_null(),
+        Ty::Array => v.is_array(),
     };
     if ok {
         return Ok(());
@@ -83,6 +85,7 @@ fn type_ok(ty: Ty, v: &Value) -> Result<(), String> {
         Ty::Timestamp => "an RFC 3339 timestamp string",
         Ty::StrList => "an array of strings",
         Ty::OptObject => "an object or null",
+        Ty::Array => "an array",
     };
     Err(format!("expected {want}, found {}", describe(v)))
 }
@@ -584,6 +587,7 @@ pub struct Validator {
     pub partner_ids_in_file: IdSet,
     pub tier_history: IdSet,
     pub quotas: IdSet,
+    pub erp_invoices: IdSet,
     pub registrations: IdSet,
     pub transactions: IdSet,
     pub commissions: IdSet,
@@ -613,6 +617,7 @@ impl Default for Validator {
             partner_ids_in_file: IdSet::default(),
             tier_history: IdSet::default(),
             quotas: IdSet::default(),
+            erp_invoices: IdSet::default(),
             registrations: IdSet::compact(),
             transactions: IdSet::compact(),
             commissions: IdSet::compact(),
@@ -814,6 +819,24 @@ const QUOTA_SPEC: &[(&str, Ty)] = &[
     ("partner_id", Ty::Str),
     ("period", Ty::Str),
     ("quota", Ty::Money),
+];
+
+#[derive(Deserialize)]
+struct RawErpInvoice {
+    invoice_number: String,
+    customer_name: String,
+    partner_id: String,
+    invoice_date: String,
+    currency: String,
+    lines: Vec<Value>,
+}
+const ERP_INVOICE_SPEC: &[(&str, Ty)] = &[
+    ("invoice_number", Ty::Str),
+    ("customer_name", Ty::Str),
+    ("partner_id", Ty::Str),
+    ("invoice_date", Ty::Date),
+    ("currency", Ty::Str),
+    ("lines", Ty::Array),
 ];
 
 #[derive(Deserialize)]
@@ -1233,6 +1256,86 @@ impl Validator {
             partner_id: r.partner_id,
             period: r.period,
             quota,
+        })
+    }
+
+    /// One line of erp_invoices.jsonl: what the vendor's ERP billed. The partner is
+    /// not checked against partners.jsonl (an ERP bills direct customers too, and a
+    /// sale naming another partner's invoice is what the ERP check is for).
+    pub fn erp_invoice(&mut self, line: &str, no: usize) -> Result<ErpInvoice, Bad> {
+        let mut r: RawErpInvoice = parse_typed(line, ERP_INVOICE_SPEC)?;
+        nonempty("invoice_number", &r.invoice_number)?;
+        norm_string("invoice_number", &mut r.invoice_number)?;
+        norm_string("partner_id", &mut r.partner_id)?;
+        let invoice_date = date("invoice_date", &r.invoice_date)?;
+        let currency = r.currency.trim().to_ascii_uppercase();
+        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(bad(
+                "currency",
+                format!("{:?} is not a three-letter ISO 4217 code", r.currency),
+            ));
+        }
+        if r.lines.is_empty() {
+            return Err(bad("lines", "an invoice needs at least one line"));
+        }
+        let mut lines = Vec::with_capacity(r.lines.len());
+        for (i, l) in r.lines.iter().enumerate() {
+            let field = |f: &str| format!("lines[{i}].{f}");
+            let Some(o) = l.as_object() else {
+                return Err(bad(
+                    &format!("lines[{i}]"),
+                    format!("expected an object, found {}", describe(l)),
+                ));
+            };
+            let sku = match o.get("sku") {
+                Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
+                Some(v) => {
+                    return Err(bad(
+                        &field("sku"),
+                        format!("expected a non-empty string, found {}", describe(v)),
+                    ))
+                }
+                None => return Err(bad(&field("sku"), "missing required field")),
+            };
+            let quantity = match o.get("quantity") {
+                Some(v) if v.is_i64() => v.as_i64().unwrap_or_default(),
+                Some(v) => {
+                    return Err(bad(
+                        &field("quantity"),
+                        format!("expected a whole number, found {}", describe(v)),
+                    ))
+                }
+                None => return Err(bad(&field("quantity"), "missing required field")),
+            };
+            let amount = match o.get("amount") {
+                Some(v @ Value::String(_)) => {
+                    type_ok(Ty::Money, v).map_err(|m| bad(&field("amount"), m))?;
+                    money(&field("amount"), v.as_str().unwrap_or_default())?
+                }
+                Some(v) => {
+                    let msg = type_ok(Ty::Money, v).err().unwrap_or_default();
+                    return Err(bad(&field("amount"), msg));
+                }
+                None => return Err(bad(&field("amount"), "missing required field")),
+            };
+            lines.push(ErpLine {
+                sku,
+                quantity,
+                amount,
+            });
+        }
+        let fp = self
+            .erp_invoices
+            .claim(&[&r.invoice_number], no)
+            .map_err(|f| dup("invoice_number", &r.invoice_number, f))?;
+        self.erp_invoices.accept(fp, no, false);
+        Ok(ErpInvoice {
+            invoice_number: r.invoice_number,
+            customer_name: r.customer_name.trim().to_string(),
+            partner_id: r.partner_id,
+            invoice_date,
+            currency,
+            lines,
         })
     }
 
@@ -1680,6 +1783,57 @@ mod tests {
         let (field, msg) = val.tier(tier, 9).unwrap_err();
         assert_eq!(field.as_deref(), Some("tier_id"));
         assert!(msg.contains("line 4"), "{msg}");
+    }
+
+    #[test]
+    fn erp_invoice_lines_are_checked_field_by_field() {
+        let ok = r#"{"invoice_number":"INV-1","customer_name":" Acme Inc ","partner_id":"R1","invoice_date":"2024-10-02","currency":"usd","lines":[{"sku":"S1","quantity":3,"amount":"29.97"}]}"#;
+        let mut val = Validator::default();
+        let inv = val.erp_invoice(ok, 1).unwrap();
+        assert_eq!(inv.customer_name, "Acme Inc");
+        assert_eq!(inv.currency, "USD");
+        assert_eq!(inv.lines[0].amount.to_string(), "29.97");
+        let (field, msg) = val.erp_invoice(ok, 2).unwrap_err();
+        assert_eq!(field.as_deref(), Some("invoice_number"));
+        assert!(msg.contains("line 1"), "{msg}");
+        let cases = [
+            (
+                r#""amount":"29.97""#,
+                r#""amount":29.97"#,
+                "lines[0].amount",
+                "never a float",
+            ),
+            (
+                r#""quantity":3"#,
+                r#""quantity":3.5"#,
+                "lines[0].quantity",
+                "whole number",
+            ),
+            (r#""sku":"S1""#, r#""sku":"""#, "lines[0].sku", "non-empty"),
+            (
+                r#""currency":"usd""#,
+                r#""currency":"dollars""#,
+                "currency",
+                "ISO 4217",
+            ),
+            (
+                r#""invoice_date":"2024-10-02""#,
+                r#""invoice_date":"02/10/2024""#,
+                "invoice_date",
+                "",
+            ),
+        ];
+        for (i, (from, to, want_field, want_msg)) in cases.iter().enumerate() {
+            let line = ok.replace("INV-1", &format!("INV-X{i}")).replace(from, to);
+            let (field, msg) = val.erp_invoice(&line, 10 + i).unwrap_err();
+            assert_eq!(field.as_deref(), Some(*want_field), "{line}: {msg}");
+            assert!(msg.contains(want_msg), "{msg}");
+        }
+        let empty = ok.replace(r#"[{"sku":"S1","quantity":3,"amount":"29.97"}]"#, "[]");
+        let (field, _) = val
+            .erp_invoice(&empty.replace("INV-1", "INV-E"), 20)
+            .unwrap_err();
+        assert_eq!(field.as_deref(), Some("lines"));
     }
 
     #[test]

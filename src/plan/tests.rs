@@ -150,6 +150,7 @@ fn dataset(transactions: Vec<Transaction>) -> Dataset {
         registrations: vec![],
         transactions,
         commissions: vec![],
+        erp_invoices: None,
     }
 }
 

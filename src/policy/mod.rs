@@ -238,19 +238,10 @@ impl PolicyConfig {
 
 /// Kinds tierdesk knows (the detectors', the data checks', the QA sample).
 pub fn known_kinds() -> BTreeSet<String> {
-    let mut k: BTreeSet<String> = crate::model::AnomalyKind::ALL
-        .iter()
-        .filter_map(|k| serde_json::to_value(k).ok())
-        .filter_map(|v| v.as_str().map(str::to_string))
+    let mut k: BTreeSet<String> = crate::model::AnomalyKind::every()
+        .map(|k| k.as_str().to_string())
         .collect();
-    for extra in [
-        "erp_mismatch",
-        "period_end_cluster",
-        "product_mix",
-        "volume_spike",
-        "data_integrity",
-        "qa_sample",
-    ] {
+    for extra in ["data_integrity", "qa_sample"] {
         k.insert(extra.to_string());
     }
     k

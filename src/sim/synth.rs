@@ -165,5 +165,6 @@ pub fn program(seed: u64, partners: usize, transactions: usize, with_commissions
         registrations: vec![],
         transactions: txs,
         commissions: lines,
+        erp_invoices: None,
     }
 }

@@ -441,6 +441,18 @@ const TIER_HISTORY: Shape = Shape {
     cols: &["partner_id", "tier_id", "effective_from"],
     key: &["partner_id", "effective_from"],
 };
+const ERP_INVOICES: Shape = Shape {
+    table: "erp_invoices",
+    cols: &[
+        "invoice_number",
+        "customer_name",
+        "partner_id",
+        "invoice_date",
+        "currency",
+        "lines",
+    ],
+    key: &["invoice_number"],
+};
 const QUOTAS: Shape = Shape {
     table: "quotas",
     cols: &["partner_id", "period", "quota"],
@@ -1011,6 +1023,19 @@ impl Store {
                 t(&r.partner_id),
                 t(&r.tier_id),
                 t(&r.effective_from.to_string()),
+            ]
+        })
+    }
+
+    pub fn upsert_erp_invoices(&mut self, rows: &[ErpInvoice]) -> Result<UpsertCounts> {
+        self.upsert_shape(&ERP_INVOICES, rows, |r| {
+            vec![
+                t(&r.invoice_number),
+                t(&r.customer_name),
+                t(&r.partner_id),
+                t(&r.invoice_date.to_string()),
+                t(&r.currency),
+                t(&serde_json::to_string(&r.lines).unwrap_or_else(|_| "[]".into())),
             ]
         })
     }
@@ -1658,6 +1683,51 @@ impl Store {
             .collect()
     }
 
+    /// The ERP invoices, or `None` when none were ever imported (the ERP check then
+    /// says "not evaluated").
+    pub fn erp_invoices(&self) -> Result<Option<Vec<ErpInvoice>>> {
+        let mut st = self.conn.prepare(
+            "SELECT invoice_number, customer_name, partner_id, invoice_date, currency, lines \
+             FROM erp_invoices ORDER BY rowid",
+        )?;
+        type Raw = (String, String, String, String, String, String);
+        let raw: Vec<Raw> = st
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        raw.into_iter()
+            .map(
+                |(invoice_number, customer_name, partner_id, day, currency, lines)| {
+                    let lines: Vec<ErpLine> = serde_json::from_str(&lines).map_err(|e| {
+                        StoreError::Corrupt(format!(
+                            "erp_invoices.lines of invoice {invoice_number}: {e}"
+                        ))
+                    })?;
+                    Ok(ErpInvoice {
+                        invoice_date: date("erp_invoices.invoice_date", &day)?,
+                        invoice_number,
+                        customer_name,
+                        partner_id,
+                        currency,
+                        lines,
+                    })
+                },
+            )
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+
     pub fn quotas(&self) -> Result<Vec<Quota>> {
         let mut st = self
             .conn
@@ -1818,6 +1888,7 @@ impl Store {
             registrations: self.registrations()?,
             transactions: self.transactions()?,
             commissions: self.commissions()?,
+            erp_invoices: self.erp_invoices()?,
         })
     }
 

@@ -57,6 +57,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0012_policy.sql"),
     include_str!("migrations/0013_payouts.sql"),
     include_str!("migrations/0014_statements.sql"),
+    include_str!("migrations/0015_erp_invoices.sql"),
 ];
 
 /// The schema version this build writes.

@@ -37,6 +37,11 @@ pub fn normalise_customer(name: &str) -> String {
     let lowered: String = name
         .chars()
         .flat_map(|c| c.to_lowercase())
+        .map(|c| if c == '\u{2019}' { '\'' } else { c })
+        .collect::<String>()
+        .replace("int'l", "international")
+        .replace('&', " and ")
+        .chars()
         .map(|c| if c.is_alphanumeric() { c } else { ' ' })
         .collect();
     // Dotted abbreviations ("L.L.C.", "S.A.") become runs of single letters: join them.
@@ -55,7 +60,7 @@ pub fn normalise_customer(name: &str) -> String {
     if !run.is_empty() {
         joined.push(run);
     }
-    let mut words: Vec<&str> = joined.iter().map(String::as_str).collect();
+    let mut words: Vec<&str> = joined.iter().map(|w| spelled_out(w)).collect();
     while words.len() > 1 {
         match words.last() {
             Some(w) if LEGAL.contains(w) => {
@@ -68,6 +73,22 @@ pub fn normalise_customer(name: &str) -> String {
         return lowered.split_whitespace().collect::<Vec<_>>().join(" ");
     }
     words.join(" ")
+}
+
+/// The written-out form of a common abbreviation in company names ("Intl" is
+/// "International"), so both spellings compare equal.
+fn spelled_out(word: &str) -> &str {
+    match word {
+        "intl" => "international",
+        "hldgs" | "hldg" => "holdings",
+        "grp" => "group",
+        "mfg" => "manufacturing",
+        "svcs" => "services",
+        "natl" => "national",
+        "assoc" => "associates",
+        "bros" => "brothers",
+        other => other,
+    }
 }
 
 /// Similarity of two normalised names in [0,1] (normalised Damerau-Levenshtein on the
@@ -175,6 +196,22 @@ mod tests {
         assert_eq!(normalise_customer("Lumen S.A."), "lumen");
         // a name that is only a legal word is kept
         assert_eq!(normalise_customer("Inc"), "inc");
+    }
+
+    #[test]
+    fn common_abbreviations_are_the_written_out_word() {
+        for (a, b) in [
+            ("Northstone Intl", "Northstone International"),
+            ("Northstone Int'l Inc.", "NORTHSTONE INTERNATIONAL"),
+            ("Acme Hldgs", "Acme Holdings Ltd"),
+            ("Smith & Sons", "Smith and Sons"),
+        ] {
+            assert_eq!(normalise_customer(a), normalise_customer(b), "{a} / {b}");
+        }
+        assert_ne!(
+            normalise_customer("Northstone International"),
+            normalise_customer("Northstone Industries")
+        );
     }
 
     #[test]

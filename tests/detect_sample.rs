@@ -225,3 +225,82 @@ fn output_is_deterministic() {
         .collect();
     assert_eq!(a, b);
 }
+
+fn sample_v2_dir() -> &'static Path {
+    Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/sample-program-v2"
+    ))
+}
+
+/// The version-2 sample (ERP extract, four more kinds), read from a real cache: what
+/// `tierdesk import` stores is what the detectors see.
+#[test]
+fn v2_sample_quality_bars_through_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = tierdesk::store::Store::open(&dir.path().join("cache.db")).unwrap();
+    let report = tierdesk::import::import_dir(&mut store, sample_v2_dir(), &mut |_| {}).unwrap();
+    let erp_lines = std::fs::read_to_string(sample_v2_dir().join("erp_invoices.jsonl"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count();
+    assert_eq!(
+        report
+            .file("erp_invoices.jsonl")
+            .map(|f| f.inserted + f.updated + f.unchanged),
+        Some(erp_lines as u64),
+        "{report}"
+    );
+    let ds = store.load_dataset().unwrap();
+    assert_eq!(ds.erp_invoices.as_ref().map(Vec::len), Some(erp_lines));
+    let from_dir = tierdesk::import::load_dataset(sample_v2_dir())
+        .unwrap()
+        .dataset;
+    let v = tierdesk::cli::score::variances_for(&ds);
+    let findings = detect::score_dataset_full(&ds, &v);
+    let erp_of = |fs: &[Finding]| -> Vec<String> {
+        fs.iter()
+            .filter(|f| f.score.kinds.contains(&AnomalyKind::ErpMismatch))
+            .map(|f| f.score.transaction_id.clone())
+            .collect()
+    };
+    assert_eq!(
+        erp_of(&findings),
+        erp_of(&detect::score_dataset_full(&from_dir, &v)),
+        "the cache and the folder give the same ERP findings"
+    );
+    let labels = labels(sample_v2_dir());
+    let m = metrics(&ds, &findings, &labels);
+    eprintln!("{m:#?}");
+    assert!(m.auc >= 0.97, "ROC-AUC {:.4}", m.auc);
+    assert!(m.ap >= 0.90, "average precision {:.4}", m.ap);
+    assert!(
+        m.clean_flagged <= 0.01,
+        "clean flagged {:.4}",
+        m.clean_flagged
+    );
+    for kind in AnomalyKind::V2 {
+        let (hit, total) = m.kind_recall.get(kind.as_str()).copied().unwrap_or((0, 0));
+        assert!(total > 0, "the sample labels {}", kind.as_str());
+        assert!(
+            hit as f64 >= 0.9 * total as f64,
+            "kind {}: named for {hit}/{total}",
+            kind.as_str()
+        );
+    }
+    let (hit, total) = m
+        .kind_recall
+        .values()
+        .fold((0, 0), |(h, t), (a, b)| (h + a, t + b));
+    assert!(
+        hit as f64 >= 0.95 * total as f64,
+        "kinds named {hit}/{total}"
+    );
+    // The extract covers the whole history: every sale was checked.
+    let unchecked = findings
+        .iter()
+        .filter(|f| !f.score.not_evaluated.is_empty())
+        .count();
+    assert_eq!(unchecked, 0);
+}

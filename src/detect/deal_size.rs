@@ -11,6 +11,15 @@ const MAD_TO_SIGMA: f64 = 1.4826;
 /// Fewer history deals than this: the partner's own statistics are not trusted alone.
 const MIN_PARTNER_HISTORY: usize = 5;
 
+/// How much evidence a deal must carry against the partner's own history: z/3 (capped
+/// at z = 6) plus log2 of the ratio to its largest earlier deal.
+const EVIDENCE: f64 = 2.3;
+
+/// The partner-side evidence of a deal: `min(z, 6) / 3 + log2(deal / largest earlier)`.
+pub fn size_evidence(partner_z: f64, ratio_max: f64) -> f64 {
+    partner_z.min(6.0) / 3.0 + ratio_max.max(1e-9).log2()
+}
+
 /// Returns the hit (when flagged) and a soft suspicion in [0,1] used for ranking otherwise.
 /// `t` is `ds.transactions[i]`.
 pub fn detect(ctx: &Ctx, i: usize, t: &Transaction) -> (Option<Hit>, Soft) {
@@ -45,8 +54,14 @@ pub fn detect(ctx: &Ctx, i: usize, t: &Transaction) -> (Option<Hit>, Soft) {
 
     // Both views must call it extreme: the partner's own history and its tier.
     let flagged = if have_partner {
-        // "Far larger" than the partner's history: clearly beyond its largest earlier deal.
-        partner_z >= 3.0 && ratio_max >= 1.25 && tier_pct >= 0.99
+        // "Far larger" than the partner's history: the evidence of its spread (z) and of
+        // its largest earlier deal add up. A partner with a wide spread (low z) is still
+        // flagged for a deal several times its largest; a steady one (high z) for a deal
+        // clearly beyond its largest.
+        tier_pct >= 0.99
+            && partner_z >= 2.0
+            && ratio_max >= 1.25
+            && size_evidence(partner_z, ratio_max) >= EVIDENCE
     } else {
         tier_pct >= 0.999 && tier_z >= 3.5
     };
@@ -107,6 +122,7 @@ pub fn detect(ctx: &Ctx, i: usize, t: &Transaction) -> (Option<Hit>, Soft) {
             "partner_median": if have_partner { Some(round4(partner_median)) } else { None },
             "ratio_to_partner_max": if have_partner { Some(round4(ratio_max)) } else { None },
             "partner_history": n_p,
+            "evidence": if have_partner { Some(round4(size_evidence(partner_z, ratio_max))) } else { None },
         }),
     };
     (Some(hit), soft)

@@ -28,7 +28,9 @@ pub mod context;
 pub mod deal_size;
 pub mod discount;
 pub mod duplicate;
+pub mod erp;
 pub mod names;
+pub mod pattern;
 pub mod registration;
 pub mod split;
 pub mod variance;
@@ -38,7 +40,7 @@ pub use context::Ctx;
 use crate::fxhash::{FxMap, FxSet};
 
 /// Recorded with every flag and proposal; bump when scoring changes.
-pub const DETECTOR_VERSION: &str = "detect-1.0";
+pub const DETECTOR_VERSION: &str = "detect-2.0";
 
 /// A detector's finding for one transaction.
 #[derive(Debug, Clone, PartialEq)]
@@ -167,6 +169,11 @@ struct Pairwise {
     splits: FxMap<usize, Hit>,
     dups: FxMap<usize, Hit>,
     dup_soft: FxMap<usize, Soft>,
+    /// The ERP cross-check (`erp_mismatch`, and the sales it could not check).
+    erp: erp::ErpCheck,
+    erp_unchecked: FxSet<usize>,
+    /// Partner patterns over many sales (period-end clusters, volume spikes, mix).
+    patterns: pattern::Hits,
 }
 
 /// Runs `f` on every item of `0..n` across `threads` threads (work handed out in order
@@ -230,7 +237,10 @@ fn pairwise(ctx: &Ctx, threads: usize) -> Pairwise {
 
 fn score_with(ds: &Dataset, variances: &FxMap<&str, VarianceInfo>, threads: usize) -> Vec<Finding> {
     let ctx = Ctx::build(ds);
-    let pw = pairwise(&ctx, threads);
+    let mut pw = pairwise(&ctx, threads);
+    pw.erp = erp::check(&ctx);
+    pw.erp_unchecked = pw.erp.not_evaluated.iter().copied().collect();
+    pw.patterns = pattern::detect(&ctx);
     // Score in output order (by transaction id), in chunks spread over the threads.
     let n = ctx.order.len();
     let chunk = 4096;
@@ -268,8 +278,16 @@ fn score_one(ctx: &Ctx, i: usize, pw: &Pairwise, variances: &FxMap<&str, Varianc
         variances.get(t.transaction_id.as_str()),
         accrued,
     ));
+    hits.extend(pw.erp.hits.get(&i).cloned());
+    if let Some(p) = pw.patterns.get(&i) {
+        hits.extend(p.iter().cloned());
+    }
     hits.sort_by_key(|h| h.kind);
-    combine(ctx, t, accrued, hits, soft)
+    let mut f = combine(ctx, t, accrued, hits, soft);
+    if pw.erp_unchecked.contains(&i) {
+        f.score.not_evaluated = vec![AnomalyKind::ErpMismatch];
+    }
+    f
 }
 
 /// Rounds a score to 4 decimals so output is byte-stable.
@@ -305,6 +323,7 @@ fn combine(ctx: &Ctx, t: &Transaction, accrued: Decimal, hits: Vec<Hit>, soft: f
             confidence: round4(confidence),
             kinds: hits.iter().map(|h| h.kind).collect(),
             reasons: hits.into_iter().map(|h| h.reason).collect(),
+            not_evaluated: Vec::new(),
         },
         evidence: serde_json::Value::Object(evidence),
         proposal,
@@ -359,6 +378,17 @@ fn propose(ctx: &Ctx, t: &Transaction, accrued: Decimal, hits: &[Hit]) -> Option
             accrued,
             "Recompute the commission lines from the plan; the PRM's lines differ from it"
                 .to_string(),
+        );
+    }
+    if let Some(h) = has(AnomalyKind::ErpMismatch) {
+        return make(
+            ProposalAction::Hold,
+            Decimal::ZERO,
+            format!(
+                "Hold the {} accrued until the sale is reconciled with the ERP ({})",
+                money(accrued),
+                h.reason
+            ),
         );
     }
     if let Some(h) = has(AnomalyKind::RegistrationMismatch) {
@@ -456,6 +486,28 @@ fn propose(ctx: &Ctx, t: &Transaction, accrued: Decimal, hits: &[Hit]) -> Option
             ),
         );
     }
+    for (kind, why) in [
+        (
+            AnomalyKind::PeriodEndCluster,
+            "pending the customer's order documents and delivery dates for this quarter-end deal",
+        ),
+        (
+            AnomalyKind::VolumeSpike,
+            "pending the customer's order documents for this month's unusual volume",
+        ),
+        (
+            AnomalyKind::ProductMix,
+            "pending the customer's order documents for this unusual product volume",
+        ),
+    ] {
+        if has(kind).is_some() {
+            return make(
+                ProposalAction::Hold,
+                Decimal::ZERO,
+                format!("Hold the {} accrued {why}", money(accrued)),
+            );
+        }
+    }
     if has(AnomalyKind::DealSizeTier).is_some() {
         return make(
             ProposalAction::Hold,
@@ -485,6 +537,8 @@ pub fn write_score_line(buf: &mut Vec<u8>, s: &Score) {
         confidence: f64,
         kinds: &'a [AnomalyKind],
         reasons: &'a [String],
+        #[serde(skip_serializing_if = "<[AnomalyKind]>::is_empty")]
+        not_evaluated: &'a [AnomalyKind],
     }
     let line = Line {
         transaction_id: &s.transaction_id,
@@ -492,6 +546,7 @@ pub fn write_score_line(buf: &mut Vec<u8>, s: &Score) {
         confidence: round4(s.confidence),
         kinds: &s.kinds,
         reasons: &s.reasons,
+        not_evaluated: &s.not_evaluated,
     };
     // Serialising plain strings, numbers and unit enums into memory cannot fail.
     let _ = serde_json::to_writer(buf, &line);

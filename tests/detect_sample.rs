@@ -61,6 +61,8 @@ struct Metrics {
     ap: f64,
     recall_top5: f64,
     clean_flagged: f64,
+    /// Unlabelled sales flagged only with kinds the sample never labels.
+    other_kinds_only: usize,
     kind_recall: BTreeMap<String, (usize, usize)>,
 }
 
@@ -108,14 +110,28 @@ fn metrics(ds: &Dataset, findings: &[Finding], labels: &HashMap<String, Vec<Stri
         }
     }
     ap /= pos.len() as f64;
+    // Recall in the top 5%, of what the top 5% can hold (a program with more positives
+    // than slots scores 1.0 when every slot is a positive).
     let k = (0.05 * rows.len() as f64).round() as usize;
-    let recall_top5 = rows[..k].iter().filter(|r| r.1).count() as f64 / pos.len() as f64;
+    let recall_top5 =
+        rows[..k].iter().filter(|r| r.1).count() as f64 / pos.len().min(k).max(1) as f64;
     let window_ids: HashSet<&str> = rows.iter().map(|r| r.2).collect();
-    let clean_flagged = rows
+    // A sample labels only the kinds of its format version: a flag of a kind it never
+    // labels is counted apart, not as a clean sale flagged.
+    let known: HashSet<&str> = labels.values().flatten().map(String::as_str).collect();
+    let flagged_known = |id: &str| {
+        by_id[id]
+            .score
+            .kinds
+            .iter()
+            .any(|k| known.contains(k.as_str()))
+    };
+    let clean_flagged =
+        rows.iter().filter(|r| !r.1 && flagged_known(r.2)).count() as f64 / neg.len() as f64;
+    let other_kinds_only = rows
         .iter()
-        .filter(|r| !r.1 && !by_id[r.2].score.kinds.is_empty())
-        .count() as f64
-        / neg.len() as f64;
+        .filter(|r| !r.1 && !by_id[r.2].score.kinds.is_empty() && !flagged_known(r.2))
+        .count();
     let mut kind_recall: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for (id, kinds) in labels {
         if !window_ids.contains(id.as_str()) {
@@ -140,6 +156,7 @@ fn metrics(ds: &Dataset, findings: &[Finding], labels: &HashMap<String, Vec<Stri
         ap,
         recall_top5,
         clean_flagged,
+        other_kinds_only,
         kind_recall,
     }
 }
@@ -155,18 +172,21 @@ fn sample_quality_bars() {
     );
     let m = metrics(ds, findings, &labels);
     eprintln!("{m:#?}");
-    assert!(m.auc >= 0.97, "ROC-AUC {:.4}", m.auc);
-    assert!(m.ap >= 0.80, "average precision {:.4}", m.ap);
+    assert!(m.auc >= 0.98, "ROC-AUC {:.4}", m.auc);
+    assert!(m.ap >= 0.90, "average precision {:.4}", m.ap);
     assert!(
-        m.recall_top5 >= 0.90,
+        m.recall_top5 >= 0.95,
         "recall in top 5% {:.4}",
         m.recall_top5
     );
     assert!(
-        m.clean_flagged <= 0.02,
+        m.clean_flagged <= 0.01,
         "clean flagged {:.4}",
         m.clean_flagged
     );
+    // The v1 sample predates the v2 kinds: a few partner-months of 6-8 sales against
+    // about one expected are volume spikes by the v2 definition.
+    assert!(m.other_kinds_only <= 30, "{}", m.other_kinds_only);
     for (kind, (hit, total)) in &m.kind_recall {
         if kind == "commission_variance" && v.is_empty() {
             continue; // needs the plan engine's variances
@@ -273,13 +293,19 @@ fn v2_sample_quality_bars_through_the_cache() {
     let labels = labels(sample_v2_dir());
     let m = metrics(&ds, &findings, &labels);
     eprintln!("{m:#?}");
-    assert!(m.auc >= 0.97, "ROC-AUC {:.4}", m.auc);
+    assert!(m.auc >= 0.98, "ROC-AUC {:.4}", m.auc);
     assert!(m.ap >= 0.90, "average precision {:.4}", m.ap);
+    assert!(
+        m.recall_top5 >= 0.95,
+        "recall in top 5% {:.4}",
+        m.recall_top5
+    );
     assert!(
         m.clean_flagged <= 0.01,
         "clean flagged {:.4}",
         m.clean_flagged
     );
+    assert_eq!(m.other_kinds_only, 0);
     for kind in AnomalyKind::V2 {
         let (hit, total) = m.kind_recall.get(kind.as_str()).copied().unwrap_or((0, 0));
         assert!(total > 0, "the sample labels {}", kind.as_str());

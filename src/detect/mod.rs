@@ -286,6 +286,12 @@ fn score_one(ctx: &Ctx, i: usize, pw: &Pairwise, variances: &FxMap<&str, Varianc
     let mut f = combine(ctx, t, accrued, hits, soft);
     if pw.erp_unchecked.contains(&i) {
         f.score.not_evaluated = vec![AnomalyKind::ErpMismatch];
+        if let Some(m) = f.evidence.as_object_mut() {
+            m.insert(
+                "not_evaluated".into(),
+                serde_json::json!([AnomalyKind::ErpMismatch.as_str()]),
+            );
+        }
     }
     f
 }

@@ -228,6 +228,8 @@ pub struct FlagView {
     pub reasons: Vec<String>,
     /// Evidence figures as (name, value) pairs, flattened from the JSON object.
     pub evidence: Vec<(String, String)>,
+    /// Checks that could not be made for this record (their input was missing).
+    pub not_evaluated: Vec<String>,
     pub detector_version: String,
     pub source: String,
     pub scored_at: String,
@@ -860,6 +862,7 @@ impl Store {
                     confidence: r.get(1)?,
                     kinds: serde_json::from_str(&kinds).unwrap_or_default(),
                     reasons: serde_json::from_str(&reasons).unwrap_or_default(),
+                    not_evaluated: not_evaluated(&evidence),
                     evidence: flatten_evidence(&evidence),
                     detector_version: r.get(5)?,
                     source: r.get(6)?,
@@ -1133,7 +1136,17 @@ fn mask_bank(json: &str) -> Option<String> {
     Some(format!("{} / {}", routing, crate::model::mask(acct)))
 }
 
-/// Flattens an evidence JSON object into (dotted name, value) pairs for display.
+/// The `not_evaluated` list of an evidence object (the checks that could not run).
+fn not_evaluated(json: &str) -> Vec<String> {
+    serde_json::from_str::<serde_json::Value>(json)
+        .ok()
+        .and_then(|v| v.get("not_evaluated").cloned())
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default()
+}
+
+/// Flattens an evidence JSON object into (dotted name, value) pairs for display (the
+/// `not_evaluated` list is shown on its own).
 fn flatten_evidence(json: &str) -> Vec<(String, String)> {
     fn walk(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) {
         match v {
@@ -1152,7 +1165,10 @@ fn flatten_evidence(json: &str) -> Vec<(String, String)> {
         }
     }
     let mut out = Vec::new();
-    if let Ok(v) = serde_json::from_str::<serde_json::Value>(json) {
+    if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(json) {
+        if let Some(m) = v.as_object_mut() {
+            m.remove("not_evaluated");
+        }
         walk("", &v, &mut out);
     }
     out

@@ -472,9 +472,28 @@ fn reasoning_lines<'a>(app: &App, d: &RecordDetail) -> Vec<Line<'a>> {
             Span::styled("at stake ", t.muted),
             Span::styled(money_minor(app, fl.at_stake_minor), t.warning),
         ]),
-        Line::raw(""),
-        section(app, "Reasons"),
     ];
+    if !fl.not_evaluated.is_empty() {
+        // A check that could not run is not a pass: say so next to the kinds.
+        v.push(Line::from(vec![
+            Span::styled("not evaluated ", t.muted),
+            Span::styled(
+                fl.not_evaluated
+                    .iter()
+                    .map(|k| match k.as_str() {
+                        "erp_mismatch" => {
+                            "erp_mismatch (no ERP invoice extract covers this sale)".to_string()
+                        }
+                        other => other.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                t.warning,
+            ),
+        ]));
+    }
+    v.push(Line::raw(""));
+    v.push(section(app, "Reasons"));
     if fl.reasons.is_empty() {
         v.push(Line::styled("  (none)", t.muted));
     }

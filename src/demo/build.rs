@@ -837,7 +837,7 @@ impl Ctx {
         self.partners.iter().position(|p| p.id == id).unwrap_or(0)
     }
 
-    fn finish(mut self, opts: &DemoOptions, quotas: Vec<Quota>) -> Generated {
+    fn finish(mut self, opts: &DemoOptions, quotas: Vec<Quota>, erp: Vec<ErpInvoice>) -> Generated {
         // Transaction ids in submission order, as a PRM numbers them.
         let mut order: Vec<usize> = (0..self.txs.len()).collect();
         order.sort_by(|&a, &b| {
@@ -936,7 +936,7 @@ impl Ctx {
             registrations: std::mem::take(&mut self.regs),
             transactions: txs,
             commissions: Vec::new(),
-            erp_invoices: None,
+            erp_invoices: Some(erp),
         };
         let variance: Vec<&str> = labels
             .iter()
@@ -1032,7 +1032,7 @@ pub(crate) fn generate(opts: &DemoOptions) -> Generated {
         AnomalyKind::SplitDeals => 0.0025, // groups of 2-4
         AnomalyKind::RegistrationMismatch => 0.008,
         AnomalyKind::CommissionVariance => 0.005,
-        // The v2 kinds are not injected by this generator yet.
+        // The v2 kinds are sized in `generate` (they add sales rather than alter them).
         _ => 0.0,
     };
     let mut per_kind = BTreeMap::new();
@@ -1075,6 +1075,11 @@ pub(crate) fn generate(opts: &DemoOptions) -> Generated {
             c.push(t, None, Vec::new());
         }
     }
+    // The version-2 kinds, sized like the others, and the ERP extract last (it bills
+    // the sales as they finally stand).
+    let v2_each = ((est_window * 0.006).round() as usize).max(5);
+    c.inject_v2(v2_each);
     c.injection_notes();
-    c.finish(opts, quotas)
+    let erp = c.erp_extract(((est_window * 0.008).round() as usize).max(4));
+    c.finish(opts, quotas, erp)
 }

@@ -55,6 +55,9 @@ pub fn export(g: &Generated, dir: &Path, with_answers: bool) -> anyhow::Result<(
     write_jsonl(dir, "registrations.jsonl", &ds.registrations)?;
     write_jsonl(dir, "transactions.jsonl", &ds.transactions)?;
     write_jsonl(dir, "commissions.jsonl", &ds.commissions)?;
+    if let Some(erp) = &ds.erp_invoices {
+        write_jsonl(dir, crate::import::ERP_FILE, erp)?;
+    }
     if with_answers {
         let a = dir.join("answers");
         std::fs::create_dir_all(&a).with_context(|| format!("cannot create {}", a.display()))?;

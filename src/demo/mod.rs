@@ -21,6 +21,7 @@ mod commissions;
 mod export;
 mod inject;
 pub mod names;
+mod v2;
 pub mod variant;
 
 pub use export::export;

@@ -35,6 +35,9 @@ const CLUSTER_P: f64 = 4e-3;
 /// A cluster is at least this many sales.
 const MIN_CLUSTER: usize = 5;
 const SPIKE_P: f64 = 2e-3;
+/// A month's weight in a partner's share of the program halves every this many months
+/// back from the review window.
+const HALF_LIFE_MONTHS: f64 = 6.0;
 
 /// Hits per transaction index.
 pub type Hits = FxMap<usize, Vec<Hit>>;
@@ -226,11 +229,12 @@ fn period_end(ctx: &Ctx, lf: &LnFact, out: &mut Hits) {
     }
 }
 
-/// A hit's strength from its tail probability: just past the threshold 0.75, rising
-/// towards 0.99 as the evidence grows.
+/// A hit's strength from its tail probability: just past the threshold 0.6, rising
+/// towards 0.9 as the evidence grows. A pattern over many sales says less about each
+/// one of them than a finding on the sale itself, so these rank below those.
 fn strength(pv: f64, threshold: f64) -> f64 {
     let extra = (threshold / pv.max(1e-300)).log10().max(0.0);
-    (0.75 + 0.06 * extra).min(0.99)
+    (0.6 + 0.05 * extra).min(0.9)
 }
 
 // ---- volume_spike ----
@@ -243,13 +247,12 @@ fn volume(ctx: &Ctx, lf: &LnFact, out: &mut Hits) {
     let mut prog_count: FxMap<(i32, u32), usize> = FxMap::default();
     let mut prog_amount: FxMap<(i32, u32), f64> = FxMap::default();
     let mut months: FxMap<(&str, (i32, u32)), Vec<usize>> = FxMap::default();
-    // The history per month (program-wide), and per partner its count, amount and the
-    // month of its first sale: a partner's share is of the program's volume since it
-    // started selling.
-    let mut hist_month: std::collections::BTreeMap<(i32, u32), (usize, f64)> = Default::default();
-    let mut p_c: FxMap<&str, usize> = FxMap::default();
-    let mut p_a: FxMap<&str, f64> = FxMap::default();
-    let mut p_first: FxMap<&str, (i32, u32)> = FxMap::default();
+    // The history per month, program-wide and per partner: a partner's share is of the
+    // program's volume since it started selling, recent months weighing more (a
+    // partner that grew is judged by what it sells now).
+    type Month = (i32, u32);
+    let mut hist_month: std::collections::BTreeMap<Month, (usize, f64)> = Default::default();
+    let mut p_hist: FxMap<&str, std::collections::BTreeMap<Month, (usize, f64)>> = FxMap::default();
     for (i, t) in sales(ctx) {
         let m = month(t.closed_on);
         let amt = ctx.feat[i].amount.max(0.0);
@@ -263,37 +266,52 @@ fn volume(ctx: &Ctx, lf: &LnFact, out: &mut Hits) {
             let h = hist_month.entry(m).or_default();
             h.0 += 1;
             h.1 += amt;
-            let p = t.partner_id.as_str();
-            *p_c.entry(p).or_default() += 1;
-            *p_a.entry(p).or_default() += amt;
-            let first = p_first.entry(p).or_insert(m);
-            *first = (*first).min(m);
+            let ph = p_hist
+                .entry(t.partner_id.as_str())
+                .or_default()
+                .entry(m)
+                .or_default();
+            ph.0 += 1;
+            ph.1 += amt;
         }
     }
     if hist_month.is_empty() {
         return;
     }
+    let start = month(ctx.window_start);
+    let weight = |m: Month| {
+        let age = (start.0 - m.0) * 12 + start.1 as i32 - m.1 as i32;
+        0.5f64.powf(age.max(0) as f64 / HALF_LIFE_MONTHS)
+    };
     let mut list: Vec<_> = months.iter().collect();
     list.sort_by(|a, b| a.0.cmp(b.0));
     for (&(p, m), idx) in list {
         if idx.iter().all(|&i| ctx.is_history(&ctx.ds.transactions[i])) {
             continue;
         }
-        let c = p_c.get(p).copied().unwrap_or(0);
-        let a = p_a.get(p).copied().unwrap_or(0.0);
-        let Some(&first) = p_first.get(p) else {
+        let Some(ph) = p_hist.get(p) else {
             continue;
         };
-        let (hist_c, hist_a) = hist_month
-            .range(first..)
-            .fold((0usize, 0f64), |(c, a), (_, h)| (c + h.0, a + h.1));
-        if c < 5 || c >= hist_c || a <= 0.0 || a >= hist_a {
+        let c: usize = ph.values().map(|h| h.0).sum();
+        let Some((&first, _)) = ph.iter().next() else {
+            continue;
+        };
+        let (mut pc, mut pa, mut hc, mut ha) = (0f64, 0f64, 0f64, 0f64);
+        for (&hm, h) in hist_month.range(first..) {
+            let w = weight(hm);
+            hc += w * h.0 as f64;
+            ha += w * h.1;
+            if let Some(x) = ph.get(&hm) {
+                pc += w * x.0 as f64;
+                pa += w * x.1;
+            }
+        }
+        if c < 5 || pc <= 0.0 || pc >= hc || pa <= 0.0 || pa >= ha {
             continue;
         }
+        let (share, share_a) = (pc / hc, pa / ha);
         let n = idx.len();
         let amount: f64 = idx.iter().map(|&i| ctx.feat[i].amount.max(0.0)).sum();
-        let share = c as f64 / hist_c as f64;
-        let share_a = a / hist_a;
         let rest = prog_count.get(&m).copied().unwrap_or(0).saturating_sub(n) as f64;
         let rest_a = (prog_amount.get(&m).copied().unwrap_or(0.0) - amount).max(0.0);
         let mut expected = share / (1.0 - share) * rest;
@@ -308,14 +326,15 @@ fn volume(ctx: &Ctx, lf: &LnFact, out: &mut Hits) {
             let total = prog_count.get(&m).copied().unwrap_or(0) as f64;
             let s = prev.len() as f64 * total / prog_prev as f64;
             seasonal = Some(s);
-            expected = expected.max(s);
+            // One month a year ago is a noisy count: it moves the expectation halfway.
+            expected = expected.max((expected + s) / 2.0);
         }
         if expected <= 0.0 || expected_a <= 0.0 {
             continue;
         }
         let pv = lf.poisson_sf(n, expected);
         let (ratio, ratio_a) = (n as f64 / expected, amount / expected_a);
-        if pv >= SPIKE_P || n < 5 || ratio < 4.0 || ratio_a < 3.0 {
+        if pv >= SPIKE_P || n < 5 || ratio < 4.0 || ratio_a < 2.0 {
             continue;
         }
         let label = format!("{}-{:02}", m.0, m.1);
@@ -488,8 +507,8 @@ mod tests {
 
     #[test]
     fn strength_rises_with_evidence() {
-        assert!((strength(CLUSTER_P, CLUSTER_P) - 0.75).abs() < 1e-12);
+        assert!((strength(CLUSTER_P, CLUSTER_P) - 0.6).abs() < 1e-12);
         assert!(strength(1e-6, CLUSTER_P) > strength(1e-4, CLUSTER_P));
-        assert!(strength(1e-200, CLUSTER_P) <= 0.99);
+        assert!(strength(1e-200, CLUSTER_P) <= 0.9);
     }
 }

@@ -33,6 +33,7 @@ pub enum Action {
     ForecastView,
     PolicyView,
     OutboxView,
+    DisputesView,
     Refresh,
     SyncNow,
     Help,
@@ -69,7 +70,7 @@ impl Group {
 }
 
 impl Action {
-    pub const ALL: [Action; 39] = [
+    pub const ALL: [Action; 40] = [
         Action::Up,
         Action::Down,
         Action::PageUp,
@@ -89,6 +90,7 @@ impl Action {
         Action::ForecastView,
         Action::PolicyView,
         Action::OutboxView,
+        Action::DisputesView,
         Action::Search,
         Action::Filter,
         Action::ClearFilter,
@@ -142,6 +144,7 @@ impl Action {
             Action::ForecastView => "forecast",
             Action::PolicyView => "policy",
             Action::OutboxView => "outbox",
+            Action::DisputesView => "disputes",
             Action::Refresh => "refresh",
             Action::SyncNow => "sync",
             Action::Help => "help",
@@ -190,6 +193,9 @@ impl Action {
             Action::OutboxView => {
                 "Show what waits for the PRM, what was pushed or refused, and open conflicts"
             }
+            Action::DisputesView => {
+                "Show partner disputes, newest first, with their age and the review SLA"
+            }
             Action::Refresh => "Reload the queue, counts and sync status",
             Action::SyncNow => "Sync with the PRM now (push decisions, pull changes)",
             Action::Help => "Show this help",
@@ -226,7 +232,8 @@ impl Action {
             | Action::SignoffView
             | Action::ForecastView
             | Action::PolicyView
-            | Action::OutboxView => Group::View,
+            | Action::OutboxView
+            | Action::DisputesView => Group::View,
             Action::Search
             | Action::Filter
             | Action::ClearFilter
@@ -279,6 +286,7 @@ impl Action {
             Action::ForecastView => &["3"],
             Action::PolicyView => &["4"],
             Action::OutboxView => &["5"],
+            Action::DisputesView => &["7"],
             Action::Refresh => &["ctrl-r"],
             Action::SyncNow => &["S"],
             Action::Help => &["?", "f1"],

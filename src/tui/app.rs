@@ -31,6 +31,7 @@ pub enum View {
     Forecast,
     Policy,
     Outbox,
+    Disputes,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,6 +260,7 @@ pub struct App {
     pub forecast: ForecastState,
     pub policy: super::policy::PolicyState,
     pub outbox: super::outbox::OutboxState,
+    pub disputes: super::disputes::DisputesState,
     pub detail: Option<Box<RecordDetail>>,
     /// The plan's recalculation for `detail_id` (Commission pane), when loaded.
     pub explain: Option<(String, Result<super::effects::ExplainView, String>)>,
@@ -312,6 +314,7 @@ impl App {
             forecast: ForecastState::default(),
             policy: Default::default(),
             outbox: Default::default(),
+            disputes: Default::default(),
             detail: None,
             explain: None,
             detail_id: None,
@@ -493,7 +496,7 @@ impl App {
                     .unwrap_or_default()
             }
             View::Record => self.detail_id.clone().into_iter().collect(),
-            View::Forecast | View::Policy | View::Outbox => vec![],
+            View::Forecast | View::Policy | View::Outbox | View::Disputes => vec![],
             View::Queue => {
                 if !self.queue.marked.is_empty() {
                     return self.queue.marked.iter().cloned().collect();
@@ -575,6 +578,9 @@ impl App {
         if self.view == View::Outbox {
             fx.extend(self.outbox_effect());
         }
+        if self.view == View::Disputes {
+            fx.extend(self.disputes_effect());
+        }
         fx.push(self.reload_queue(Select::Keep));
         if self.view == View::Signoff {
             fx.push(Effect::LoadSignoff);
@@ -601,6 +607,9 @@ impl App {
             return fx;
         }
         if let Some(fx) = self.outbox_update(action) {
+            return fx;
+        }
+        if let Some(fx) = self.disputes_update(action) {
             return fx;
         }
         let page = self.page_rows() as isize;
@@ -702,7 +711,11 @@ impl App {
                         }
                         self.update(Action::Open)
                     }
-                    View::Signoff | View::Forecast | View::Policy | View::Outbox => vec![],
+                    View::Signoff
+                    | View::Forecast
+                    | View::Policy
+                    | View::Outbox
+                    | View::Disputes => vec![],
                 }
             }
             Action::QueueView => {
@@ -730,6 +743,10 @@ impl App {
             Action::OutboxView => {
                 self.view = View::Outbox;
                 self.outbox_effect()
+            }
+            Action::DisputesView => {
+                self.view = View::Disputes;
+                self.disputes_effect()
             }
             Action::Refresh => {
                 // The user's reload also re-reads the search index (another process may
@@ -1044,6 +1061,7 @@ impl App {
             }
             Msg::Policy(r) => self.on_policy(r),
             Msg::Outbox(r) => self.on_outbox(r),
+            Msg::Disputes(r) => self.on_disputes(r),
             Msg::PolicyRan(text) => {
                 let failed = text.starts_with("policy run failed");
                 self.info(if failed { Level::Error } else { Level::Info }, text);

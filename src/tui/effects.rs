@@ -111,6 +111,8 @@ pub enum Effect {
     RunPolicy,
     /// The Outbox view: outbox rows and open conflicts.
     LoadOutbox,
+    /// The Disputes view, aged as of the worker's today.
+    LoadDisputes,
 }
 
 impl Effect {
@@ -137,6 +139,7 @@ impl Effect {
             Effect::PolicyRollback(_) => "rolling back",
             Effect::RunPolicy => "routing new flags",
             Effect::LoadOutbox => "loading the outbox",
+            Effect::LoadDisputes => "loading the disputes",
             // Effects added by other views describe themselves generically.
             #[allow(unreachable_patterns)]
             _ => "working",
@@ -178,6 +181,7 @@ pub enum Msg {
     /// The automation worker routed flags or delivered alerts: what it did.
     PolicyRan(String),
     Outbox(Result<Box<crate::tui::outbox::OutboxData>, String>),
+    Disputes(Result<Box<crate::tui::disputes::DisputesData>, String>),
     /// The search index is ready: entries and milliseconds it took.
     SearchIndex {
         entries: usize,
@@ -302,6 +306,8 @@ pub struct WorkerState {
     pub search: Option<SearchIndex>,
     /// The newest queue request the UI sent (set by the dispatcher).
     pub latest_req: Option<Arc<AtomicU64>>,
+    /// The date views age things by (dispute SLA); `None`: today by the clock (UTC).
+    pub today: Option<chrono::NaiveDate>,
 }
 
 impl WorkerState {
@@ -311,6 +317,13 @@ impl WorkerState {
             latest_req: Some(latest),
             ..WorkerState::default()
         }
+    }
+
+    /// The date views age things by: the fixed one, else today by the clock (UTC, as
+    /// the stored times are).
+    pub fn today(&self) -> chrono::NaiveDate {
+        self.today
+            .unwrap_or_else(|| chrono::Utc::now().date_naive())
     }
 
     fn superseded(&self, req: u64) -> bool {
@@ -515,6 +528,10 @@ pub fn execute(store: &mut Store, env: &Env, state: &mut WorkerState, e: Effect)
     if e == Effect::LoadForecast {
         return Msg::Forecast(load_forecast(store).map(Box::new));
     }
+    if e == Effect::LoadDisputes {
+        let sla = env.config.workbench.dispute_sla_days;
+        return Msg::Disputes(super::disputes::load(store, state.today(), sla).map(Box::new));
+    }
     if e == Effect::BuildSearchIndex {
         // Never cancelled: searches that arrive meanwhile wait for it.
         return match SearchIndex::build(store, &|| false) {
@@ -591,6 +608,7 @@ fn run(store: &mut Store, env: &Env, e: Effect) -> anyhow::Result<Msg> {
             Msg::Error("the automation worker runs in the interactive workbench".into())
         }
         Effect::LoadOutbox => Msg::Outbox(super::outbox::load(store, 5000).map(Box::new)),
+        Effect::LoadDisputes => Msg::Error("disputes: loaded by the worker".into()),
         Effect::SyncNow => {
             Msg::SyncUnavailable("background sync runs in the interactive workbench".into())
         }

@@ -90,6 +90,10 @@ impl App {
                 self.view = View::Outbox;
                 Some(self.outbox_effect())
             }
+            Action::Back if rec && self.nav.record_from == View::Disputes => {
+                self.view = View::Disputes;
+                Some(self.disputes_effect())
+            }
             Action::Open | Action::NextPane | Action::PrevPane
                 if matches!(self.view, View::Queue | View::Signoff) =>
             {

@@ -10,6 +10,7 @@
 pub mod action;
 pub mod app;
 pub mod automation;
+pub mod disputes;
 pub mod effects;
 pub mod export;
 pub mod flow;

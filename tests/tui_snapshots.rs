@@ -432,8 +432,8 @@ fn build_money_cache(path: &Path) {
     .unwrap();
 }
 
-/// The money views (Disputes, and Payouts once there) at 80x24 and 120x40, as of a
-/// fixed day.
+/// The money views (Disputes, Payouts with the payees focused) at 80x24 and 120x40,
+/// as of a fixed day.
 #[test]
 fn money_views_at_80x24_and_120x40() {
     use tierdesk::cli::workbench::settle_with;
@@ -473,5 +473,12 @@ fn money_views_at_80x24_and_120x40() {
         assert_eq!(app.view, View::Disputes);
         assert!(screen.contains("overdue 9d"), "{screen}");
         insta::assert_snapshot!(format!("money_{w}x{h}_disputes"), screen);
+        let screen = press(&mut app, KeyCode::Char('6'));
+        assert_eq!(app.view, View::Payouts);
+        assert!(screen.contains("PR-2026-Q3-001"), "{screen}");
+        insta::assert_snapshot!(format!("money_{w}x{h}_payouts"), screen);
+        press(&mut app, KeyCode::Tab);
+        let screen = press(&mut app, KeyCode::Char('j'));
+        insta::assert_snapshot!(format!("money_{w}x{h}_payees"), screen);
     }
 }

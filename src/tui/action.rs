@@ -28,11 +28,14 @@ pub enum Action {
     RequestDocuments,
     Reject,
     Undo,
+    ApproveRun,
+    ReleaseHold,
     QueueView,
     SignoffView,
     ForecastView,
     PolicyView,
     OutboxView,
+    PayoutsView,
     DisputesView,
     Refresh,
     SyncNow,
@@ -70,7 +73,7 @@ impl Group {
 }
 
 impl Action {
-    pub const ALL: [Action; 40] = [
+    pub const ALL: [Action; 43] = [
         Action::Up,
         Action::Down,
         Action::PageUp,
@@ -90,6 +93,7 @@ impl Action {
         Action::ForecastView,
         Action::PolicyView,
         Action::OutboxView,
+        Action::PayoutsView,
         Action::DisputesView,
         Action::Search,
         Action::Filter,
@@ -106,6 +110,8 @@ impl Action {
         Action::RequestDocuments,
         Action::Reject,
         Action::Undo,
+        Action::ApproveRun,
+        Action::ReleaseHold,
         Action::Refresh,
         Action::SyncNow,
         Action::Help,
@@ -144,7 +150,10 @@ impl Action {
             Action::ForecastView => "forecast",
             Action::PolicyView => "policy",
             Action::OutboxView => "outbox",
+            Action::PayoutsView => "payouts",
             Action::DisputesView => "disputes",
+            Action::ApproveRun => "approve-run",
+            Action::ReleaseHold => "release-hold",
             Action::Refresh => "refresh",
             Action::SyncNow => "sync",
             Action::Help => "help",
@@ -193,6 +202,15 @@ impl Action {
             Action::OutboxView => {
                 "Show what waits for the PRM, what was pushed or refused, and open conflicts"
             }
+            Action::PayoutsView => {
+                "Show payout runs, the selected run's payees and reconciliation exceptions"
+            }
+            Action::ApproveRun => {
+                "Approve the selected payout run (a manager who did not prepare it; asks first)"
+            }
+            Action::ReleaseHold => {
+                "Release the selected payee's bank or tax holds in the run (asks first)"
+            }
             Action::DisputesView => {
                 "Show partner disputes, newest first, with their age and the review SLA"
             }
@@ -233,6 +251,7 @@ impl Action {
             | Action::ForecastView
             | Action::PolicyView
             | Action::OutboxView
+            | Action::PayoutsView
             | Action::DisputesView => Group::View,
             Action::Search
             | Action::Filter
@@ -248,7 +267,9 @@ impl Action {
             | Action::Escalate
             | Action::RequestDocuments
             | Action::Reject
-            | Action::Undo => Group::Decide,
+            | Action::Undo
+            | Action::ApproveRun
+            | Action::ReleaseHold => Group::Decide,
             Action::Refresh | Action::SyncNow | Action::Help | Action::Palette | Action::Quit => {
                 Group::App
             }
@@ -286,7 +307,10 @@ impl Action {
             Action::ForecastView => &["3"],
             Action::PolicyView => &["4"],
             Action::OutboxView => &["5"],
+            Action::PayoutsView => &["6"],
             Action::DisputesView => &["7"],
+            Action::ApproveRun => &["P"],
+            Action::ReleaseHold => &["R"],
             Action::Refresh => &["ctrl-r"],
             Action::SyncNow => &["S"],
             Action::Help => &["?", "f1"],

@@ -31,6 +31,7 @@ pub enum View {
     Forecast,
     Policy,
     Outbox,
+    Payouts,
     Disputes,
 }
 
@@ -261,6 +262,7 @@ pub struct App {
     pub policy: super::policy::PolicyState,
     pub outbox: super::outbox::OutboxState,
     pub disputes: super::disputes::DisputesState,
+    pub payouts: super::payouts::PayoutsState,
     pub detail: Option<Box<RecordDetail>>,
     /// The plan's recalculation for `detail_id` (Commission pane), when loaded.
     pub explain: Option<(String, Result<super::effects::ExplainView, String>)>,
@@ -315,6 +317,7 @@ impl App {
             policy: Default::default(),
             outbox: Default::default(),
             disputes: Default::default(),
+            payouts: Default::default(),
             detail: None,
             explain: None,
             detail_id: None,
@@ -496,7 +499,9 @@ impl App {
                     .unwrap_or_default()
             }
             View::Record => self.detail_id.clone().into_iter().collect(),
-            View::Forecast | View::Policy | View::Outbox | View::Disputes => vec![],
+            View::Forecast | View::Policy | View::Outbox | View::Payouts | View::Disputes => {
+                vec![]
+            }
             View::Queue => {
                 if !self.queue.marked.is_empty() {
                     return self.queue.marked.iter().cloned().collect();
@@ -581,6 +586,9 @@ impl App {
         if self.view == View::Disputes {
             fx.extend(self.disputes_effect());
         }
+        if self.view == View::Payouts {
+            fx.extend(self.payouts_effect());
+        }
         fx.push(self.reload_queue(Select::Keep));
         if self.view == View::Signoff {
             fx.push(Effect::LoadSignoff);
@@ -610,6 +618,9 @@ impl App {
             return fx;
         }
         if let Some(fx) = self.disputes_update(action) {
+            return fx;
+        }
+        if let Some(fx) = self.payouts_update(action) {
             return fx;
         }
         let page = self.page_rows() as isize;
@@ -715,6 +726,7 @@ impl App {
                     | View::Forecast
                     | View::Policy
                     | View::Outbox
+                    | View::Payouts
                     | View::Disputes => vec![],
                 }
             }
@@ -748,6 +760,12 @@ impl App {
                 self.view = View::Disputes;
                 self.disputes_effect()
             }
+            Action::PayoutsView => {
+                self.view = View::Payouts;
+                self.payouts_effect()
+            }
+            // Handled by `payouts_update` (in the Payouts view, or said where they work).
+            Action::ApproveRun | Action::ReleaseHold => vec![],
             Action::Refresh => {
                 // The user's reload also re-reads the search index (another process may
                 // have rescored); first, so a search reload uses the new one.
@@ -1062,6 +1080,8 @@ impl App {
             Msg::Policy(r) => self.on_policy(r),
             Msg::Outbox(r) => self.on_outbox(r),
             Msg::Disputes(r) => self.on_disputes(r),
+            Msg::Payouts(r) => self.on_payouts(r),
+            Msg::PayoutPayees(id, r) => self.on_payout_payees(id, r),
             Msg::PolicyRan(text) => {
                 let failed = text.starts_with("policy run failed");
                 self.info(if failed { Level::Error } else { Level::Info }, text);

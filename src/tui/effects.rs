@@ -113,6 +113,17 @@ pub enum Effect {
     LoadOutbox,
     /// The Disputes view, aged as of the worker's today.
     LoadDisputes,
+    /// The Payouts view: runs and reconciliation exceptions.
+    LoadPayouts,
+    /// One run's payees (masked accounts).
+    LoadPayoutPayees(String),
+    /// Approve a payout run through the payout core (four-eyes).
+    ApproveRun(String),
+    /// Release a payee's bank or tax holds in a run through the payout core.
+    ReleaseHold {
+        run_id: String,
+        partner_id: String,
+    },
 }
 
 impl Effect {
@@ -140,6 +151,10 @@ impl Effect {
             Effect::RunPolicy => "routing new flags",
             Effect::LoadOutbox => "loading the outbox",
             Effect::LoadDisputes => "loading the disputes",
+            Effect::LoadPayouts => "loading the payout runs",
+            Effect::LoadPayoutPayees(_) => "loading the run's payees",
+            Effect::ApproveRun(_) => "approving the payout run",
+            Effect::ReleaseHold { .. } => "releasing the holds",
             // Effects added by other views describe themselves generically.
             #[allow(unreachable_patterns)]
             _ => "working",
@@ -182,6 +197,8 @@ pub enum Msg {
     PolicyRan(String),
     Outbox(Result<Box<crate::tui::outbox::OutboxData>, String>),
     Disputes(Result<Box<crate::tui::disputes::DisputesData>, String>),
+    Payouts(Result<Box<crate::tui::payouts::PayoutsData>, String>),
+    PayoutPayees(String, Result<Vec<crate::tui::payouts::PayeeLine>, String>),
     /// The search index is ready: entries and milliseconds it took.
     SearchIndex {
         entries: usize,
@@ -609,6 +626,15 @@ fn run(store: &mut Store, env: &Env, e: Effect) -> anyhow::Result<Msg> {
         }
         Effect::LoadOutbox => Msg::Outbox(super::outbox::load(store, 5000).map(Box::new)),
         Effect::LoadDisputes => Msg::Error("disputes: loaded by the worker".into()),
+        Effect::LoadPayouts => Msg::Payouts(super::payouts::load(store).map(Box::new)),
+        Effect::LoadPayoutPayees(id) => {
+            let r = super::payouts::load_payees(store, &id);
+            Msg::PayoutPayees(id, r)
+        }
+        Effect::ApproveRun(id) => done(super::payouts::approve(store, env, &id)),
+        Effect::ReleaseHold { run_id, partner_id } => {
+            done(super::payouts::release(store, env, &run_id, &partner_id))
+        }
         Effect::SyncNow => {
             Msg::SyncUnavailable("background sync runs in the interactive workbench".into())
         }

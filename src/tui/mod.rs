@@ -18,6 +18,7 @@ pub mod guard;
 pub mod keymap;
 pub mod outbox;
 pub mod palette;
+pub mod payouts;
 pub mod policy;
 pub mod search;
 pub mod sync;

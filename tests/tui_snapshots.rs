@@ -432,8 +432,8 @@ fn build_money_cache(path: &Path) {
     .unwrap();
 }
 
-/// The money views (Disputes, Payouts with the payees focused) at 80x24 and 120x40,
-/// as of a fixed day.
+/// The money views (Disputes, Payouts with the payees focused, Ask and its answer) at
+/// 80x24 and 120x40, as of a fixed day.
 #[test]
 fn money_views_at_80x24_and_120x40() {
     use tierdesk::cli::workbench::settle_with;
@@ -480,5 +480,13 @@ fn money_views_at_80x24_and_120x40() {
         press(&mut app, KeyCode::Tab);
         let screen = press(&mut app, KeyCode::Char('j'));
         insta::assert_snapshot!(format!("money_{w}x{h}_payees"), screen);
+        // Ask from a disputed record: the prompt, then the answer with its citations.
+        press(&mut app, KeyCode::Char('7'));
+        press(&mut app, KeyCode::Char('j'));
+        press(&mut app, KeyCode::Enter);
+        let screen = press(&mut app, KeyCode::Char('A'));
+        insta::assert_snapshot!(format!("money_{w}x{h}_ask"), screen);
+        let screen = press(&mut app, KeyCode::Enter);
+        insta::assert_snapshot!(format!("money_{w}x{h}_answer"), screen);
     }
 }

@@ -3,7 +3,8 @@
 //! its payees with accounts masked to the last four (no full number in any frame),
 //! approval is four-eyes through the payout core (the preparer is refused with the
 //! core's message, another manager approves); a dispute opened through the dispute core
-//! shows in the Disputes view and turns overdue once today is past the SLA.
+//! shows in the Disputes view and turns overdue once today is past the SLA; a question
+//! asked from the disputed record (`A`) is answered with its citations on screen.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -336,6 +337,43 @@ fn a_dispute_shows_with_its_state_and_turns_overdue_past_the_sla() {
     assert_eq!(b.app.view, View::Record);
     assert_eq!(b.app.detail_id.as_deref(), Some(tx.transaction_id.as_str()));
     assert!(b.screen().contains(&tx.transaction_id));
+
+    // Ask from the record: prefilled with its transaction, scoped to its partner.
+    b.key(KeyCode::Char('A'));
+    let Some(Modal::Ask(p)) = &b.app.modal else {
+        panic!("no ask prompt")
+    };
+    assert_eq!(p.partner.as_deref(), Some(tx.partner_id.as_str()));
+    assert!(p.text().contains(&tx.transaction_id), "{}", p.text());
+    let screen = b.screen();
+    assert!(
+        screen.contains(&format!("as partner {}", tx.partner_id)),
+        "{screen}"
+    );
+    b.key(KeyCode::Enter);
+    let Some(Modal::Answer(a)) = &b.app.modal else {
+        panic!("no answer: {:?}", b.app.message)
+    };
+    let cited: Vec<&String> = a.answer.answer.iter().flat_map(|s| &s.citations).collect();
+    assert!(
+        !cited.is_empty(),
+        "an answer without citations: {:?}",
+        a.answer
+    );
+    let screen = b.screen();
+    assert!(screen.contains(cited[0].as_str()), "{screen}");
+    let first = &a.answer.answer[0].text;
+    assert!(
+        screen.contains(&first[..first.len().min(30)]),
+        "{first} not on screen: {screen}"
+    );
+    // A second question reuses the loaded program; Esc closes the answer.
+    b.key(KeyCode::Esc);
+    assert!(b.app.modal.is_none());
+    b.key(KeyCode::Char('A'));
+    b.key(KeyCode::Enter);
+    assert!(matches!(b.app.modal, Some(Modal::Answer(_))));
+    b.key(KeyCode::Esc);
     b.key(KeyCode::Esc);
     assert_eq!(b.app.view, View::Disputes);
 }

@@ -48,6 +48,7 @@ pub enum Action {
     CopyId,
     ExportView,
     JumpLinked,
+    Ask,
 }
 
 /// Where an action is offered (for grouping in the help overlay).
@@ -73,7 +74,7 @@ impl Group {
 }
 
 impl Action {
-    pub const ALL: [Action; 43] = [
+    pub const ALL: [Action; 44] = [
         Action::Up,
         Action::Down,
         Action::PageUp,
@@ -103,6 +104,7 @@ impl Action {
         Action::SelectAll,
         Action::CopyId,
         Action::ExportView,
+        Action::Ask,
         Action::Approve,
         Action::Override,
         Action::Dismiss,
@@ -165,6 +167,7 @@ impl Action {
             Action::CopyId => "copy_id",
             Action::JumpLinked => "linked",
             Action::ExportView => "export_view",
+            Action::Ask => "ask",
         }
     }
 
@@ -227,6 +230,9 @@ impl Action {
                 "Jump to a linked record (a duplicate's original, split siblings, a refund's sale); again cycles back"
             }
             Action::ExportView => "Export the queue as filtered and sorted now to a CSV file",
+            Action::Ask => {
+                "Ask the records a question (answers cite them; in a record: about it, as its partner)"
+            }
         }
     }
 
@@ -260,7 +266,8 @@ impl Action {
             | Action::ToggleSelect
             | Action::SelectAll
             | Action::CopyId
-            | Action::ExportView => Group::Find,
+            | Action::ExportView
+            | Action::Ask => Group::Find,
             Action::Approve
             | Action::Override
             | Action::Dismiss
@@ -322,6 +329,7 @@ impl Action {
             Action::CopyId => &["y"],
             Action::JumpLinked => &["L"],
             Action::ExportView => &["E"],
+            Action::Ask => &["A"],
         }
     }
 

@@ -199,6 +199,10 @@ pub enum Modal {
     Form(Box<DecisionForm>),
     /// A question before a bulk action, a sign-off, a bulk undo or a far-off override.
     Confirm(Box<super::flow::Confirm>),
+    /// The one-line question of `ask`.
+    Ask(Box<super::ask::AskPrompt>),
+    /// An answer with its citations (scrolls; Esc closes).
+    Answer(Box<super::ask::AnswerView>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -915,6 +919,7 @@ impl App {
                 self.open_form(FormKind::Reject)
             }
             // Handled in `flow_update` (record navigation, copy, export).
+            Action::Ask => self.open_ask(),
             Action::NextRecord
             | Action::PrevRecord
             | Action::NextUnreviewed
@@ -1080,6 +1085,11 @@ impl App {
             Msg::Policy(r) => self.on_policy(r),
             Msg::Outbox(r) => self.on_outbox(r),
             Msg::Disputes(r) => self.on_disputes(r),
+            Msg::Answer {
+                question,
+                partner,
+                result,
+            } => self.on_answer(question, partner, result),
             Msg::Payouts(r) => self.on_payouts(r),
             Msg::PayoutPayees(id, r) => self.on_payout_payees(id, r),
             Msg::PolicyRan(text) => {
@@ -1257,6 +1267,8 @@ impl App {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         match modal {
             Modal::Confirm(c) => self.confirm_key(c, key),
+            Modal::Ask(p) => self.ask_key(p, key),
+            Modal::Answer(a) => self.answer_key(a, key),
             Modal::Help { scroll } => {
                 let scroll = match key.code {
                     KeyCode::Down | KeyCode::Char('j') => scroll.saturating_add(1),

@@ -124,6 +124,11 @@ pub enum Effect {
         run_id: String,
         partner_id: String,
     },
+    /// Answer a question from the records, as `partner` when given.
+    Ask {
+        question: String,
+        partner: Option<String>,
+    },
 }
 
 impl Effect {
@@ -155,6 +160,7 @@ impl Effect {
             Effect::LoadPayoutPayees(_) => "loading the run's payees",
             Effect::ApproveRun(_) => "approving the payout run",
             Effect::ReleaseHold { .. } => "releasing the holds",
+            Effect::Ask { .. } => "answering",
             // Effects added by other views describe themselves generically.
             #[allow(unreachable_patterns)]
             _ => "working",
@@ -199,6 +205,12 @@ pub enum Msg {
     Disputes(Result<Box<crate::tui::disputes::DisputesData>, String>),
     Payouts(Result<Box<crate::tui::payouts::PayoutsData>, String>),
     PayoutPayees(String, Result<Vec<crate::tui::payouts::PayeeLine>, String>),
+    /// The answer to an `ask` question.
+    Answer {
+        question: String,
+        partner: Option<String>,
+        result: Result<Box<crate::answer::Answer>, String>,
+    },
     /// The search index is ready: entries and milliseconds it took.
     SearchIndex {
         entries: usize,
@@ -325,6 +337,8 @@ pub struct WorkerState {
     pub latest_req: Option<Arc<AtomicU64>>,
     /// The date views age things by (dispute SLA); `None`: today by the clock (UTC).
     pub today: Option<chrono::NaiveDate>,
+    /// The program and facts `ask` answers from, kept between questions.
+    ask: Option<super::ask::AskCache>,
 }
 
 impl WorkerState {
@@ -545,6 +559,14 @@ pub fn execute(store: &mut Store, env: &Env, state: &mut WorkerState, e: Effect)
     if e == Effect::LoadForecast {
         return Msg::Forecast(load_forecast(store).map(Box::new));
     }
+    if let Effect::Ask { question, partner } = &e {
+        let result = super::ask::answer(store, &mut state.ask, question, partner.as_deref());
+        return Msg::Answer {
+            question: question.clone(),
+            partner: partner.clone(),
+            result: result.map(Box::new),
+        };
+    }
     if e == Effect::LoadDisputes {
         let sla = env.config.workbench.dispute_sla_days;
         return Msg::Disputes(super::disputes::load(store, state.today(), sla).map(Box::new));
@@ -564,10 +586,16 @@ pub fn execute(store: &mut Store, env: &Env, state: &mut WorkerState, e: Effect)
             Err(err) => Msg::Error(format!("search index: {err}")),
         };
     }
-    match run(store, env, e) {
+    let msg = match run(store, env, e) {
         Ok(m) => m,
         Err(err) => Msg::Error(format!("{err:#}")),
+    };
+    // This connection wrote (the data version only moves for other connections'
+    // writes): answers are read afresh.
+    if matches!(msg, Msg::Done { .. }) {
+        state.ask = None;
     }
+    msg
 }
 
 fn run(store: &mut Store, env: &Env, e: Effect) -> anyhow::Result<Msg> {
@@ -626,6 +654,7 @@ fn run(store: &mut Store, env: &Env, e: Effect) -> anyhow::Result<Msg> {
         }
         Effect::LoadOutbox => Msg::Outbox(super::outbox::load(store, 5000).map(Box::new)),
         Effect::LoadDisputes => Msg::Error("disputes: loaded by the worker".into()),
+        Effect::Ask { .. } => Msg::Error("ask: answered by the worker".into()),
         Effect::LoadPayouts => Msg::Payouts(super::payouts::load(store).map(Box::new)),
         Effect::LoadPayoutPayees(id) => {
             let r = super::payouts::load_payees(store, &id);

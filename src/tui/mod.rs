@@ -9,6 +9,7 @@
 
 pub mod action;
 pub mod app;
+pub mod ask;
 pub mod automation;
 pub mod disputes;
 pub mod effects;

@@ -478,7 +478,12 @@ fn money_views_at_80x24_and_120x40() {
         assert!(screen.contains("PR-2026-Q3-001"), "{screen}");
         insta::assert_snapshot!(format!("money_{w}x{h}_payouts"), screen);
         press(&mut app, KeyCode::Tab);
+        for _ in 0..4 {
+            press(&mut app, KeyCode::Char('j'));
+        }
+        // The sixth payee is held: its holds in full on the last line.
         let screen = press(&mut app, KeyCode::Char('j'));
+        assert!(screen.contains("D0006: bank_changed_recently"), "{screen}");
         insta::assert_snapshot!(format!("money_{w}x{h}_payees"), screen);
         // Ask from a disputed record: the prompt, then the answer with its citations.
         press(&mut app, KeyCode::Char('7'));

@@ -377,3 +377,35 @@ fn a_dispute_shows_with_its_state_and_turns_overdue_past_the_sla() {
     b.key(KeyCode::Esc);
     assert_eq!(b.app.view, View::Disputes);
 }
+
+#[test]
+fn reconciliation_exceptions_list_only_entries_that_need_a_person() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, run_id) = cache(dir.path());
+    let s = Store::open(&db).unwrap();
+    s.execute_fixture_sql(&format!(
+        "INSERT INTO bank_files VALUES ('abc', 'stmt-2026-10-05.xml', 'camt053', '2026-10-05T10:00:00Z');
+         INSERT INTO bank_entries VALUES ('abc', 1, 'matched', '[\"{run_id}/D0001\"]', NULL, '201799.06', 'USD');
+         INSERT INTO bank_entries VALUES ('abc', 2, 'unmatched', '[]', NULL, '77.10', 'USD');
+         INSERT INTO bank_entries VALUES ('abc', 3, 'amount', '[\"{run_id}/D0002\"]', NULL, '28000.00', 'USD');
+         INSERT INTO bank_entries VALUES ('abc', 4, 'returned', '[\"{run_id}/D0003\"]', 'R03', '57988.45', 'USD');"
+    ))
+    .unwrap();
+    let ex = s.bank_exceptions(10).unwrap();
+    let classes: Vec<(&str, i64)> = ex.iter().map(|e| (e.class.as_str(), e.entry)).collect();
+    assert_eq!(classes, vec![("unmatched", 2), ("amount", 3)]);
+    let mut b = Bench::new(&db, "max", Role::Manager, None);
+    b.key(KeyCode::Char('6'));
+    let screen = b.screen();
+    assert!(screen.contains("Reconciliation exceptions · 2"), "{screen}");
+    assert!(screen.contains("stmt-2026-10-05.xml #2"), "{screen}");
+    assert!(screen.contains(&format!("{run_id}/D0002")), "{screen}");
+    assert!(!screen.contains("#4"), "{screen}");
+    // Tab twice focuses the exceptions; j moves within them.
+    b.key(KeyCode::Tab);
+    b.key(KeyCode::Tab);
+    b.key(KeyCode::Char('j'));
+    assert_eq!(b.app.payouts.exc_sel, 1);
+    b.key(KeyCode::Char('j'));
+    assert_eq!(b.app.payouts.exc_sel, 1);
+}

@@ -307,8 +307,8 @@ impl App {
             }
             Action::Back => self.view = View::Queue,
             Action::Refresh => {
+                // The runs' answer reloads the selected run's payees too.
                 let mut fx = self.payouts_effect();
-                fx.extend(self.payees_effect(true));
                 fx.extend([Effect::LoadStatus, Effect::LoadCounters]);
                 return Some(fx);
             }

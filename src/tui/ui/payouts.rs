@@ -176,8 +176,22 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
 
     // Payees of the selected run.
     let w = payees_a.width.saturating_sub(2) as usize;
-    let h = payees_a.height.saturating_sub(3) as usize;
     let focused = st.pane == PayoutPane::Payees;
+    // With the payees focused, the last line holds the selected payee's holds in full.
+    let detail = st
+        .selected_payee()
+        .filter(|p| focused && !p.holds.is_empty())
+        .map(|p| {
+            let holds: Vec<String> = p
+                .holds
+                .iter()
+                .map(|h| format!("{}: {}", h.code, h.reason))
+                .collect();
+            format!("{}: {}", p.partner_id, holds.join("; "))
+        });
+    let h = payees_a
+        .height
+        .saturating_sub(3 + u16::from(detail.is_some())) as usize;
     let heads: Vec<String> = ["payee", "account", "amount", "status", "bank", "holds"]
         .iter()
         .map(|s| s.to_string())
@@ -210,6 +224,12 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                 ));
             }
         }
+    }
+    if let Some(d) = detail {
+        while lines.len() < h + 1 {
+            lines.push(Line::raw(""));
+        }
+        lines.push(Line::styled(fit(&d, w), t.warning));
     }
     f.render_widget(
         Paragraph::new(lines).block(pane_block(app, fit(&title, w), focused)),

@@ -58,6 +58,13 @@ pub(crate) fn answer(
     let s = |e: anyhow::Error| format!("{e:#}");
     let version = store.data_version().map_err(|e| e.to_string())?;
     if cache.as_ref().is_none_or(|c| c.version != version) {
+        // The whole program is loaded: on very large caches the CLI is the place.
+        let n = store.transaction_rowid_max().map_err(|e| e.to_string())?;
+        if n > super::effects::EXPLAIN_MAX_TRANSACTIONS {
+            return Err(format!(
+                "this cache has {n} transactions: run `tierdesk ask \"…\"` for answers"
+            ));
+        }
         *cache = Some(AskCache {
             loaded: crate::cli::statement::load(store).map_err(s)?,
             facts: crate::cli::ask::facts(store).map_err(s)?,

@@ -289,6 +289,8 @@ mod tests {
         a.update(Action::Down);
         a.update(Action::Down);
         assert_eq!(a.disputes.selected().unwrap().dispute_id, "D1");
+        // y copies the disputed transaction's id.
+        assert_eq!(a.update(Action::CopyId), vec![Effect::Copy("T1".into())]);
         let fx = a.update(Action::Open);
         assert_eq!(fx, vec![Effect::LoadDetail("T1".into())]);
         assert_eq!(a.view, View::Record);

@@ -108,6 +108,7 @@ impl App {
                         .get(self.signoff.sel)
                         .map(|r| r.transaction_id.clone()),
                     View::Record => self.detail_id.clone(),
+                    View::Disputes => self.disputes.selected().map(|l| l.transaction_id.clone()),
                     _ => self.queue.current().map(|r| r.transaction_id.clone()),
                 };
                 Some(match id {

@@ -124,11 +124,17 @@ impl Default for JournalConfig {
 pub struct WorkbenchConfig {
     /// After a decision on one record, move to the next one (default on).
     pub auto_advance: bool,
+    /// Days a dispute may stay with the reviewers before the Disputes view marks it
+    /// overdue (default 10).
+    pub dispute_sla_days: u32,
 }
 
 impl Default for WorkbenchConfig {
     fn default() -> Self {
-        WorkbenchConfig { auto_advance: true }
+        WorkbenchConfig {
+            auto_advance: true,
+            dispute_sla_days: 10,
+        }
     }
 }
 

@@ -363,3 +363,135 @@ fn help_and_readme_list_every_action() {
         );
     }
 }
+
+/// The v2 sample with a payout run prepared by `mia` and three disputes opened at fixed
+/// times (one long open, one recent, one withdrawn).
+fn build_money_cache(path: &Path) {
+    use tierdesk::workflow::{Actor, Policy};
+    let mut s = Store::open(path).unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sample-program-v2");
+    tierdesk::import::import_dir(&mut s, &dir, &mut |_| {}).unwrap();
+    let mia = Actor::new("mia", Role::Manager);
+    let run_date = chrono::NaiveDate::from_ymd_opt(2026, 9, 30).unwrap();
+    tierdesk::payout::prepare(
+        &mut s,
+        &mia,
+        "2026-Q3",
+        run_date,
+        30,
+        "2026-10-02T09:00:00Z",
+    )
+    .unwrap();
+    let ana = Actor::new("ana", Role::Analyst);
+    let mut ids = Vec::new();
+    for (tx, partner, reason, claimed) in [
+        ("T00000001", "R00101", "incorrect_amount", "1250.00"),
+        ("T00000002", "R00095", "missing_credit", "310.55"),
+        ("T00000003", "", "wrong_tier", "99.00"),
+    ] {
+        let partner = if partner.is_empty() {
+            s.wf()
+                .get_transaction(tx)
+                .unwrap()
+                .unwrap()
+                .partner_id
+                .clone()
+        } else {
+            partner.to_string()
+        };
+        let id = tierdesk::dispute::open(
+            &mut s,
+            &ana,
+            tierdesk::dispute::NewDispute {
+                partner_id: partner,
+                transaction_id: tx.into(),
+                reason_code: reason.into(),
+                claimed: claimed.parse().unwrap(),
+                note: "partner says the line is short".into(),
+            },
+        )
+        .unwrap();
+        ids.push(id);
+    }
+    tierdesk::dispute::move_to(
+        &mut s,
+        &Policy::from_config(&Config::default()),
+        &ana,
+        &ids[2],
+        tierdesk::dispute::State::Withdrawn,
+        None,
+        "partner withdrew it",
+    )
+    .unwrap();
+    s.execute_fixture_sql(&format!(
+        "UPDATE disputes SET opened_at = '2026-10-01T09:00:00Z' WHERE dispute_id = '{}';
+         UPDATE disputes SET opened_at = '2026-10-15T09:00:00Z' WHERE dispute_id = '{}';
+         UPDATE disputes SET opened_at = '2026-09-20T09:00:00Z' WHERE dispute_id = '{}';",
+        ids[0], ids[1], ids[2]
+    ))
+    .unwrap();
+}
+
+/// The money views (Disputes, Payouts with the payees focused, Ask and its answer) at
+/// 80x24 and 120x40, as of a fixed day.
+#[test]
+fn money_views_at_80x24_and_120x40() {
+    use tierdesk::cli::workbench::settle_with;
+    use tierdesk::tui::effects::WorkerState;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cache.db");
+    build_money_cache(&db);
+    for (w, h) in [(80u16, 24u16), (120, 40)] {
+        let keymap = Keymap::new(&BTreeMap::new()).unwrap();
+        let mut app = App::new(
+            "max".into(),
+            Role::Manager,
+            Config::default(),
+            Theme::load("dark", None).unwrap(),
+            keymap,
+        );
+        app.size.set((w, h));
+        let env = Env {
+            user: "max".into(),
+            role: Role::Manager,
+            config: Config::default(),
+        };
+        let mut store = Store::open(&db).unwrap();
+        let mut state = WorkerState::default();
+        state.today = chrono::NaiveDate::from_ymd_opt(2026, 10, 20);
+        let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+        let fx = app.start();
+        settle_with(&mut app, &mut store, &env, &mut state, fx);
+        let mut press = |app: &mut App, c: KeyCode| {
+            let fx = app.on_key(KeyEvent::new(c, KeyModifiers::NONE));
+            settle_with(app, &mut store, &env, &mut state, fx);
+            term.draw(|f| tierdesk::tui::ui::draw(f, app)).unwrap();
+            term.draw(|f| tierdesk::tui::ui::draw(f, app)).unwrap();
+            render(term.backend().buffer())
+        };
+        let screen = press(&mut app, KeyCode::Char('7'));
+        assert_eq!(app.view, View::Disputes);
+        assert!(screen.contains("overdue 9d"), "{screen}");
+        insta::assert_snapshot!(format!("money_{w}x{h}_disputes"), screen);
+        let screen = press(&mut app, KeyCode::Char('6'));
+        assert_eq!(app.view, View::Payouts);
+        assert!(screen.contains("PR-2026-Q3-001"), "{screen}");
+        insta::assert_snapshot!(format!("money_{w}x{h}_payouts"), screen);
+        press(&mut app, KeyCode::Tab);
+        for _ in 0..4 {
+            press(&mut app, KeyCode::Char('j'));
+        }
+        // The sixth payee is held: its holds in full on the last line.
+        let screen = press(&mut app, KeyCode::Char('j'));
+        assert!(screen.contains("D0006: bank_changed_recently"), "{screen}");
+        insta::assert_snapshot!(format!("money_{w}x{h}_payees"), screen);
+        // Ask from a disputed record: the prompt, then the answer with its citations.
+        press(&mut app, KeyCode::Char('7'));
+        press(&mut app, KeyCode::Char('j'));
+        press(&mut app, KeyCode::Enter);
+        let screen = press(&mut app, KeyCode::Char('A'));
+        insta::assert_snapshot!(format!("money_{w}x{h}_ask"), screen);
+        let screen = press(&mut app, KeyCode::Enter);
+        insta::assert_snapshot!(format!("money_{w}x{h}_answer"), screen);
+    }
+}

@@ -65,6 +65,17 @@ impl State {
         }
     }
 
+    /// Whether the partner has the reviewers' answer: approved, partially approved,
+    /// denied, withdrawn or closed (the review SLA stops). Only `closed` is final in the
+    /// state machine: a denied dispute may still be escalated, and is then open again.
+    pub fn is_answered(&self) -> bool {
+        use State::*;
+        matches!(
+            self,
+            Approved | PartiallyApproved | Denied | Withdrawn | Closed
+        )
+    }
+
     /// The states a dispute may move to from this one.
     pub fn next(&self) -> &'static [State] {
         use State::*;

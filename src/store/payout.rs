@@ -322,6 +322,160 @@ impl Store {
     pub fn payout_run_payees(&self, run_id: &str) -> Result<Vec<RunPayeeRow>> {
         self.wf().payout_run_payees(run_id)
     }
+
+    /// Every run, newest first, with its payee count and the total of its payable
+    /// payees (summed exactly, in Rust: amounts are decimal text).
+    pub fn payout_runs(&self) -> Result<Vec<(RunRow, RunTotals)>> {
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {RUN_COLS} FROM payout_runs ORDER BY prepared_at DESC, run_id DESC"
+        ))?;
+        let rows = st.query_map([], run_cols)?;
+        let mut runs = Vec::new();
+        for r in rows {
+            runs.push(run_row(r?)?);
+        }
+        let mut totals: BTreeMap<String, RunTotals> = BTreeMap::new();
+        let mut st = self
+            .conn
+            .prepare("SELECT run_id, status, amount FROM payout_payees")?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (run, status, amount) = row?;
+            let t = totals.entry(run).or_default();
+            t.payees += 1;
+            match status.as_str() {
+                "payable" => {
+                    t.payable += 1;
+                    t.payable_total += dec("payout_payees.amount", &amount)?;
+                }
+                "held" => t.held += 1,
+                _ => {}
+            }
+        }
+        Ok(runs
+            .into_iter()
+            .map(|r| {
+                let t = totals.remove(&r.run_id).unwrap_or_default();
+                (r, t)
+            })
+            .collect())
+    }
+
+    /// Bank statement entries that did not match an exported payment cleanly (class
+    /// amount, date, ambiguous or unmatched), newest file first, at most `limit`.
+    pub fn bank_exceptions(&self, limit: usize) -> Result<Vec<BankException>> {
+        let mut st = self.conn.prepare(
+            "SELECT f.name, e.entry, e.class, e.lines, e.code, e.amount, e.currency
+             FROM bank_entries e JOIN bank_files f ON f.sha256 = e.file_sha256
+             WHERE e.class NOT IN ('matched', 'returned')
+             ORDER BY f.imported_at DESC, f.name, e.entry LIMIT ?1",
+        )?;
+        let rows = st.query_map([limit as i64], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (file, entry, class, lines, code, amount, currency) = row?;
+            out.push(BankException {
+                lines: serde_json::from_str(&lines)
+                    .map_err(|_| corrupt("bank_entries.lines", &lines))?,
+                file,
+                entry,
+                class,
+                code,
+                amount,
+                currency,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// A run's payee count and what it pays.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunTotals {
+    pub payees: usize,
+    pub payable: usize,
+    pub held: usize,
+    pub payable_total: Decimal,
+}
+
+/// A bank statement entry that needs a person (see [`Store::bank_exceptions`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BankException {
+    pub file: String,
+    pub entry: i64,
+    /// amount | date | ambiguous | unmatched
+    pub class: String,
+    /// The payments it names, as `RUN/PARTNER`.
+    pub lines: Vec<String>,
+    pub code: Option<String>,
+    pub amount: String,
+    pub currency: String,
+}
+
+const RUN_COLS: &str = "run_id, period, run_date, currency, state, prepared_by, prepared_at,
+                        approved_by, approved_at, rail, exported_at";
+
+type RunCols = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+fn run_cols(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunCols> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+    ))
+}
+
+fn run_row(r: RunCols) -> Result<RunRow> {
+    Ok(RunRow {
+        run_date: NaiveDate::parse_from_str(&r.2, "%Y-%m-%d")
+            .map_err(|_| corrupt("payout_runs.run_date", &r.2))?,
+        run_id: r.0,
+        period: r.1,
+        currency: r.3,
+        state: r.4,
+        prepared_by: r.5,
+        prepared_at: r.6,
+        approved_by: r.7,
+        approved_at: r.8,
+        rail: r.9,
+        exported_at: r.10,
+    })
 }
 
 impl WfDb<'_> {
@@ -376,42 +530,12 @@ impl WfDb<'_> {
         let row = self
             .conn
             .query_row(
-                "SELECT run_id, period, run_date, currency, state, prepared_by, prepared_at,
-                        approved_by, approved_at, rail, exported_at
-                 FROM payout_runs WHERE run_id = ?1",
+                &format!("SELECT {RUN_COLS} FROM payout_runs WHERE run_id = ?1"),
                 [run_id],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, String>(5)?,
-                        r.get::<_, String>(6)?,
-                        r.get::<_, Option<String>>(7)?,
-                        r.get::<_, Option<String>>(8)?,
-                        r.get::<_, Option<String>>(9)?,
-                        r.get::<_, Option<String>>(10)?,
-                    ))
-                },
+                run_cols,
             )
             .optional()?;
-        let Some(r) = row else { return Ok(None) };
-        Ok(Some(RunRow {
-            run_date: NaiveDate::parse_from_str(&r.2, "%Y-%m-%d")
-                .map_err(|_| corrupt("payout_runs.run_date", &r.2))?,
-            run_id: r.0,
-            period: r.1,
-            currency: r.3,
-            state: r.4,
-            prepared_by: r.5,
-            prepared_at: r.6,
-            approved_by: r.7,
-            approved_at: r.8,
-            rail: r.9,
-            exported_at: r.10,
-        }))
+        row.map(run_row).transpose()
     }
 
     pub fn payout_run_payees(&self, run_id: &str) -> Result<Vec<RunPayeeRow>> {

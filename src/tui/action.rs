@@ -28,11 +28,15 @@ pub enum Action {
     RequestDocuments,
     Reject,
     Undo,
+    ApproveRun,
+    ReleaseHold,
     QueueView,
     SignoffView,
     ForecastView,
     PolicyView,
     OutboxView,
+    PayoutsView,
+    DisputesView,
     Refresh,
     SyncNow,
     Help,
@@ -44,6 +48,7 @@ pub enum Action {
     CopyId,
     ExportView,
     JumpLinked,
+    Ask,
 }
 
 /// Where an action is offered (for grouping in the help overlay).
@@ -69,7 +74,7 @@ impl Group {
 }
 
 impl Action {
-    pub const ALL: [Action; 39] = [
+    pub const ALL: [Action; 44] = [
         Action::Up,
         Action::Down,
         Action::PageUp,
@@ -89,6 +94,8 @@ impl Action {
         Action::ForecastView,
         Action::PolicyView,
         Action::OutboxView,
+        Action::PayoutsView,
+        Action::DisputesView,
         Action::Search,
         Action::Filter,
         Action::ClearFilter,
@@ -97,6 +104,7 @@ impl Action {
         Action::SelectAll,
         Action::CopyId,
         Action::ExportView,
+        Action::Ask,
         Action::Approve,
         Action::Override,
         Action::Dismiss,
@@ -104,6 +112,8 @@ impl Action {
         Action::RequestDocuments,
         Action::Reject,
         Action::Undo,
+        Action::ApproveRun,
+        Action::ReleaseHold,
         Action::Refresh,
         Action::SyncNow,
         Action::Help,
@@ -142,6 +152,10 @@ impl Action {
             Action::ForecastView => "forecast",
             Action::PolicyView => "policy",
             Action::OutboxView => "outbox",
+            Action::PayoutsView => "payouts",
+            Action::DisputesView => "disputes",
+            Action::ApproveRun => "approve-run",
+            Action::ReleaseHold => "release-hold",
             Action::Refresh => "refresh",
             Action::SyncNow => "sync",
             Action::Help => "help",
@@ -153,6 +167,7 @@ impl Action {
             Action::CopyId => "copy_id",
             Action::JumpLinked => "linked",
             Action::ExportView => "export_view",
+            Action::Ask => "ask",
         }
     }
 
@@ -190,6 +205,18 @@ impl Action {
             Action::OutboxView => {
                 "Show what waits for the PRM, what was pushed or refused, and open conflicts"
             }
+            Action::PayoutsView => {
+                "Show payout runs, the selected run's payees and reconciliation exceptions"
+            }
+            Action::ApproveRun => {
+                "Approve the selected payout run (a manager who did not prepare it; asks first)"
+            }
+            Action::ReleaseHold => {
+                "Release the selected payee's bank or tax holds in the run (asks first)"
+            }
+            Action::DisputesView => {
+                "Show partner disputes, newest first, with their age and the review SLA"
+            }
             Action::Refresh => "Reload the queue, counts and sync status",
             Action::SyncNow => "Sync with the PRM now (push decisions, pull changes)",
             Action::Help => "Show this help",
@@ -203,6 +230,9 @@ impl Action {
                 "Jump to a linked record (a duplicate's original, split siblings, a refund's sale); again cycles back"
             }
             Action::ExportView => "Export the queue as filtered and sorted now to a CSV file",
+            Action::Ask => {
+                "Ask the records a question (answers cite them; in a record: about it, as its partner)"
+            }
         }
     }
 
@@ -226,7 +256,9 @@ impl Action {
             | Action::SignoffView
             | Action::ForecastView
             | Action::PolicyView
-            | Action::OutboxView => Group::View,
+            | Action::OutboxView
+            | Action::PayoutsView
+            | Action::DisputesView => Group::View,
             Action::Search
             | Action::Filter
             | Action::ClearFilter
@@ -234,14 +266,17 @@ impl Action {
             | Action::ToggleSelect
             | Action::SelectAll
             | Action::CopyId
-            | Action::ExportView => Group::Find,
+            | Action::ExportView
+            | Action::Ask => Group::Find,
             Action::Approve
             | Action::Override
             | Action::Dismiss
             | Action::Escalate
             | Action::RequestDocuments
             | Action::Reject
-            | Action::Undo => Group::Decide,
+            | Action::Undo
+            | Action::ApproveRun
+            | Action::ReleaseHold => Group::Decide,
             Action::Refresh | Action::SyncNow | Action::Help | Action::Palette | Action::Quit => {
                 Group::App
             }
@@ -279,6 +314,10 @@ impl Action {
             Action::ForecastView => &["3"],
             Action::PolicyView => &["4"],
             Action::OutboxView => &["5"],
+            Action::PayoutsView => &["6"],
+            Action::DisputesView => &["7"],
+            Action::ApproveRun => &["P"],
+            Action::ReleaseHold => &["R"],
             Action::Refresh => &["ctrl-r"],
             Action::SyncNow => &["S"],
             Action::Help => &["?", "f1"],
@@ -290,6 +329,7 @@ impl Action {
             Action::CopyId => &["y"],
             Action::JumpLinked => &["L"],
             Action::ExportView => &["E"],
+            Action::Ask => &["A"],
         }
     }
 

@@ -31,6 +31,8 @@ pub enum View {
     Forecast,
     Policy,
     Outbox,
+    Payouts,
+    Disputes,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,6 +199,10 @@ pub enum Modal {
     Form(Box<DecisionForm>),
     /// A question before a bulk action, a sign-off, a bulk undo or a far-off override.
     Confirm(Box<super::flow::Confirm>),
+    /// The one-line question of `ask`.
+    Ask(Box<super::ask::AskPrompt>),
+    /// An answer with its citations (scrolls; Esc closes).
+    Answer(Box<super::ask::AnswerView>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -259,6 +265,8 @@ pub struct App {
     pub forecast: ForecastState,
     pub policy: super::policy::PolicyState,
     pub outbox: super::outbox::OutboxState,
+    pub disputes: super::disputes::DisputesState,
+    pub payouts: super::payouts::PayoutsState,
     pub detail: Option<Box<RecordDetail>>,
     /// The plan's recalculation for `detail_id` (Commission pane), when loaded.
     pub explain: Option<(String, Result<super::effects::ExplainView, String>)>,
@@ -312,6 +320,8 @@ impl App {
             forecast: ForecastState::default(),
             policy: Default::default(),
             outbox: Default::default(),
+            disputes: Default::default(),
+            payouts: Default::default(),
             detail: None,
             explain: None,
             detail_id: None,
@@ -493,7 +503,9 @@ impl App {
                     .unwrap_or_default()
             }
             View::Record => self.detail_id.clone().into_iter().collect(),
-            View::Forecast | View::Policy | View::Outbox => vec![],
+            View::Forecast | View::Policy | View::Outbox | View::Payouts | View::Disputes => {
+                vec![]
+            }
             View::Queue => {
                 if !self.queue.marked.is_empty() {
                     return self.queue.marked.iter().cloned().collect();
@@ -575,6 +587,12 @@ impl App {
         if self.view == View::Outbox {
             fx.extend(self.outbox_effect());
         }
+        if self.view == View::Disputes {
+            fx.extend(self.disputes_effect());
+        }
+        if self.view == View::Payouts {
+            fx.extend(self.payouts_effect());
+        }
         fx.push(self.reload_queue(Select::Keep));
         if self.view == View::Signoff {
             fx.push(Effect::LoadSignoff);
@@ -601,6 +619,12 @@ impl App {
             return fx;
         }
         if let Some(fx) = self.outbox_update(action) {
+            return fx;
+        }
+        if let Some(fx) = self.disputes_update(action) {
+            return fx;
+        }
+        if let Some(fx) = self.payouts_update(action) {
             return fx;
         }
         let page = self.page_rows() as isize;
@@ -702,7 +726,12 @@ impl App {
                         }
                         self.update(Action::Open)
                     }
-                    View::Signoff | View::Forecast | View::Policy | View::Outbox => vec![],
+                    View::Signoff
+                    | View::Forecast
+                    | View::Policy
+                    | View::Outbox
+                    | View::Payouts
+                    | View::Disputes => vec![],
                 }
             }
             Action::QueueView => {
@@ -731,6 +760,16 @@ impl App {
                 self.view = View::Outbox;
                 self.outbox_effect()
             }
+            Action::DisputesView => {
+                self.view = View::Disputes;
+                self.disputes_effect()
+            }
+            Action::PayoutsView => {
+                self.view = View::Payouts;
+                self.payouts_effect()
+            }
+            // Handled by `payouts_update` (in the Payouts view, or said where they work).
+            Action::ApproveRun | Action::ReleaseHold => vec![],
             Action::Refresh => {
                 // The user's reload also re-reads the search index (another process may
                 // have rescored); first, so a search reload uses the new one.
@@ -880,6 +919,7 @@ impl App {
                 self.open_form(FormKind::Reject)
             }
             // Handled in `flow_update` (record navigation, copy, export).
+            Action::Ask => self.open_ask(),
             Action::NextRecord
             | Action::PrevRecord
             | Action::NextUnreviewed
@@ -1044,6 +1084,14 @@ impl App {
             }
             Msg::Policy(r) => self.on_policy(r),
             Msg::Outbox(r) => self.on_outbox(r),
+            Msg::Disputes(r) => self.on_disputes(r),
+            Msg::Answer {
+                question,
+                partner,
+                result,
+            } => self.on_answer(question, partner, result),
+            Msg::Payouts(r) => self.on_payouts(r),
+            Msg::PayoutPayees(id, r) => self.on_payout_payees(id, r),
             Msg::PolicyRan(text) => {
                 let failed = text.starts_with("policy run failed");
                 self.info(if failed { Level::Error } else { Level::Info }, text);
@@ -1219,6 +1267,8 @@ impl App {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         match modal {
             Modal::Confirm(c) => self.confirm_key(c, key),
+            Modal::Ask(p) => self.ask_key(p, key),
+            Modal::Answer(a) => self.answer_key(a, key),
             Modal::Help { scroll } => {
                 let scroll = match key.code {
                     KeyCode::Down | KeyCode::Char('j') => scroll.saturating_add(1),

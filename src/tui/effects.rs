@@ -111,6 +111,24 @@ pub enum Effect {
     RunPolicy,
     /// The Outbox view: outbox rows and open conflicts.
     LoadOutbox,
+    /// The Disputes view, aged as of the worker's today.
+    LoadDisputes,
+    /// The Payouts view: runs and reconciliation exceptions.
+    LoadPayouts,
+    /// One run's payees (masked accounts).
+    LoadPayoutPayees(String),
+    /// Approve a payout run through the payout core (four-eyes).
+    ApproveRun(String),
+    /// Release a payee's bank or tax holds in a run through the payout core.
+    ReleaseHold {
+        run_id: String,
+        partner_id: String,
+    },
+    /// Answer a question from the records, as `partner` when given.
+    Ask {
+        question: String,
+        partner: Option<String>,
+    },
 }
 
 impl Effect {
@@ -137,6 +155,12 @@ impl Effect {
             Effect::PolicyRollback(_) => "rolling back",
             Effect::RunPolicy => "routing new flags",
             Effect::LoadOutbox => "loading the outbox",
+            Effect::LoadDisputes => "loading the disputes",
+            Effect::LoadPayouts => "loading the payout runs",
+            Effect::LoadPayoutPayees(_) => "loading the run's payees",
+            Effect::ApproveRun(_) => "approving the payout run",
+            Effect::ReleaseHold { .. } => "releasing the holds",
+            Effect::Ask { .. } => "answering",
             // Effects added by other views describe themselves generically.
             #[allow(unreachable_patterns)]
             _ => "working",
@@ -178,6 +202,15 @@ pub enum Msg {
     /// The automation worker routed flags or delivered alerts: what it did.
     PolicyRan(String),
     Outbox(Result<Box<crate::tui::outbox::OutboxData>, String>),
+    Disputes(Result<Box<crate::tui::disputes::DisputesData>, String>),
+    Payouts(Result<Box<crate::tui::payouts::PayoutsData>, String>),
+    PayoutPayees(String, Result<Vec<crate::tui::payouts::PayeeLine>, String>),
+    /// The answer to an `ask` question.
+    Answer {
+        question: String,
+        partner: Option<String>,
+        result: Result<Box<crate::answer::Answer>, String>,
+    },
     /// The search index is ready: entries and milliseconds it took.
     SearchIndex {
         entries: usize,
@@ -302,6 +335,10 @@ pub struct WorkerState {
     pub search: Option<SearchIndex>,
     /// The newest queue request the UI sent (set by the dispatcher).
     pub latest_req: Option<Arc<AtomicU64>>,
+    /// The date views age things by (dispute SLA); `None`: today by the clock (UTC).
+    pub today: Option<chrono::NaiveDate>,
+    /// The program and facts `ask` answers from, kept between questions.
+    ask: Option<super::ask::AskCache>,
 }
 
 impl WorkerState {
@@ -311,6 +348,13 @@ impl WorkerState {
             latest_req: Some(latest),
             ..WorkerState::default()
         }
+    }
+
+    /// The date views age things by: the fixed one, else today by the clock (UTC, as
+    /// the stored times are).
+    pub fn today(&self) -> chrono::NaiveDate {
+        self.today
+            .unwrap_or_else(|| chrono::Utc::now().date_naive())
     }
 
     fn superseded(&self, req: u64) -> bool {
@@ -515,6 +559,18 @@ pub fn execute(store: &mut Store, env: &Env, state: &mut WorkerState, e: Effect)
     if e == Effect::LoadForecast {
         return Msg::Forecast(load_forecast(store).map(Box::new));
     }
+    if let Effect::Ask { question, partner } = &e {
+        let result = super::ask::answer(store, &mut state.ask, question, partner.as_deref());
+        return Msg::Answer {
+            question: question.clone(),
+            partner: partner.clone(),
+            result: result.map(Box::new),
+        };
+    }
+    if e == Effect::LoadDisputes {
+        let sla = env.config.workbench.dispute_sla_days;
+        return Msg::Disputes(super::disputes::load(store, state.today(), sla).map(Box::new));
+    }
     if e == Effect::BuildSearchIndex {
         // Never cancelled: searches that arrive meanwhile wait for it.
         return match SearchIndex::build(store, &|| false) {
@@ -530,10 +586,16 @@ pub fn execute(store: &mut Store, env: &Env, state: &mut WorkerState, e: Effect)
             Err(err) => Msg::Error(format!("search index: {err}")),
         };
     }
-    match run(store, env, e) {
+    let msg = match run(store, env, e) {
         Ok(m) => m,
         Err(err) => Msg::Error(format!("{err:#}")),
+    };
+    // This connection wrote (the data version only moves for other connections'
+    // writes): answers are read afresh.
+    if matches!(msg, Msg::Done { .. }) {
+        state.ask = None;
     }
+    msg
 }
 
 fn run(store: &mut Store, env: &Env, e: Effect) -> anyhow::Result<Msg> {
@@ -591,6 +653,17 @@ fn run(store: &mut Store, env: &Env, e: Effect) -> anyhow::Result<Msg> {
             Msg::Error("the automation worker runs in the interactive workbench".into())
         }
         Effect::LoadOutbox => Msg::Outbox(super::outbox::load(store, 5000).map(Box::new)),
+        Effect::LoadDisputes => Msg::Error("disputes: loaded by the worker".into()),
+        Effect::Ask { .. } => Msg::Error("ask: answered by the worker".into()),
+        Effect::LoadPayouts => Msg::Payouts(super::payouts::load(store).map(Box::new)),
+        Effect::LoadPayoutPayees(id) => {
+            let r = super::payouts::load_payees(store, &id);
+            Msg::PayoutPayees(id, r)
+        }
+        Effect::ApproveRun(id) => done(super::payouts::approve(store, env, &id)),
+        Effect::ReleaseHold { run_id, partner_id } => {
+            done(super::payouts::release(store, env, &run_id, &partner_id))
+        }
         Effect::SyncNow => {
             Msg::SyncUnavailable("background sync runs in the interactive workbench".into())
         }

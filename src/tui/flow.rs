@@ -90,6 +90,10 @@ impl App {
                 self.view = View::Outbox;
                 Some(self.outbox_effect())
             }
+            Action::Back if rec && self.nav.record_from == View::Disputes => {
+                self.view = View::Disputes;
+                Some(self.disputes_effect())
+            }
             Action::Open | Action::NextPane | Action::PrevPane
                 if matches!(self.view, View::Queue | View::Signoff) =>
             {
@@ -104,6 +108,7 @@ impl App {
                         .get(self.signoff.sel)
                         .map(|r| r.transaction_id.clone()),
                     View::Record => self.detail_id.clone(),
+                    View::Disputes => self.disputes.selected().map(|l| l.transaction_id.clone()),
                     _ => self.queue.current().map(|r| r.transaction_id.clone()),
                 };
                 Some(match id {

@@ -9,7 +9,9 @@
 
 pub mod action;
 pub mod app;
+pub mod ask;
 pub mod automation;
+pub mod disputes;
 pub mod effects;
 pub mod export;
 pub mod flow;
@@ -17,6 +19,7 @@ pub mod guard;
 pub mod keymap;
 pub mod outbox;
 pub mod palette;
+pub mod payouts;
 pub mod policy;
 pub mod search;
 pub mod sync;

@@ -2,9 +2,11 @@
 //! the table widget.
 
 pub mod conflict;
+mod disputes;
 mod forecast;
 mod outbox;
 mod overlay;
+mod payouts;
 mod policy;
 mod queue;
 mod record;
@@ -53,6 +55,8 @@ pub fn draw(f: &mut Frame, app: &App) {
         View::Forecast => forecast::draw(f, app, body),
         View::Policy => policy::draw(f, app, body),
         View::Outbox => outbox::draw(f, app, body),
+        View::Disputes => disputes::draw(f, app, body),
+        View::Payouts => payouts::draw(f, app, body),
     }
     if let Some((level, text)) = &app.message {
         let st = match level {
@@ -215,12 +219,19 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
         View::Forecast => "Forecast",
         View::Policy => "Policy",
         View::Outbox => "Outbox",
+        View::Disputes => "Disputes",
+        View::Payouts => "Payouts",
     };
     let pos = match app.view {
         View::Queue | View::Record => queue::position(app)
             .map(|p| format!("{p} · by {} ", app.queue.sort.label()))
             .unwrap_or_default(),
-        View::Signoff | View::Forecast | View::Policy | View::Outbox => String::new(),
+        View::Signoff
+        | View::Forecast
+        | View::Policy
+        | View::Outbox
+        | View::Payouts
+        | View::Disputes => String::new(),
     };
     let right = format!("{pos}[{view}] ");
     let mut room = width.saturating_sub(right.width());
@@ -425,6 +436,21 @@ fn status_bar(f: &mut Frame, app: &App, area: Rect) {
             (Action::Help, "help"),
             (Action::Open, "open"),
             (Action::SyncNow, "sync"),
+            (Action::Refresh, "reload"),
+            (Action::QueueView, "queue"),
+            (Action::Quit, "quit"),
+        ],
+        View::Payouts => &[
+            (Action::Help, "help"),
+            (Action::NextPane, "part"),
+            (Action::ApproveRun, "approve run"),
+            (Action::ReleaseHold, "release hold"),
+            (Action::Refresh, "reload"),
+            (Action::Quit, "quit"),
+        ],
+        View::Disputes => &[
+            (Action::Help, "help"),
+            (Action::Open, "open record"),
             (Action::Refresh, "reload"),
             (Action::QueueView, "queue"),
             (Action::Quit, "quit"),

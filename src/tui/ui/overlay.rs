@@ -29,7 +29,110 @@ pub fn draw(f: &mut Frame, app: &App, m: &Modal, area: Rect) {
         Modal::Filter(ff) => filter(f, app, ff, area),
         Modal::Form(form) => decision_form(f, app, form, area),
         Modal::Confirm(c) => confirm(f, app, c, area),
+        Modal::Ask(p) => ask_prompt(f, app, p, area),
+        Modal::Answer(a) => answer(f, app, a, area),
     }
+}
+
+/// The one-line question (tui-textarea) at the bottom, with its scope.
+fn ask_prompt(f: &mut Frame, app: &App, p: &crate::tui::ask::AskPrompt, area: Rect) {
+    let t = &app.theme;
+    let h = 4u16.min(area.height);
+    let r = Rect::new(
+        area.x,
+        area.y + area.height.saturating_sub(h + 1),
+        area.width,
+        h,
+    );
+    f.render_widget(Clear, r);
+    let scope = match (&p.partner, &p.transaction) {
+        (Some(pa), Some(tx)) => format!(" Ask — about {tx}, as partner {pa} "),
+        (Some(pa), None) => format!(" Ask — as partner {pa} "),
+        _ => " Ask the records ".to_string(),
+    };
+    let outer = block(app, fit(&scope, r.width.saturating_sub(4) as usize));
+    let inner = outer.inner(r);
+    f.render_widget(outer, r);
+    let [line, help] =
+        Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(inner);
+    let mut ta = p.input.clone();
+    ta.set_style(t.text);
+    ta.set_cursor_style(t.selection);
+    ta.set_cursor_line_style(t.text);
+    f.render_widget(&ta, line);
+    let hint = match &p.error {
+        Some(e) => Span::styled(fit(&format!("✗ {e}"), help.width as usize), t.danger),
+        None => Span::styled(
+            fit(
+                "Enter asks · Esc cancels · answers cite the records they come from",
+                help.width as usize,
+            ),
+            t.muted,
+        ),
+    };
+    f.render_widget(Paragraph::new(hint), help);
+}
+
+/// The answer: each sentence with its citations; scrolls, Esc closes.
+fn answer(f: &mut Frame, app: &App, a: &crate::tui::ask::AnswerView, area: Rect) {
+    let t = &app.theme;
+    let w = area.width.saturating_sub(4).min(100);
+    let inner = w.saturating_sub(2) as usize;
+    let mut lines = vec![
+        Line::styled(fit(&format!("Q: {}", a.question), inner), t.accent),
+        Line::raw(""),
+    ];
+    for s in &a.answer.answer {
+        lines.push(Line::styled(
+            crate::text::sanitize(&s.text).into_owned(),
+            t.text,
+        ));
+        if s.citations.is_empty() {
+            lines.push(Line::styled("  (no citation)", t.muted));
+        } else {
+            lines.push(Line::styled(
+                crate::text::sanitize(&format!("  [{}]", s.citations.join(", "))).into_owned(),
+                t.muted,
+            ));
+        }
+    }
+    if a.answer.answer.is_empty() {
+        lines.push(Line::styled("no answer", t.muted));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        fit(
+            &format!(
+                "answer: {} · {}{}",
+                a.answer.source,
+                a.answer.intent,
+                a.partner
+                    .as_deref()
+                    .map(|p| format!(" · as partner {p}"))
+                    .unwrap_or_default()
+            ),
+            inner,
+        ),
+        t.muted,
+    ));
+    // As tall as the wrapped answer (roughly), at most the screen.
+    let rows: usize = lines
+        .iter()
+        .map(|l| l.width().max(1).div_ceil(inner.max(1)))
+        .sum();
+    let r = centered(
+        area,
+        w,
+        (rows as u16 + 2).min(area.height.saturating_sub(2)),
+    );
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((a.scroll, 0))
+            .block(block(app, " Answer — ↑/↓ scroll, Esc closes ")),
+        r,
+    );
 }
 
 /// A yes/no question with what will happen (count, total Δ).

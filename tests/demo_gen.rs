@@ -41,7 +41,11 @@ fn same_seed_gives_byte_identical_export_and_other_seeds_differ() {
     demo::export(&demo::generate(&small(11, 0)), b.path(), true).unwrap();
     demo::export(&demo::generate(&small(12, 0)), c.path(), true).unwrap();
     let (fa, fb, fc) = (read_all(a.path()), read_all(b.path()), read_all(c.path()));
-    assert_eq!(fa.len(), 13, "11 data files and 2 answer files");
+    assert_eq!(
+        fa.len(),
+        14,
+        "12 data files (with the ERP extract) and 2 answer files"
+    );
     assert_eq!(fa, fb);
     assert_ne!(fa["transactions.jsonl"], fc["transactions.jsonl"]);
 }

@@ -63,6 +63,8 @@ pub(crate) struct Ctx {
     pub orig: Vec<Option<usize>>,
     pub labels: Vec<Vec<AnomalyKind>>,
     pub touched: Vec<bool>,
+    /// Invoice numbers issued so far.
+    pub invoices: std::collections::HashSet<String>,
     days: Vec<NaiveDate>,
     day_cum: Vec<f64>,
     partner_cum: Vec<f64>,
@@ -131,6 +133,7 @@ impl Ctx {
             orig: Vec::new(),
             labels: Vec::new(),
             touched: Vec::new(),
+            invoices: Default::default(),
             days: Vec::new(),
             day_cum: Vec::new(),
             partner_cum: Vec::new(),
@@ -454,9 +457,15 @@ impl Ctx {
         }
     }
 
+    /// A new invoice number of partner `p` (an ERP never issues one twice).
     pub fn invoice(&mut self, p: usize) -> String {
         let num = self.partners[p].num;
-        format!("INV-{num:05}-{:06}", self.rng.gen_range(100_000..1_000_000))
+        loop {
+            let n = format!("INV-{num:05}-{:06}", self.rng.gen_range(100_000..1_000_000));
+            if self.invoices.insert(n.clone()) {
+                return n;
+            }
+        }
     }
 
     /// A product of this family the partner may sell, preferring prices near the target.
@@ -749,6 +758,7 @@ impl Ctx {
             .map(|(k, v)| (k.to_string(), v))
             .collect();
         let mut made = 0;
+        let mut rushes: BTreeMap<(usize, NaiveDate), usize> = BTreeMap::new();
         while made < n {
             let Some(i) = cand.pop() else { break };
             let Some(j) = cand.pop() else { break };
@@ -808,11 +818,16 @@ impl Ctx {
                 qe
             };
             let pj = self.partner_index(&t.partner_id.clone());
+            // An ordinary rush: at most two of a partner's sales moved to one quarter end
+            // (more would be a cluster, which is an anomaly of its own).
+            let rushed = rushes.get(&(pj, qe)).copied().unwrap_or(0);
             if self.partners[pj].tier_on(qe) == self.partners[pj].tier_on(t.closed_on)
                 && t.registration_id.is_none()
                 && qe >= self.history_start
                 && qe >= self.partners[pj].joined
+                && rushed < 2
             {
+                *rushes.entry((pj, qe)).or_default() += 1;
                 let sub = self.submit_after(qe, 0, 3);
                 let t = &mut self.txs[j];
                 t.closed_on = qe;

@@ -90,13 +90,21 @@ impl Ctx {
             d = add_days(e, 1);
         }
         let Some(&end) = ends.last() else { return };
+        let quarters = ((self.window_start - self.history_start).num_days() as f64 / 91.3).max(1.0);
         let mut made = 0;
         for p in self.sellers_with_history(10) {
             if made >= per_kind {
                 break;
             }
-            let days = self.rng.gen_range(1..=4);
-            let k = self.rng.gen_range(5..=9);
+            // Stuffing is far beyond the partner's usual quarter-end share: a partner
+            // with a big quarter needs more sales bunched to stand out.
+            let per_quarter = self.history_sales(p).len() as f64 / quarters;
+            if per_quarter > 30.0 {
+                continue;
+            }
+            let days = [2, 3, 5][self.rng.gen_range(0..3)];
+            let k = ((per_quarter * self.rng.gen_range(0.35..0.8)).round() as usize)
+                .max(self.rng.gen_range(5..=8));
             let mut n = 0;
             for _ in 0..k * 2 {
                 if n >= k {
@@ -107,10 +115,28 @@ impl Ctx {
                     n += 1;
                 }
             }
-            if n > 0 {
-                used.push(p);
-                made += n;
+            if n == 0 {
+                continue;
             }
+            // Every sale of those last days is part of the cluster.
+            let from = add_days(end, -(days - 1));
+            let id = self.partners[p].id.clone();
+            for i in 0..self.txs.len() {
+                let t = &self.txs[i];
+                if t.kind == TransactionKind::Sale
+                    && t.partner_id == id
+                    && t.closed_on >= from
+                    && t.closed_on <= end
+                    && t.submitted_at.date_naive() >= self.window_start
+                    && !self.labels[i].contains(&AnomalyKind::PeriodEndCluster)
+                {
+                    self.labels[i].push(AnomalyKind::PeriodEndCluster);
+                    self.touched[i] = true;
+                    n += 1;
+                }
+            }
+            used.push(p);
+            made += n;
         }
     }
 
@@ -127,8 +153,6 @@ impl Ctx {
         if months.is_empty() {
             return;
         }
-        let history_months =
-            ((self.window_start - self.history_start).num_days() as f64 / 30.4).max(1.0);
         let mut made = 0;
         for p in self.sellers_with_history(8) {
             if made >= per_kind {
@@ -137,15 +161,38 @@ impl Ctx {
             if used.contains(&p) {
                 continue;
             }
-            let hist = self.history_sales(p).len() as f64;
-            let per_month = hist / history_months;
+            let month = months[self.rng.gen_range(0..months.len())];
+            // The partner's own level: its last six months of history, or the same
+            // month a year earlier when that was busier (its season).
+            let id = self.partners[p].id.clone();
+            let month_of = |d: NaiveDate| (d.year(), d.month());
+            let recent_from = self
+                .window_start
+                .checked_sub_months(chrono::Months::new(6))
+                .unwrap_or(self.window_start);
+            let last_year = month.checked_sub_months(chrono::Months::new(12));
+            let (mut recent, mut season, mut existing) = (0usize, 0usize, 0usize);
+            for t in &self.txs {
+                if t.kind != TransactionKind::Sale || t.partner_id != id {
+                    continue;
+                }
+                if t.closed_on >= recent_from && t.closed_on < self.window_start {
+                    recent += 1;
+                }
+                if last_year.is_some_and(|m| month_of(t.closed_on) == month_of(m)) {
+                    season += 1;
+                }
+                if month_of(t.closed_on) == month_of(month) {
+                    existing += 1;
+                }
+            }
+            let level = (recent as f64 / 6.0).max(season as f64).max(0.5);
             // A spike is only a spike for a partner of modest volume.
-            if per_month > 4.0 {
+            if level > 4.0 {
                 continue;
             }
-            let month = months[self.rng.gen_range(0..months.len())];
-            let factor = self.rng.gen_range(4.5..9.0);
-            let extra = ((per_month * factor).round() as usize).max(5);
+            let target = (level * self.rng.gen_range(5.0..9.0)).round() as usize;
+            let extra = target.saturating_sub(existing).max(5);
             let next = month
                 .checked_add_months(chrono::Months::new(1))
                 .unwrap_or(month);
@@ -161,7 +208,6 @@ impl Ctx {
                 }
             }
             // Every sale of that month makes the spike.
-            let id = self.partners[p].id.clone();
             for i in 0..self.txs.len() {
                 let t = &self.txs[i];
                 if t.kind == TransactionKind::Sale
@@ -269,13 +315,16 @@ impl Ctx {
         hist.truncate(mismatches / 4);
         cand.extend(hist);
         let mut out = Vec::new();
+        let mut billed = std::collections::HashSet::new();
         let mut changed: Vec<usize> = Vec::new();
         for i in 0..self.txs.len() {
             let t = &self.txs[i];
             if t.kind != TransactionKind::Sale || t.closed_on < start {
                 continue;
             }
-            if self.labels[i].contains(&AnomalyKind::Duplicate) {
+            if self.labels[i].contains(&AnomalyKind::Duplicate)
+                || !billed.insert(t.invoice_number.clone())
+            {
                 // A resubmission: the ERP billed the original once.
                 continue;
             }

@@ -194,7 +194,7 @@ fn period_end(ctx: &Ctx, lf: &LnFact, out: &mut Hits) {
         let Some((pv, d, k, expected, share)) = best else {
             continue;
         };
-        if pv >= CLUSTER_P || k < MIN_CLUSTER || (k as f64) < 5.0 * expected {
+        if pv >= CLUSTER_P || k < MIN_CLUSTER || (k as f64) < 3.0 * expected {
             continue;
         }
         let days = END_DAYS[d];
@@ -334,7 +334,7 @@ fn volume(ctx: &Ctx, lf: &LnFact, out: &mut Hits) {
         }
         let pv = lf.poisson_sf(n, expected);
         let (ratio, ratio_a) = (n as f64 / expected, amount / expected_a);
-        if pv >= SPIKE_P || n < 5 || ratio < 4.0 || ratio_a < 2.0 {
+        if pv >= SPIKE_P || n < 5 || ratio < 3.0 || ratio_a < 2.0 {
             continue;
         }
         let label = format!("{}-{:02}", m.0, m.1);
@@ -407,7 +407,9 @@ fn product_mix(ctx: &Ctx, out: &mut Hits) {
         let p = t.partner_id.as_str();
         let n = p_n.get(p).copied().unwrap_or(0);
         let k = p_f.get(&(p, f)).copied().unwrap_or(0);
-        if n < 10 || k > 1 {
+        // Never or rarely: at most one earlier sale of the family, and at most 5% of the
+        // partner's sales.
+        if n < 10 || k > 1 || k as f64 > 0.05 * n as f64 {
             continue;
         }
         let Some(tier) = ctx.tier_on(p, t.closed_on) else {
@@ -415,9 +417,10 @@ fn product_mix(ctx: &Ctx, out: &mut Hits) {
         };
         let tier_share = t_f.get(&(tier, f)).copied().unwrap_or(0) as f64
             / t_n.get(tier).copied().unwrap_or(1).max(1) as f64;
-        // How unlikely so few sales of the family are for a partner of this tier.
+        // How unlikely so few sales of the family are for a partner of this tier (shown
+        // in the evidence; a family the tier hardly sells is no mix anomaly).
         let rarity = binom_cdf(k, n, tier_share);
-        if rarity >= 0.01 {
+        if tier_share < 0.02 {
             continue;
         }
         let Some(qty) = t_qty.get(&(tier, f)).filter(|q| q.len() >= 10) else {
@@ -454,6 +457,7 @@ fn product_mix(ctx: &Ctx, out: &mut Hits) {
                 "tier_family_share": super::round4(tier_share),
                 "quantity_percentile": super::round4(qty_pct),
                 "amount_to_partner_median": super::round4(ratio),
+                "p_so_few": rarity,
             }),
         });
     }

@@ -1,7 +1,7 @@
 //! The Payouts view as one component: payout runs (newest first), the selected run's
 //! payees (loaded per run: masked account, amount, holds, bank state) and the
-//! reconciliation exceptions; `Tab` moves the focus between the three. `approve-run`
-//! and `release-hold` call the payout core (`payout::approve` / `payout::release`)
+//! reconciliation exceptions; `Tab` moves the focus between the three. `approve_run`
+//! and `release_hold` call the payout core (`payout::approve` / `payout::release`)
 //! after a confirmation, as the workbench's user: the core's refusals (four-eyes, the
 //! manager role, a run past draft) come back in the status line. Drawing is in
 //! `ui/payouts.rs`.
@@ -60,7 +60,7 @@ pub struct PayeeLine {
 }
 
 impl PayeeLine {
-    /// Whether `release-hold` can lift something (a bank or tax hold).
+    /// Whether `release_hold` can lift something (a bank or tax hold).
     pub fn releasable(&self) -> bool {
         self.holds
             .iter()
@@ -198,15 +198,15 @@ fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// `approve-run` on the worker: the core's four-eyes approval as the workbench's user.
+/// `approve_run` on the worker: the core's four-eyes approval as the workbench's user.
 pub fn approve(store: &mut Store, env: &Env, run_id: &str) -> Result<String, String> {
     let actor = Actor::new(env.user.clone(), env.role);
     crate::payout::approve(store, &actor, run_id, "approved in the workbench", &now())
         .map(|r| format!("{} approved by {}", r.run_id, actor.user))
-        .map_err(|e| format!("approve-run: {e}"))
+        .map_err(|e| format!("approve_run: {e}"))
 }
 
-/// `release-hold` on the worker: lifts a payee's bank or tax holds in a run.
+/// `release_hold` on the worker: lifts a payee's bank or tax holds in a run.
 pub fn release(
     store: &mut Store,
     env: &Env,
@@ -228,7 +228,7 @@ pub fn release(
             p.partner_id, p.status
         )
     })
-    .map_err(|e| format!("release-hold: {e}"))
+    .map_err(|e| format!("release_hold: {e}"))
 }
 
 impl App {

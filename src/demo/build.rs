@@ -991,8 +991,17 @@ impl Ctx {
                 self.rng.gen_range(10..99),
                 self.rng.gen_range(0..10_000_000)
             ));
+            // A valid ABA routing number (its ninth digit the check digit); one partner in
+            // thirty has a mistyped one, which the payee checks hold.
+            let first8 = format!("{:08}", self.rng.gen_range(1_000_000..32_999_999));
+            let check = crate::payout::checks::aba_check_digit(&first8).unwrap_or(0);
+            let check = if self.rng.gen_bool(1.0 / 30.0) {
+                (check + 1) % 10
+            } else {
+                check
+            };
             p.bank_account = Some(BankAccount {
-                routing_number: format!("{:09}", self.rng.gen_range(100_000_000..999_999_999)),
+                routing_number: format!("{first8}{check}"),
                 account_number: format!("{}", self.rng.gen_range(1_000_000_000u64..99_999_999_999)),
                 account_name: ["Operating", "Commissions", "Main"][self.rng.gen_range(0..3)]
                     .to_string(),

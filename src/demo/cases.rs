@@ -125,6 +125,65 @@ pub fn seed(store: &mut Store, config: &Config) -> anyhow::Result<Seeded> {
         let id = r.transaction_id.as_str();
         let res = workflow::decide(store, &policy, &ana, id, cmd, why);
         note(&mut out, res, id);
+        used.push(id.to_string());
+    }
+    // Two partner disputes (one already in review) and a payout run for the last
+    // closed quarter, prepared by the analyst and waiting for a manager's approval.
+    let free: Vec<&QueueRow> = rest
+        .iter()
+        .copied()
+        .filter(|r| !used.contains(&r.transaction_id))
+        .take(2)
+        .collect();
+    for (k, r) in free.iter().enumerate() {
+        let claimed = r
+            .delta
+            .as_deref()
+            .and_then(parse_money)
+            .map(|d| d.abs())
+            .filter(|d| !d.is_zero())
+            .unwrap_or(rust_decimal::Decimal::ONE_HUNDRED);
+        let opened = crate::dispute::open(
+            store,
+            &ana,
+            crate::dispute::NewDispute {
+                partner_id: r.partner_id.clone(),
+                transaction_id: r.transaction_id.clone(),
+                reason_code: ["incorrect_amount", "missing_credit"][k % 2].to_string(),
+                claimed,
+                note: "partner asks why the deal was adjusted".to_string(),
+            },
+        );
+        match opened {
+            Ok(id) if k == 0 => {
+                if let Err(e) = crate::dispute::move_to(
+                    store,
+                    &policy,
+                    &ana,
+                    &id,
+                    crate::dispute::State::InReview,
+                    None,
+                    "looking at the order form",
+                ) {
+                    out.refused.push(format!("dispute {id}: {e}"));
+                }
+                *out.states.entry("dispute".into()).or_default() += 1;
+            }
+            Ok(_) => *out.states.entry("dispute".into()).or_default() += 1,
+            Err(e) => out
+                .refused
+                .push(format!("dispute on {}: {e}", r.transaction_id)),
+        }
+    }
+    if let Some(program) = store.program()? {
+        let (y, q) =
+            crate::model::fiscal_year_quarter(program.as_of, program.fiscal_year_start_month);
+        let (y, q) = if q == 1 { (y - 1, 4) } else { (y, q - 1) };
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        match crate::payout::prepare(store, &ana, &format!("{y}-Q{q}"), program.as_of, 30, &now) {
+            Ok(_) => *out.states.entry("payout run".into()).or_default() += 1,
+            Err(e) => out.refused.push(format!("payout run {y}-Q{q}: {e}")),
+        }
     }
     Ok(out)
 }

@@ -49,7 +49,38 @@ pub fn export(g: &Generated, dir: &Path, with_answers: bool) -> anyhow::Result<(
     write_jsonl(dir, "tiers.jsonl", &ds.tiers)?;
     write_jsonl(dir, "products.jsonl", &ds.products)?;
     write_jsonl(dir, "discount_policy.jsonl", &ds.discount_policy)?;
-    write_jsonl(dir, "partners.jsonl", &ds.partners)?;
+    // Partners with the payee fields of version 2 of the format: the legal name, a tax
+    // form on file for most (received when they joined), a checking account.
+    let partners: Vec<serde_json::Value> = ds
+        .partners
+        .iter()
+        .map(|p| {
+            let mut v = serde_json::to_value(p).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("legal_name".into(), p.name.clone().into());
+                let on_file = p.partner_id.bytes().map(u32::from).sum::<u32>() % 12 != 0;
+                o.insert(
+                    "tax_form".into(),
+                    match on_file {
+                        // A US payee files a W-9, a foreign business a W-8BEN-E.
+                        true => serde_json::json!({
+                            "kind": match p.country.as_deref() {
+                                Some("US") | None => "W-9",
+                                Some(_) => "W-8BEN-E",
+                            },
+                            "received_on": p.joined_on,
+                        }),
+                        false => serde_json::Value::Null,
+                    },
+                );
+                if let Some(b) = o.get_mut("bank_account").and_then(|b| b.as_object_mut()) {
+                    b.insert("account_type".into(), "checking".into());
+                }
+            }
+            v
+        })
+        .collect();
+    write_jsonl(dir, "partners.jsonl", &partners)?;
     write_jsonl(dir, "tier_history.jsonl", &ds.tier_history)?;
     write_jsonl(dir, "quotas.jsonl", &ds.quotas)?;
     write_jsonl(dir, "registrations.jsonl", &ds.registrations)?;

@@ -145,6 +145,10 @@ pub fn kind_abbrev(k: &str) -> &str {
         "split_deals" => "split",
         "registration_mismatch" => "reg",
         "commission_variance" => "var",
+        "erp_mismatch" => "erp",
+        "period_end_cluster" => "qend",
+        "volume_spike" => "spike",
+        "product_mix" => "mix",
         other => other,
     }
 }

@@ -404,7 +404,7 @@ fn a_manager_signs_off_only_after_confirming_count_and_total() {
         let row = s
             .queue_page(
                 &Default::default(),
-                Default::default(),
+                tierdesk::store::queue::QueueSort::Rank,
                 None,
                 tierdesk::store::queue::PageDir::After,
                 50,
@@ -517,7 +517,7 @@ fn the_outbox_view_lists_decisions_for_the_prm_and_opens_their_record() {
         let rows = s
             .queue_page(
                 &Default::default(),
-                Default::default(),
+                tierdesk::store::queue::QueueSort::Rank,
                 None,
                 tierdesk::store::queue::PageDir::After,
                 50,

@@ -731,8 +731,8 @@ mod tests {
             key(&mut a, KeyCode::Char(c));
         }
         let fx = key(&mut a, KeyCode::Enter);
-        assert_eq!(a.queue.filter.kind.as_deref(), Some("duplicate"));
-        assert_eq!(a.queue.filter.status.as_deref(), Some("flagged"));
+        assert_eq!(a.queue.filter.kind, vec!["duplicate".to_string()]);
+        assert_eq!(a.queue.filter.status, vec!["flagged".to_string()]);
         assert!(matches!(fx.as_slice(), [Effect::LoadQueue { .. }]));
         key(&mut a, KeyCode::Char(':'));
         for c in "theme light".chars() {

@@ -237,4 +237,60 @@ mod tests {
         );
         assert_eq!(kind_named("dup"), Some("duplicate"));
     }
+
+    fn tiers() -> Vec<(String, String)> {
+        vec![("T2".into(), "Gold".into()), ("T1".into(), "Silver".into())]
+    }
+
+    fn parse(input: &str) -> Result<QueueFilter, String> {
+        let args: Vec<&str> = input.split_whitespace().collect();
+        parse_filter(&args, &tiers(), "mia", crate::config::Role::Analyst)
+    }
+
+    #[test]
+    fn filter_lists_and_fields_combine() {
+        let f = parse("kind=dup,disc status=flagged,escalated tier=gold min=1000.50").unwrap();
+        assert_eq!(f.kind, vec!["duplicate", "discount_policy"]);
+        assert_eq!(f.status, vec!["flagged", "escalated"]);
+        assert_eq!(f.tier.as_deref(), Some("T2"));
+        assert_eq!(f.min_amount_minor, Some(100_050));
+        assert!(f.needs_me.is_none());
+        // Repeated values collapse; full kind names work; `state` is `status`.
+        let f = parse("KIND=duplicate,dup state=in_review").unwrap();
+        assert_eq!(f.kind, vec!["duplicate"]);
+        assert_eq!(f.status, vec!["in_review"]);
+        let f = parse("mine kind=dup").unwrap();
+        assert_eq!(
+            f.needs_me,
+            Some(NeedsMe {
+                role: crate::config::Role::Analyst,
+                user: "mia".into()
+            })
+        );
+        assert_eq!(f.kind, vec!["duplicate"]);
+    }
+
+    #[test]
+    fn bad_filter_words_are_named_in_the_message() {
+        let cases = [
+            (
+                "kind=dup,nope",
+                "unknown kind \"nope\" in \"kind=dup,nope\"",
+            ),
+            ("status=flagged,late", "unknown status \"late\""),
+            ("kind=dup,,disc", "\"kind=dup,,disc\" has an empty value"),
+            ("kind=", "\"kind=\" has an empty value"),
+            ("tier=gold,silver", "tier takes one value"),
+            ("tier=platinum", "unknown tier \"platinum\""),
+            ("colour=red", "unknown key \"colour\""),
+            ("dup", "\"dup\" is not key=value"),
+            ("kind=dup kind=disc", "kind given twice"),
+            ("min=lots", "\"lots\" in \"min=lots\" is not an amount"),
+        ];
+        for (input, want) in cases {
+            let e = parse(input).unwrap_err();
+            assert!(e.starts_with("filter: "), "{input}: {e}");
+            assert!(e.contains(want), "{input}: {e:?} lacks {want:?}");
+        }
+    }
 }

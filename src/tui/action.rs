@@ -187,7 +187,7 @@ impl Action {
             Action::Open => "Open the selected record",
             Action::Back => "Back / close",
             Action::Search => "Search partner, customer or transaction id (incremental)",
-            Action::Filter => "Filter by kind, tier, region, status or minimum amount",
+            Action::Filter => "Filter by kind, tier, region, status, minimum amount or needs me",
             Action::ClearFilter => "Clear search and filters",
             Action::Sort => "Sort by score, at stake, amount or age",
             Action::ReverseSort => "Reverse the sort order",

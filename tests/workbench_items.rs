@@ -695,6 +695,30 @@ fn multi_value_filters_show_in_the_header_and_bad_words_are_named() {
         line.contains("kind dup,disc · status flagged,escalated"),
         "{line}"
     );
+    // The CLI takes the same lists and gives the same rows.
+    let o = bin(
+        &db,
+        dir.path(),
+        &[
+            "queue",
+            "--format",
+            "jsonl",
+            "--kind",
+            "duplicate,discount_policy",
+            "--state",
+            "flagged,escalated",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let cli: Vec<String> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["transaction_id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(cli, queue_ids(&hs));
     // A long filter is cut with an ellipsis inside 80 columns, the clear hint kept.
     palette(
         &mut hs,

@@ -20,10 +20,11 @@ pub struct Args {
     /// Output format: a table for people, or one JSON object per case (jsonl).
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
-    /// Only cases in this state (flagged, in_review, awaiting_signoff, queued_for_push, ...).
+    /// Only cases in this state (flagged, in_review, awaiting_signoff, queued_for_push, ...);
+    /// a comma list passes any of them.
     #[arg(long, value_name = "S")]
     pub state: Option<String>,
-    /// Only flags of this kind (duplicate, discount_policy, ...).
+    /// Only flags of this kind (duplicate, discount_policy, ...); a comma list: any of them.
     #[arg(long, value_name = "K")]
     pub kind: Option<String>,
     /// At most N rows.
@@ -118,7 +119,19 @@ pub fn rows(
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
-    if let Some(s) = args.state.as_deref() {
+    let list = |v: &Option<String>| -> Vec<String> {
+        v.as_deref()
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|x| !x.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let states = list(&args.state);
+    for s in &states {
         if CaseState::parse(s).is_none() {
             let all: Vec<&str> = CaseState::ALL.iter().map(|s| s.as_str()).collect();
             eprintln!(
@@ -142,8 +155,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     };
     let store = ctx.open_existing_store()?;
     let filter = QueueFilter {
-        status: args.state.clone().into_iter().collect(),
-        kind: args.kind.clone().into_iter().collect(),
+        status: states,
+        kind: list(&args.kind),
         ..QueueFilter::default()
     };
     let items = rows(&store, &filter, order, args.limit.unwrap_or(usize::MAX))?;

@@ -287,7 +287,7 @@ fn search(f: &mut Frame, app: &App, input: &str, area: Rect) {
 
 fn filter(f: &mut Frame, app: &App, ff: &crate::tui::app::FilterForm, area: Rect) {
     let t = &app.theme;
-    let r = centered(area, 60, 13);
+    let r = centered(area, 60, 12);
     f.render_widget(Clear, r);
     let choice = |i: usize, list: Vec<String>| {
         if i == 0 {

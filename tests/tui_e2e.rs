@@ -92,7 +92,7 @@ fn small_demo_program(db: &Path, home: &Path) -> (String, String) {
     let rows = s
         .queue_page(
             &QueueFilter {
-                status: Some("flagged".into()),
+                status: vec!["flagged".into()],
                 ..Default::default()
             },
             QueueSort::Rank,

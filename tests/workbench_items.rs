@@ -404,7 +404,7 @@ fn a_manager_signs_off_only_after_confirming_count_and_total() {
         let row = s
             .queue_page(
                 &Default::default(),
-                Default::default(),
+                tierdesk::store::queue::QueueSort::Rank,
                 None,
                 tierdesk::store::queue::PageDir::After,
                 50,
@@ -517,7 +517,7 @@ fn the_outbox_view_lists_decisions_for_the_prm_and_opens_their_record() {
         let rows = s
             .queue_page(
                 &Default::default(),
-                Default::default(),
+                tierdesk::store::queue::QueueSort::Rank,
                 None,
                 tierdesk::store::queue::PageDir::After,
                 50,
@@ -559,4 +559,263 @@ fn the_outbox_view_lists_decisions_for_the_prm_and_opens_their_record() {
     h.key(KeyCode::Esc);
     assert_eq!(h.app.view, View::Outbox);
     h.assert_clean("outbox");
+}
+
+/// Types `:cmd` and Enter in the palette.
+fn palette(hs: &mut Harness, cmd: &str) {
+    hs.key(KeyCode::Char(':'));
+    hs.keys(cmd);
+    hs.key(KeyCode::Enter);
+}
+
+fn queue_ids(hs: &Harness) -> Vec<String> {
+    hs.app
+        .queue
+        .rows
+        .iter()
+        .map(|r| r.transaction_id.clone())
+        .collect()
+}
+
+#[test]
+fn the_cli_and_the_workbench_give_the_same_order_for_every_sort_and_direction() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cache.db");
+    build_cache(&db, false);
+    let mut hs = Harness::new(&db, 120, 40, Theme::monochrome(), Role::Analyst, "bob");
+    let mut seen: Vec<Vec<String>> = Vec::new();
+    // `s` cycles score → stake → amount → age; `O` flips each.
+    for (i, (name, label)) in [
+        ("score", "score"),
+        ("stake", "at stake"),
+        ("amount", "amount"),
+        ("age", "age"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if i > 0 {
+            hs.key(KeyCode::Char('s'));
+        }
+        for reverse in [false, true] {
+            if reverse {
+                hs.key(KeyCode::Char('O'));
+            }
+            let arrow = if reverse { '↑' } else { '↓' };
+            let screen = hs.screen();
+            assert!(
+                screen
+                    .lines()
+                    .next()
+                    .unwrap()
+                    .contains(&format!("by {label} {arrow}")),
+                "header lacks the order {label} {arrow}:\n{screen}"
+            );
+            let ui = queue_ids(&hs);
+            assert!(
+                ui.len() > 10 && hs.app.queue.at_bottom,
+                "fixture: whole queue"
+            );
+            let mut args = vec!["queue", "--format", "jsonl", "--sort", name];
+            if reverse {
+                args.push("--reverse");
+            }
+            let o = bin(&db, dir.path(), &args);
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let cli: Vec<String> = String::from_utf8(o.stdout)
+                .unwrap()
+                .lines()
+                .map(|l| {
+                    let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                    v["transaction_id"].as_str().unwrap().to_string()
+                })
+                .collect();
+            assert_eq!(cli, ui, "--sort {name} reverse={reverse}");
+            if reverse {
+                let mut back = ui.clone();
+                back.reverse();
+                assert_eq!(
+                    &back,
+                    seen.last().unwrap(),
+                    "{name}: reverse is not the flip"
+                );
+            }
+            seen.push(ui);
+        }
+        // Back to the sort's own direction for the next one.
+        hs.key(KeyCode::Char('O'));
+    }
+    // The orders really differ from one another.
+    assert_ne!(seen[0], seen[2]);
+    assert_ne!(seen[0], seen[6]);
+    // Age (where the cycle stopped, unreversed): the oldest submission first.
+    assert_eq!(
+        hs.app.queue.sort.sort,
+        tierdesk::store::queue::QueueSort::Age
+    );
+    let days: Vec<&str> = hs
+        .app
+        .queue
+        .rows
+        .iter()
+        .map(|r| r.submitted_at.as_str())
+        .collect();
+    assert!(days.windows(2).all(|w| w[0] <= w[1]), "{days:?}");
+    assert!(days[0] < days[days.len() - 1]);
+    let o = bin(&db, dir.path(), &["queue", "--sort", "sideways"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown sort 'sideways'"));
+}
+
+#[test]
+fn multi_value_filters_show_in_the_header_and_bad_words_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cache.db");
+    build_cache(&db, false);
+    let mut hs = Harness::new(&db, 80, 24, Theme::monochrome(), Role::Analyst, "bob");
+    let all = hs.app.queue.rows.clone();
+    palette(&mut hs, "filter kind=dup,disc status=flagged,escalated");
+    let rows = hs.app.queue.rows.clone();
+    assert!(!rows.is_empty() && rows.len() < all.len());
+    for r in &rows {
+        assert!(
+            r.kinds
+                .iter()
+                .any(|k| k == "duplicate" || k == "discount_policy"),
+            "{r:?}"
+        );
+        assert!(matches!(r.status.as_str(), "flagged" | "escalated"));
+    }
+    let screen = hs.screen();
+    let line = screen
+        .lines()
+        .find(|l| l.contains("filter:"))
+        .expect("no filter line");
+    assert!(
+        line.contains("kind dup,disc · status flagged,escalated"),
+        "{line}"
+    );
+    // The CLI takes the same lists and gives the same rows.
+    let o = bin(
+        &db,
+        dir.path(),
+        &[
+            "queue",
+            "--format",
+            "jsonl",
+            "--kind",
+            "duplicate,discount_policy",
+            "--state",
+            "flagged,escalated",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let cli: Vec<String> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["transaction_id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(cli, queue_ids(&hs));
+    // A long filter is cut with an ellipsis inside 80 columns, the clear hint kept.
+    palette(
+        &mut hs,
+        "filter kind=dup,disc,size,back,split status=flagged,escalated,in_review,rejected mine",
+    );
+    let screen = hs.screen();
+    let line = screen.lines().find(|l| l.contains("filter:")).unwrap();
+    assert!(line.contains('…') && line.contains("(F clears)"), "{line}");
+    // Bad input: the message names the bad part and the filter stays as it was.
+    let before = hs.app.queue.filter.clone();
+    palette(&mut hs, "filter kind=dup,nope");
+    assert!(
+        matches!(&hs.app.message, Some((_, m)) if m.contains("unknown kind \"nope\"")),
+        "{:?}",
+        hs.app.message
+    );
+    assert_eq!(hs.app.queue.filter, before);
+    // Clear filter clears every part.
+    hs.key(KeyCode::Char('F'));
+    assert!(hs.app.queue.filter.is_empty());
+    assert_eq!(queue_ids(&hs).len(), all.len());
+}
+
+#[test]
+fn needs_me_differs_for_analyst_and_manager_and_never_shows_a_manager_their_own_proposal() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cache.db");
+    build_cache(&db, false);
+    // Two overrides above the sign-off threshold: one by an analyst, one by manager mia.
+    let (theirs, own) = {
+        let mut s = Store::open(&db).unwrap();
+        let flagged: Vec<String> = s
+            .queue_page(
+                &Default::default(),
+                tierdesk::store::queue::QueueSort::Rank,
+                None,
+                tierdesk::store::queue::PageDir::After,
+                50,
+            )
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.status == "flagged")
+            .map(|r| r.transaction_id)
+            .collect();
+        for (id, who, role) in [
+            (&flagged[0], "ana", Role::Analyst),
+            (&flagged[1], "Mia", Role::Manager),
+        ] {
+            let st = tierdesk::workflow::decide(
+                &mut s,
+                &tierdesk::workflow::Policy::from_config(&Config::default()),
+                &tierdesk::workflow::Actor::new(who, role),
+                id,
+                tierdesk::workflow::Command::Override {
+                    amount: rust_decimal::Decimal::new(9_000_000, 2),
+                },
+                "partner sent the signed order form",
+            )
+            .unwrap();
+            assert_eq!(st, tierdesk::workflow::CaseState::AwaitingSignoff, "{who}");
+        }
+        (flagged[0].clone(), flagged[1].clone())
+    };
+    let mut mgr = Harness::new(&db, 120, 40, Theme::monochrome(), Role::Manager, "mia");
+    palette(&mut mgr, "filter mine");
+    let m = queue_ids(&mgr);
+    assert!(
+        m.contains(&theirs),
+        "the analyst's proposal is missing: {m:?}"
+    );
+    assert!(
+        !m.contains(&own),
+        "a manager sees their own proposal: {m:?}"
+    );
+    assert!(mgr
+        .app
+        .queue
+        .rows
+        .iter()
+        .all(|r| r.status == "awaiting_signoff"));
+    assert!(mgr.screen().contains("needs me (sign-offs, not my own)"));
+
+    let mut an = Harness::new(&db, 120, 40, Theme::monochrome(), Role::Analyst, "bob");
+    palette(&mut an, "filter mine");
+    let a = queue_ids(&an);
+    assert!(a.len() > 5, "{a:?}");
+    assert!(!a.contains(&theirs) && !a.contains(&own));
+    assert!(an.app.queue.rows.iter().all(|r| matches!(
+        r.status.as_str(),
+        "flagged" | "in_review" | "documents_requested" | "rejected" | "conflict"
+    )));
+    assert_ne!(a, m);
+    // The same through the filter dialog's "needs me" line (the last one).
+    let mut mgr2 = Harness::new(&db, 120, 40, Theme::monochrome(), Role::Manager, "mia");
+    mgr2.key(KeyCode::Char('f'));
+    mgr2.key(KeyCode::Up);
+    mgr2.key(KeyCode::Right);
+    mgr2.key(KeyCode::Enter);
+    assert_eq!(queue_ids(&mgr2), m);
 }

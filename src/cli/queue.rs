@@ -1,6 +1,7 @@
-//! `tierdesk queue --format jsonl|table [--state S] [--kind K] [--limit N]`: the exception
-//! queue — the same rows, in the same order, as the workbench's queue (one read model:
-//! `Store::queue_page`, review window, at least one kind, by score then at stake).
+//! `tierdesk queue --format jsonl|table [--state S] [--kind K] [--sort score|stake|amount|age]
+//! [--reverse] [--limit N]`: the exception queue — the same rows, in the same order, as the
+//! workbench's queue (one read model: `Store::queue_page`, review window, at least one kind,
+//! by score then at stake unless sorted otherwise).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -10,7 +11,7 @@ use serde::Serialize;
 
 use super::{Context, Format};
 use crate::money::{format_money, parse_money};
-use crate::store::queue::{PageDir, QueueFilter, QueueRow, QueueSort};
+use crate::store::queue::{PageDir, QueueFilter, QueueOrder, QueueRow, QueueSort};
 use crate::text::sanitize;
 use crate::workflow::CaseState;
 
@@ -19,15 +20,23 @@ pub struct Args {
     /// Output format: a table for people, or one JSON object per case (jsonl).
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
-    /// Only cases in this state (flagged, in_review, awaiting_signoff, queued_for_push, ...).
+    /// Only cases in this state (flagged, in_review, awaiting_signoff, queued_for_push, ...);
+    /// a comma list passes any of them.
     #[arg(long, value_name = "S")]
     pub state: Option<String>,
-    /// Only flags of this kind (duplicate, discount_policy, ...).
+    /// Only flags of this kind (duplicate, discount_policy, ...); a comma list: any of them.
     #[arg(long, value_name = "K")]
     pub kind: Option<String>,
     /// At most N rows.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
+    /// Order: score (default; then at stake), stake, amount (highest first) or age
+    /// (oldest submission first), as the workbench's `s` cycles them.
+    #[arg(long, value_name = "ORDER", default_value = "score")]
+    pub sort: String,
+    /// Reverse the order (the workbench's `S`).
+    #[arg(long)]
+    pub reverse: bool,
 }
 
 /// One queue line as `--format jsonl` prints it (money as exact decimal strings).
@@ -92,19 +101,14 @@ const PAGE: usize = 500;
 pub fn rows(
     store: &crate::store::Store,
     filter: &QueueFilter,
+    order: QueueOrder,
     limit: usize,
 ) -> anyhow::Result<Vec<QueueRow>> {
     let mut out: Vec<QueueRow> = Vec::new();
     while out.len() < limit {
         let want = PAGE.min(limit - out.len());
         let cursor = out.last().map(QueueRow::cursor);
-        let page = store.queue_page(
-            filter,
-            QueueSort::Rank,
-            cursor.as_ref(),
-            PageDir::After,
-            want,
-        )?;
+        let page = store.queue_page(filter, order, cursor.as_ref(), PageDir::After, want)?;
         let n = page.len();
         out.extend(page);
         if n < want {
@@ -115,7 +119,19 @@ pub fn rows(
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
-    if let Some(s) = args.state.as_deref() {
+    let list = |v: &Option<String>| -> Vec<String> {
+        v.as_deref()
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|x| !x.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let states = list(&args.state);
+    for s in &states {
         if CaseState::parse(s).is_none() {
             let all: Vec<&str> = CaseState::ALL.iter().map(|s| s.as_str()).collect();
             eprintln!(
@@ -126,13 +142,24 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     }
+    let Some(sort) = QueueSort::parse(&args.sort) else {
+        eprintln!(
+            "tierdesk queue: unknown sort '{}'; one of: score, stake, amount, age",
+            sanitize(&args.sort)
+        );
+        return Ok(ExitCode::from(2));
+    };
+    let order = QueueOrder {
+        sort,
+        reverse: args.reverse,
+    };
     let store = ctx.open_existing_store()?;
     let filter = QueueFilter {
-        status: args.state.clone(),
-        kind: args.kind.clone(),
+        status: states,
+        kind: list(&args.kind),
         ..QueueFilter::default()
     };
-    let items = rows(&store, &filter, args.limit.unwrap_or(usize::MAX))?;
+    let items = rows(&store, &filter, order, args.limit.unwrap_or(usize::MAX))?;
     match args.format {
         Format::Jsonl => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());

@@ -19,6 +19,7 @@ pub enum Action {
     Filter,
     ClearFilter,
     Sort,
+    ReverseSort,
     ToggleSelect,
     SelectAll,
     Approve,
@@ -74,7 +75,7 @@ impl Group {
 }
 
 impl Action {
-    pub const ALL: [Action; 44] = [
+    pub const ALL: [Action; 45] = [
         Action::Up,
         Action::Down,
         Action::PageUp,
@@ -100,6 +101,7 @@ impl Action {
         Action::Filter,
         Action::ClearFilter,
         Action::Sort,
+        Action::ReverseSort,
         Action::ToggleSelect,
         Action::SelectAll,
         Action::CopyId,
@@ -138,6 +140,7 @@ impl Action {
             Action::Filter => "filter",
             Action::ClearFilter => "clear_filter",
             Action::Sort => "sort",
+            Action::ReverseSort => "reverse_sort",
             Action::ToggleSelect => "toggle_select",
             Action::SelectAll => "select_all",
             Action::Approve => "approve",
@@ -184,9 +187,10 @@ impl Action {
             Action::Open => "Open the selected record",
             Action::Back => "Back / close",
             Action::Search => "Search partner, customer or transaction id (incremental)",
-            Action::Filter => "Filter by kind, tier, region, status or minimum amount",
+            Action::Filter => "Filter by kind, tier, region, status, minimum amount or needs me",
             Action::ClearFilter => "Clear search and filters",
-            Action::Sort => "Sort by score, at stake or amount",
+            Action::Sort => "Sort by score, at stake, amount or age",
+            Action::ReverseSort => "Reverse the sort order",
             Action::ToggleSelect => "Select / unselect the row (for bulk actions)",
             Action::SelectAll => "Select every loaded row / clear the selection",
             Action::Approve => "Approve the proposed adjustment (or sign off, in Sign-off)",
@@ -263,6 +267,7 @@ impl Action {
             | Action::Filter
             | Action::ClearFilter
             | Action::Sort
+            | Action::ReverseSort
             | Action::ToggleSelect
             | Action::SelectAll
             | Action::CopyId
@@ -300,6 +305,7 @@ impl Action {
             Action::Filter => &["f"],
             Action::ClearFilter => &["F"],
             Action::Sort => &["s"],
+            Action::ReverseSort => &["O"],
             Action::ToggleSelect => &["space"],
             Action::SelectAll => &["V"],
             Action::Approve => &["a"],

@@ -15,7 +15,7 @@ use super::keymap::Keymap;
 use super::theme::Theme;
 use crate::config::{Config, Role};
 use crate::store::queue::{
-    PageDir, ProgramInfo, QueueFilter, QueueRow, QueueSort, RecordDetail, SignoffRow, SyncStatus,
+    PageDir, ProgramInfo, QueueFilter, QueueOrder, QueueRow, RecordDetail, SignoffRow, SyncStatus,
 };
 
 /// Rows fetched per queue page.
@@ -85,7 +85,7 @@ pub struct QueueState {
     pub loaded_once: bool,
     pub req: u64,
     pub filter: QueueFilter,
-    pub sort: QueueSort,
+    pub sort: QueueOrder,
     pub marked: BTreeSet<String>,
 }
 
@@ -119,11 +119,46 @@ pub struct ForecastState {
 #[derive(Debug, Clone)]
 pub struct FilterForm {
     pub field: usize,
+    /// The choice shown on the kind line (0: any).
     pub kind: usize,
+    /// Kinds added with space (any of them passes); empty: the shown choice.
+    pub kinds: Vec<String>,
     pub status: usize,
+    pub statuses: Vec<String>,
     pub tier: usize,
     pub region: usize,
     pub min_amount: String,
+    /// Only what waits for the workbench's user ("needs me").
+    pub mine: bool,
+}
+
+/// Lines of the filter dialog.
+pub const FILTER_FIELDS: usize = 6;
+
+impl FilterForm {
+    /// The kinds (or states) a dialog line stands for: the added ones, else the shown one.
+    pub fn values(set: &[String], shown: usize, choices: &[&str]) -> Vec<String> {
+        if !set.is_empty() {
+            return set.to_vec();
+        }
+        match shown.checked_sub(1).and_then(|i| choices.get(i)) {
+            Some(c) => vec![c.to_string()],
+            None => Vec::new(),
+        }
+    }
+}
+
+/// Adds `shown`'s choice to `set`, or takes it out when there.
+fn toggle_choice(set: &mut Vec<String>, shown: usize, choices: &[&str]) {
+    let Some(c) = shown.checked_sub(1).and_then(|i| choices.get(i)) else {
+        return;
+    };
+    match set.iter().position(|x| x == c) {
+        Some(i) => {
+            set.remove(i);
+        }
+        None => set.push(c.to_string()),
+    }
 }
 
 pub const KIND_CHOICES: [&str; 8] = [
@@ -806,13 +841,25 @@ impl App {
                         .and_then(|v| list.iter().position(|x| x == v))
                         .map_or(0, |i| i + 1)
                 };
+                // One value shows as the line's choice; several as the added list.
+                let one = |v: &[String]| {
+                    if v.len() == 1 {
+                        v.first().cloned()
+                    } else {
+                        None
+                    }
+                };
+                let many = |v: &[String]| if v.len() > 1 { v.to_vec() } else { Vec::new() };
                 let kinds: Vec<String> = KIND_CHOICES.iter().map(|s| s.to_string()).collect();
                 let states: Vec<String> = STATUS_CHOICES.iter().map(|s| s.to_string()).collect();
                 let tiers: Vec<String> = self.tiers.iter().map(|t| t.0.clone()).collect();
                 self.modal = Some(Modal::Filter(FilterForm {
                     field: 0,
-                    kind: pos(&kinds, &f.kind),
-                    status: pos(&states, &f.status),
+                    kind: pos(&kinds, &one(&f.kind)),
+                    kinds: many(&f.kind),
+                    status: pos(&states, &one(&f.status)),
+                    statuses: many(&f.status),
+                    mine: f.needs_me.is_some(),
                     tier: pos(&tiers, &f.tier),
                     region: pos(&self.regions, &f.region),
                     min_amount: f
@@ -828,11 +875,13 @@ impl App {
                 vec![self.reload_queue(Select::First)]
             }
             Action::Sort => {
-                self.queue.sort = self.queue.sort.next();
-                self.info(
-                    Level::Info,
-                    format!("sorted by {}", self.queue.sort.label()),
-                );
+                self.queue.sort.sort = self.queue.sort.sort.next();
+                self.info(Level::Info, format!("sorted {}", self.queue.sort.label()));
+                vec![self.reload_queue(Select::First)]
+            }
+            Action::ReverseSort => {
+                self.queue.sort.reverse = !self.queue.sort.reverse;
+                self.info(Level::Info, format!("sorted {}", self.queue.sort.label()));
                 vec![self.reload_queue(Select::First)]
             }
             Action::ToggleSelect => {
@@ -1345,8 +1394,19 @@ impl App {
                 match key.code {
                     KeyCode::Esc => return vec![],
                     KeyCode::Enter => return self.apply_filter(&f),
-                    KeyCode::Up | KeyCode::BackTab => f.field = (f.field + 4) % 5,
-                    KeyCode::Down | KeyCode::Tab => f.field = (f.field + 1) % 5,
+                    KeyCode::Up | KeyCode::BackTab => {
+                        f.field = (f.field + FILTER_FIELDS - 1) % FILTER_FIELDS
+                    }
+                    KeyCode::Down | KeyCode::Tab => f.field = (f.field + 1) % FILTER_FIELDS,
+                    KeyCode::Left | KeyCode::Right | KeyCode::Char(' ') if f.field == 5 => {
+                        f.mine = !f.mine
+                    }
+                    KeyCode::Char(' ') if f.field == 0 => {
+                        toggle_choice(&mut f.kinds, f.kind, &KIND_CHOICES)
+                    }
+                    KeyCode::Char(' ') if f.field == 1 => {
+                        toggle_choice(&mut f.statuses, f.status, &STATUS_CHOICES)
+                    }
                     KeyCode::Left | KeyCode::Right if f.field < 4 => {
                         let n = counts[f.field] + 1;
                         let slot = match f.field {
@@ -1368,11 +1428,18 @@ impl App {
                         f.min_amount.push(c)
                     }
                     KeyCode::Char('x') | KeyCode::Delete => match f.field {
-                        0 => f.kind = 0,
-                        1 => f.status = 0,
+                        0 => {
+                            f.kind = 0;
+                            f.kinds.clear();
+                        }
+                        1 => {
+                            f.status = 0;
+                            f.statuses.clear();
+                        }
                         2 => f.tier = 0,
                         3 => f.region = 0,
-                        _ => f.min_amount.clear(),
+                        4 => f.min_amount.clear(),
+                        _ => f.mine = false,
                     },
                     _ => {}
                 }
@@ -1454,15 +1521,16 @@ impl App {
             }
         };
         self.queue.filter = QueueFilter {
-            kind: pick(f.kind, KIND_CHOICES.iter().map(|s| s.to_string()).collect()),
-            status: pick(
-                f.status,
-                STATUS_CHOICES.iter().map(|s| s.to_string()).collect(),
-            ),
+            kind: FilterForm::values(&f.kinds, f.kind, &KIND_CHOICES),
+            status: FilterForm::values(&f.statuses, f.status, &STATUS_CHOICES),
             tier: pick(f.tier, self.tiers.iter().map(|t| t.0.clone()).collect()),
             region: pick(f.region, self.regions.clone()),
             min_amount_minor: min,
             search: self.queue.filter.search.clone(),
+            needs_me: f.mine.then(|| crate::store::queue::NeedsMe {
+                role: self.role,
+                user: self.user.clone(),
+            }),
         };
         self.queue.marked.clear();
         vec![self.reload_queue(Select::First)]

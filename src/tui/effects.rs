@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 
 use crate::config::{Config, Role};
 use crate::store::queue::{
-    PageDir, ProgramInfo, QueueCursor, QueueFilter, QueueRow, QueueSort, RecordDetail, SignoffRow,
+    PageDir, ProgramInfo, QueueCursor, QueueFilter, QueueOrder, QueueRow, RecordDetail, SignoffRow,
     SyncStatus,
 };
 use crate::store::Store;
@@ -62,7 +62,7 @@ pub enum Effect {
     LoadQueue {
         req: u64,
         filter: QueueFilter,
-        sort: QueueSort,
+        sort: QueueOrder,
         cursor: Option<QueueCursor>,
         dir: PageDir,
         limit: usize,
@@ -101,7 +101,7 @@ pub enum Effect {
     /// Write the whole queue as filtered and sorted to a CSV file in the working folder.
     ExportCsv {
         filter: QueueFilter,
-        sort: QueueSort,
+        sort: QueueOrder,
     },
     /// The Policy view's rules, precision and automated decisions.
     LoadPolicy,
@@ -464,7 +464,7 @@ fn search_pages(
     state: &mut WorkerState,
     req: u64,
     filter: &QueueFilter,
-    sort: QueueSort,
+    sort: QueueOrder,
     cursor: Option<&QueueCursor>,
     dir: PageDir,
     limit: usize,

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use base64::Engine as _;
 use rust_decimal::Decimal;
 
-use crate::store::queue::{PageDir, QueueFilter, QueueRow, QueueSort};
+#[cfg(test)]
+use crate::store::queue::QueueSort;
+use crate::store::queue::{PageDir, QueueFilter, QueueOrder, QueueRow};
 use crate::store::Store;
 
 /// Writes `text` to the clipboard of the terminal (OSC 52; terminals that do not support
@@ -59,9 +61,10 @@ fn record(r: &QueueRow) -> [String; 14] {
 pub fn write_csv(
     store: &Store,
     filter: &QueueFilter,
-    sort: QueueSort,
+    sort: impl Into<QueueOrder>,
     path: &std::path::Path,
 ) -> anyhow::Result<usize> {
+    let sort: QueueOrder = sort.into();
     let mut w = csv::Writer::from_path(path)?;
     w.write_record(HEADER)?;
     let mut n = 0;
@@ -82,7 +85,7 @@ pub fn write_csv(
 }
 
 /// The export the `E` key asks for: a new file in the working folder, named by time.
-pub fn queue_csv(store: &Store, filter: &QueueFilter, sort: QueueSort) -> Result<String, String> {
+pub fn queue_csv(store: &Store, filter: &QueueFilter, sort: QueueOrder) -> Result<String, String> {
     let name = format!(
         "tierdesk-queue-{}.csv",
         chrono::Utc::now().format("%Y%m%d-%H%M%S")

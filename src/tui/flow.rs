@@ -595,6 +595,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::store::queue::QueueRow;
+    use crate::tui::app::{KIND_CHOICES, STATUS_CHOICES};
     use crate::tui::keymap::Keymap;
     use crate::tui::theme::Theme;
     use crossterm::event::KeyModifiers;
@@ -723,6 +724,108 @@ mod tests {
         assert!(a.tick(now).is_empty(), "polled again within {POLL:?}");
     }
 
+    /// `s` cycles the four sorts, `O` flips the direction; each asks for the queue in
+    /// that order from the top.
+    #[test]
+    fn sort_cycles_to_age_and_reverse_flips_the_order() {
+        use crate::store::queue::{QueueOrder, QueueSort};
+        let mut a = app(Role::Analyst);
+        let order = |fx: &[Effect]| match fx {
+            [Effect::LoadQueue { sort, cursor, .. }] => {
+                assert!(cursor.is_none(), "a new order starts at the top");
+                *sort
+            }
+            other => panic!("{other:?}"),
+        };
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            got.push(order(&key(&mut a, KeyCode::Char('s'))));
+        }
+        let sorts: Vec<QueueSort> = got.iter().map(|o| o.sort).collect();
+        assert_eq!(
+            sorts,
+            [
+                QueueSort::AtStake,
+                QueueSort::Amount,
+                QueueSort::Age,
+                QueueSort::Rank
+            ]
+        );
+        assert!(got.iter().all(|o| !o.reverse));
+        let o = order(&key(&mut a, KeyCode::Char('O')));
+        assert_eq!(
+            o,
+            QueueOrder {
+                sort: QueueSort::Rank,
+                reverse: true
+            }
+        );
+        assert!(matches!(&a.message, Some((_, m)) if m == "sorted by score ↑"));
+        // The direction stays when the sort changes.
+        let o = order(&key(&mut a, KeyCode::Char('s')));
+        assert!(o.reverse && o.sort == QueueSort::AtStake);
+        assert_eq!(a.queue.sort.label(), "by at stake ↑");
+        key(&mut a, KeyCode::Char('O'));
+        assert_eq!(a.queue.sort.label(), "by at stake ↓");
+    }
+
+    /// In the filter dialog space adds kinds and states (any of them), the last line
+    /// is "needs me"; opening it again shows the lists; `x` clears a line.
+    #[test]
+    fn the_filter_dialog_adds_values_and_needs_me() {
+        let mut a = app(Role::Manager);
+        key(&mut a, KeyCode::Char('f'));
+        // kind: the first two choices, each added with space.
+        key(&mut a, KeyCode::Right);
+        key(&mut a, KeyCode::Char(' '));
+        key(&mut a, KeyCode::Right);
+        key(&mut a, KeyCode::Char(' '));
+        // status: flagged and escalated.
+        key(&mut a, KeyCode::Down);
+        key(&mut a, KeyCode::Right);
+        key(&mut a, KeyCode::Char(' '));
+        for _ in 0..5 {
+            key(&mut a, KeyCode::Right);
+        }
+        key(&mut a, KeyCode::Char(' '));
+        // needs me: the last line, from the first one upwards.
+        key(&mut a, KeyCode::Up);
+        key(&mut a, KeyCode::Up);
+        key(&mut a, KeyCode::Char(' '));
+        let fx = key(&mut a, KeyCode::Enter);
+        assert!(matches!(fx.as_slice(), [Effect::LoadQueue { .. }]));
+        let f = &a.queue.filter;
+        assert_eq!(f.kind, vec![KIND_CHOICES[0], KIND_CHOICES[1]]);
+        assert_eq!(f.status, vec![STATUS_CHOICES[0], STATUS_CHOICES[5]]);
+        assert_eq!(STATUS_CHOICES[5], "escalated");
+        assert_eq!(
+            f.needs_me,
+            Some(crate::store::queue::NeedsMe {
+                role: Role::Manager,
+                user: "bob".into()
+            })
+        );
+        // Reopened: the lists come back; x on the kind line clears it, space removes one.
+        key(&mut a, KeyCode::Char('f'));
+        match &a.modal {
+            Some(Modal::Filter(ff)) => {
+                assert_eq!(ff.kinds.len(), 2);
+                assert!(ff.mine);
+            }
+            _ => panic!("the filter dialog did not open"),
+        }
+        key(&mut a, KeyCode::Char('x'));
+        key(&mut a, KeyCode::Down);
+        key(&mut a, KeyCode::Right);
+        key(&mut a, KeyCode::Char(' '));
+        key(&mut a, KeyCode::Enter);
+        assert!(a.queue.filter.kind.is_empty());
+        assert_eq!(a.queue.filter.status, vec!["escalated"]);
+        // Clear filter clears everything, needs me included.
+        key(&mut a, KeyCode::Char('F'));
+        assert!(a.queue.filter.is_empty());
+    }
+
     #[test]
     fn the_palette_runs_commands_with_arguments() {
         let mut a = app(Role::Analyst);
@@ -731,8 +834,8 @@ mod tests {
             key(&mut a, KeyCode::Char(c));
         }
         let fx = key(&mut a, KeyCode::Enter);
-        assert_eq!(a.queue.filter.kind.as_deref(), Some("duplicate"));
-        assert_eq!(a.queue.filter.status.as_deref(), Some("flagged"));
+        assert_eq!(a.queue.filter.kind, vec!["duplicate".to_string()]);
+        assert_eq!(a.queue.filter.status, vec!["flagged".to_string()]);
         assert!(matches!(fx.as_slice(), [Effect::LoadQueue { .. }]));
         key(&mut a, KeyCode::Char(':'));
         for c in "theme light".chars() {

@@ -1,18 +1,20 @@
 //! The `:` palette: actions ranked (the exact name first, then names that start with the
 //! typed word, then any match in name or description), and commands with arguments:
-//! `goto ID`, `filter kind=dup status=flagged tier=T region=R min=1000`, `theme NAME`.
+//! `goto ID`, `filter kind=dup,disc status=flagged tier=T region=R min=1000 mine`,
+//! `theme NAME`.
 
 use super::action::Action;
 use super::app::{App, Level, View, KIND_CHOICES, STATUS_CHOICES};
 use super::effects::{Effect, Select};
 use super::theme::Theme;
+use crate::store::queue::{NeedsMe, QueueFilter};
 
 /// The commands that take an argument, with their usage (shown in the palette).
 pub const ARG_COMMANDS: [(&str, &str); 3] = [
     ("goto", "goto ID — open the record with this transaction id"),
     (
         "filter",
-        "filter kind=dup status=flagged tier=T region=R min=1000 — set the filter",
+        "filter kind=dup,disc status=flagged tier=T region=R min=1000 mine — set the filter",
     ),
     (
         "theme",
@@ -115,69 +117,108 @@ impl App {
 
     /// `filter k=v ...`: replaces the filter (the search text stays).
     fn filter_command(&mut self, args: &[&str]) -> Vec<Effect> {
-        let mut f = crate::store::queue::QueueFilter {
-            search: self.queue.filter.search.clone(),
-            ..Default::default()
-        };
-        for a in args {
-            let Some((k, v)) = a.split_once('=') else {
-                self.message = Some((
-                    Level::Error,
-                    format!("filter: {a:?} is not key=value (kind, status, tier, region, min)"),
-                ));
-                return vec![];
-            };
-            let bad = |what: &str| format!("filter: unknown {what} {v:?}");
-            match k {
-                "kind" => match kind_named(v) {
-                    Some(kind) => f.kind = Some(kind.to_string()),
-                    None => {
-                        self.message = Some((Level::Error, bad("kind")));
-                        return vec![];
-                    }
-                },
-                "status" | "state" => match STATUS_CHOICES.iter().find(|s| **s == v) {
-                    Some(s) => f.status = Some(s.to_string()),
-                    None => {
-                        self.message = Some((Level::Error, bad("status")));
-                        return vec![];
-                    }
-                },
-                "tier" => {
-                    match self
-                        .tiers
-                        .iter()
-                        .find(|(id, name)| id == v || name.eq_ignore_ascii_case(v))
-                    {
-                        Some((id, _)) => f.tier = Some(id.clone()),
-                        None => {
-                            self.message = Some((Level::Error, bad("tier")));
-                            return vec![];
-                        }
-                    }
-                }
-                "region" => f.region = Some(v.to_string()),
-                "min" | "amount" => match crate::money::parse_money(v) {
-                    Some(d) => f.min_amount_minor = Some(crate::money::to_minor(d)),
-                    None => {
-                        self.message = Some((Level::Error, bad("amount")));
-                        return vec![];
-                    }
-                },
-                _ => {
-                    self.message = Some((
-                        Level::Error,
-                        format!("filter: unknown key {k:?} (kind, status, tier, region, min)"),
-                    ));
-                    return vec![];
-                }
+        match parse_filter(args, &self.tiers, &self.user, self.role) {
+            Ok(mut f) => {
+                f.search = self.queue.filter.search.clone();
+                self.queue.filter = f;
+                self.queue.marked.clear();
+                self.view = View::Queue;
+                vec![self.reload_queue_first()]
+            }
+            Err(e) => {
+                self.message = Some((Level::Error, e));
+                vec![]
             }
         }
-        self.queue.filter = f;
-        self.queue.marked.clear();
-        self.view = View::Queue;
-        vec![self.reload_queue_first()]
     }
+}
+
+const FILTER_KEYS: &str = "kind, status, tier, region, min, or mine";
+
+/// Parses the words of `filter ...`: `key=value` words (`kind` and `status` take a
+/// comma list, any of which passes), all of them together (AND), and `mine` (what waits
+/// for `user` in `role`). Tiers match by id or name. The error names the bad word.
+pub fn parse_filter(
+    args: &[&str],
+    tiers: &[(String, String)],
+    user: &str,
+    role: crate::config::Role,
+) -> Result<QueueFilter, String> {
+    let mut f = QueueFilter::default();
+    let mut seen: Vec<&str> = Vec::new();
+    for a in args {
+        if a.eq_ignore_ascii_case("mine") {
+            f.needs_me = Some(NeedsMe {
+                role,
+                user: user.to_string(),
+            });
+            continue;
+        }
+        let Some((k, v)) = a.split_once('=') else {
+            return Err(format!("filter: {a:?} is not key=value ({FILTER_KEYS})"));
+        };
+        let k = k.trim().to_ascii_lowercase();
+        let key: &str = match k.as_str() {
+            "kind" => "kind",
+            "status" | "state" => "status",
+            "tier" => "tier",
+            "region" => "region",
+            "min" | "amount" => "min",
+            _ => {
+                return Err(format!(
+                    "filter: unknown key {k:?} in {a:?} ({FILTER_KEYS})"
+                ))
+            }
+        };
+        if seen.contains(&key) {
+            return Err(format!(
+                "filter: {key} given twice in {a:?}; list the values with commas (kind=dup,disc)"
+            ));
+        }
+        seen.push(key);
+        let values: Vec<&str> = v.split(',').map(str::trim).collect();
+        if values.iter().any(|x| x.is_empty()) {
+            return Err(format!("filter: {a:?} has an empty value"));
+        }
+        if values.len() > 1 && !matches!(key, "kind" | "status") {
+            return Err(format!("filter: {key} takes one value, not {v:?}"));
+        }
+        let bad = |what: &str, x: &str| format!("filter: unknown {what} {x:?} in {a:?}");
+        match key {
+            "kind" => {
+                for x in values {
+                    let kind = kind_named(x).ok_or_else(|| bad("kind", x))?;
+                    if !f.kind.iter().any(|k| k == kind) {
+                        f.kind.push(kind.to_string());
+                    }
+                }
+            }
+            "status" => {
+                for x in values {
+                    let st = STATUS_CHOICES
+                        .iter()
+                        .find(|s| **s == x)
+                        .ok_or_else(|| bad("status", x))?;
+                    if !f.status.iter().any(|s| s == st) {
+                        f.status.push(st.to_string());
+                    }
+                }
+            }
+            "tier" => {
+                let (id, _) = tiers
+                    .iter()
+                    .find(|(id, name)| id == v || name.eq_ignore_ascii_case(v))
+                    .ok_or_else(|| bad("tier", v))?;
+                f.tier = Some(id.clone());
+            }
+            "region" => f.region = Some(v.to_string()),
+            _ => match crate::money::parse_money(v) {
+                Some(d) => f.min_amount_minor = Some(crate::money::to_minor(d)),
+                None => return Err(format!("filter: {v:?} in {a:?} is not an amount")),
+            },
+        }
+    }
+    Ok(f)
 }
 
 #[cfg(test)]
@@ -195,5 +236,61 @@ mod tests {
             Some(true)
         );
         assert_eq!(kind_named("dup"), Some("duplicate"));
+    }
+
+    fn tiers() -> Vec<(String, String)> {
+        vec![("T2".into(), "Gold".into()), ("T1".into(), "Silver".into())]
+    }
+
+    fn parse(input: &str) -> Result<QueueFilter, String> {
+        let args: Vec<&str> = input.split_whitespace().collect();
+        parse_filter(&args, &tiers(), "mia", crate::config::Role::Analyst)
+    }
+
+    #[test]
+    fn filter_lists_and_fields_combine() {
+        let f = parse("kind=dup,disc status=flagged,escalated tier=gold min=1000.50").unwrap();
+        assert_eq!(f.kind, vec!["duplicate", "discount_policy"]);
+        assert_eq!(f.status, vec!["flagged", "escalated"]);
+        assert_eq!(f.tier.as_deref(), Some("T2"));
+        assert_eq!(f.min_amount_minor, Some(100_050));
+        assert!(f.needs_me.is_none());
+        // Repeated values collapse; full kind names work; `state` is `status`.
+        let f = parse("KIND=duplicate,dup state=in_review").unwrap();
+        assert_eq!(f.kind, vec!["duplicate"]);
+        assert_eq!(f.status, vec!["in_review"]);
+        let f = parse("mine kind=dup").unwrap();
+        assert_eq!(
+            f.needs_me,
+            Some(NeedsMe {
+                role: crate::config::Role::Analyst,
+                user: "mia".into()
+            })
+        );
+        assert_eq!(f.kind, vec!["duplicate"]);
+    }
+
+    #[test]
+    fn bad_filter_words_are_named_in_the_message() {
+        let cases = [
+            (
+                "kind=dup,nope",
+                "unknown kind \"nope\" in \"kind=dup,nope\"",
+            ),
+            ("status=flagged,late", "unknown status \"late\""),
+            ("kind=dup,,disc", "\"kind=dup,,disc\" has an empty value"),
+            ("kind=", "\"kind=\" has an empty value"),
+            ("tier=gold,silver", "tier takes one value"),
+            ("tier=platinum", "unknown tier \"platinum\""),
+            ("colour=red", "unknown key \"colour\""),
+            ("dup", "\"dup\" is not key=value"),
+            ("kind=dup kind=disc", "kind given twice"),
+            ("min=lots", "\"lots\" in \"min=lots\" is not an amount"),
+        ];
+        for (input, want) in cases {
+            let e = parse(input).unwrap_err();
+            assert!(e.starts_with("filter: "), "{input}: {e}");
+            assert!(e.contains(want), "{input}: {e:?} lacks {want:?}");
+        }
     }
 }

@@ -9,13 +9,15 @@
 //! SQLite only for the next few candidates by rowid (with every filter applied again
 //! there, so the store stays the authority on status and membership).
 //!
-//! Memory: about 100 bytes per queue row plus its text (~5 MB for 45,000 rows).
+//! Memory: about 130 bytes per queue row plus its text (~6 MB for 45,000 rows).
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::store::queue::{PageDir, QueueCursor, QueueFilter, QueueRow, QueueSort, SearchSource};
+use crate::store::queue::{
+    PageDir, QueueCursor, QueueFilter, QueueOrder, QueueRow, QueueSort, SearchSource,
+};
 use crate::store::Store;
 
 /// Separates fields inside an entry (never typed in a query).
@@ -37,6 +39,8 @@ pub struct SearchIndex {
     score: Vec<f64>,
     at_stake: Vec<i64>,
     amount: Vec<i64>,
+    /// Submission dates as the age sort compares them (`age_key`).
+    submitted: Vec<Box<str>>,
     /// Bit i = entry has kind `kind_names[i]` (bit 63: a kind past the 63rd).
     kinds: Vec<u64>,
     kind_names: Vec<String>,
@@ -44,8 +48,8 @@ pub struct SearchIndex {
     partner: Vec<u32>,
     /// (current tier id, region) per partner.
     partners: Vec<(String, String)>,
-    /// Entry numbers in each sort order (descending keys), indexed like `QueueSort::ALL`.
-    order: [Vec<u32>; 3],
+    /// Entry numbers in each sort's queue order (not reversed), indexed like `QueueSort::ALL`.
+    order: [Vec<u32>; 4],
     /// The last query and its matches (paging through one search reuses them).
     last: Option<(String, Vec<u64>)>,
     pub built_in: Duration,
@@ -149,6 +153,7 @@ impl SearchIndex {
         self.score.push(r.score);
         self.at_stake.push(r.at_stake_minor);
         self.amount.push(r.amount_minor);
+        self.submitted.push(r.submitted_at.into());
         let mut bits = 0u64;
         for k in serde_json::from_str::<Vec<String>>(r.kinds).unwrap_or_default() {
             let next = kind_pos.len() as u32;
@@ -189,6 +194,7 @@ impl SearchIndex {
             + self.score.capacity() * 8
             + self.at_stake.capacity() * 8
             + self.amount.capacity() * 8
+            + self.submitted.iter().map(|d| d.len() + 16).sum::<usize>()
             + self.kinds.capacity() * 8
             + self.partner.capacity() * 4
             + self.order.iter().map(|o| o.capacity() * 4).sum::<usize>()
@@ -208,7 +214,8 @@ impl SearchIndex {
         &self.ids[s..e]
     }
 
-    /// Queue order: descending keys, so "less" means "earlier in the queue".
+    /// Queue order (descending keys; ascending for age, oldest first), so "less" means
+    /// "earlier in the queue".
     fn cmp_entries(&self, sort: QueueSort, a: usize, b: usize) -> Ordering {
         let keys = match sort {
             QueueSort::Rank => self.score[b]
@@ -216,6 +223,11 @@ impl SearchIndex {
                 .then(self.at_stake[b].cmp(&self.at_stake[a])),
             QueueSort::AtStake => self.at_stake[b].cmp(&self.at_stake[a]),
             QueueSort::Amount => self.amount[b].cmp(&self.amount[a]),
+            QueueSort::Age => {
+                return self.submitted[a]
+                    .cmp(&self.submitted[b])
+                    .then_with(|| self.id(a).cmp(self.id(b)))
+            }
         };
         keys.then_with(|| self.id(b).cmp(self.id(a)))
     }
@@ -229,6 +241,11 @@ impl SearchIndex {
                 .then(c.at_stake_minor.cmp(&self.at_stake[i])),
             QueueSort::AtStake => c.at_stake_minor.cmp(&self.at_stake[i]),
             QueueSort::Amount => c.amount_minor.cmp(&self.amount[i]),
+            QueueSort::Age => {
+                return (*self.submitted[i])
+                    .cmp(c.submitted_at.as_str())
+                    .then_with(|| self.id(i).cmp(c.transaction_id.as_str()))
+            }
         };
         keys.then_with(|| c.transaction_id.as_str().cmp(self.id(i)))
     }
@@ -300,15 +317,16 @@ impl SearchIndex {
                 return false;
             }
         }
-        if let Some(k) = &filter.kind {
-            match self.kind_names.iter().position(|n| n == k) {
-                Some(b) if b < 63 => {
-                    if self.kinds[i] & (1 << b) == 0 {
-                        return false;
-                    }
+        if !filter.kind.is_empty() {
+            // Any of the kinds: the bits of the known ones (bit 63 for a kind past the 63rd).
+            let mut want = 0u64;
+            for k in &filter.kind {
+                if let Some(b) = self.kind_names.iter().position(|n| n == k) {
+                    want |= 1 << b.min(63);
                 }
-                Some(_) => {}
-                None => return false,
+            }
+            if self.kinds[i] & want == 0 {
+                return false;
             }
         }
         if filter.tier.is_some() || filter.region.is_some() {
@@ -332,16 +350,18 @@ impl SearchIndex {
         &mut self,
         store: &Store,
         filter: &QueueFilter,
-        sort: QueueSort,
+        order: impl Into<QueueOrder>,
         cursor: Option<&QueueCursor>,
         dir: PageDir,
         limit: usize,
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Vec<QueueRow>, SearchError> {
+        let qo: QueueOrder = order.into();
         let q = fold_query(filter.search.as_deref().unwrap_or(""));
         if q.is_empty() {
-            return Ok(store.queue_page(filter, sort, cursor, dir, limit)?);
+            return Ok(store.queue_page(filter, qo, cursor, dir, limit)?);
         }
+        let sort = qo.sort;
         if self.matches(&q, cancelled).is_none() {
             return Err(SearchError::Cancelled);
         }
@@ -350,19 +370,24 @@ impl SearchIndex {
             None => return Err(SearchError::Cancelled),
         };
         let order = &self.order[sort_slot(sort)];
-        // Walk `order` forwards from `pos` (After/From) or backwards from `pos - 1` (Before).
-        let backwards = dir == PageDir::Before;
-        let mut pos = match (cursor, dir) {
-            (None, PageDir::Before) => order.len(),
-            (None, _) => 0,
-            (Some(c), PageDir::After) => order
-                .partition_point(|&i| self.cmp_cursor(sort, i as usize, c) != Ordering::Greater),
-            (Some(c), PageDir::From) => {
-                order.partition_point(|&i| self.cmp_cursor(sort, i as usize, c) == Ordering::Less)
-            }
-            (Some(c), PageDir::Before) => {
-                order.partition_point(|&i| self.cmp_cursor(sort, i as usize, c) == Ordering::Less)
-            }
+        // Walk `order` (the sort's own order) forwards from `pos` or backwards from
+        // `pos - 1`: backwards for Before, and the other way round when reversed.
+        let backwards = (dir == PageDir::Before) != qo.reverse;
+        let after_cursor = |c: &QueueCursor| {
+            order.partition_point(|&i| self.cmp_cursor(sort, i as usize, c) != Ordering::Greater)
+        };
+        let at_cursor = |c: &QueueCursor| {
+            order.partition_point(|&i| self.cmp_cursor(sort, i as usize, c) == Ordering::Less)
+        };
+        let mut pos = match (cursor, dir, backwards) {
+            (None, _, true) => order.len(),
+            (None, _, false) => 0,
+            // Forwards: strictly after the cursor, or from it (From).
+            (Some(c), PageDir::From, false) => at_cursor(c),
+            (Some(c), _, false) => after_cursor(c),
+            // Backwards: strictly before the cursor, or from it (From, reversed).
+            (Some(c), PageDir::From, true) => after_cursor(c),
+            (Some(c), _, true) => at_cursor(c),
         };
         let mut out: Vec<QueueRow> = Vec::new();
         let mut chunk = limit.max(16);
@@ -405,7 +430,7 @@ impl SearchIndex {
             }
             chunk = (chunk * 4).min(4096);
         }
-        if backwards {
+        if dir == PageDir::Before {
             out.reverse();
         }
         Ok(out)
@@ -474,11 +499,11 @@ mod tests {
         let filters = [
             QueueFilter::default(),
             QueueFilter {
-                kind: kinds.first().cloned(),
+                kind: kinds.iter().take(2).cloned().collect(),
                 ..Default::default()
             },
             QueueFilter {
-                status: Some("flagged".into()),
+                status: vec!["flagged".into(), "in_review".into()],
                 min_amount_minor: Some(any[20].amount_minor),
                 ..Default::default()
             },
@@ -490,7 +515,10 @@ mod tests {
                     search: Some(format!(" {q} ")),
                     ..base.clone()
                 };
-                for sort in QueueSort::ALL {
+                for sort in QueueSort::ALL
+                    .into_iter()
+                    .flat_map(|sort| [false, true].map(|reverse| QueueOrder { sort, reverse }))
+                {
                     // Walk forwards page by page, then back from the end.
                     let mut cur: Option<QueueCursor> = None;
                     loop {
@@ -614,7 +642,7 @@ mod tests {
         let load = |req| Effect::LoadQueue {
             req,
             filter: filter.clone(),
-            sort: QueueSort::Rank,
+            sort: QueueSort::Rank.into(),
             cursor: None,
             dir: PageDir::After,
             limit: 200,

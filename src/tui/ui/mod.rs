@@ -228,7 +228,7 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
     };
     let pos = match app.view {
         View::Queue | View::Record => queue::position(app)
-            .map(|p| format!("{p} · by {} ", app.queue.sort.label()))
+            .map(|p| format!("{p} · {} ", app.queue.sort.label()))
             .unwrap_or_default(),
         View::Signoff
         | View::Forecast

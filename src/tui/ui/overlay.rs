@@ -287,13 +287,31 @@ fn search(f: &mut Frame, app: &App, input: &str, area: Rect) {
 
 fn filter(f: &mut Frame, app: &App, ff: &crate::tui::app::FilterForm, area: Rect) {
     let t = &app.theme;
-    let r = centered(area, 60, 11);
+    let r = centered(area, 60, 12);
     f.render_widget(Clear, r);
     let choice = |i: usize, list: Vec<String>| {
         if i == 0 {
             "any".to_string()
         } else {
             list.get(i - 1).cloned().unwrap_or_default()
+        }
+    };
+    // Values added with space follow the shown choice: `duplicate  + dup,disc`.
+    let added = |set: &[String], abbrev: bool| {
+        if set.is_empty() {
+            String::new()
+        } else {
+            let v: Vec<&str> = set
+                .iter()
+                .map(|x| {
+                    if abbrev {
+                        super::kind_abbrev(x)
+                    } else {
+                        x.as_str()
+                    }
+                })
+                .collect();
+            format!("  + {}", v.join(","))
         }
     };
     let fields = [
@@ -330,11 +348,17 @@ fn filter(f: &mut Frame, app: &App, ff: &crate::tui::app::FilterForm, area: Rect
                 ff.min_amount.clone()
             },
         ),
+        ("needs me", if ff.mine { "yes" } else { "no" }.to_string()),
     ];
+    let extra = [added(&ff.kinds, true), added(&ff.statuses, false)];
     let mut lines = Vec::new();
     for (i, (name, val)) in fields.iter().enumerate() {
         let on = i == ff.field;
-        let arrows = if i < 4 { ("◀ ", " ▶") } else { ("", "▏") };
+        let arrows = if i != 4 {
+            ("◀ ", " ▶")
+        } else {
+            ("", "▏")
+        };
         lines.push(Line::from(vec![
             Span::styled(
                 format!(" {:<12}", name),
@@ -348,11 +372,12 @@ fn filter(f: &mut Frame, app: &App, ff: &crate::tui::app::FilterForm, area: Rect
                 },
                 if on { t.selection } else { t.text },
             ),
+            Span::styled(extra.get(i).cloned().unwrap_or_default(), t.accent),
         ]));
     }
     lines.push(Line::raw(""));
     lines.push(Line::styled(
-        " ↑/↓ field · ←/→ choose · digits type the amount",
+        " ↑/↓ field · ←/→ choose · space adds (any of) · digits",
         t.muted,
     ));
     lines.push(Line::styled(

@@ -31,6 +31,39 @@ fn age_days(as_of: Option<&str>, submitted_at: &str) -> String {
     }
 }
 
+/// The active search and filters, `·`-separated (the filter line shows it, cut to fit).
+pub fn filter_summary(app: &App) -> String {
+    let q = &app.queue.filter;
+    let mut parts = Vec::new();
+    if let Some(s) = &q.search {
+        parts.push(format!("search \"{}\"", crate::text::sanitize(s)));
+    }
+    if !q.kind.is_empty() {
+        let k: Vec<&str> = q.kind.iter().map(|k| kind_abbrev(k)).collect();
+        parts.push(format!("kind {}", k.join(",")));
+    }
+    if !q.status.is_empty() {
+        parts.push(format!("status {}", q.status.join(",")));
+    }
+    if let Some(x) = &q.tier {
+        parts.push(format!("tier {}", crate::text::sanitize(x)));
+    }
+    if let Some(x) = &q.region {
+        parts.push(format!("region {}", crate::text::sanitize(x)));
+    }
+    if let Some(m) = q.min_amount_minor {
+        parts.push(format!("amount ≥ {}", money_minor(app, m)));
+    }
+    if let Some(me) = &q.needs_me {
+        parts.push(if me.role == crate::config::Role::Manager {
+            "needs me (sign-offs, not my own)".to_string()
+        } else {
+            "needs me (open work)".to_string()
+        });
+    }
+    parts.join(" · ")
+}
+
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let q = &app.queue;
@@ -41,31 +74,14 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     ])
     .areas(area);
     if filter_line {
-        let mut parts = Vec::new();
-        if let Some(s) = &q.filter.search {
-            parts.push(format!("search \"{s}\""));
-        }
-        if let Some(k) = &q.filter.kind {
-            parts.push(format!("kind {k}"));
-        }
-        if let Some(s) = &q.filter.status {
-            parts.push(format!("status {s}"));
-        }
-        if let Some(x) = &q.filter.tier {
-            parts.push(format!("tier {x}"));
-        }
-        if let Some(x) = &q.filter.region {
-            parts.push(format!("region {x}"));
-        }
-        if let Some(m) = q.filter.min_amount_minor {
-            parts.push(format!("amount ≥ {}", money_minor(app, m)));
-        }
         let clear = app.keymap.short(crate::tui::action::Action::ClearFilter);
+        let hint = format!("   ({clear} clears)");
+        let room = (fl.width as usize).saturating_sub(9 + hint.width());
         f.render_widget(
             Paragraph::new(Line::from(vec![
                 Span::styled(" filter: ", t.accent),
-                Span::styled(parts.join(" · "), t.text),
-                Span::styled(format!("   ({clear} clears)"), t.muted),
+                Span::styled(fit(&filter_summary(app), room), t.text),
+                Span::styled(hint, t.muted),
             ])),
             fl,
         );

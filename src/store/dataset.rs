@@ -1686,23 +1686,10 @@ impl Store {
     /// The ERP invoices, or `None` when none were ever imported (the ERP check then
     /// says "not evaluated").
     pub fn erp_invoices(&self) -> Result<Option<Vec<ErpInvoice>>> {
-        let mut st = self.conn.prepare(
+        let raw = self.six_texts(
             "SELECT invoice_number, customer_name, partner_id, invoice_date, currency, lines \
              FROM erp_invoices ORDER BY rowid",
         )?;
-        type Raw = (String, String, String, String, String, String);
-        let raw: Vec<Raw> = st
-            .query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            })?
-            .collect::<rusqlite::Result<_>>()?;
         if raw.is_empty() {
             return Ok(None);
         }
@@ -1830,13 +1817,13 @@ impl Store {
             .optional()?)
     }
 
-    pub fn commissions(&self) -> Result<Vec<CommissionLine>> {
-        let mut st = self.conn.prepare(
-            "SELECT commission_id, transaction_id, payee_partner_id, role, amount, period
-             FROM commissions ORDER BY rowid",
-        )?;
-        type Raw = (String, String, String, String, String, String);
-        let raw: Vec<Raw> = st
+    /// The rows of a query selecting six text columns.
+    fn six_texts(
+        &self,
+        sql: &str,
+    ) -> Result<Vec<(String, String, String, String, String, String)>> {
+        let mut st = self.conn.prepare(sql)?;
+        let rows = st
             .query_map([], |r| {
                 Ok((
                     r.get(0)?,
@@ -1848,6 +1835,14 @@ impl Store {
                 ))
             })?
             .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    pub fn commissions(&self) -> Result<Vec<CommissionLine>> {
+        let raw = self.six_texts(
+            "SELECT commission_id, transaction_id, payee_partner_id, role, amount, period
+             FROM commissions ORDER BY rowid",
+        )?;
         raw.into_iter()
             .map(|(id, tx, payee, role, amount, period)| {
                 Ok(CommissionLine {

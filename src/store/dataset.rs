@@ -441,6 +441,9 @@ const TIER_HISTORY: Shape = Shape {
     cols: &["partner_id", "tier_id", "effective_from"],
     key: &["partner_id", "effective_from"],
 };
+/// A row of six text columns, as [`Store::six_texts`] reads it.
+type SixTexts = (String, String, String, String, String, String);
+
 const ERP_INVOICES: Shape = Shape {
     table: "erp_invoices",
     cols: &[
@@ -1818,10 +1821,7 @@ impl Store {
     }
 
     /// The rows of a query selecting six text columns.
-    fn six_texts(
-        &self,
-        sql: &str,
-    ) -> Result<Vec<(String, String, String, String, String, String)>> {
+    fn six_texts(&self, sql: &str) -> Result<Vec<SixTexts>> {
         let mut st = self.conn.prepare(sql)?;
         let rows = st
             .query_map([], |r| {

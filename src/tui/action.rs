@@ -240,6 +240,23 @@ impl Action {
         }
     }
 
+    /// Decisions on cases and the selection they act on: what the list views that are
+    /// not the queue (Policy, Outbox, Disputes, Payouts) answer with a pointer instead.
+    pub fn acts_on_cases(self) -> bool {
+        matches!(
+            self,
+            Action::Approve
+                | Action::Override
+                | Action::Dismiss
+                | Action::Escalate
+                | Action::RequestDocuments
+                | Action::Reject
+                | Action::Undo
+                | Action::ToggleSelect
+                | Action::SelectAll
+        )
+    }
+
     pub fn group(self) -> Group {
         match self {
             Action::Up

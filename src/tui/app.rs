@@ -393,6 +393,17 @@ impl App {
             .unwrap_or("USD")
     }
 
+    /// Opens transaction `id`'s record on `pane` from a list view (`Esc` returns there).
+    pub(crate) fn open_record_from(&mut self, from: View, pane: Pane, id: String) -> Vec<Effect> {
+        self.nav.record_from = from;
+        self.view = View::Record;
+        self.pane = pane;
+        self.pane_scroll = 0;
+        self.detail_id = Some(id.clone());
+        self.detail = None;
+        vec![Effect::LoadDetail(id)]
+    }
+
     pub fn wide(&self) -> bool {
         self.size.get().0 >= WIDE
     }

@@ -182,23 +182,9 @@ impl App {
                     self.message = Some((Level::Error, "nothing selected".into()));
                     return Some(vec![]);
                 };
-                self.nav.record_from = View::Outbox;
-                self.view = View::Record;
-                self.pane = Pane::Decision;
-                self.pane_scroll = 0;
-                self.detail_id = Some(id.clone());
-                self.detail = None;
-                return Some(vec![Effect::LoadDetail(id)]);
+                return Some(self.open_record_from(View::Outbox, Pane::Decision, id));
             }
-            Action::Approve
-            | Action::Override
-            | Action::Dismiss
-            | Action::Escalate
-            | Action::RequestDocuments
-            | Action::Reject
-            | Action::Undo
-            | Action::ToggleSelect
-            | Action::SelectAll => {
+            a if a.acts_on_cases() => {
                 self.message = Some((
                     Level::Info,
                     "the Outbox lists what goes to the PRM: Enter opens the record to act on it"

@@ -314,16 +314,7 @@ impl App {
             }
             Action::ApproveRun => return Some(self.confirm_approve_run()),
             Action::ReleaseHold => return Some(self.confirm_release_hold()),
-            Action::Approve
-            | Action::Override
-            | Action::Dismiss
-            | Action::Escalate
-            | Action::RequestDocuments
-            | Action::Reject
-            | Action::Undo
-            | Action::ToggleSelect
-            | Action::SelectAll
-            | Action::Open => {
+            a if a.acts_on_cases() || a == Action::Open => {
                 self.message = Some((
                     Level::Info,
                     format!(

@@ -184,16 +184,8 @@ impl App {
                 })));
                 Some(vec![])
             }
-            // Deciding is done in the queue and the record.
-            Action::Approve
-            | Action::Override
-            | Action::Dismiss
-            | Action::Escalate
-            | Action::RequestDocuments
-            | Action::Reject
-            | Action::ToggleSelect
-            | Action::SelectAll
-            | Action::Open => {
+            // Deciding is done in the queue and the record (Undo, the rollback, is above).
+            a if a.acts_on_cases() || a == Action::Open => {
                 self.message = Some((
                     Level::Info,
                     "the Policy view shows the rules and automated decisions: decide in the queue (1)"

@@ -228,23 +228,60 @@ impl Ctx {
     }
 
     fn product_mix(&mut self, want: usize, used: &mut Vec<usize>) {
+        let sellers = self.sellers_with_history(12);
+        // The history does not change while the window's sales are added: each partner's
+        // history sales and each family's history quantities (sorted) are read once.
+        let family: std::collections::HashMap<&str, usize> = self
+            .products
+            .iter()
+            .zip(&self.product_family)
+            .map(|(p, f)| (p.sku.as_str(), *f))
+            .collect();
+        let mut by_partner: std::collections::HashMap<&str, Vec<usize>> = Default::default();
+        let mut family_qty: Vec<Vec<i64>> = vec![Vec::new(); self.v.families.len()];
+        for (i, t) in self.txs.iter().enumerate() {
+            if t.kind != TransactionKind::Sale || t.submitted_at.date_naive() >= self.window_start {
+                continue;
+            }
+            by_partner.entry(t.partner_id.as_str()).or_default().push(i);
+            if let Some(&f) = family.get(t.sku.as_str()) {
+                family_qty[f].push(t.quantity);
+            }
+        }
+        for q in &mut family_qty {
+            q.sort_unstable();
+        }
+        let history: Vec<Vec<(Option<usize>, f64)>> = sellers
+            .iter()
+            .map(|&p| {
+                by_partner
+                    .get(self.partners[p].id.as_str())
+                    .map(|v| {
+                        v.iter()
+                            .map(|&i| {
+                                let t = &self.txs[i];
+                                (family.get(t.sku.as_str()).copied(), dec_f64(t.amount))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            })
+            .collect();
         let mut made = 0;
-        for p in self.sellers_with_history(12) {
+        for (&p, hist) in sellers.iter().zip(history) {
             if made >= want {
                 break;
             }
             if used.contains(&p) {
                 continue;
             }
-            let hist = self.history_sales(p);
             let mut sold = vec![false; self.v.families.len()];
             let mut amounts: Vec<f64> = Vec::new();
-            for &i in &hist {
-                let sku = self.txs[i].sku.clone();
-                if let Some(k) = self.products.iter().position(|x| x.sku == sku) {
-                    sold[self.product_family[k]] = true;
+            for (fam, amount) in hist {
+                if let Some(f) = fam {
+                    sold[f] = true;
                 }
-                amounts.push(dec_f64(self.txs[i].amount));
+                amounts.push(amount);
             }
             amounts.sort_by(|a, b| a.total_cmp(b));
             let median = amounts.get(amounts.len() / 2).copied().unwrap_or(0.0);
@@ -254,22 +291,8 @@ impl Ctx {
             let Some(&fam) = fams.choose(&mut self.rng) else {
                 continue;
             };
-            // The family's largest quantities sold by anyone so far.
-            let mut qty: Vec<i64> = self
-                .txs
-                .iter()
-                .filter(|t| {
-                    t.kind == TransactionKind::Sale
-                        && t.submitted_at.date_naive() < self.window_start
-                        && self
-                            .products
-                            .iter()
-                            .position(|x| x.sku == t.sku)
-                            .is_some_and(|k| self.product_family[k] == fam)
-                })
-                .map(|t| t.quantity)
-                .collect();
-            qty.sort_unstable();
+            // The family's largest quantities sold by anyone in the history.
+            let qty = &family_qty[fam];
             let q90 = qty.get(qty.len() * 9 / 10).copied().unwrap_or(10).max(2);
             let closed = add_days(
                 self.window_start,

@@ -18,7 +18,7 @@ use serde_json::json;
 use super::context::Ctx;
 use super::names::{name_similarity, normalise_customer};
 use super::Hit;
-use crate::fxhash::FxMap;
+use crate::fxhash::{FxMap, FxSet};
 use crate::model::*;
 
 /// Two customer names at least this similar (after normalisation) are one customer
@@ -30,7 +30,7 @@ const SAME_CUSTOMER: f64 = 0.8;
 pub struct ErpCheck {
     pub hits: FxMap<usize, Hit>,
     /// Sales that could not be checked.
-    pub not_evaluated: Vec<usize>,
+    pub not_evaluated: FxSet<usize>,
 }
 
 /// Amounts within this of each other are the same amount (rounding of unit prices
@@ -128,7 +128,7 @@ pub fn check(ctx: &Ctx) -> ErpCheck {
     let mut claims: FxMap<&str, Vec<usize>> = FxMap::default();
     for (i, t) in sales() {
         if t.closed_on < first_day {
-            out.not_evaluated.push(i);
+            out.not_evaluated.insert(i);
             continue;
         }
         claims.entry(t.invoice_number.as_str()).or_default().push(i);
@@ -202,7 +202,6 @@ pub fn check(ctx: &Ctx) -> ErpCheck {
             }
         }
     }
-    out.not_evaluated.sort_unstable();
     out
 }
 

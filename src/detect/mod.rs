@@ -171,7 +171,6 @@ struct Pairwise {
     dup_soft: FxMap<usize, Soft>,
     /// The ERP cross-check (`erp_mismatch`, and the sales it could not check).
     erp: erp::ErpCheck,
-    erp_unchecked: FxSet<usize>,
     /// Partner patterns over many sales (period-end clusters, volume spikes, mix).
     patterns: pattern::Hits,
 }
@@ -239,7 +238,6 @@ fn score_with(ds: &Dataset, variances: &FxMap<&str, VarianceInfo>, threads: usiz
     let ctx = Ctx::build(ds);
     let mut pw = pairwise(&ctx, threads);
     pw.erp = erp::check(&ctx);
-    pw.erp_unchecked = pw.erp.not_evaluated.iter().copied().collect();
     pw.patterns = pattern::detect(&ctx);
     // Score in output order (by transaction id), in chunks spread over the threads.
     let n = ctx.order.len();
@@ -284,7 +282,7 @@ fn score_one(ctx: &Ctx, i: usize, pw: &Pairwise, variances: &FxMap<&str, Varianc
     }
     hits.sort_by_key(|h| h.kind);
     let mut f = combine(ctx, t, accrued, hits, soft);
-    if pw.erp_unchecked.contains(&i) {
+    if pw.erp.not_evaluated.contains(&i) {
         f.score.not_evaluated = vec![AnomalyKind::ErpMismatch];
         if let Some(m) = f.evidence.as_object_mut() {
             m.insert(

@@ -34,10 +34,15 @@ pub struct ErpCheck {
 }
 
 /// Amounts within this of each other are the same amount (rounding of unit prices
-/// times quantity: half a cent a unit, at least a cent).
-pub fn tolerance(quantity: i64) -> Decimal {
-    let per_unit = Decimal::new(5, 3) * Decimal::from(quantity.unsigned_abs().min(1_000_000_000));
-    per_unit.max(Decimal::new(1, 2))
+/// times quantity: half a minor unit of the currency a unit, at least one minor unit).
+pub fn tolerance(currency: &str, quantity: i64) -> Decimal {
+    let minor = Decimal::new(1, crate::money::minor_digits(currency));
+    let units = Decimal::from(
+        quantity
+            .unsigned_abs()
+            .min(crate::import::integrity::MAX_ABS_QUANTITY as u64),
+    );
+    (minor / Decimal::TWO * units).max(minor)
 }
 
 struct Invoice<'a> {
@@ -82,7 +87,7 @@ fn differences(ctx: &Ctx, i: usize, t: &Transaction, inv: &Invoice<'_>) -> Vec<S
             if l.quantity != t.quantity {
                 out.push(format!("bills quantity {} not {}", l.quantity, t.quantity));
             }
-            if (l.amount - t.amount).abs() > tolerance(t.quantity) {
+            if (l.amount - t.amount).abs() > tolerance(&t.currency, t.quantity) {
                 out.push(format!(
                     "bills {} not {}",
                     ctx.money(l.amount),
@@ -212,5 +217,20 @@ fn hit(reason: String, evidence: serde_json::Value) -> Hit {
         confidence: 0.95,
         reason,
         evidence,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding_tolerance_is_in_the_currency_s_minor_unit() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        assert_eq!(tolerance("USD", 1), d("0.01"));
+        assert_eq!(tolerance("USD", 10), d("0.05"));
+        assert_eq!(tolerance("USD", -10), d("0.05"));
+        assert_eq!(tolerance("JPY", 1), d("1"));
+        assert_eq!(tolerance("JPY", 10), d("5"));
     }
 }

@@ -17,6 +17,7 @@ pub mod dispute;
 pub mod forecast;
 pub mod fxhash;
 pub mod import;
+pub mod listen;
 pub mod logging;
 pub mod model;
 pub mod money;

@@ -7,6 +7,7 @@
 //! - `workflow`: cases, decisions, audit log, outbox
 //! - `sync`: cursors, sync state, conflicts, remote flags
 //! - `queue`: read models for the workbench (keyset-paginated pages)
+//! - `webhook`: PRM webhook events received by `tierdesk listen`
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -25,6 +26,7 @@ pub mod queue;
 pub mod secret;
 pub mod statement;
 pub mod sync;
+pub mod webhook;
 pub mod workflow;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
@@ -58,6 +60,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0013_payouts.sql"),
     include_str!("migrations/0014_statements.sql"),
     include_str!("migrations/0015_erp_invoices.sql"),
+    include_str!("migrations/0016_webhook_events.sql"),
 ];
 
 /// The schema version this build writes.

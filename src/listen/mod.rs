@@ -466,14 +466,13 @@ async fn receive(
     };
     // The route must match the mode; a wrong path secret looks like no route at all.
     match (&p.mode, &secret) {
-        (Mode::Path, Some(s)) => {
-            if verify::verify_path(p.key.expose_secret(), s).is_err() {
-                sh.say(&format!(
-                    "refused: wrong path secret from {peer} ({provider})"
-                ));
-                return not_found();
-            }
+        (Mode::Path, Some(s)) if verify::verify_path(p.key.expose_secret(), s).is_err() => {
+            sh.say(&format!(
+                "refused: wrong path secret from {peer} ({provider})"
+            ));
+            return not_found();
         }
+        (Mode::Path, Some(_)) => {}
         (Mode::Path, None) | (_, Some(_)) => {
             sh.say(&format!("refused: unknown route from {peer} ({provider})"));
             return not_found();

@@ -98,17 +98,7 @@ pub fn secret_account(name: &str) -> String {
 
 /// The environment variable that may carry a channel's secret instead of the keyring.
 pub fn secret_env(name: &str) -> String {
-    let up: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("TIERDESK_ALERT_{up}")
+    crate::sync::creds::env_name("TIERDESK_ALERT_", name)
 }
 
 /// Why a channel's secret could not be had.

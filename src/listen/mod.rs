@@ -61,17 +61,7 @@ const WORKER_TICK: Duration = Duration::from_secs(5);
 /// The environment variable holding a provider's secret: upper-case, `-` and other
 /// non-alphanumerics as `_` (`TIERDESK_WEBHOOK_SECRET_PARTNERSTACK`).
 pub fn secret_env(provider: &str) -> String {
-    let name: String = provider
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("{SECRET_ENV_PREFIX}{name}")
+    crate::sync::creds::env_name(SECRET_ENV_PREFIX, provider)
 }
 
 /// The keyring account of a provider's secret (service `tierdesk`, as the PRM token).

@@ -24,6 +24,23 @@ pub enum CredError {
 }
 
 /// The keyring account name for a PRM.
+/// The environment variable that may carry a named secret instead of the keyring:
+/// `prefix` and the name upper-cased, every other character than a letter or digit as
+/// `_` (`env_name("TIERDESK_ALERT_", "ops-slack.1")` = `TIERDESK_ALERT_OPS_SLACK_1`).
+pub fn env_name(prefix: &str, name: &str) -> String {
+    let up: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{prefix}{up}")
+}
+
 pub fn account(url: &str, flavor: &str) -> String {
     format!("{flavor}@{}", url.trim_end_matches('/'))
 }

@@ -21,6 +21,7 @@
 
 pub mod data;
 pub mod synth;
+pub mod webhook;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

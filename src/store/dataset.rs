@@ -885,7 +885,7 @@ const TX_UPDATE: &str = "UPDATE transactions SET kind=?2, original_transaction_i
      partner_id=?4, registration_id=?5, customer_name=?6, sku=?7, quantity=?8, \
      unit_list_price=?9, unit_net_price=?10, amount=?11, amount_minor=?12, currency=?13, \
      closed_on=?14, submitted_at=?15, invoice_number=?16, notes=?17, row_hash=?18, \
-     record_version = record_version + 1, updated_at=?19 \
+     record_version = record_version + 1, updated_at=?19, missing=NULL \
      WHERE transaction_id=?1 AND row_hash <> ?18";
 
 fn tx_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<[Option<String>; 17]> {

@@ -61,6 +61,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0014_statements.sql"),
     include_str!("migrations/0015_erp_invoices.sql"),
     include_str!("migrations/0016_webhook_events.sql"),
+    include_str!("migrations/0017_prm_sync.sql"),
 ];
 
 /// The schema version this build writes.
@@ -362,7 +363,7 @@ mod tests {
                  original_transaction_id, partner_id, registration_id, customer_name, sku, \
                  quantity, unit_list_price, unit_net_price, amount, amount_minor, currency, \
                  closed_on, submitted_at, invoice_number, notes, row_hash, record_version, \
-                 updated_at FROM transactions WHERE transaction_id = 'T1'",
+                 updated_at, missing FROM transactions WHERE transaction_id = 'T1'",
                 [],
             )
             .is_err());

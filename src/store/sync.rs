@@ -24,17 +24,25 @@ pub struct RemoteFlag {
     pub updated_at: String,
 }
 
+/// Domain fields a PRM did not provide for a record (see `prm::Mapped::missing`). On
+/// an existing cached row they keep their cached value (from a data-set import or an
+/// earlier source); what nothing provided is kept in `transactions.missing`.
+pub type Missing = Vec<&'static str>;
+
 /// One item pulled from the PRM, already mapped to domain types (or rejected).
 #[derive(Debug, Clone)]
 pub enum Pulled {
-    /// A partner and its current tier `(tier_id, since)` when the PRM says.
-    Partner(Box<Partner>, Option<(String, NaiveDate)>),
-    Registration(Registration),
+    /// A partner, its current tier `(tier_id, since)` when the PRM says, and what the
+    /// PRM does not carry.
+    Partner(Box<Partner>, Option<(String, NaiveDate)>, Missing),
+    Registration(Registration, Missing),
     /// A transaction with the PRM's record version and its text forms (prepared on
     /// the fetching side, so the writer only binds them).
     Transaction(Box<PulledTx>),
     /// A commission line (a PRM reward) and its PRM status when the PRM says.
     Commission(CommissionLine, Option<RewardState>),
+    /// A key the PRM refers to records by (PartnerStack partnership and customer keys).
+    Key(PrmKey),
     Flag(RemoteFlag),
     /// A malformed item: kept with its raw payload, never dropped.
     Bad {
@@ -43,21 +51,125 @@ pub enum Pulled {
     },
 }
 
+/// A PRM key that is not a domain record: `partnership` -> partner id, `customer` ->
+/// partner id and customer name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrmKey {
+    pub kind: &'static str,
+    pub key: String,
+    pub partner_id: String,
+    pub name: Option<String>,
+}
+
 /// A pulled transaction with the text forms and row hash the cache stores (the same as an
-/// import's), and the PRM's record version.
+/// import's), the PRM's record version, and the fields the PRM did not provide.
 #[derive(Debug, Clone)]
 pub struct PulledTx {
     pub prepared: PreparedTransaction,
     pub version: i64,
+    pub missing: Missing,
 }
 
 impl PulledTx {
     pub fn new(tx: Transaction, version: i64) -> PulledTx {
+        PulledTx::with_missing(tx, version, Vec::new())
+    }
+    pub fn with_missing(tx: Transaction, version: i64, missing: Missing) -> PulledTx {
         PulledTx {
             prepared: PreparedTransaction::new(tx),
             version,
+            missing,
         }
     }
+}
+
+/// The fields of a transaction a PRM may not carry, as the cache holds them.
+const MERGEABLE_TX: [&str; 6] = [
+    "quantity",
+    "unit_list_price",
+    "unit_net_price",
+    "registration_id",
+    "invoice_number",
+    "closed_on",
+];
+
+/// `,a,b,` (for `instr` in SQL) of a missing list.
+fn missing_marks(m: &[&str]) -> String {
+    let mut s = String::from(",");
+    for f in m {
+        s.push_str(f);
+        s.push(',');
+    }
+    s
+}
+
+/// Fills a pulled transaction's missing fields from the cached row (an import's or an
+/// earlier source's values); returns what is still missing.
+fn merge_cached_tx(
+    tx: &rusqlite::Transaction<'_>,
+    pulled: &PulledTx,
+) -> rusqlite::Result<Option<(PreparedTransaction, Missing)>> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT quantity, unit_list_price, unit_net_price, registration_id, invoice_number,
+                closed_on, missing FROM transactions WHERE transaction_id = ?1",
+    )?;
+    let row = stmt
+        .query_row([&pulled.prepared.tx.transaction_id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, Option<String>>(6)?,
+            ))
+        })
+        .optional()?;
+    let Some((qty, list, net, reg, inv, closed, cached_missing)) = row else {
+        return Ok(None);
+    };
+    let cached_missing = cached_missing.unwrap_or_default();
+    let lacks = |f: &str| cached_missing.split(',').any(|m| m == f);
+    let mut t = pulled.prepared.tx.clone();
+    let mut still = Vec::new();
+    for &f in &pulled.missing {
+        if !MERGEABLE_TX.contains(&f) || lacks(f) {
+            still.push(f);
+            continue;
+        }
+        let ok = match f {
+            "quantity" => {
+                t.quantity = qty;
+                true
+            }
+            "unit_list_price" => list.parse().map(|d| t.unit_list_price = d).is_ok(),
+            "unit_net_price" => net.parse().map(|d| t.unit_net_price = d).is_ok(),
+            "registration_id" => {
+                t.registration_id = reg.clone();
+                true
+            }
+            "invoice_number" => {
+                t.invoice_number = inv.clone();
+                true
+            }
+            "closed_on" => closed.parse().map(|d| t.closed_on = d).is_ok(),
+            _ => false,
+        };
+        if !ok {
+            still.push(f);
+        }
+    }
+    Ok(Some((PreparedTransaction::new(t), still)))
+}
+
+/// What a push takes from the cache (see [`Store::push_context`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PushContext {
+    pub partner_id: Option<String>,
+    pub commission_ids: Vec<String>,
+    pub anomaly_score: Option<rust_decimal::Decimal>,
+    pub flag_reason: Option<String>,
 }
 
 /// A reward's status on the PRM.
@@ -195,8 +307,8 @@ impl Store {
                 "INSERT INTO transactions (transaction_id, kind, original_transaction_id, partner_id,
                     registration_id, customer_name, sku, quantity, unit_list_price, unit_net_price,
                     amount, amount_minor, currency, closed_on, submitted_at, invoice_number, notes,
-                    row_hash, record_version, updated_at)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20)
+                    row_hash, record_version, updated_at, missing)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21)
                  ON CONFLICT(transaction_id) DO UPDATE SET kind=excluded.kind,
                     original_transaction_id=excluded.original_transaction_id,
                     partner_id=excluded.partner_id, registration_id=excluded.registration_id,
@@ -207,22 +319,36 @@ impl Store {
                     closed_on=excluded.closed_on, submitted_at=excluded.submitted_at,
                     invoice_number=excluded.invoice_number, notes=excluded.notes,
                     row_hash=excluded.row_hash, record_version=excluded.record_version,
-                    updated_at=excluded.updated_at
+                    updated_at=excluded.updated_at, missing=excluded.missing
                  WHERE transactions.row_hash <> excluded.row_hash
-                    OR transactions.record_version <> excluded.record_version",
+                    OR transactions.record_version <> excluded.record_version
+                    OR transactions.missing IS NOT excluded.missing",
             )?;
+            // What the PRM does not carry (?11, `,field,` marks) keeps the cached value;
+            // tax ids and bank details come from imports only and are never blanked.
             let mut up_partner = tx.prepare_cached(
                 "INSERT INTO partners (partner_id, name, kind, parent_partner_id, region, country,
                     joined_on, certifications, tax_id, bank_account)
                  VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)
-                 ON CONFLICT(partner_id) DO UPDATE SET name=excluded.name, kind=excluded.kind,
-                    parent_partner_id=excluded.parent_partner_id, region=excluded.region,
-                    country=excluded.country, joined_on=excluded.joined_on,
-                    certifications=excluded.certifications, tax_id=excluded.tax_id,
-                    bank_account=excluded.bank_account",
+                 ON CONFLICT(partner_id) DO UPDATE SET name=excluded.name,
+                    kind=CASE WHEN instr(?11, ',kind,') > 0 THEN partners.kind ELSE excluded.kind END,
+                    parent_partner_id=CASE WHEN instr(?11, ',parent_partner_id,') > 0
+                        THEN partners.parent_partner_id ELSE excluded.parent_partner_id END,
+                    region=CASE WHEN instr(?11, ',region,') > 0 THEN partners.region ELSE excluded.region END,
+                    country=CASE WHEN instr(?11, ',country,') > 0 THEN partners.country ELSE excluded.country END,
+                    joined_on=excluded.joined_on,
+                    certifications=CASE WHEN instr(?11, ',certifications,') > 0
+                        THEN partners.certifications ELSE excluded.certifications END,
+                    tax_id=COALESCE(excluded.tax_id, partners.tax_id),
+                    bank_account=COALESCE(excluded.bank_account, partners.bank_account)",
             )?;
+            // A PRM that keeps only the current tier: a new history row only when the
+            // tier differs from the latest one cached (?4 = 1).
             let mut up_tier = tx.prepare_cached(
-                "INSERT INTO tier_history (partner_id, tier_id, effective_from) VALUES (?1,?2,?3)
+                "INSERT INTO tier_history (partner_id, tier_id, effective_from)
+                 SELECT ?1, ?2, ?3
+                  WHERE ?4 = 0 OR (SELECT tier_id FROM tier_history WHERE partner_id = ?1
+                                   ORDER BY effective_from DESC LIMIT 1) IS NOT ?2
                  ON CONFLICT(partner_id, effective_from) DO UPDATE SET tier_id=excluded.tier_id",
             )?;
             let mut up_reg = tx.prepare_cached(
@@ -230,16 +356,32 @@ impl Store {
                     expected_amount, registered_on, expires_on, status)
                  VALUES (?1,?2,?3,?4,?5,?6,?7)
                  ON CONFLICT(registration_id) DO UPDATE SET partner_id=excluded.partner_id,
-                    customer_name=excluded.customer_name, expected_amount=excluded.expected_amount,
-                    registered_on=excluded.registered_on, expires_on=excluded.expires_on,
+                    customer_name=excluded.customer_name,
+                    expected_amount=CASE WHEN instr(?8, ',expected_amount,') > 0
+                        THEN registrations.expected_amount ELSE excluded.expected_amount END,
+                    registered_on=excluded.registered_on,
+                    expires_on=CASE WHEN instr(?8, ',expires_on,') > 0
+                        THEN registrations.expires_on ELSE excluded.expires_on END,
                     status=excluded.status",
+            )?;
+            let mut up_key = tx.prepare_cached(
+                "INSERT INTO prm_keys (kind, key, partner_id, name) VALUES (?1,?2,?3,?4)
+                 ON CONFLICT(kind, key) DO UPDATE SET partner_id=excluded.partner_id,
+                    name=excluded.name
+                 WHERE prm_keys.partner_id IS NOT excluded.partner_id
+                    OR prm_keys.name IS NOT excluded.name",
             )?;
             let mut up_comm = tx.prepare_cached(
                 "INSERT INTO commissions (commission_id, transaction_id, payee_partner_id, role,
                     amount, period) VALUES (?1,?2,?3,?4,?5,?6)
                  ON CONFLICT(commission_id) DO UPDATE SET transaction_id=excluded.transaction_id,
                     payee_partner_id=excluded.payee_partner_id, role=excluded.role,
-                    amount=excluded.amount, period=excluded.period",
+                    amount=excluded.amount, period=excluded.period
+                 WHERE commissions.transaction_id IS NOT excluded.transaction_id
+                    OR commissions.payee_partner_id IS NOT excluded.payee_partner_id
+                    OR commissions.role IS NOT excluded.role
+                    OR commissions.amount IS NOT excluded.amount
+                    OR commissions.period IS NOT excluded.period",
             )?;
             let mut up_reward = tx.prepare_cached(
                 "INSERT INTO prm_rewards (reward_id, transaction_id, status, decline_reason,
@@ -247,7 +389,12 @@ impl Store {
                  ON CONFLICT(reward_id) DO UPDATE SET transaction_id=excluded.transaction_id,
                     status=excluded.status, decline_reason=excluded.decline_reason,
                     record_version=excluded.record_version,
-                    remote_updated=excluded.remote_updated, pulled_at=excluded.pulled_at",
+                    remote_updated=excluded.remote_updated, pulled_at=excluded.pulled_at
+                 WHERE prm_rewards.transaction_id IS NOT excluded.transaction_id
+                    OR prm_rewards.status IS NOT excluded.status
+                    OR prm_rewards.decline_reason IS NOT excluded.decline_reason
+                    OR prm_rewards.record_version IS NOT excluded.record_version
+                    OR prm_rewards.remote_updated IS NOT excluded.remote_updated",
             )?;
             let mut up_flag = tx.prepare_cached(
                 "INSERT INTO remote_flags (flag_id, transaction_id, kind, score, reason, updated_at)
@@ -268,7 +415,16 @@ impl Store {
                 for item in &page.items {
                     match item {
                         Pulled::Transaction(pulled) => {
-                            let p = &pulled.prepared;
+                            let merged = if pulled.missing.is_empty() {
+                                None
+                            } else {
+                                merge_cached_tx(&tx, pulled)?
+                            };
+                            let (p, still) = match &merged {
+                                Some((p, still)) => (p, still.as_slice()),
+                                None => (&pulled.prepared, pulled.missing.as_slice()),
+                            };
+                            let missing = (!still.is_empty()).then(|| still.join(","));
                             let t = &p.tx;
                             let n = up_tx.execute(params![
                                 t.transaction_id,
@@ -291,12 +447,16 @@ impl Store {
                                 p.row_hash,
                                 pulled.version,
                                 at,
+                                missing,
                             ])?;
                             if n > 0 {
                                 stats.changed_transactions.push(t.transaction_id.clone());
+                            } else {
+                                continue;
                             }
                         }
-                        Pulled::Partner(p, tier) => {
+                        Pulled::Partner(p, tier, missing) => {
+                            let marks = missing_marks(missing);
                             up_partner.execute(params![
                                 p.partner_id,
                                 p.name,
@@ -314,12 +474,19 @@ impl Store {
                                 p.bank_account
                                     .as_ref()
                                     .map(|b| super::dataset::sealed_bank(key.as_ref(), b)),
+                                marks,
                             ])?;
                             if let Some((t, since)) = tier {
-                                up_tier.execute(params![p.partner_id, t, since.to_string()])?;
+                                let current_only = missing.contains(&"tier_since");
+                                up_tier.execute(params![
+                                    p.partner_id,
+                                    t,
+                                    since.to_string(),
+                                    current_only as i64
+                                ])?;
                             }
                         }
-                        Pulled::Registration(r) => {
+                        Pulled::Registration(r, missing) => {
                             up_reg.execute(params![
                                 r.registration_id,
                                 r.partner_id,
@@ -328,10 +495,11 @@ impl Store {
                                 r.registered_on.to_string(),
                                 r.expires_on.to_string(),
                                 r.status.as_str(),
+                                missing_marks(missing),
                             ])?;
                         }
                         Pulled::Commission(c, state) => {
-                            up_comm.execute(params![
+                            let mut n = up_comm.execute(params![
                                 c.commission_id,
                                 c.transaction_id,
                                 c.payee_partner_id,
@@ -340,7 +508,7 @@ impl Store {
                                 c.period,
                             ])?;
                             if let Some(st) = state {
-                                up_reward.execute(params![
+                                n += up_reward.execute(params![
                                     c.commission_id,
                                     c.transaction_id,
                                     st.status,
@@ -349,6 +517,14 @@ impl Store {
                                     st.remote_updated,
                                     at,
                                 ])?;
+                            }
+                            if n == 0 {
+                                continue; // unchanged (a full pass re-reads everything)
+                            }
+                        }
+                        Pulled::Key(k) => {
+                            if up_key.execute(params![k.kind, k.key, k.partner_id, k.name])? == 0 {
+                                continue;
                             }
                         }
                         Pulled::Flag(f) => {
@@ -374,6 +550,85 @@ impl Store {
         }
         tx.commit()?;
         Ok(stats)
+    }
+
+    /// The PRM keys cached (partnership and customer keys), for mapping what refers
+    /// to them.
+    pub fn prm_keys(&self) -> Result<Vec<PrmKey>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT kind, key, partner_id, name FROM prm_keys ORDER BY kind, key")?;
+        let rows = stmt.query_map([], |r| {
+            let kind: String = r.get(0)?;
+            Ok(PrmKey {
+                kind: if kind == "partnership" {
+                    "partnership"
+                } else {
+                    "customer"
+                },
+                key: r.get(1)?,
+                partner_id: r.get(2)?,
+                name: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// What a push needs from the cache besides the decision: the transaction's
+    /// partner, its PRM commission records, and its flag's score and first reason.
+    pub fn push_context(&self, tx_id: &str) -> Result<PushContext> {
+        let partner_id = self
+            .conn
+            .query_row(
+                "SELECT partner_id FROM transactions WHERE transaction_id = ?1",
+                [tx_id],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT commission_id FROM commissions WHERE transaction_id = ?1 ORDER BY commission_id",
+        )?;
+        let commission_ids = stmt
+            .query_map([tx_id], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let flag = self
+            .conn
+            .query_row(
+                "SELECT score, reasons FROM flags WHERE transaction_id = ?1",
+                [tx_id],
+                |r| Ok((r.get::<_, f64>(0)?, r.get::<_, String>(1)?)),
+            )
+            .optional()?;
+        let (score, reason) = match flag {
+            Some((s, reasons)) => (
+                rust_decimal::Decimal::from_f64_retain(s).map(|d| d.round_dp(4)),
+                serde_json::from_str::<Vec<String>>(&reasons)
+                    .ok()
+                    .and_then(|v| v.into_iter().next()),
+            ),
+            None => (None, None),
+        };
+        Ok(PushContext {
+            partner_id,
+            commission_ids,
+            anomaly_score: score,
+            flag_reason: reason,
+        })
+    }
+
+    /// The domain fields no source provided for a cached transaction.
+    pub fn transaction_missing(&self, id: &str) -> Result<Vec<String>> {
+        let m: Option<Option<String>> = self
+            .conn
+            .query_row(
+                "SELECT missing FROM transactions WHERE transaction_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(m.flatten()
+            .map(|s| s.split(',').filter(|x| !x.is_empty()).map(str::to_string).collect())
+            .unwrap_or_default())
     }
 
     /// The PRM's rewards (commission objects) of a transaction with their PRM status

@@ -1,52 +1,91 @@
-//! One `Prm` trait, one adapter per flavour: list with paging, get, apply a decision.
-//! Adapters map PRM shapes to the domain model (cents -> Decimal, epoch ms -> UTC).
+//! The PRM connectors: one [`Prm`] trait, a connector per PRM (PartnerStack Vendor API v2,
+//! Impartner objects API). The wire shapes and the mappings to the domain model are the
+//! protocol modules' (`crate::prm::partnerstack`, `crate::prm::impartner`); a connector
+//! sends what they describe, walks the PRM's own paging, and writes back only through
+//! endpoints that exist (its [`Capabilities`]).
+//!
+//! Exactly once without help from the server: neither PRM documents idempotency keys or
+//! version checks, so every write carries the decision's UUID in a field the PRM keeps
+//! (PartnerStack: the new reward's description; Impartner: the decision-id custom field)
+//! and the record is read back before any write (and so before every retry): a write
+//! already there is not sent again.
 
 use std::future::Future;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use base64::Engine as _;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::model::*;
-use crate::prm::Flavor;
-use crate::prm::Res;
-use crate::store::sync::{Pulled, PulledTx, RemoteFlag, RewardState};
+use crate::prm::impartner as imp;
+use crate::prm::partnerstack as ps;
+use crate::prm::{Capabilities, Flavor, Res, RoleMap};
+use crate::store::sync::{Missing, PrmKey, Pulled, PulledTx, RewardState};
 
-/// Where an incremental pull of one resource stands: after `(updated, key)`; `seen`
-/// counts items already taken at `updated` (offset paging).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Cursor {
-    pub updated: i64,
-    pub key: String,
+/// One walk over a resource's list (crash-resumable: saved with every page).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Walk {
+    /// A full pass (no time filter).
     #[serde(default)]
-    pub seen: u64,
+    pub full: bool,
+    /// The time the walk filters from (PartnerStack `min_updated`/`min_created`,
+    /// Impartner `updated >= 'day'`), epoch ms.
+    #[serde(default)]
+    pub since: Option<i64>,
+    /// PartnerStack: the key of the last item read, in list order.
+    #[serde(default)]
+    pub starting_after: Option<String>,
+    /// Impartner: items read so far (the next `skip`).
+    #[serde(default)]
+    pub skip: usize,
+    /// Impartner: `(updated ms, id)` of the last item read.
+    #[serde(default)]
+    pub last: Option<(i64, i64)>,
+    /// The newest change (or creation) time seen in this walk, epoch ms.
+    #[serde(default)]
+    pub max_seen: Option<i64>,
+    /// When the walk started (wall clock, epoch ms).
+    #[serde(default)]
+    pub started: i64,
 }
 
-impl Default for Cursor {
-    fn default() -> Self {
-        Cursor {
-            updated: i64::MIN,
-            key: String::new(),
-            seen: 0,
-        }
-    }
+/// Where the pull of one resource stands (saved with every page, in the same SQLite
+/// transaction as the page's rows).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// The next incremental walk filters from here (the newest time seen by the last
+    /// finished walk); `None`: never pulled, the first walk is a full one.
+    #[serde(default)]
+    pub since: Option<i64>,
+    /// A walk in progress.
+    #[serde(default)]
+    pub walk: Option<Walk>,
+    /// When the last full pass started (epoch ms).
+    #[serde(default)]
+    pub last_full: Option<i64>,
 }
 
 impl Cursor {
     pub fn is_start(&self) -> bool {
-        self.updated == i64::MIN
+        self.since.is_none() && self.walk.is_none()
+    }
+
+    /// Reads a saved cursor; one of an older shape (or unreadable) starts over with a
+    /// full pass, which rewrites nothing that did not change.
+    pub fn parse(text: &str) -> Cursor {
+        serde_json::from_str(text).unwrap_or_default()
     }
 }
 
-/// A page of mapped items and the cursor after it.
+/// A page of mapped items and the walk after it.
 #[derive(Debug, Clone)]
 pub struct Page {
     pub items: Vec<Pulled>,
-    pub next: Cursor,
+    pub walk: Walk,
     pub done: bool,
 }
 
@@ -67,17 +106,29 @@ pub enum PrmError {
 /// A decision as sent to the PRM.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PushRequest {
+    /// The decision's UUID (what a read-back looks for).
     pub idempotency_key: String,
     pub transaction_id: String,
-    /// hold | approve | decline | adjust
+    /// hold | approve | release | decline | adjust
     pub action: String,
     pub reason: Option<String>,
     /// adjust: the decided commission total.
     pub amount: Option<Decimal>,
+    /// adjust: the decided total minus the total it replaces.
+    pub delta: Option<Decimal>,
+    pub currency: String,
     pub proposer: Option<String>,
     pub approver: Option<String>,
+    /// The transaction's PRM record version the decision was made on.
     pub record_version: Option<i64>,
     pub audit_head: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    /// From the cache at push time: the transaction's partner, its PRM commission
+    /// records, the anomaly score and flag reason.
+    pub partner_id: Option<String>,
+    pub commission_ids: Vec<String>,
+    pub anomaly_score: Option<Decimal>,
+    pub flag_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -89,20 +140,32 @@ pub enum PushOutcome {
     Conflict {
         remote: Value,
     },
-    /// Refused for good (four-eyes, validation); the PRM's message.
+    /// Refused for good (validation, a missing record); the PRM's message.
     Refused {
         message: String,
+    },
+    /// The PRM has no API for this write: it is left for the PRM's own screen.
+    Manual {
+        note: String,
     },
 }
 
 /// A PRM, whatever its API shape.
 pub trait Prm: Send + Sync {
     fn flavor(&self) -> Flavor;
-    /// The page after `cursor` (at most `limit` items).
+    fn capabilities(&self) -> Capabilities;
+    /// The resources this connector pulls, in order (what others refer to first).
+    fn resources(&self) -> &'static [Res];
+    /// Whether an incremental walk of `res` sees status changes (otherwise a periodic
+    /// full pass is needed).
+    fn incremental_sees_changes(&self, res: Res) -> bool;
+    /// Keys cached by earlier pulls (PartnerStack partnership and customer keys).
+    fn prime(&self, keys: &[PrmKey]);
+    /// The page after `walk` (at most `limit` items).
     fn list(
         &self,
         res: Res,
-        cursor: &Cursor,
+        walk: &Walk,
         limit: usize,
     ) -> impl Future<Output = Result<Page, PrmError>> + Send;
     /// One record as the PRM serves it.
@@ -111,14 +174,14 @@ pub trait Prm: Send + Sync {
         res: Res,
         key: &str,
     ) -> impl Future<Output = Result<Option<Value>, PrmError>> + Send;
-    /// Applies a decision (idempotent on `idempotency_key`).
+    /// Applies a decision exactly once (reads back first).
     fn apply(
         &self,
         req: &PushRequest,
     ) -> impl Future<Output = Result<PushOutcome, PrmError>> + Send;
 }
 
-/// Connection settings shared by the adapters.
+/// Connection settings shared by the connectors.
 #[derive(Clone)]
 pub struct Conn {
     pub base: String,
@@ -164,8 +227,10 @@ fn transient(msg: String) -> PrmError {
     }
 }
 
+type Bytes = axum::body::Bytes;
+
 /// Sends a request and reads the whole body; classifies failures.
-async fn send(rb: reqwest::RequestBuilder) -> Result<(u16, bytes_like::Bytes), PrmError> {
+async fn send(rb: reqwest::RequestBuilder) -> Result<(u16, Bytes), PrmError> {
     let resp = rb
         .send()
         .await
@@ -181,7 +246,7 @@ async fn send(rb: reqwest::RequestBuilder) -> Result<(u16, bytes_like::Bytes), P
         .await
         .map_err(|e| transient(format!("response cut off: {e}")))?;
     match status {
-        401 | 403 if !looks_like_refusal(&body) => Err(PrmError::Auth(format!("HTTP {status}"))),
+        401 | 403 => Err(PrmError::Auth(format!("HTTP {status}: {}", message(&body)))),
         429 => Err(PrmError::Transient {
             msg: "rate limited (429)".into(),
             retry_after,
@@ -194,34 +259,7 @@ async fn send(rb: reqwest::RequestBuilder) -> Result<(u16, bytes_like::Bytes), P
     }
 }
 
-/// A 403 that carries a business refusal (four-eyes) rather than an auth failure.
-fn looks_like_refusal(body: &[u8]) -> bool {
-    serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| {
-            v.get("error")
-                .and_then(|e| e.as_str())
-                .map(|s| s.to_string())
-        })
-        .is_some_and(|e| e != "unauthorized")
-}
-
-mod bytes_like {
-    pub type Bytes = axum::body::Bytes;
-}
-
-fn ms_to_utc(ms: i64) -> Result<DateTime<Utc>, String> {
-    DateTime::<Utc>::from_timestamp_millis(ms).ok_or_else(|| format!("timestamp {ms} out of range"))
-}
-
-fn ms_to_date(ms: i64) -> Result<NaiveDate, String> {
-    Ok(ms_to_utc(ms)?.date_naive())
-}
-
-fn cents(c: i64) -> Decimal {
-    Decimal::new(c, 2)
-}
-
+/// The error text of a PRM response (`message`, else the start of the body).
 fn message(body: &[u8]) -> String {
     serde_json::from_slice::<Value>(body)
         .ok()
@@ -229,686 +267,530 @@ fn message(body: &[u8]) -> String {
             v.get("message")
                 .and_then(|m| m.as_str())
                 .map(str::to_string)
+                .or_else(|| {
+                    v.pointer("/errors/0/message")
+                        .and_then(|m| m.as_str())
+                        .map(str::to_string)
+                })
         })
         .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned())
 }
 
-/// Maps a decision to the PRM's outcome from the HTTP status and body.
-fn outcome(status: u16, body: &[u8]) -> Result<PushOutcome, PrmError> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| transient(format!("malformed response body: {e}")))?;
-    match status {
-        200..=299 => {
-            let seq = v
-                .pointer("/data/ledger_seq")
-                .map(|s| s.to_string())
-                .unwrap_or_default();
-            Ok(PushOutcome::Applied { remote_ref: seq })
-        }
-        409 | 412 => Ok(PushOutcome::Conflict {
-            remote: v.get("data").cloned().unwrap_or(Value::Null),
-        }),
-        _ => Ok(PushOutcome::Refused {
-            message: format!("HTTP {status}: {}", message(body)),
-        }),
+/// Reads a success body, or says why it is not one.
+fn body_json<T: serde::de::DeserializeOwned>(
+    what: &str,
+    status: u16,
+    body: &[u8],
+) -> Result<T, PrmError> {
+    if status != 200 && status != 201 {
+        return Err(PrmError::Rejected(format!(
+            "{what}: HTTP {status}: {}",
+            message(body)
+        )));
     }
+    serde_json::from_slice(body).map_err(|e| transient(format!("{what}: malformed body: {e}")))
+}
+
+fn bad(raw: &Value, key_field: &str, error: String) -> Pulled {
+    let key = raw
+        .get(key_field)
+        .map(|k| match k {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .filter(|k| !k.is_empty());
+    Pulled::Bad {
+        raw: raw.to_string(),
+        error: match key {
+            Some(k) => format!("{key_field} {k}: {error}"),
+            None => error,
+        },
+    }
+}
+
+fn max_opt(a: Option<i64>, b: i64) -> Option<i64> {
+    Some(a.map_or(b, |a| a.max(b)))
 }
 
 // ---------------------------------------------------------------- PartnerStack
 
-#[derive(Deserialize)]
-struct PsEnvelope {
-    data: PsData,
-}
-#[derive(Deserialize)]
-struct PsData {
-    items: Vec<Value>,
-    has_more: bool,
-}
-#[derive(Deserialize)]
-struct PsGroup {
-    key: String,
-    since: i64,
-}
-#[derive(Deserialize)]
-struct PsPartner {
-    key: String,
-    name: String,
-    kind: PartnerKind,
-    parent_key: Option<String>,
-    region: String,
-    country: Option<String>,
-    created_at: i64,
-    certifications: Vec<String>,
-    tax_id: Option<String>,
-    bank_account: Option<BankAccount>,
-    group: Option<PsGroup>,
-    #[serde(default)]
-    updated_at: Option<i64>,
-}
-#[derive(Deserialize)]
-struct PsDeal {
-    key: String,
-    partnership_key: String,
-    customer_name: String,
-    amount: i64,
-    created_at: i64,
-    expires_at: i64,
-    status: RegistrationStatus,
-    #[serde(default)]
-    updated_at: Option<i64>,
-}
-#[derive(Deserialize)]
-struct PsTx {
-    key: String,
-    category: TransactionKind,
-    refund_of: Option<String>,
-    partnership_key: String,
-    deal_key: Option<String>,
-    customer_name: String,
-    product_key: String,
-    quantity: i64,
-    unit_list_price: i64,
-    unit_net_price: i64,
-    amount: i64,
-    currency: String,
-    closed_at: i64,
-    created_at: i64,
-    invoice_number: String,
-    notes: Option<String>,
-    version: i64,
-    #[serde(default)]
-    updated_at: Option<i64>,
-}
-#[derive(Deserialize)]
-struct PsReward {
-    key: String,
-    transaction_key: String,
-    partnership_key: String,
-    reward_type: CommissionRole,
-    amount: i64,
-    period: String,
-    #[serde(default)]
-    status: Option<String>,
-    #[serde(default)]
-    decline_reason: Option<String>,
-    #[serde(default)]
-    version: Option<i64>,
-    #[serde(default)]
-    updated_at: Option<i64>,
-}
-#[derive(Deserialize)]
-struct PsFlag {
-    key: String,
-    transaction_key: String,
-    kind: String,
-    score: f64,
-    reason: String,
-    updated_at: i64,
-}
-
-/// A PartnerStack item type: its key and `updated_at` (for the cursor) and its mapping.
-trait PsItem: serde::de::DeserializeOwned {
-    fn key(&self) -> &str;
-    fn updated(&self) -> Option<i64>;
-    fn into_pulled(self) -> Result<Pulled, String>;
-}
-
-impl PsItem for PsPartner {
-    fn key(&self) -> &str {
-        &self.key
-    }
-    fn updated(&self) -> Option<i64> {
-        self.updated_at
-    }
-    fn into_pulled(self) -> Result<Pulled, String> {
-        let p = self;
-        let tier = match p.group {
-            Some(g) => Some((g.key, ms_to_date(g.since)?)),
-            None => None,
-        };
-        Ok(Pulled::Partner(
-            Box::new(Partner {
-                partner_id: p.key,
-                name: p.name,
-                kind: p.kind,
-                parent_partner_id: p.parent_key,
-                region: p.region,
-                country: p.country,
-                joined_on: ms_to_date(p.created_at)?,
-                certifications: p.certifications,
-                tax_id: p.tax_id,
-                bank_account: p.bank_account,
-            }),
-            tier,
-        ))
-    }
-}
-
-impl PsItem for PsDeal {
-    fn key(&self) -> &str {
-        &self.key
-    }
-    fn updated(&self) -> Option<i64> {
-        self.updated_at
-    }
-    fn into_pulled(self) -> Result<Pulled, String> {
-        let d = self;
-        Ok(Pulled::Registration(Registration {
-            registration_id: d.key,
-            partner_id: d.partnership_key,
-            customer_name: d.customer_name,
-            expected_amount: cents(d.amount),
-            registered_on: ms_to_date(d.created_at)?,
-            expires_on: ms_to_date(d.expires_at)?,
-            status: d.status,
-        }))
-    }
-}
-
-impl PsItem for PsTx {
-    fn key(&self) -> &str {
-        &self.key
-    }
-    fn updated(&self) -> Option<i64> {
-        self.updated_at
-    }
-    fn into_pulled(self) -> Result<Pulled, String> {
-        let t = self;
-        if t.currency.trim().is_empty() {
-            return Err("currency is empty".into());
-        }
-        Ok(Pulled::Transaction(Box::new(PulledTx::new(
-            Transaction {
-                transaction_id: t.key,
-                kind: t.category,
-                original_transaction_id: t.refund_of,
-                partner_id: t.partnership_key,
-                registration_id: t.deal_key,
-                customer_name: t.customer_name,
-                sku: t.product_key,
-                quantity: t.quantity,
-                unit_list_price: cents(t.unit_list_price),
-                unit_net_price: cents(t.unit_net_price),
-                amount: cents(t.amount),
-                currency: t.currency,
-                closed_on: ms_to_date(t.closed_at)?,
-                submitted_at: ms_to_utc(t.created_at)?,
-                invoice_number: t.invoice_number,
-                notes: t.notes,
-            },
-            t.version,
-        ))))
-    }
-}
-
-impl PsItem for PsReward {
-    fn key(&self) -> &str {
-        &self.key
-    }
-    fn updated(&self) -> Option<i64> {
-        self.updated_at
-    }
-    fn into_pulled(self) -> Result<Pulled, String> {
-        let r = self;
-        let state = reward_state(r.status, r.decline_reason, r.version, r.updated_at)?;
-        Ok(Pulled::Commission(
-            CommissionLine {
-                commission_id: r.key,
-                transaction_id: r.transaction_key,
-                payee_partner_id: r.partnership_key,
-                role: r.reward_type,
-                amount: cents(r.amount),
-                period: r.period,
-            },
-            state,
-        ))
-    }
-}
-
-impl PsItem for PsFlag {
-    fn key(&self) -> &str {
-        &self.key
-    }
-    fn updated(&self) -> Option<i64> {
-        Some(self.updated_at)
-    }
-    fn into_pulled(self) -> Result<Pulled, String> {
-        let f = self;
-        Ok(Pulled::Flag(RemoteFlag {
-            flag_id: f.key,
-            transaction_id: f.transaction_key,
-            kind: f.kind,
-            score: f.score,
-            reason: f.reason,
-            updated_at: ms_to_utc(f.updated_at)?
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        }))
-    }
-}
-
-/// The reward statuses a PRM reports.
-pub const REWARD_STATUSES: [&str; 5] = ["hold", "pending", "approved", "declined", "paid"];
-
-/// A reward's PRM status (None when the PRM sends none); an unknown status is an error
-/// (the item is quarantined with its payload rather than cached with a guess).
-fn reward_state(
-    status: Option<String>,
-    decline_reason: Option<String>,
-    version: Option<i64>,
-    updated: Option<i64>,
-) -> Result<Option<RewardState>, String> {
-    let Some(raw) = status else {
-        return Ok(None);
-    };
-    let status = raw.trim().to_ascii_lowercase();
-    if !REWARD_STATUSES.contains(&status.as_str()) {
-        return Err(format!(
-            "reward status `{raw}` is not one of {}",
-            REWARD_STATUSES.join(", ")
-        ));
-    }
-    Ok(Some(RewardState {
-        decline_reason: decline_reason.filter(|r| !r.trim().is_empty()),
-        status,
-        record_version: version,
-        remote_updated: updated,
-    }))
-}
-
-fn ps_map(res: Res, v: &Value) -> Result<Pulled, String> {
-    fn one<T: PsItem>(v: &Value) -> Result<Pulled, String> {
-        T::deserialize(v).map_err(|e| e.to_string())?.into_pulled()
-    }
-    match res {
-        Res::Partners => one::<PsPartner>(v),
-        Res::Deals => one::<PsDeal>(v),
-        Res::Transactions => one::<PsTx>(v),
-        Res::Rewards => one::<PsReward>(v),
-        Res::Flags => one::<PsFlag>(v),
-        Res::Customers => Err("customers are not synced".into()),
-    }
-}
-
-#[derive(Deserialize)]
-struct PsEnvelopeT<T> {
-    data: PsDataT<T>,
-}
-#[derive(Deserialize)]
-struct PsDataT<T> {
-    items: Vec<T>,
-    has_more: bool,
-}
-
-/// The fast path for a clean page: deserialised straight into typed items (no `Value`
-/// per item). `None` when any item does not fit (a malformed item, a missing
-/// `updated_at`, a mapping error): the caller then takes the item-by-item path, which
-/// quarantines exactly the bad ones with their raw payload.
-fn ps_typed_page<T: PsItem>(body: &[u8], cursor: &Cursor) -> Option<Page> {
-    let env: PsEnvelopeT<T> = serde_json::from_slice(body).ok()?;
-    let mut out = Vec::with_capacity(env.data.items.len());
-    let mut next = cursor.clone();
-    let mut seen_keys = std::collections::HashSet::with_capacity(env.data.items.len());
-    for item in env.data.items {
-        let u = item.updated()?;
-        let k = item.key();
-        if !seen_keys.insert(k.to_string()) {
-            continue; // duplicated page item
-        }
-        if (u, k) <= (cursor.updated, cursor.key.as_str()) {
-            continue; // already pulled
-        }
-        if (u, k) > (next.updated, next.key.as_str()) {
-            if u == next.updated {
-                next.seen += 1;
-            } else {
-                next.seen = 1;
-            }
-            next.updated = u;
-            next.key = k.to_string();
-        }
-        out.push(item.into_pulled().ok()?);
-    }
-    Some(Page {
-        items: out,
-        next,
-        done: !env.data.has_more,
-    })
-}
-
-fn ps_fast_page(res: Res, body: &[u8], cursor: &Cursor) -> Option<Page> {
-    match res {
-        Res::Partners => ps_typed_page::<PsPartner>(body, cursor),
-        Res::Deals => ps_typed_page::<PsDeal>(body, cursor),
-        Res::Transactions => ps_typed_page::<PsTx>(body, cursor),
-        Res::Rewards => ps_typed_page::<PsReward>(body, cursor),
-        Res::Flags => ps_typed_page::<PsFlag>(body, cursor),
-        Res::Customers => None,
-    }
-}
-
-/// The PartnerStack v2 adapter.
+/// The PartnerStack Vendor API v2 connector.
 pub struct PartnerStack {
     pub conn: Conn,
+    pub roles: RoleMap,
+    keys: Mutex<ps::Keys>,
+}
+
+const PS_RESOURCES: [Res; 5] = [
+    Res::Partners,
+    Res::Customers,
+    Res::Deals,
+    Res::Transactions,
+    Res::Rewards,
+];
+
+fn ps_resource(res: Res) -> Option<ps::Resource> {
+    ps::Resource::from_segment(res.ps_name())
 }
 
 impl PartnerStack {
+    pub fn new(conn: Conn, roles: RoleMap) -> PartnerStack {
+        PartnerStack {
+            conn,
+            roles,
+            keys: Mutex::new(ps::Keys::default()),
+        }
+    }
+
     fn auth(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        let b = base64::engine::general_purpose::STANDARD.encode(self.conn.token.expose_secret());
-        rb.header("authorization", format!("Basic {b}"))
+        // HTTP Basic: the credential is `public:secret`.
+        let t = self.conn.token.expose_secret();
+        let (user, pass) = t.split_once(':').unwrap_or((t, ""));
+        rb.basic_auth(user, Some(pass))
+    }
+
+    fn keys(&self) -> std::sync::MutexGuard<'_, ps::Keys> {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn get_list(&self, r: ps::Resource, q: &ps::ListQuery) -> Result<Bytes, PrmError> {
+        let url = format!("{}{}", self.conn.base, r.list_path());
+        let (status, body) =
+            send(self.auth(self.conn.client.get(&url).query(&q.to_pairs()))).await?;
+        if status != 200 {
+            return Err(PrmError::Rejected(format!(
+                "GET {}: HTTP {status}: {}",
+                r.list_path(),
+                message(&body)
+            )));
+        }
+        Ok(body)
+    }
+
+    /// Maps one item, updating the key maps; its paging time (updated, else created).
+    fn map_item(&self, res: Res, v: &Value) -> (Pulled, Option<i64>, Option<Pulled>) {
+        fn de<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T, String> {
+            T::deserialize(v).map_err(|e| e.to_string())
+        }
+        let r: Result<(Pulled, i64, Option<Pulled>), String> = (|| match res {
+            Res::Partners => {
+                let p: ps::Partnership = de(v)?;
+                self.keys().add_partnership(&p);
+                let m = ps::map_partnership(&p)?;
+                let (partner, tier) = m.value;
+                let key = Pulled::Key(PrmKey {
+                    kind: "partnership",
+                    key: p.key.clone(),
+                    partner_id: p.partner_key.clone(),
+                    name: None,
+                });
+                Ok((
+                    Pulled::Partner(Box::new(partner), tier, m.missing),
+                    p.updated_at.unwrap_or(p.created_at),
+                    Some(key),
+                ))
+            }
+            Res::Customers => {
+                let c: ps::Customer = de(v)?;
+                let mut keys = self.keys();
+                keys.add_customer(&c);
+                let (partner, name) = keys
+                    .customers
+                    .get(&c.key)
+                    .cloned()
+                    .ok_or_else(|| format!("customer {}: no partner", c.key))?;
+                Ok((
+                    Pulled::Key(PrmKey {
+                        kind: "customer",
+                        key: c.key.clone(),
+                        partner_id: partner,
+                        name,
+                    }),
+                    c.updated_at.unwrap_or(c.created_at),
+                    None,
+                ))
+            }
+            Res::Deals => {
+                let d: ps::Deal = de(v)?;
+                let m = ps::map_deal(&d)?;
+                Ok((
+                    Pulled::Registration(m.value, m.missing),
+                    d.updated_at.unwrap_or(d.created_at),
+                    None,
+                ))
+            }
+            Res::Transactions => {
+                let t: ps::TransactionRecord = de(v)?;
+                let m = ps::map_transaction(&t, &self.keys())?;
+                let (tx, version) = m.value;
+                let mut missing: Missing = m.missing;
+                missing.push("closed_on");
+                Ok((
+                    Pulled::Transaction(Box::new(PulledTx::with_missing(tx, version, missing))),
+                    t.created_at,
+                    None,
+                ))
+            }
+            Res::Rewards => {
+                let rw: ps::Reward = de(v)?;
+                let m = ps::map_reward(&rw, &self.keys(), &self.roles)?;
+                let (line, status, decline) = m.value;
+                Ok((
+                    Pulled::Commission(
+                        line,
+                        Some(RewardState {
+                            status,
+                            decline_reason: decline,
+                            record_version: rw.updated_at,
+                            remote_updated: rw.updated_at,
+                        }),
+                    ),
+                    rw.created_at,
+                    None,
+                ))
+            }
+            Res::Flags => Err("PartnerStack has no flags".into()),
+        })();
+        match r {
+            Ok((p, t, extra)) => (p, Some(t), extra),
+            Err(e) => (bad(v, "key", e), None, None),
+        }
+    }
+
+    /// Finds the reward a decision created (its description carries the decision's
+    /// marker) among the rewards created since `since`.
+    async fn find_reward(&self, decision: &str, since: i64) -> Result<Option<String>, PrmError> {
+        let marker = ps::decision_marker(decision);
+        let mut pager = ps::Pager::default();
+        let base = ps::ListQuery {
+            min_created: Some(since),
+            ..ps::ListQuery::default()
+        };
+        loop {
+            let q = pager.query(ps::MAX_LIMIT, &base);
+            let body = self.get_list(ps::Resource::Rewards, &q).await?;
+            let env: ps::Envelope<ps::ListData<Value>> = serde_json::from_slice(&body)
+                .map_err(|e| transient(format!("rewards: malformed page: {e}")))?;
+            let mut keys = Vec::with_capacity(env.data.items.len());
+            for it in &env.data.items {
+                let key = ps::item_key(it).unwrap_or_default();
+                keys.push(key);
+                let desc = it.get("description").and_then(Value::as_str);
+                if desc.is_some_and(|d| d.contains(&marker)) {
+                    return Ok(Some(key.to_string()));
+                }
+            }
+            pager
+                .advance(&keys, env.data.has_more)
+                .map_err(PrmError::Rejected)?;
+            if pager.done {
+                return Ok(None);
+            }
+        }
     }
 }
 
-/// Maps raw items; the next cursor is the largest `(updated, key)` seen.
-fn map_items(
-    items: Vec<Value>,
-    cursor: &Cursor,
-    upd_field: &str,
-    key_field: &str,
-    map: impl Fn(&Value) -> Result<Pulled, String>,
-) -> (Vec<Pulled>, Cursor) {
-    let mut out = Vec::with_capacity(items.len());
-    let mut next = cursor.clone();
-    let mut seen_keys = std::collections::HashSet::new();
-    for v in items {
-        let upd = v.get(upd_field).and_then(Value::as_i64);
-        let key = v.get(key_field).and_then(Value::as_str).map(str::to_string);
-        if let Some(k) = &key {
-            if !seen_keys.insert(k.clone()) {
-                continue; // duplicated page item
-            }
-        }
-        if let (Some(u), Some(k)) = (upd, &key) {
-            if (u, k.as_str()) <= (cursor.updated, cursor.key.as_str()) {
-                continue; // already pulled (offset paging re-serves ties)
-            }
-            if (u, k.as_str()) > (next.updated, next.key.as_str()) {
-                if u == next.updated {
-                    next.seen += 1;
-                } else {
-                    next.seen = 1;
-                }
-                next.updated = u;
-                next.key = k.clone();
-            }
-        }
-        match map(&v) {
-            Ok(p) => out.push(p),
-            Err(error) => out.push(Pulled::Bad {
-                raw: v.to_string(),
-                error: match &key {
-                    Some(k) => format!("{key_field} {k}: {error}"),
-                    None => error,
-                },
-            }),
-        }
-    }
-    (out, next)
-}
+/// How far back a read-back looks before a decision's time (the PRM's clock may be
+/// behind ours).
+const READ_BACK_SLACK_MS: i64 = 7 * 24 * 3600 * 1000;
 
 impl Prm for PartnerStack {
     fn flavor(&self) -> Flavor {
         Flavor::Partnerstack
     }
 
-    async fn list(&self, res: Res, cursor: &Cursor, limit: usize) -> Result<Page, PrmError> {
-        let url = format!("{}/api/v2/{}", self.conn.base, res.ps_name());
-        let mut q: Vec<(&str, String)> = vec![("limit", limit.clamp(1, 250).to_string())];
-        if !cursor.is_start() {
-            q.push(("min_updated", cursor.updated.to_string()));
-            q.push(("starting_after", cursor.key.clone()));
+    fn capabilities(&self) -> Capabilities {
+        ps::CAPABILITIES
+    }
+
+    fn resources(&self) -> &'static [Res] {
+        &PS_RESOURCES
+    }
+
+    fn incremental_sees_changes(&self, res: Res) -> bool {
+        ps_resource(res).is_some_and(|r| r.has_min_updated())
+    }
+
+    fn prime(&self, keys: &[PrmKey]) {
+        let mut k = self.keys();
+        for key in keys {
+            match key.kind {
+                "partnership" => {
+                    k.partnerships
+                        .insert(key.key.clone(), key.partner_id.clone());
+                }
+                _ => {
+                    k.customers.insert(
+                        key.key.clone(),
+                        (key.partner_id.clone(), key.name.clone()),
+                    );
+                }
+            }
         }
-        let (status, body) = send(self.auth(self.conn.client.get(&url).query(&q))).await?;
-        if status != 200 {
-            return Err(PrmError::Rejected(format!(
-                "{url}: HTTP {status}: {}",
-                message(&body)
-            )));
+    }
+
+    async fn list(&self, res: Res, walk: &Walk, limit: usize) -> Result<Page, PrmError> {
+        let r = ps_resource(res)
+            .ok_or_else(|| PrmError::Rejected(format!("PartnerStack has no {}", res.ps_name())))?;
+        let mut base = ps::ListQuery::default();
+        if !walk.full {
+            if r.has_min_updated() {
+                base.min_updated = walk.since;
+            } else {
+                base.min_created = walk.since;
+            }
         }
-        if let Some(page) = ps_fast_page(res, &body, cursor) {
-            return Ok(page);
-        }
-        let env: PsEnvelope = serde_json::from_slice(&body)
+        let mut pager = ps::Pager {
+            starting_after: walk.starting_after.clone(),
+            done: false,
+        };
+        let q = pager.query(limit, &base);
+        let body = self.get_list(r, &q).await?;
+        let env: ps::Envelope<ps::ListData<Value>> = serde_json::from_slice(&body)
             .map_err(|e| transient(format!("{}: malformed page: {e}", res.ps_name())))?;
-        let (items, next) = map_items(env.data.items, cursor, "updated_at", "key", |v| {
-            ps_map(res, v)
-        });
+        let keys: Vec<&str> = env
+            .data
+            .items
+            .iter()
+            .map(|v| ps::item_key(v).unwrap_or_default())
+            .collect();
+        pager
+            .advance(&keys, env.data.has_more)
+            .map_err(|e| PrmError::Rejected(format!("{}: {e}", res.ps_name())))?;
+        let mut next = walk.clone();
+        next.starting_after = pager.starting_after.clone();
+        let mut items = Vec::with_capacity(env.data.items.len() + 8);
+        let mut seen = std::collections::HashSet::with_capacity(env.data.items.len());
+        for v in &env.data.items {
+            if let Some(k) = ps::item_key(v) {
+                if !seen.insert(k) {
+                    continue; // an item repeated within the page
+                }
+            }
+            let (p, t, extra) = self.map_item(res, v);
+            if let Some(t) = t {
+                next.max_seen = max_opt(next.max_seen, t);
+            }
+            if let Some(e) = extra {
+                items.push(e);
+            }
+            items.push(p);
+        }
         Ok(Page {
             items,
-            next,
-            done: !env.data.has_more,
+            walk: next,
+            done: pager.done,
         })
     }
 
     async fn get(&self, res: Res, key: &str) -> Result<Option<Value>, PrmError> {
-        let url = format!("{}/api/v2/{}/{}", self.conn.base, res.ps_name(), key);
+        let r = ps_resource(res)
+            .ok_or_else(|| PrmError::Rejected(format!("PartnerStack has no {}", res.ps_name())))?;
+        let url = format!("{}{}", self.conn.base, r.item_path(key));
         let (status, body) = send(self.auth(self.conn.client.get(&url))).await?;
         if status == 404 {
             return Ok(None);
         }
-        let v: Value =
-            serde_json::from_slice(&body).map_err(|e| transient(format!("malformed body: {e}")))?;
-        Ok(v.get("data").cloned())
+        let env: ps::Envelope<Value> = body_json(&r.item_path(key), status, &body)?;
+        Ok(Some(env.data))
     }
 
     async fn apply(&self, req: &PushRequest) -> Result<PushOutcome, PrmError> {
-        let url = format!(
-            "{}/api/v2/transactions/{}/review",
-            self.conn.base, req.transaction_id
-        );
-        let body = json!({
-            "action": req.action, "reason": req.reason,
-            "amount": req.amount.map(crate::money::to_minor),
-            "proposer": req.proposer, "approver": req.approver,
-        });
-        let mut rb = self
-            .auth(self.conn.client.post(&url))
-            .header("idempotency-key", &req.idempotency_key)
-            .json(&body);
-        if let Some(v) = req.record_version {
-            rb = rb.header("if-match", v.to_string());
+        if req.action != "adjust" {
+            // No endpoint approves, holds or declines a reward: PartnerStack's own
+            // Review Rewards screen does (a decline needs a reason the partner sees).
+            return Ok(PushOutcome::Manual {
+                note: format!(
+                    "{} the rewards of transaction {} on PartnerStack's Review Rewards screen{}",
+                    match req.action.as_str() {
+                        "hold" => "hold",
+                        "decline" => "decline",
+                        _ => "approve",
+                    },
+                    req.transaction_id,
+                    req.reason
+                        .as_deref()
+                        .map(|r| format!(" (reason: {r})"))
+                        .unwrap_or_default()
+                ),
+            });
         }
-        if let Some(h) = &req.audit_head {
-            rb = rb.header("x-audit-head", h);
+        let delta = req.delta.unwrap_or(Decimal::ZERO);
+        if delta.is_zero() {
+            return Ok(PushOutcome::Applied {
+                remote_ref: "no reward needed: the total is unchanged".into(),
+            });
         }
-        let (status, body) = send(rb).await?;
-        outcome(status, &body)
+        let cents = match crate::money::to_minor_exact(delta, &req.currency) {
+            Ok(c) => c,
+            Err(e) => {
+                return Ok(PushOutcome::Refused {
+                    message: format!("adjustment {delta}: {e}"),
+                })
+            }
+        };
+        let Some(partner) = req.partner_id.clone() else {
+            return Ok(PushOutcome::Refused {
+                message: format!(
+                    "transaction {} is not in the cache: its partner is unknown",
+                    req.transaction_id
+                ),
+            });
+        };
+        // Read back first: a reward carrying this decision means the write is done
+        // (a response lost on an earlier attempt).
+        let since = req
+            .decided_at
+            .map(|t| t.timestamp_millis())
+            .unwrap_or(0)
+            .saturating_sub(READ_BACK_SLACK_MS)
+            .max(0);
+        if let Some(key) = self.find_reward(&req.idempotency_key, since).await? {
+            return Ok(PushOutcome::Applied { remote_ref: key });
+        }
+        let body = ps::CreateReward {
+            amount: cents,
+            description: format!(
+                "{}: {}",
+                ps::decision_marker(&req.idempotency_key),
+                req.reason.as_deref().unwrap_or("adjustment")
+            ),
+            partner_key: partner,
+            customer_key: None,
+            transaction_key: Some(req.transaction_id.clone()),
+        };
+        let url = format!("{}{}", self.conn.base, ps::create_reward_path());
+        let (status, resp) = send(self.auth(self.conn.client.post(&url)).json(&body)).await?;
+        match status {
+            200 | 201 => {
+                let env: ps::Envelope<ps::Reward> = body_json("POST rewards", status, &resp)?;
+                Ok(PushOutcome::Applied {
+                    remote_ref: env.data.key,
+                })
+            }
+            _ => Ok(PushOutcome::Refused {
+                message: format!("HTTP {status}: {}", message(&resp)),
+            }),
+        }
     }
 }
 
 // ---------------------------------------------------------------- Impartner
 
-#[derive(Deserialize)]
-struct ImpEnvelope {
-    data: ImpData,
-    success: bool,
-}
-#[derive(Deserialize)]
-struct ImpData {
-    #[allow(dead_code)]
-    count: u64,
-    results: Vec<Value>,
-}
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ImpPartner {
-    id: String,
-    name: String,
-    kind: PartnerKind,
-    parent_id: Option<String>,
-    region: String,
-    country: Option<String>,
-    joined_on: NaiveDate,
-    certifications: Vec<String>,
-    tax_id: Option<String>,
-    bank_account: Option<BankAccount>,
-    tier: Option<String>,
-    tier_since: Option<NaiveDate>,
-}
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ImpDeal {
-    id: String,
-    partner_id: String,
-    customer_name: String,
-    expected_amount: Decimal,
-    registered_on: NaiveDate,
-    expires_on: NaiveDate,
-    status: RegistrationStatus,
-}
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ImpTx {
-    id: String,
-    kind: TransactionKind,
-    original_transaction_id: Option<String>,
-    partner_id: String,
-    deal_id: Option<String>,
-    customer_name: String,
-    sku: String,
-    quantity: i64,
-    unit_list_price: Decimal,
-    unit_net_price: Decimal,
-    amount: Decimal,
-    currency: String,
-    closed_on: NaiveDate,
-    submitted_at: DateTime<Utc>,
-    invoice_number: String,
-    notes: Option<String>,
-    record_version: i64,
-}
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ImpCommission {
-    id: String,
-    transaction_id: String,
-    payee_partner_id: String,
-    role: CommissionRole,
-    amount: Decimal,
-    period: String,
-    #[serde(default)]
-    status: Option<String>,
-    #[serde(default)]
-    decline_reason: Option<String>,
-    #[serde(default)]
-    record_version: Option<i64>,
-    #[serde(default)]
-    updated_ms: Option<i64>,
-}
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ImpFlag {
-    id: String,
-    transaction_id: String,
-    kind: String,
-    score: f64,
-    reason: String,
-    updated: String,
-}
-
-fn imp_map(res: Res, v: &Value) -> Result<Pulled, String> {
-    let e = |e: serde_json::Error| e.to_string();
-    Ok(match res {
-        Res::Partners => {
-            let p = ImpPartner::deserialize(v).map_err(e)?;
-            let tier = p.tier.zip(p.tier_since);
-            Pulled::Partner(
-                Box::new(Partner {
-                    partner_id: p.id,
-                    name: p.name,
-                    kind: p.kind,
-                    parent_partner_id: p.parent_id,
-                    region: p.region,
-                    country: p.country,
-                    joined_on: p.joined_on,
-                    certifications: p.certifications,
-                    tax_id: p.tax_id,
-                    bank_account: p.bank_account,
-                }),
-                tier,
-            )
-        }
-        Res::Deals => {
-            let d = ImpDeal::deserialize(v).map_err(e)?;
-            Pulled::Registration(Registration {
-                registration_id: d.id,
-                partner_id: d.partner_id,
-                customer_name: d.customer_name,
-                expected_amount: d.expected_amount,
-                registered_on: d.registered_on,
-                expires_on: d.expires_on,
-                status: d.status,
-            })
-        }
-        Res::Transactions => {
-            let t = ImpTx::deserialize(v).map_err(e)?;
-            if t.currency.trim().is_empty() {
-                return Err("currency is empty".into());
-            }
-            Pulled::Transaction(Box::new(PulledTx::new(
-                Transaction {
-                    transaction_id: t.id,
-                    kind: t.kind,
-                    original_transaction_id: t.original_transaction_id,
-                    partner_id: t.partner_id,
-                    registration_id: t.deal_id,
-                    customer_name: t.customer_name,
-                    sku: t.sku,
-                    quantity: t.quantity,
-                    unit_list_price: t.unit_list_price,
-                    unit_net_price: t.unit_net_price,
-                    amount: t.amount,
-                    currency: t.currency,
-                    closed_on: t.closed_on,
-                    submitted_at: t.submitted_at,
-                    invoice_number: t.invoice_number,
-                    notes: t.notes,
-                },
-                t.record_version,
-            )))
-        }
-        Res::Rewards => {
-            let c = ImpCommission::deserialize(v).map_err(e)?;
-            let state = reward_state(c.status, c.decline_reason, c.record_version, c.updated_ms)?;
-            Pulled::Commission(
-                CommissionLine {
-                    commission_id: c.id,
-                    transaction_id: c.transaction_id,
-                    payee_partner_id: c.payee_partner_id,
-                    role: c.role,
-                    amount: c.amount,
-                    period: c.period,
-                },
-                state,
-            )
-        }
-        Res::Flags => {
-            let f = ImpFlag::deserialize(v).map_err(e)?;
-            Pulled::Flag(RemoteFlag {
-                flag_id: f.id,
-                transaction_id: f.transaction_id,
-                kind: f.kind,
-                score: f.score,
-                reason: f.reason,
-                updated_at: f.updated,
-            })
-        }
-        Res::Customers => return Err("customers are not synced".into()),
-    })
-}
-
-/// The Impartner objects-API adapter.
+/// The Impartner objects-API connector.
 pub struct Impartner {
     pub conn: Conn,
+    pub mapping: imp::Mapping,
+    pub roles: RoleMap,
 }
 
+const IMP_RESOURCES: [Res; 4] = [Res::Partners, Res::Deals, Res::Transactions, Res::Rewards];
+
 impl Impartner {
+    pub fn new(conn: Conn, mapping: imp::Mapping, roles: RoleMap) -> Impartner {
+        Impartner {
+            conn,
+            mapping,
+            roles,
+        }
+    }
+
     fn auth(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        rb.header(
-            "authorization",
-            format!("prm-key {}", self.conn.token.expose_secret()),
-        )
-        .header(crate::prm::impartner::TENANT_HEADER, &self.conn.tenant)
+        let t = self.conn.token.expose_secret();
+        let rb = match t.strip_prefix("basic:") {
+            // An integration user: `basic:user:password`.
+            Some(up) => {
+                let b = base64::engine::general_purpose::STANDARD.encode(up);
+                rb.header("authorization", format!("Basic {b}"))
+            }
+            None => rb.header("authorization", format!("{} {t}", imp::AUTH_SCHEME)),
+        };
+        rb.header(imp::TENANT_HEADER, self.conn.tenant.trim())
+    }
+
+    /// The tenant's object a resource is read from.
+    pub fn object(&self, res: Res) -> Option<&str> {
+        let m = &self.mapping;
+        match res {
+            Res::Partners => Some(&m.account_object),
+            Res::Deals => Some(&m.opportunity_object),
+            Res::Transactions => Some(&m.sale_object),
+            Res::Rewards => Some(&m.commission_object),
+            _ => None,
+        }
+    }
+
+    fn map_item(&self, res: Res, v: &Value) -> Pulled {
+        let m = &self.mapping;
+        let r: Result<Pulled, String> = (|| match res {
+            Res::Partners => {
+                let a: imp::Account = imp::Account::deserialize(v).map_err(|e| e.to_string())?;
+                let mp = imp::map_account(&a)?;
+                let (p, tier) = mp.value;
+                Ok(Pulled::Partner(Box::new(p), tier, mp.missing))
+            }
+            Res::Deals => {
+                let o: imp::Opportunity =
+                    imp::Opportunity::deserialize(v).map_err(|e| e.to_string())?;
+                let mp = imp::map_opportunity(&o, m)?;
+                Ok(Pulled::Registration(mp.value, mp.missing))
+            }
+            Res::Transactions => {
+                let mp = imp::map_sale(v, m)?;
+                let (tx, version) = mp.value;
+                Ok(Pulled::Transaction(Box::new(PulledTx::with_missing(
+                    tx, version, mp.missing,
+                ))))
+            }
+            Res::Rewards => {
+                let mp = imp::map_commission(v, m, &self.roles)?;
+                let (line, status, decline) = mp.value;
+                let state = match status {
+                    Some(s) => Some(RewardState {
+                        status: ps::reward_status(&s).unwrap_or(s),
+                        decline_reason: decline,
+                        record_version: v.get("recordVersion").and_then(Value::as_i64),
+                        remote_updated: imp::position(v).map(|p| p.0),
+                    }),
+                    None => None,
+                };
+                Ok(Pulled::Commission(line, state))
+            }
+            _ => Err(format!("{} is not pulled from Impartner", res.ps_name())),
+        })();
+        r.unwrap_or_else(|e| bad(v, "id", e))
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.conn.base, path)
+    }
+
+    async fn get_record(&self, object: &str, id: i64) -> Result<Option<Value>, PrmError> {
+        let path = imp::item_path(object, id);
+        let (status, body) = send(self.auth(self.conn.client.get(self.url(&path)))).await?;
+        if status == 404 {
+            return Ok(None);
+        }
+        let env: imp::Envelope<Value> = body_json(&path, status, &body)?;
+        Ok(Some(env.data))
+    }
+
+    /// `_describe` of the tenant, or of one object.
+    pub async fn describe(&self, object: Option<&str>) -> Result<Value, PrmError> {
+        let path = imp::describe_path(object);
+        let (status, body) = send(self.auth(self.conn.client.get(self.url(&path)))).await?;
+        let env: imp::Envelope<Value> = body_json(&path, status, &body)?;
+        Ok(env.data)
+    }
+}
+
+fn processing_status(action: &str) -> &'static str {
+    match action {
+        "adjust" => "adjusted",
+        "hold" => "on hold",
+        "decline" => "declined",
+        "release" => "released",
+        _ => "approved",
     }
 }
 
@@ -917,98 +799,210 @@ impl Prm for Impartner {
         Flavor::Impartner
     }
 
-    async fn list(&self, res: Res, cursor: &Cursor, limit: usize) -> Result<Page, PrmError> {
-        let url = format!("{}/api/objects/v1/{}", self.conn.base, res.imp_name());
-        let take = limit.clamp(1, 1000);
-        // Filter on `updatedMs >= cursor` and drop what was already pulled; only when a
-        // whole page is ties already seen, skip past them.
-        let mut skip = 0u64;
-        loop {
-            let mut q: Vec<(&str, String)> = vec![("take", take.to_string())];
-            if !cursor.is_start() {
-                q.push(("filter", format!("updatedMs ge {}", cursor.updated)));
-                q.push(("skip", skip.to_string()));
-            }
-            let (status, body) = send(self.auth(self.conn.client.get(&url).query(&q))).await?;
-            if status != 200 {
-                return Err(PrmError::Rejected(format!(
-                    "{url}: HTTP {status}: {}",
-                    message(&body)
-                )));
-            }
-            let env: ImpEnvelope = serde_json::from_slice(&body)
-                .map_err(|e| transient(format!("{}: malformed page: {e}", res.imp_name())))?;
-            if !env.success {
-                return Err(transient(format!("{}: success=false", res.imp_name())));
-            }
-            let n = env.data.results.len();
-            let (items, next) = map_items(env.data.results, cursor, "updatedMs", "id", |v| {
-                imp_map(res, v)
-            });
-            if items.is_empty() && n >= take && skip == 0 && cursor.seen > 0 {
-                skip = cursor.seen;
-                continue;
-            }
-            return Ok(Page {
-                items,
-                next,
-                done: n < take,
-            });
+    fn capabilities(&self) -> Capabilities {
+        imp::CAPABILITIES
+    }
+
+    fn resources(&self) -> &'static [Res] {
+        &IMP_RESOURCES
+    }
+
+    fn incremental_sees_changes(&self, _res: Res) -> bool {
+        true
+    }
+
+    fn prime(&self, _keys: &[PrmKey]) {}
+
+    async fn list(&self, res: Res, walk: &Walk, limit: usize) -> Result<Page, PrmError> {
+        let object = self
+            .object(res)
+            .ok_or_else(|| PrmError::Rejected(format!("Impartner has no {}", res.ps_name())))?
+            .to_string();
+        // The filter takes whole days: the cursor's day is read again, and what did
+        // not change is not written again.
+        let filter = match (walk.full, walk.since) {
+            (false, Some(ms)) => Some(imp::Filter::updated_since(
+                crate::prm::ms_to_date(ms).map_err(PrmError::Rejected)?,
+            )),
+            _ => None,
+        };
+        let mut pager = imp::OffsetPager::new(limit);
+        pager.skip = walk.skip;
+        pager.last = walk.last;
+        let q = pager.query(self.mapping.fields(&object), filter);
+        let path = imp::list_path(&object);
+        let (status, body) = send(
+            self.auth(
+                self.conn
+                    .client
+                    .get(self.url(&path))
+                    .query(&q.to_pairs()),
+            ),
+        )
+        .await?;
+        if status != 200 {
+            return Err(PrmError::Rejected(format!(
+                "GET {path}: HTTP {status}: {}",
+                message(&body)
+            )));
         }
+        let env: imp::Envelope<imp::ListData<Value>> = serde_json::from_slice(&body)
+            .map_err(|e| transient(format!("{object}: malformed page: {e}")))?;
+        if !env.success {
+            return Err(transient(format!("{object}: success=false")));
+        }
+        let results = env.data.results;
+        let positions: Vec<(i64, i64)> = results.iter().filter_map(imp::position).collect();
+        let skip_before = pager.skip;
+        pager
+            .advance(&object, &positions)
+            .map_err(PrmError::Rejected)?;
+        // An item without a readable position still took its place in the page.
+        pager.skip = skip_before + results.len();
+        pager.done = results.len() < pager.take;
+        let mut next = walk.clone();
+        next.skip = pager.skip;
+        next.last = pager.last;
+        for p in &positions {
+            next.max_seen = max_opt(next.max_seen, p.0);
+        }
+        let mut items = Vec::with_capacity(results.len());
+        let mut seen = std::collections::HashSet::with_capacity(results.len());
+        for v in &results {
+            if let Some(id) = v.get("id").and_then(Value::as_i64) {
+                if !seen.insert(id) {
+                    continue;
+                }
+            }
+            items.push(self.map_item(res, v));
+        }
+        Ok(Page {
+            items,
+            walk: next,
+            done: pager.done,
+        })
     }
 
     async fn get(&self, res: Res, key: &str) -> Result<Option<Value>, PrmError> {
-        let url = format!(
-            "{}/api/objects/v1/{}/{}",
-            self.conn.base,
-            res.imp_name(),
-            key
-        );
-        let (status, body) = send(self.auth(self.conn.client.get(&url))).await?;
-        if status == 404 {
-            return Ok(None);
-        }
-        let v: Value =
-            serde_json::from_slice(&body).map_err(|e| transient(format!("malformed body: {e}")))?;
-        Ok(v.get("data").cloned())
+        let object = self
+            .object(res)
+            .ok_or_else(|| PrmError::Rejected(format!("Impartner has no {}", res.ps_name())))?
+            .to_string();
+        let id: i64 = key
+            .trim()
+            .parse()
+            .map_err(|_| PrmError::Rejected(format!("{object} id `{key}` is not an integer")))?;
+        self.get_record(&object, id).await
     }
 
     async fn apply(&self, req: &PushRequest) -> Result<PushOutcome, PrmError> {
-        let url = format!(
-            "{}/api/objects/v1/Transaction/{}",
-            self.conn.base, req.transaction_id
-        );
-        let body = json!({
-            "recordVersion": req.record_version,
-            "review": {
-                "action": req.action, "reason": req.reason,
-                "amount": req.amount.map(|a| a.to_string()),
-                "proposer": req.proposer, "approver": req.approver,
+        let m = &self.mapping;
+        let Ok(sale_id) = req.transaction_id.trim().parse::<i64>() else {
+            return Ok(PushOutcome::Refused {
+                message: format!(
+                    "transaction {} is not an Impartner {} id",
+                    req.transaction_id, m.sale_object
+                ),
+            });
+        };
+        // No documented stale-version answer: compare the sale's recordVersion with
+        // the one the decision was made on, before writing anything.
+        let Some(sale) = self.get_record(&m.sale_object, sale_id).await? else {
+            return Ok(PushOutcome::Refused {
+                message: format!("{} {sale_id} no longer exists on the PRM", m.sale_object),
+            });
+        };
+        if let Some(v) = req.record_version {
+            let remote = sale.get("recordVersion").and_then(Value::as_i64);
+            if remote.is_some_and(|r| r != v) {
+                return Ok(PushOutcome::Conflict { remote: sale });
             }
-        });
-        let mut rb = self
-            .auth(self.conn.client.patch(&url))
-            .header("idempotency-key", &req.idempotency_key)
-            .json(&body);
-        if let Some(h) = &req.audit_head {
-            rb = rb.header("x-audit-head", h);
         }
-        let (status, body) = send(rb).await?;
-        outcome(status, &body)
+        if req.commission_ids.is_empty() {
+            return Ok(PushOutcome::Refused {
+                message: format!(
+                    "no {} record of {} {sale_id} is cached to write the decision on (pull first)",
+                    m.commission_object, m.sale_object
+                ),
+            });
+        }
+        let wb = imp::WriteBack {
+            decision: req.action.clone(),
+            amount: req.amount,
+            reason: req.reason.clone(),
+            reviewer: req.approver.clone().or_else(|| req.proposer.clone()),
+            anomaly_score: req.anomaly_score,
+            flag_reason: req.flag_reason.clone(),
+            processing_status: processing_status(&req.action).to_string(),
+            decision_id: req.idempotency_key.clone(),
+            audit_head: req.audit_head.clone(),
+        };
+        let body = imp::patch_body(m, &wb);
+        let mut written = Vec::new();
+        for cid in &req.commission_ids {
+            let Ok(id) = cid.trim().parse::<i64>() else {
+                continue;
+            };
+            // Read back: a record already carrying this decision is not written again.
+            match self.get_record(&m.commission_object, id).await? {
+                None => continue,
+                Some(rec) if imp::carries_decision(&rec, m, &req.idempotency_key) => {
+                    written.push(id.to_string());
+                    continue;
+                }
+                Some(_) => {}
+            }
+            let path = imp::item_path(&m.commission_object, id);
+            let (status, resp) =
+                send(self.auth(self.conn.client.patch(self.url(&path))).json(&body)).await?;
+            if status != 200 && status != 204 {
+                return Ok(PushOutcome::Refused {
+                    message: format!("PATCH {path}: HTTP {status}: {}", message(&resp)),
+                });
+            }
+            written.push(id.to_string());
+        }
+        if written.is_empty() {
+            return Ok(PushOutcome::Refused {
+                message: format!(
+                    "none of the {} records {} exists on the PRM",
+                    m.commission_object,
+                    req.commission_ids.join(", ")
+                ),
+            });
+        }
+        Ok(PushOutcome::Applied {
+            remote_ref: format!("{} {}", m.commission_object, written.join(",")),
+        })
     }
 }
 
-/// Either adapter, chosen by flavour at run time.
+// ---------------------------------------------------------------- either
+
+/// Either connector, chosen by flavour at run time.
 pub enum AnyPrm {
     Partnerstack(PartnerStack),
     Impartner(Impartner),
 }
 
+/// What a connector needs besides the connection: `[prm.mapping]`.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectorConfig {
+    pub mapping: imp::Mapping,
+    pub roles: RoleMap,
+}
+
 impl AnyPrm {
     pub fn new(flavor: Flavor, conn: Conn) -> AnyPrm {
+        AnyPrm::with_config(flavor, conn, ConnectorConfig::default())
+    }
+
+    pub fn with_config(flavor: Flavor, conn: Conn, cfg: ConnectorConfig) -> AnyPrm {
         match flavor {
-            Flavor::Partnerstack => AnyPrm::Partnerstack(PartnerStack { conn }),
-            Flavor::Impartner => AnyPrm::Impartner(Impartner { conn }),
+            Flavor::Partnerstack => AnyPrm::Partnerstack(PartnerStack::new(conn, cfg.roles)),
+            Flavor::Impartner => {
+                AnyPrm::Impartner(Impartner::new(conn, cfg.mapping, cfg.roles))
+            }
         }
     }
 }
@@ -1020,10 +1014,34 @@ impl Prm for AnyPrm {
             AnyPrm::Impartner(p) => p.flavor(),
         }
     }
-    async fn list(&self, res: Res, cursor: &Cursor, limit: usize) -> Result<Page, PrmError> {
+    fn capabilities(&self) -> Capabilities {
         match self {
-            AnyPrm::Partnerstack(p) => p.list(res, cursor, limit).await,
-            AnyPrm::Impartner(p) => p.list(res, cursor, limit).await,
+            AnyPrm::Partnerstack(p) => p.capabilities(),
+            AnyPrm::Impartner(p) => p.capabilities(),
+        }
+    }
+    fn resources(&self) -> &'static [Res] {
+        match self {
+            AnyPrm::Partnerstack(p) => p.resources(),
+            AnyPrm::Impartner(p) => p.resources(),
+        }
+    }
+    fn incremental_sees_changes(&self, res: Res) -> bool {
+        match self {
+            AnyPrm::Partnerstack(p) => p.incremental_sees_changes(res),
+            AnyPrm::Impartner(p) => p.incremental_sees_changes(res),
+        }
+    }
+    fn prime(&self, keys: &[PrmKey]) {
+        match self {
+            AnyPrm::Partnerstack(p) => p.prime(keys),
+            AnyPrm::Impartner(p) => p.prime(keys),
+        }
+    }
+    async fn list(&self, res: Res, walk: &Walk, limit: usize) -> Result<Page, PrmError> {
+        match self {
+            AnyPrm::Partnerstack(p) => p.list(res, walk, limit).await,
+            AnyPrm::Impartner(p) => p.list(res, walk, limit).await,
         }
     }
     async fn get(&self, res: Res, key: &str) -> Result<Option<Value>, PrmError> {
@@ -1037,5 +1055,38 @@ impl Prm for AnyPrm {
             AnyPrm::Partnerstack(p) => p.apply(req).await,
             AnyPrm::Impartner(p) => p.apply(req).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn an_old_cursor_starts_over_with_a_full_pass() {
+        let c = Cursor::parse(r#"{"updated":17,"key":"T1","seen":2}"#);
+        assert!(c.walk.is_none());
+        let c2 = Cursor::parse("not json");
+        assert!(c2.is_start());
+        let w = Cursor {
+            since: Some(5),
+            walk: Some(Walk {
+                starting_after: Some("k".into()),
+                ..Walk::default()
+            }),
+            last_full: None,
+        };
+        let back = Cursor::parse(&serde_json::to_string(&w).unwrap());
+        assert_eq!(back, w);
     }
 }

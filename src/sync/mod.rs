@@ -39,19 +39,16 @@ use crate::prm::Res;
 use crate::store::sync::PageWrite;
 use crate::store::Store;
 use crate::workflow::{self, OutboxItem};
-pub use adapter::{AnyPrm, Conn, Cursor, Page, Prm, PrmError, PushOutcome, PushRequest};
+pub use adapter::{
+    AnyPrm, Conn, ConnectorConfig, Cursor, Page, Prm, PrmError, PushOutcome, PushRequest, Walk,
+};
 
 /// SQLite page cache while pulling into a non-empty cache, in KiB.
 const BULK_CACHE_KIB: i64 = 64 * 1024;
 
-/// The resources pulled, in order (partners before what references them).
-pub const PULL_ORDER: [Res; 5] = [
-    Res::Partners,
-    Res::Deals,
-    Res::Transactions,
-    Res::Rewards,
-    Res::Flags,
-];
+/// How often a full pass re-reads the resources whose incremental pull cannot see
+/// status changes (PartnerStack transactions and rewards), by default.
+pub const DEFAULT_FULL_PASS: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Debug, Clone)]
 pub struct SyncOptions {
@@ -65,8 +62,14 @@ pub struct SyncOptions {
     pub commit_rows: usize,
     /// Longest time pulled rows wait for more before they are committed.
     pub commit_window: Duration,
+    /// The resources to pull (empty: every resource the connector pulls, in its order).
     pub resources: Vec<Res>,
     pub push: bool,
+    /// Force a full pass of every resource now (`sync --full`).
+    pub full: bool,
+    /// Interval of the full pass of resources whose incremental pull cannot see status
+    /// changes (`[prm] full_pass_hours`).
+    pub full_interval: Duration,
 }
 
 impl Default for SyncOptions {
@@ -79,8 +82,10 @@ impl Default for SyncOptions {
             retry_after_cap: Duration::from_secs(60),
             commit_rows: 100_000,
             commit_window: Duration::from_secs(2),
-            resources: PULL_ORDER.to_vec(),
+            resources: Vec::new(),
             push: true,
+            full: false,
+            full_interval: DEFAULT_FULL_PASS,
         }
     }
 }
@@ -110,6 +115,12 @@ pub struct SyncReport {
     pub retries: u64,
     /// Cases sent back to review because the PRM changed their record.
     pub lapsed: Vec<String>,
+    /// Resources read in full this run (a first pull, `--full`, or the periodic pass).
+    pub full_passes: Vec<String>,
+    /// Decisions the PRM has no API for, left for its own screen: (transaction, what to do).
+    pub manual: Vec<(String, String)>,
+    /// Decisions left for the PRM's screen that a pull now shows applied.
+    pub confirmed: Vec<String>,
 }
 
 impl SyncReport {
@@ -176,16 +187,23 @@ pub fn push_request_item(
 ) -> Result<PushRequest, String> {
     let p = workflow::OutboxPayload::decode(&row.payload, &row.decision_id)
         .map_err(|e| e.to_string())?;
-    let (action, amount) = match &p.write {
-        workflow::PrmWrite::Adjust { amount, .. } => {
-            if let Err(e) = crate::money::to_minor_exact(*amount, &p.currency) {
-                return Err(format!("decision {}: {e}", row.decision_id));
+    let (action, amount, delta) = match &p.write {
+        workflow::PrmWrite::Adjust {
+            amount,
+            current_amount,
+        } => {
+            let delta = *amount - *current_amount;
+            for d in [*amount, delta] {
+                if let Err(e) = crate::money::to_minor_exact(d, &p.currency) {
+                    return Err(format!("decision {}: {e}", row.decision_id));
+                }
             }
-            ("adjust", Some(*amount))
+            ("adjust", Some(*amount), Some(delta))
         }
-        workflow::PrmWrite::Approve | workflow::PrmWrite::Release => ("approve", None),
-        workflow::PrmWrite::Hold { .. } => ("hold", None),
-        workflow::PrmWrite::Decline => ("decline", None),
+        workflow::PrmWrite::Approve => ("approve", None, None),
+        workflow::PrmWrite::Release => ("release", None, None),
+        workflow::PrmWrite::Hold { .. } => ("hold", None, None),
+        workflow::PrmWrite::Decline => ("decline", None, None),
     };
     Ok(PushRequest {
         idempotency_key: row.idempotency_key.clone(),
@@ -193,10 +211,19 @@ pub fn push_request_item(
         action: action.to_string(),
         reason: Some(p.reason),
         amount,
+        delta,
+        currency: p.currency,
         proposer: p.proposer,
         approver: p.signed_off_by,
         record_version: row.record_version,
         audit_head: row.audit_head.clone().or(audit_head),
+        decided_at: chrono::DateTime::parse_from_rfc3339(&p.decided_at)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc)),
+        partner_id: None,
+        commission_ids: Vec::new(),
+        anomaly_score: None,
+        flag_reason: None,
     })
 }
 
@@ -224,7 +251,15 @@ pub async fn push_outbox<P: Prm>(
         }
         for row in rows {
             let req = match push_request_item(&row, head.clone()) {
-                Ok(r) => r,
+                Ok(mut r) => {
+                    if let Ok(c) = store.push_context(&row.transaction_id) {
+                        r.partner_id = c.partner_id;
+                        r.commission_ids = c.commission_ids;
+                        r.anomaly_score = c.anomaly_score;
+                        r.flag_reason = c.flag_reason;
+                    }
+                    r
+                }
                 Err(e) => {
                     let _ = workflow::mark_refused(store, &row.decision_id, &e);
                     report.errors.push(e);
@@ -247,6 +282,10 @@ pub async fn push_outbox<P: Prm>(
                         remote,
                         "the PRM record changed after the decision",
                     )
+                }
+                Ok(PushOutcome::Manual { note }) => {
+                    report.manual.push((row.transaction_id.clone(), note.clone()));
+                    workflow::mark_manual(store, &row.decision_id, &note)
                 }
                 Ok(PushOutcome::Refused { message }) => {
                     report.refused.push((
@@ -292,10 +331,16 @@ pub async fn pull<P: Prm>(
     report: &mut SyncReport,
     progress: &mut (dyn FnMut(&Progress) + Send),
 ) -> (Store, bool) {
+    let resources: Vec<Res> = prm
+        .resources()
+        .iter()
+        .copied()
+        .filter(|r| opts.resources.is_empty() || opts.resources.contains(r))
+        .collect();
     let mut cursors = BTreeMap::new();
-    for &res in &opts.resources {
+    for &res in &resources {
         let c = match store.sync_cursor(res.ps_name()) {
-            Ok(Some(text)) => serde_json::from_str::<Cursor>(&text).unwrap_or_default(),
+            Ok(Some(text)) => Cursor::parse(&text),
             Ok(None) => Cursor::default(),
             Err(e) => {
                 report
@@ -306,12 +351,19 @@ pub async fn pull<P: Prm>(
         };
         cursors.insert(res, c);
     }
+    match store.prm_keys() {
+        Ok(keys) => prm.prime(&keys),
+        Err(e) => {
+            report.errors.push(format!("reading PRM keys: {e}"));
+            return (store, true);
+        }
+    }
     // A first pull into an empty cache takes the bulk path the import uses: secondary
     // indexes of the empty tables dropped and rebuilt once at the end (remembered in
     // the cache, so a run killed half-way gets them back on the next start). Otherwise
     // a larger page cache keeps the index pages of a big cache in memory.
     let mut store = store;
-    let fresh = opts.resources.contains(&Res::Transactions)
+    let fresh = resources.contains(&Res::Transactions)
         && cursors
             .get(&Res::Transactions)
             .is_some_and(Cursor::is_start)
@@ -383,13 +435,36 @@ pub async fn pull<P: Prm>(
         (store, stats, err)
     });
     let mut online = true;
-    'all: for &res in &opts.resources {
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    'all: for &res in &resources {
         let mut cur = cursors.get(&res).cloned().unwrap_or_default();
+        // Resume a walk a crash interrupted, else start one: a full pass the first time,
+        // when asked, or when the incremental pull cannot see status changes and the
+        // last full pass is older than the interval.
+        let mut walk = match cur.walk.clone() {
+            Some(w) => w,
+            None => {
+                let due = !prm.incremental_sees_changes(res)
+                    && cur.last_full.is_none_or(|t| {
+                        now_ms.saturating_sub(t) >= opts.full_interval.as_millis() as i64
+                    });
+                let full = cur.since.is_none() || opts.full || due;
+                Walk {
+                    full,
+                    since: if full { None } else { cur.since },
+                    started: now_ms,
+                    ..Walk::default()
+                }
+            }
+        };
+        if walk.full {
+            report.full_passes.push(res.ps_name().to_string());
+        }
         let mut n = 0u64;
         loop {
             let mut retries = 0;
             let page =
-                with_retry(opts, &mut retries, || prm.list(res, &cur, opts.page_limit)).await;
+                with_retry(opts, &mut retries, || prm.list(res, &walk, opts.page_limit)).await;
             report.retries += retries;
             match page {
                 Ok(p) => {
@@ -401,9 +476,20 @@ pub async fn pull<P: Prm>(
                         resource: res.ps_name(),
                         done: n,
                     });
-                    let cursor = serde_json::to_string(&p.next).unwrap_or_default();
+                    walk = p.walk;
                     let done = p.done;
-                    cur = p.next;
+                    if done {
+                        if let Some(t) = walk.max_seen {
+                            cur.since = Some(cur.since.map_or(t, |s| s.max(t)));
+                        }
+                        if walk.full {
+                            cur.last_full = Some(walk.started);
+                        }
+                        cur.walk = None;
+                    } else {
+                        cur.walk = Some(walk.clone());
+                    }
+                    let cursor = serde_json::to_string(&cur).unwrap_or_default();
                     if tx
                         .send(PageWrite {
                             resource: res.ps_name().to_string(),
@@ -469,6 +555,13 @@ pub async fn run_once<P: Prm>(
         let (s, online) = pull(prm, store, opts, &mut report, progress).await;
         store = s;
         report.online = online;
+        // Decisions left for the PRM's own screen are done once a pull shows them.
+        match workflow::confirm_manual(&mut store) {
+            Ok(c) => report.confirmed = c,
+            Err(e) => report
+                .errors
+                .push(format!("checking decisions left for the PRM: {e}")),
+        }
         if !report.changed_transactions.is_empty() {
             // A decision signed off on a record the PRM has since changed goes back to review.
             let actor = workflow::Actor::new("sync", crate::config::Role::Manager);

@@ -292,7 +292,7 @@ impl Store {
         // Partner tax ids and bank details are sealed (masked without a key).
         let sensitive = pages.iter().any(|pg| {
             pg.items.iter().any(|i| {
-                matches!(i, Pulled::Partner(p, _) if p.tax_id.is_some() || p.bank_account.is_some())
+                matches!(i, Pulled::Partner(p, _, _) if p.tax_id.is_some() || p.bank_account.is_some())
             })
         });
         let key = if sensitive {
@@ -627,7 +627,12 @@ impl Store {
             )
             .optional()?;
         Ok(m.flatten()
-            .map(|s| s.split(',').filter(|x| !x.is_empty()).map(str::to_string).collect())
+            .map(|s| {
+                s.split(',')
+                    .filter(|x| !x.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default())
     }
 

@@ -644,6 +644,25 @@ impl WfDb<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Outbox rows with one status, in order (e.g. `manual`: decisions left for the PRM's
+    /// own screen).
+    pub fn outbox_with_status(&self, status: &str) -> Result<Vec<OutboxRow>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {OUTBOX_COLS} FROM outbox WHERE status = ?1 ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([status], outbox_from)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The PRM's reward statuses for a transaction as last pulled, by reward id.
+    pub fn reward_statuses(&self, transaction_id: &str) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT reward_id, status FROM prm_rewards WHERE transaction_id = ?1 ORDER BY reward_id",
+        )?;
+        let rows = stmt.query_map([transaction_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Every outbox row, in order (tests, export).
     pub fn all_outbox(&self) -> Result<Vec<OutboxRow>> {
         let mut stmt = self

@@ -520,10 +520,8 @@ impl Prm for PartnerStack {
                         .insert(key.key.clone(), key.partner_id.clone());
                 }
                 _ => {
-                    k.customers.insert(
-                        key.key.clone(),
-                        (key.partner_id.clone(), key.name.clone()),
-                    );
+                    k.customers
+                        .insert(key.key.clone(), (key.partner_id.clone(), key.name.clone()));
                 }
             }
         }
@@ -745,15 +743,12 @@ impl Impartner {
             Res::Rewards => {
                 let mp = imp::map_commission(v, m, &self.roles)?;
                 let (line, status, decline) = mp.value;
-                let state = match status {
-                    Some(s) => Some(RewardState {
-                        status: ps::reward_status(&s).unwrap_or(s),
-                        decline_reason: decline,
-                        record_version: v.get("recordVersion").and_then(Value::as_i64),
-                        remote_updated: imp::position(v).map(|p| p.0),
-                    }),
-                    None => None,
-                };
+                let state = status.map(|s| RewardState {
+                    status: ps::reward_status(&s).unwrap_or(s),
+                    decline_reason: decline,
+                    record_version: v.get("recordVersion").and_then(Value::as_i64),
+                    remote_updated: imp::position(v).map(|p| p.0),
+                });
                 Ok(Pulled::Commission(line, state))
             }
             _ => Err(format!("{} is not pulled from Impartner", res.ps_name())),
@@ -831,15 +826,8 @@ impl Prm for Impartner {
         pager.last = walk.last;
         let q = pager.query(self.mapping.fields(&object), filter);
         let path = imp::list_path(&object);
-        let (status, body) = send(
-            self.auth(
-                self.conn
-                    .client
-                    .get(self.url(&path))
-                    .query(&q.to_pairs()),
-            ),
-        )
-        .await?;
+        let (status, body) =
+            send(self.auth(self.conn.client.get(self.url(&path)).query(&q.to_pairs()))).await?;
         if status != 200 {
             return Err(PrmError::Rejected(format!(
                 "GET {path}: HTTP {status}: {}",
@@ -953,8 +941,11 @@ impl Prm for Impartner {
                 Some(_) => {}
             }
             let path = imp::item_path(&m.commission_object, id);
-            let (status, resp) =
-                send(self.auth(self.conn.client.patch(self.url(&path))).json(&body)).await?;
+            let (status, resp) = send(
+                self.auth(self.conn.client.patch(self.url(&path)))
+                    .json(&body),
+            )
+            .await?;
             if status != 200 && status != 204 {
                 return Ok(PushOutcome::Refused {
                     message: format!("PATCH {path}: HTTP {status}: {}", message(&resp)),
@@ -981,8 +972,8 @@ impl Prm for Impartner {
 
 /// Either connector, chosen by flavour at run time.
 pub enum AnyPrm {
-    Partnerstack(PartnerStack),
-    Impartner(Impartner),
+    Partnerstack(Box<PartnerStack>),
+    Impartner(Box<Impartner>),
 }
 
 /// What a connector needs besides the connection: `[prm.mapping]`.
@@ -999,9 +990,11 @@ impl AnyPrm {
 
     pub fn with_config(flavor: Flavor, conn: Conn, cfg: ConnectorConfig) -> AnyPrm {
         match flavor {
-            Flavor::Partnerstack => AnyPrm::Partnerstack(PartnerStack::new(conn, cfg.roles)),
+            Flavor::Partnerstack => {
+                AnyPrm::Partnerstack(Box::new(PartnerStack::new(conn, cfg.roles)))
+            }
             Flavor::Impartner => {
-                AnyPrm::Impartner(Impartner::new(conn, cfg.mapping, cfg.roles))
+                AnyPrm::Impartner(Box::new(Impartner::new(conn, cfg.mapping, cfg.roles)))
             }
         }
     }

@@ -284,7 +284,9 @@ pub async fn push_outbox<P: Prm>(
                     )
                 }
                 Ok(PushOutcome::Manual { note }) => {
-                    report.manual.push((row.transaction_id.clone(), note.clone()));
+                    report
+                        .manual
+                        .push((row.transaction_id.clone(), note.clone()));
                     workflow::mark_manual(store, &row.decision_id, &note)
                 }
                 Ok(PushOutcome::Refused { message }) => {

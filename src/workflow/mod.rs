@@ -1374,6 +1374,81 @@ pub fn mark_pushed(
     })
 }
 
+/// The PRM has no API for this write (PartnerStack: hold, decline and approve are done in
+/// its dashboard): the entry leaves the push queue as `manual`, with the note saying what
+/// to do where, and waits for a pull that shows the PRM carrying it
+/// ([`confirm_manual`]). The case stays queued for push until then.
+pub fn mark_manual(store: &mut Store, decision_id: &str, note: &str) -> Result<(), WorkflowError> {
+    store.wf_tx(|db| {
+        let o = db
+            .get_outbox(decision_id)?
+            .ok_or_else(|| WorkflowError::UnknownDecision(decision_id.to_string()))?;
+        if o.status == "manual" || o.status == "pushed" {
+            return Ok(());
+        }
+        let actor = system_actor();
+        let op = Op {
+            db,
+            actor: &actor,
+            at: now(),
+            system: true,
+        };
+        db.set_outbox_status(decision_id, "manual", None, Some(note))?;
+        let flag = db.get_flag(&o.transaction_id)?;
+        op.audit(
+            "left_for_prm",
+            &o.transaction_id,
+            None,
+            Some(json!({"decision_id": decision_id, "note": note})),
+            Some(note),
+            flag.as_ref(),
+            Some(decision_id),
+        )?;
+        Ok(())
+    })
+}
+
+/// Whether the transaction's reward statuses, as last pulled, show a manual write done.
+fn manual_done(write: &PrmWrite, statuses: &[(String, String)]) -> bool {
+    if statuses.is_empty() {
+        return false;
+    }
+    let all = |ok: &[&str]| statuses.iter().all(|(_, s)| ok.contains(&s.as_str()));
+    match write {
+        PrmWrite::Hold { .. } => statuses.iter().any(|(_, s)| s == "hold"),
+        PrmWrite::Decline => statuses.iter().any(|(_, s)| s == "declined"),
+        PrmWrite::Approve | PrmWrite::Release => all(&["approved", "paid"]),
+        // An adjustment is a write the connectors make themselves; it is never manual.
+        PrmWrite::Adjust { .. } => false,
+    }
+}
+
+/// Decisions left for the PRM's own screen that a pull now shows applied (the reward's
+/// status is the one asked for) are marked pushed, exactly as a push would. Returns the
+/// transactions confirmed.
+pub fn confirm_manual(store: &mut Store) -> Result<Vec<String>, WorkflowError> {
+    let rows = store.wf().outbox_with_status("manual")?;
+    let mut confirmed = Vec::new();
+    for o in rows {
+        let v: Value = serde_json::from_str(&o.payload).unwrap_or(Value::Null);
+        let Ok(p) = OutboxPayload::decode(&v, &o.decision_id) else {
+            continue;
+        };
+        let statuses = store.wf().reward_statuses(&o.transaction_id)?;
+        if !manual_done(&p.write, &statuses) {
+            continue;
+        }
+        let seen: Vec<String> = statuses.iter().map(|(k, s)| format!("{k}={s}")).collect();
+        mark_pushed(
+            store,
+            &o.decision_id,
+            &format!("applied in the PRM (seen on pull: {})", seen.join(", ")),
+        )?;
+        confirmed.push(o.transaction_id);
+    }
+    Ok(confirmed)
+}
+
 /// A push attempt failed transiently (network, 5xx, 429): count it and keep the error;
 /// the entry stays pending and is retried in order.
 pub fn record_push_attempt(

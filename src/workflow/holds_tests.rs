@@ -127,7 +127,7 @@ fn an_approved_hold_holds_the_commission_and_reverses_nothing() {
         .unwrap(),
         CaseState::Dismissed
     );
-    assert_eq!(pushes(&s, "H"), vec![("approve".to_string(), None)]);
+    assert_eq!(pushes(&s, "H"), vec![("release".to_string(), None)]);
     assert_eq!(
         OutboxPayload::decode(&pending_outbox(&s, 10).unwrap()[0].payload, "x")
             .unwrap()

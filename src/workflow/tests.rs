@@ -1247,14 +1247,14 @@ fn the_sync_understands_every_outbox_payload() {
             (s_("AP"), s_("adjust"), Some(s_("90")), None),
             (s_("OV"), s_("adjust"), Some(s_("120")), None),
             (s_("SO"), s_("adjust"), Some(s_("90")), Some(s_("max"))),
-            (s_("DI"), s_("approve"), None, None),
+            (s_("DI"), s_("release"), None, None),
             (s_("RD"), s_("hold"), None, None),
             // compensations, in order
             (s_("AP"), s_("adjust"), Some(s_("100")), None),
             (s_("OV"), s_("adjust"), Some(s_("100")), None),
             (s_("SO"), s_("adjust"), Some(s_("100")), None),
             (s_("DI"), s_("hold"), None, None),
-            (s_("RD"), s_("approve"), None, None),
+            (s_("RD"), s_("release"), None, None),
         ]
     );
 }

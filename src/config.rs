@@ -144,6 +144,32 @@ pub struct PrmConfig {
     pub flavor: String,
     #[serde(default)]
     pub tenant: Option<String>,
+    /// `[prm.mapping]`: the tenant's Impartner object and field names (each one
+    /// defaults to the standard name; `tierdesk prm check` lists what the tenant lacks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mapping: Option<crate::prm::impartner::Mapping>,
+    /// `[prm.roles]`: PartnerStack offer key (or Impartner commission type) to the
+    /// commission role it pays: seller, override, spiff or clawback (seller when unlisted).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub roles: BTreeMap<String, String>,
+    /// `[prm] full_pass_hours`: hours between full passes over the resources whose
+    /// incremental pull cannot see status changes (PartnerStack transactions and
+    /// rewards; default 24).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_pass_hours: Option<u64>,
+}
+
+impl PrmConfig {
+    pub fn new(url: &str, flavor: &str, tenant: Option<String>) -> PrmConfig {
+        PrmConfig {
+            url: url.to_string(),
+            flavor: flavor.to_string(),
+            tenant,
+            mapping: None,
+            roles: BTreeMap::new(),
+            full_pass_hours: None,
+        }
+    }
 }
 
 impl Default for Config {

@@ -76,11 +76,19 @@ pub fn run_login(ctx: &Context, args: LoginArgs) -> anyhow::Result<ExitCode> {
     let account = creds::account(&args.prm, args.flavor.as_str());
     let backend = creds::store(&account, &secret, creds::TIMEOUT)?;
     let mut config = ctx.config.clone();
-    config.prm = Some(PrmConfig {
-        url: args.prm.trim_end_matches('/').to_string(),
-        flavor: args.flavor.as_str().to_string(),
-        tenant: args.tenant.clone(),
-    });
+    // The mapping and roles of the PRM already configured stay.
+    let kept = config.prm.take();
+    let mut prm = PrmConfig::new(
+        args.prm.trim_end_matches('/'),
+        args.flavor.as_str(),
+        args.tenant.clone(),
+    );
+    if let Some(k) = kept {
+        prm.mapping = k.mapping;
+        prm.roles = k.roles;
+        prm.full_pass_hours = k.full_pass_hours;
+    }
+    config.prm = Some(prm);
     config.save(&ctx.paths.config_file)?;
     println!(
         "stored the credential for {account} in the {}; PRM saved in {}",

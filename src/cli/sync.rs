@@ -8,7 +8,7 @@ use anyhow::Context as _;
 
 use super::Context;
 use crate::sim::Flavor;
-use crate::sync::{creds, AnyPrm, Conn, Progress, SyncOptions, SyncReport};
+use crate::sync::{AnyPrm, Conn, Progress, SyncOptions, SyncReport};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -33,24 +33,33 @@ pub struct Args {
     /// Rows per SQLite commit at most while pulling (each page goes in with its cursor).
     #[arg(long, default_value_t = 100_000, hide = true)]
     pub commit_rows: usize,
+    /// Walk every resource from the start now (the full pass), writing only what
+    /// changed: PartnerStack reward and transaction status changes show up this way.
+    #[arg(long)]
+    pub full: bool,
     /// Seconds between syncs when not --once.
     #[arg(long, default_value_t = 60)]
     pub interval: u64,
 }
 
-/// The PRM this command talks to: flags, else config.
-fn target(ctx: &Context, args: &Args) -> anyhow::Result<(String, Flavor, String)> {
+/// The PRM this command talks to: flags over `[prm]` in config.toml (its mapping,
+/// roles and full-pass interval always come from the config).
+pub(crate) fn target(
+    ctx: &Context,
+    prm: Option<&str>,
+    flavor: Option<Flavor>,
+    tenant: Option<&str>,
+) -> anyhow::Result<(crate::config::PrmConfig, Flavor)> {
     let cfg = ctx.config.prm.as_ref();
-    let url = args
-        .prm
-        .clone()
+    let url = prm
+        .map(str::to_string)
         .or_else(|| cfg.map(|c| c.url.clone()))
         .ok_or_else(|| {
             anyhow::anyhow!(
                 "no PRM configured: pass --prm URL or run `tierdesk login --prm URL --flavor F`"
             )
         })?;
-    let flavor = match args.flavor {
+    let flavor = match flavor {
         Some(f) => f,
         None => match cfg.map(|c| c.flavor.as_str()) {
             Some(f) => Flavor::parse(f).ok_or_else(|| {
@@ -59,12 +68,16 @@ fn target(ctx: &Context, args: &Args) -> anyhow::Result<(String, Flavor, String)
             None => Flavor::Partnerstack,
         },
     };
-    let tenant = args
-        .tenant
-        .clone()
-        .or_else(|| cfg.and_then(|c| c.tenant.clone()))
-        .unwrap_or_else(|| crate::sim::DEFAULT_TENANT.to_string());
-    Ok((url, flavor, tenant))
+    let tenant = tenant
+        .map(str::to_string)
+        .or_else(|| cfg.and_then(|c| c.tenant.clone()));
+    let mut out = crate::config::PrmConfig::new(url.trim_end_matches('/'), flavor.as_str(), tenant);
+    if let Some(c) = cfg {
+        out.mapping = c.mapping.clone();
+        out.roles = c.roles.clone();
+        out.full_pass_hours = c.full_pass_hours;
+    }
+    Ok((out, flavor))
 }
 
 fn print_report(r: &SyncReport, took: Duration) {
@@ -109,18 +122,30 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let (url, flavor, tenant) = target(ctx, &args)?;
+    let (cfg, flavor) = target(
+        ctx,
+        args.prm.as_deref(),
+        args.flavor,
+        args.tenant.as_deref(),
+    )?;
+    let url = cfg.url.clone();
     // A demo cache never syncs; a cache filled from one PRM never syncs with another.
-    let prm_id = super::guard::prm_identity(&url, flavor.as_str(), &tenant);
+    let prm_id = super::guard::prm_identity(
+        &url,
+        flavor.as_str(),
+        cfg.tenant.as_deref().unwrap_or(crate::sim::DEFAULT_TENANT),
+    );
     store.check_prm_binding(&prm_id)?;
-    let token = creds::load(&creds::account(&url, flavor.as_str()), creds::TIMEOUT)?;
-    let conn = Conn::new(&url, token, &tenant).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let prm = AnyPrm::new(flavor, conn);
+    let prm = crate::sync::adapter::connect_configured(&cfg).map_err(|e| anyhow::anyhow!(e))?;
     let mut opts = SyncOptions {
         page_limit: args.page_size,
         commit_rows: args.commit_rows.max(1),
+        full: args.full,
         ..SyncOptions::default()
     };
+    if let Some(h) = cfg.full_pass_hours {
+        opts.full_interval = Duration::from_secs(h.saturating_mul(3600));
+    }
     if let Ok(ms) = std::env::var("TIERDESK_SYNC_BACKOFF_MS") {
         if let Ok(ms) = ms.parse::<u64>() {
             opts.backoff_base = Duration::from_millis(ms);

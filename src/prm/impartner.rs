@@ -398,7 +398,7 @@ pub struct Opportunity {
 
 /// Tenant-specific object and field names (`[prm.mapping]` in `config.toml`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Mapping {
     pub account_object: String,
     pub opportunity_object: String,

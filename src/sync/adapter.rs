@@ -983,6 +983,59 @@ pub struct ConnectorConfig {
     pub roles: RoleMap,
 }
 
+impl ConnectorConfig {
+    /// The connector settings of `[prm]`: the Impartner mapping (defaults where unset)
+    /// and the role map, each role name checked.
+    pub fn from_config(c: &crate::config::PrmConfig) -> Result<ConnectorConfig, String> {
+        let mut roles = RoleMap::default();
+        for (key, name) in &c.roles {
+            let role = crate::prm::parse_role(name).ok_or_else(|| {
+                format!(
+                    "config [prm.roles] `{key}` = `{name}`: expected seller, override, spiff or clawback"
+                )
+            })?;
+            roles.by_key.insert(key.clone(), role);
+        }
+        Ok(ConnectorConfig {
+            mapping: c.mapping.clone().unwrap_or_default(),
+            roles,
+        })
+    }
+}
+
+/// The tenant a connector sends: Impartner needs its integer tenant id
+/// (`X-PRM-TenantId`); PartnerStack has none.
+pub fn tenant_for(flavor: Flavor, tenant: Option<&str>) -> Result<String, String> {
+    match (flavor, tenant) {
+        (Flavor::Impartner, None) => Err(
+            "Impartner needs the tenant id (X-PRM-TenantId): pass --tenant N or set prm.tenant in config.toml"
+                .to_string(),
+        ),
+        (Flavor::Impartner, Some(t)) => imp::parse_tenant(t).map(|n| n.to_string()),
+        (Flavor::Partnerstack, t) => Ok(t.unwrap_or_default().to_string()),
+    }
+}
+
+/// Connects to the PRM `[prm]` in `config.toml` names: its flavour, the credential
+/// (keyring with a timeout; `TIERDESK_PRM_TOKEN` overrides), the tenant and the mapping.
+pub fn connect_configured(cfg: &crate::config::PrmConfig) -> Result<AnyPrm, String> {
+    let flavor = Flavor::parse(&cfg.flavor).ok_or_else(|| {
+        format!(
+            "config prm.flavor `{}` is not partnerstack or impartner",
+            cfg.flavor
+        )
+    })?;
+    let settings = ConnectorConfig::from_config(cfg)?;
+    let token = super::creds::load(
+        &super::creds::account(&cfg.url, flavor.as_str()),
+        super::creds::TIMEOUT,
+    )
+    .map_err(|e| e.to_string())?;
+    let tenant = tenant_for(flavor, cfg.tenant.as_deref())?;
+    let conn = Conn::new(&cfg.url, token, &tenant).map_err(|e| e.to_string())?;
+    Ok(AnyPrm::with_config(flavor, conn, settings))
+}
+
 impl AnyPrm {
     pub fn new(flavor: Flavor, conn: Conn) -> AnyPrm {
         AnyPrm::with_config(flavor, conn, ConnectorConfig::default())

@@ -879,11 +879,11 @@ mod tests {
             assert!(!text.contains("online"), "claims online at {w} columns");
             assert!(text.contains("offline"));
         }
-        a.config.prm = Some(crate::config::PrmConfig {
-            url: "http://127.0.0.1:1".into(),
-            flavor: "partnerstack".into(),
-            tenant: None,
-        });
+        a.config.prm = Some(crate::config::PrmConfig::new(
+            "http://127.0.0.1:1",
+            "partnerstack",
+            None,
+        ));
         let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 24)).unwrap();
         term.draw(|f| crate::tui::ui::draw(f, &a)).unwrap();
         let text: String = term

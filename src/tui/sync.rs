@@ -11,9 +11,8 @@ use std::time::{Duration, Instant};
 
 use super::effects::{Incoming, Msg};
 use crate::config::PrmConfig;
-use crate::sim::Flavor;
 use crate::store::Store;
-use crate::sync::{creds, AnyPrm, Conn, Progress, SyncOptions, SyncReport};
+use crate::sync::{AnyPrm, Progress, SyncOptions, SyncReport};
 
 /// Seconds between background syncs (`TIERDESK_SYNC_INTERVAL` overrides; 0 = only on `S`).
 pub const DEFAULT_INTERVAL_SECS: u64 = 60;
@@ -106,20 +105,7 @@ fn send(tx: &Sender<Incoming>, m: Msg) -> bool {
 fn connect(prm: Option<&PrmConfig>) -> Result<AnyPrm, String> {
     let cfg =
         prm.ok_or_else(|| "no PRM configured (tierdesk login --prm URL --flavor F)".to_string())?;
-    let flavor = Flavor::parse(&cfg.flavor).ok_or_else(|| {
-        format!(
-            "config prm.flavor `{}` is not partnerstack or impartner",
-            cfg.flavor
-        )
-    })?;
-    let token = creds::load(&creds::account(&cfg.url, flavor.as_str()), creds::TIMEOUT)
-        .map_err(|e| e.to_string())?;
-    let tenant = cfg
-        .tenant
-        .clone()
-        .unwrap_or_else(|| crate::sim::DEFAULT_TENANT.to_string());
-    let conn = Conn::new(&cfg.url, token, &tenant).map_err(|e| e.to_string())?;
-    Ok(AnyPrm::new(flavor, conn))
+    crate::sync::adapter::connect_configured(cfg)
 }
 
 /// One run against `prm` on `db`: push, pull, record status, rescore what changed.
@@ -278,7 +264,9 @@ pub fn spawn_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::prm::Flavor;
     use crate::sim::{SimOptions, SimState, DEFAULT_TENANT, DEFAULT_TOKEN};
+    use crate::sync::Conn;
     use secrecy::SecretString;
     use std::sync::mpsc;
 

@@ -28,6 +28,7 @@ pub mod login;
 pub mod payout;
 pub mod plan;
 pub mod policy;
+pub mod prm;
 pub mod queue;
 pub mod reconcile;
 pub mod resolve;
@@ -131,6 +132,9 @@ pub enum Command {
     Logout(login::LogoutArgs),
     /// Pull records and AI flags from the PRM and push queued decisions.
     Sync(sync::Args),
+    /// What the connected PRM has (describe), whether the mapping fits it (check), and
+    /// the decisions left for its own screen (decisions).
+    Prm(prm::Args),
     /// Forecast bookings and accruals with prediction intervals.
     Forecast(forecast::Args),
     /// Rolling-origin backtest of the forecast against what happened.
@@ -236,6 +240,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Login(a)) => login::run_login(&ctx, a),
         Some(Command::Logout(a)) => login::run_logout(&ctx, a),
         Some(Command::Sync(a)) => sync::run(&ctx, a),
+        Some(Command::Prm(a)) => prm::run(&ctx, a),
         Some(Command::Forecast(a)) => forecast::run(&ctx, a),
         Some(Command::Backtest(a)) => forecast::run_backtest(&ctx, a),
         Some(Command::Bench(a)) => bench::run(&ctx, a),

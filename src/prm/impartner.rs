@@ -67,6 +67,45 @@ pub fn parse_tenant(s: &str) -> Result<i64, String> {
         .map_err(|_| format!("Impartner tenant id `{s}` is not an integer"))
 }
 
+/// The object names in a tenant `_describe` answer's `data`: a list of names or of
+/// objects with `name` (directly, or under `results` / `objects`).
+pub fn describe_objects(data: &Value) -> Vec<String> {
+    names(data, &["results", "objects", "entities"])
+}
+
+/// The field names in an object `_describe` answer's `data`: `fields` (or `results`) as
+/// names or objects with `name`.
+pub fn describe_fields(data: &Value) -> Vec<String> {
+    names(data, &["fields", "results", "properties"])
+}
+
+fn names(data: &Value, keys: &[&str]) -> Vec<String> {
+    let list = match data {
+        Value::Array(a) => Some(a),
+        Value::Object(m) => keys
+            .iter()
+            .find_map(|k| m.get(*k).and_then(Value::as_array)),
+        _ => None,
+    };
+    let mut out: Vec<String> = list
+        .into_iter()
+        .flatten()
+        .filter_map(|v| match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Object(m) => m
+                .get("name")
+                .or_else(|| m.get("fieldName"))
+                .or_else(|| m.get("entity"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            _ => None,
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 // ---------------------------------------------------------------- query
 
 /// One filter clause: `field op value`.

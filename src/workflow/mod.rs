@@ -1449,6 +1449,54 @@ pub fn confirm_manual(store: &mut Store) -> Result<Vec<String>, WorkflowError> {
     Ok(confirmed)
 }
 
+/// A decision left for the PRM's own screen (`prm decisions`), still waiting for a pull
+/// to show it applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManualDecision {
+    pub decision_id: String,
+    pub transaction_id: String,
+    /// hold | decline | approve | release | adjust
+    pub write: String,
+    /// The amount held (a hold) or the new commission total (an adjustment).
+    pub amount: Option<Decimal>,
+    pub currency: String,
+    pub reason: String,
+    pub proposer: Option<String>,
+    pub signed_off_by: Option<String>,
+    pub decided_at: String,
+    /// What to do where (the connector's note).
+    pub note: String,
+}
+
+/// Every decision waiting as `manual`, oldest first.
+pub fn manual_decisions(store: &Store) -> Result<Vec<ManualDecision>, WorkflowError> {
+    let mut out = Vec::new();
+    for o in store.wf().outbox_with_status("manual")? {
+        let v: Value = serde_json::from_str(&o.payload).map_err(|e| {
+            WorkflowError::Corrupt(format!("outbox payload of {}: {e}", o.decision_id))
+        })?;
+        let p = OutboxPayload::decode(&v, &o.decision_id)?;
+        let amount = match &p.write {
+            PrmWrite::Hold { held_amount } => Some(*held_amount),
+            PrmWrite::Adjust { amount, .. } => Some(*amount),
+            _ => None,
+        };
+        out.push(ManualDecision {
+            decision_id: o.decision_id,
+            transaction_id: o.transaction_id,
+            write: p.write.name().to_string(),
+            amount,
+            currency: p.currency,
+            reason: p.reason,
+            proposer: p.proposer,
+            signed_off_by: p.signed_off_by,
+            decided_at: p.decided_at,
+            note: o.last_error.unwrap_or_default(),
+        });
+    }
+    Ok(out)
+}
+
 /// A push attempt failed transiently (network, 5xx, 429): count it and keep the error;
 /// the entry stays pending and is retried in order.
 pub fn record_push_attempt(

@@ -129,7 +129,7 @@ pub fn load(store: &Store, limit: usize) -> Result<OutboxData, String> {
     // What needs attention first: refused and conflicting, then waiting, then done.
     let rank = |s: &str| match s {
         "failed" | "conflict" => 0,
-        "pending" => 1,
+        "pending" | "manual" => 1,
         _ => 2,
     };
     lines.sort_by_key(|l| rank(&l.status));

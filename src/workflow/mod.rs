@@ -533,7 +533,7 @@ fn standing_write(db: &WfDb<'_>, tx_id: &str) -> Result<Option<PrmWrite>, Workfl
         let Some(o) = db.get_outbox(&d.decision_id)? else {
             continue;
         };
-        if !matches!(o.status.as_str(), "pushed" | "pending") {
+        if !matches!(o.status.as_str(), "pushed" | "pending" | "manual") {
             continue;
         }
         let v: Value = serde_json::from_str(&o.payload).map_err(|e| {

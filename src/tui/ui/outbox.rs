@@ -35,9 +35,16 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         .filter(|l| matches!(l.status.as_str(), "failed" | "conflict"))
         .count();
     let pushed = d.lines.iter().filter(|l| l.status == "pushed").count();
+    // Left for the PRM's own screen (PartnerStack holds and declines).
+    let manual = d.lines.iter().filter(|l| l.status == "manual").count();
     let [list, foot] = Layout::vertical([Constraint::Min(4), Constraint::Length(4)]).areas(area);
+    let to_apply = if manual > 0 {
+        format!(" · {manual} to apply in the PRM")
+    } else {
+        String::new()
+    };
     let title = format!(
-        " Outbox · {} conflict{} · {refused} refused · {waiting} waiting · {pushed} pushed ",
+        " Outbox · {} conflict{} · {refused} refused · {waiting} waiting{to_apply} · {pushed} pushed ",
         d.conflicts.len(),
         if d.conflicts.len() == 1 { "" } else { "s" },
     );
@@ -60,7 +67,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     for l in &d.lines {
         let style = match l.status.as_str() {
             "failed" | "conflict" => t.danger,
-            "pending" => t.warning,
+            "pending" | "manual" => t.warning,
             "cancelled" => t.muted,
             _ => t.text,
         };
@@ -78,7 +85,14 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                 "{} {:<11} {:<9} {:<10} {}{tries}",
                 short(l.pushed_at.as_deref().unwrap_or(&l.created_at)),
                 fit(&l.transaction_id, 11),
-                fit(&l.status, 9),
+                fit(
+                    if l.status == "manual" {
+                        "to apply"
+                    } else {
+                        &l.status
+                    },
+                    9
+                ),
                 fit(&l.action, 10),
                 l.write
             ),
@@ -108,6 +122,10 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     } else {
         match d.lines.get(sel - d.conflicts.len()) {
             Some(l) => match &l.last_error {
+                Some(note) if l.status == "manual" => format!(
+                    "{} {}: to apply in the PRM's own screen: {note}. It is marked pushed once a sync shows the reward's new status (tierdesk prm decisions lists them all).",
+                    l.transaction_id, l.decision_id
+                ),
                 Some(e) => format!("{} {}: {e}", l.transaction_id, l.decision_id),
                 None => format!(
                     "{} decision {}: {} ({})",

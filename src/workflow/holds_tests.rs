@@ -426,3 +426,67 @@ fn nothing_is_dated_into_a_closed_quarter() {
         .to_string();
     assert!(e.contains("closed_through"), "{e}");
 }
+
+/// A hold the PRM's API cannot write (PartnerStack) leaves the push queue as `manual`,
+/// is listed for the PRM's own screen, and is marked pushed only once a pull shows the
+/// reward on hold; a pull showing something else leaves it waiting.
+#[test]
+fn a_manual_hold_waits_for_a_pull_showing_it() {
+    let mut s = store();
+    let p = policy();
+    add(&s, "H", "hold", "300", "0", "2026-08-15");
+    decide(&mut s, &p, &analyst("ana"), "H", Command::Approve, "docs").unwrap();
+    let o = pending_outbox(&s, 10).unwrap().remove(0);
+    mark_manual(&mut s, &o.decision_id, "hold reward rwd_1 in PartnerStack").unwrap();
+    assert!(
+        pending_outbox(&s, 10).unwrap().is_empty(),
+        "not pushed again"
+    );
+    let m = manual_decisions(&s).unwrap();
+    assert_eq!(m.len(), 1);
+    assert_eq!(
+        (
+            m[0].transaction_id.as_str(),
+            m[0].write.as_str(),
+            m[0].amount
+        ),
+        ("H", "hold", Some(dec!(300)))
+    );
+    assert_eq!(m[0].note, "hold reward rwd_1 in PartnerStack");
+    assert_eq!(state(&s, "H"), CaseState::QueuedForPush);
+    // Marking it again changes nothing.
+    mark_manual(&mut s, &o.decision_id, "again").unwrap();
+    assert_eq!(
+        manual_decisions(&s).unwrap()[0].note,
+        "hold reward rwd_1 in PartnerStack"
+    );
+    // The PRM still says pending: nothing is confirmed.
+    let reward = |s: &Store, status: &str| {
+        ts::exec(
+            s,
+            &format!(
+                "INSERT INTO prm_rewards (reward_id, transaction_id, status, pulled_at)
+                 VALUES ('rwd_1', 'H', '{status}', 'now')
+                 ON CONFLICT (reward_id) DO UPDATE SET status = excluded.status"
+            ),
+        )
+        .unwrap();
+    };
+    reward(&s, "pending");
+    assert!(confirm_manual(&mut s).unwrap().is_empty());
+    assert_eq!(manual_decisions(&s).unwrap().len(), 1);
+    // Someone held it in the dashboard: the next pull confirms it.
+    reward(&s, "hold");
+    assert_eq!(confirm_manual(&mut s).unwrap(), vec!["H".to_string()]);
+    assert!(manual_decisions(&s).unwrap().is_empty());
+    assert_eq!(state(&s, "H"), CaseState::Pushed);
+    let trail = crate::workflow::audit::trail(&s, "H").unwrap();
+    let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+    assert!(actions.contains(&"left_for_prm"), "{actions:?}");
+    assert_eq!(*actions.last().unwrap(), "pushed");
+    assert!(crate::workflow::audit::verify_chain(&s)
+        .unwrap()
+        .first_bad
+        .is_none());
+    assert!(confirm_manual(&mut s).unwrap().is_empty(), "confirmed once");
+}

@@ -654,15 +654,6 @@ impl WfDb<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// The PRM's reward statuses for a transaction as last pulled, by reward id.
-    pub fn reward_statuses(&self, transaction_id: &str) -> Result<Vec<(String, String)>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT reward_id, status FROM prm_rewards WHERE transaction_id = ?1 ORDER BY reward_id",
-        )?;
-        let rows = stmt.query_map([transaction_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
     /// Every outbox row, in order (tests, export).
     pub fn all_outbox(&self) -> Result<Vec<OutboxRow>> {
         let mut stmt = self

@@ -1434,7 +1434,11 @@ pub fn confirm_manual(store: &mut Store) -> Result<Vec<String>, WorkflowError> {
         let Ok(p) = OutboxPayload::decode(&v, &o.decision_id) else {
             continue;
         };
-        let statuses = store.wf().reward_statuses(&o.transaction_id)?;
+        let statuses: Vec<(String, String)> = store
+            .reward_statuses(&o.transaction_id)?
+            .into_iter()
+            .map(|(k, st, _)| (k, st))
+            .collect();
         if !manual_done(&p.write, &statuses) {
             continue;
         }

@@ -87,6 +87,22 @@ pub struct Config {
     pub alerts: crate::alerts::AlertsConfig,
     /// Workbench habits (`[workbench]`).
     pub workbench: WorkbenchConfig,
+    /// The webhook receiver (`[listen]`; secrets in the keyring).
+    pub listen: ListenConfig,
+}
+
+/// `[listen]`: `tierdesk listen`'s address, polling fallback and webhook senders.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ListenConfig {
+    /// `host:port` to listen on (default 127.0.0.1:8790).
+    pub addr: Option<String>,
+    /// Seconds between the incremental syncs that catch a missed event (default 300;
+    /// 0: none).
+    pub poll_secs: Option<u64>,
+    /// Sender name (the route `/hooks/NAME`) to its verification: `path`, `standard`,
+    /// or `hmac` / `hmac:HEADER` (default header X-Signature).
+    pub providers: BTreeMap<String, String>,
 }
 
 /// `[journal]`: how `tierdesk journal` books adjustments.
@@ -187,6 +203,7 @@ impl Default for Config {
             policy: crate::policy::PolicyConfig::default(),
             alerts: crate::alerts::AlertsConfig::default(),
             workbench: WorkbenchConfig::default(),
+            listen: ListenConfig::default(),
         }
     }
 }

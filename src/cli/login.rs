@@ -27,10 +27,11 @@ pub struct LoginArgs {
     pub tenant: Option<String>,
 }
 
-fn read_secret() -> anyhow::Result<SecretString> {
+/// A secret from stdin: typed without echo at a terminal, else the first line.
+pub(crate) fn read_secret(prompt: &str) -> anyhow::Result<SecretString> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
-        eprint!("PRM secret (PartnerStack: public_key:secret_key; Impartner: API key): ");
+        eprint!("{prompt}: ");
         let _ = std::io::stderr().flush();
         crossterm::terminal::enable_raw_mode()?;
         let mut s = String::new();
@@ -69,7 +70,8 @@ fn read_secret() -> anyhow::Result<SecretString> {
 }
 
 pub fn run_login(ctx: &Context, args: LoginArgs) -> anyhow::Result<ExitCode> {
-    let secret = read_secret()?;
+    let secret =
+        read_secret("PRM secret (PartnerStack: public_key:secret_key; Impartner: API key)")?;
     if secret.expose_secret().trim().is_empty() {
         anyhow::bail!("no secret given: nothing stored");
     }

@@ -24,6 +24,7 @@ pub mod forecast;
 pub mod guard;
 pub mod import;
 pub mod journal;
+pub mod listen;
 pub mod login;
 pub mod payout;
 pub mod plan;
@@ -135,6 +136,9 @@ pub enum Command {
     /// What the connected PRM has (describe), whether the mapping fits it (check), and
     /// the decisions left for its own screen (decisions).
     Prm(prm::Args),
+    /// Receive PRM webhooks: verify, store, re-fetch through the API, sync and score
+    /// (polling stays the fallback).
+    Listen(listen::Args),
     /// Forecast bookings and accruals with prediction intervals.
     Forecast(forecast::Args),
     /// Rolling-origin backtest of the forecast against what happened.
@@ -241,6 +245,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Logout(a)) => login::run_logout(&ctx, a),
         Some(Command::Sync(a)) => sync::run(&ctx, a),
         Some(Command::Prm(a)) => prm::run(&ctx, a),
+        Some(Command::Listen(a)) => listen::run(&ctx, a),
         Some(Command::Forecast(a)) => forecast::run(&ctx, a),
         Some(Command::Backtest(a)) => forecast::run_backtest(&ctx, a),
         Some(Command::Bench(a)) => bench::run(&ctx, a),

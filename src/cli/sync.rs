@@ -214,7 +214,7 @@ pub fn has_unscored(store: &crate::store::Store) -> bool {
 
 /// Scores what the pull brought in (only new or changed rows are rewritten), so the
 /// exception queue is current; sign-offs on changed flags lapse back to review.
-fn score_new(store: &mut crate::store::Store, ctx: &Context) {
+pub(crate) fn score_new(store: &mut crate::store::Store, ctx: &Context) {
     match (store.program(), store.plan()) {
         (Ok(Some(_)), Ok(Some(_))) => {}
         _ => {

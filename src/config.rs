@@ -89,6 +89,9 @@ pub struct Config {
     pub workbench: WorkbenchConfig,
     /// The webhook receiver (`[listen]`; secrets in the keyring).
     pub listen: ListenConfig,
+    /// The optional language model that rephrases answers (`[assistant]`; the key in
+    /// the keyring or TIERDESK_AI_KEY).
+    pub assistant: Option<crate::answer::model::AssistantConfig>,
 }
 
 /// `[listen]`: `tierdesk listen`'s address, polling fallback and webhook senders.
@@ -204,6 +207,7 @@ impl Default for Config {
             alerts: crate::alerts::AlertsConfig::default(),
             workbench: WorkbenchConfig::default(),
             listen: ListenConfig::default(),
+            assistant: None,
         }
     }
 }

@@ -20,13 +20,17 @@ pub struct Args {
     #[arg(long, value_name = "PARTNER")]
     pub partner: Option<String>,
     /// The question, in plain words.
-    #[arg(value_name = "QUESTION")]
-    pub question: String,
+    #[arg(value_name = "QUESTION", required_unless_present = "set_key")]
+    pub question: Option<String>,
     #[arg(long, value_enum, default_value = "text")]
     pub format: AskFormat,
     /// Never call the configured language model (deterministic answer only).
     #[arg(long)]
     pub offline: bool,
+    /// Store the `[assistant]` model's API key in the OS keyring (read from stdin) and
+    /// exit. TIERDESK_AI_KEY overrides it.
+    #[arg(long, conflicts_with = "question")]
+    pub set_key: bool,
 }
 
 /// Reward statuses and audit entries, for the resolver.
@@ -73,17 +77,28 @@ pub(crate) fn check_partner(ds: &crate::model::Dataset, p: Option<&str>) -> anyh
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    if args.set_key {
+        let key = super::login::read_secret("API key of the [assistant] model")?;
+        let backend = crate::sync::creds::store(
+            crate::answer::model::KEY_ACCOUNT,
+            &key,
+            crate::sync::creds::TIMEOUT,
+        )?;
+        println!("stored the model's API key in the {}", backend.describe());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let question = args.question.clone().unwrap_or_default();
     let store = ctx.open_existing_store()?;
     let loaded = super::statement::load(&store)?;
     let facts = facts(&store)?;
     let partner = args.partner.as_deref().map(str::trim);
     check_partner(&loaded.ds, partner)?;
     let book = loaded.book(super::statement::now());
-    let det = answer::answer(&book, &facts, partner, &args.question);
+    let det = answer::answer(&book, &facts, partner, &question);
     let ans = if args.offline {
         det
     } else {
-        crate::answer::model::maybe_rephrase(ctx, &book, &facts, partner, &args.question, det)
+        crate::answer::model::maybe_rephrase(ctx, &book, &facts, partner, &question, det)
     };
     match args.format {
         AskFormat::Json => println!("{}", serde_json::to_string_pretty(&ans)?),

@@ -29,7 +29,6 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
 use crate::answer::{Answer, Facts};
-use crate::cli::Context;
 use crate::statement::{Book, Sentence};
 
 /// `TIERDESK_AI_KEY` overrides the keyring.
@@ -536,14 +535,14 @@ pub fn rephrase_with(
 /// Rephrases through the configured model when there is one; otherwise (or on any
 /// failure) the deterministic answer, saying why.
 pub fn maybe_rephrase(
-    ctx: &Context,
+    cfg: Option<&AssistantConfig>,
     book: &Book,
     facts: &Facts,
     partner: Option<&str>,
     question: &str,
     det: Answer,
 ) -> Answer {
-    let Some(cfg) = &ctx.config.assistant else {
+    let Some(cfg) = cfg else {
         return det;
     };
     let key = api_key();

@@ -98,7 +98,14 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let ans = if args.offline {
         det
     } else {
-        crate::answer::model::maybe_rephrase(ctx, &book, &facts, partner, &question, det)
+        crate::answer::model::maybe_rephrase(
+            ctx.config.assistant.as_ref(),
+            &book,
+            &facts,
+            partner,
+            &question,
+            det,
+        )
     };
     match args.format {
         AskFormat::Json => println!("{}", serde_json::to_string_pretty(&ans)?),

@@ -54,6 +54,7 @@ pub(crate) fn answer(
     cache: &mut Option<AskCache>,
     question: &str,
     partner: Option<&str>,
+    assistant: Option<&crate::answer::model::AssistantConfig>,
 ) -> Result<Answer, String> {
     let s = |e: anyhow::Error| format!("{e:#}");
     let version = store.data_version().map_err(|e| e.to_string())?;
@@ -74,7 +75,11 @@ pub(crate) fn answer(
     let c = cache.as_ref().ok_or("no program")?;
     crate::cli::ask::check_partner(&c.loaded.ds, partner).map_err(s)?;
     let book = c.loaded.book(crate::cli::statement::now());
-    Ok(crate::answer::answer(&book, &c.facts, partner, question))
+    let det = crate::answer::answer(&book, &c.facts, partner, question);
+    // The configured model may rephrase it (checked, else the deterministic answer).
+    Ok(crate::answer::model::maybe_rephrase(
+        assistant, &book, &c.facts, partner, question, det,
+    ))
 }
 
 impl App {

@@ -560,7 +560,13 @@ pub fn execute(store: &mut Store, env: &Env, state: &mut WorkerState, e: Effect)
         return Msg::Forecast(load_forecast(store).map(Box::new));
     }
     if let Effect::Ask { question, partner } = &e {
-        let result = super::ask::answer(store, &mut state.ask, question, partner.as_deref());
+        let result = super::ask::answer(
+            store,
+            &mut state.ask,
+            question,
+            partner.as_deref(),
+            env.config.assistant.as_ref(),
+        );
         return Msg::Answer {
             question: question.clone(),
             partner: partner.clone(),

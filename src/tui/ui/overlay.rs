@@ -103,8 +103,13 @@ fn answer(f: &mut Frame, app: &App, a: &crate::tui::ask::AnswerView, area: Rect)
     lines.push(Line::styled(
         fit(
             &format!(
-                "answer: {} · {}{}",
+                "answer: {}{} · {}{}",
                 a.answer.source,
+                a.answer
+                    .fallback
+                    .as_deref()
+                    .map(|f| format!(" (the model's answer was not used: {f})"))
+                    .unwrap_or_default(),
                 a.answer.intent,
                 a.partner
                     .as_deref()

@@ -38,7 +38,14 @@ pub struct Args {
     /// The credential clients must present (PartnerStack: `public:secret`).
     #[arg(long, env = "TIERDESK_SIM_TOKEN", default_value = crate::sim::DEFAULT_TOKEN, hide_env_values = true)]
     pub token: String,
-    /// Impartner tenant id clients must send in `X-PRM-Tenant`.
+    /// Impartner: an object (`Deal`) or field (`Commission__co.tdAuditHead__cf`) the
+    /// simulated tenant does not have (repeatable), to try `tierdesk prm check`.
+    #[arg(long, value_name = "OBJECT[.FIELD]")]
+    pub lacks: Vec<String>,
+    /// Impartner: ignore `skip` (a broken server; the client must stop with an error).
+    #[arg(long, hide = true)]
+    pub ignore_skip: bool,
+    /// Impartner tenant id clients must send in `X-PRM-TenantId`.
     #[arg(long, default_value = crate::sim::DEFAULT_TENANT)]
     pub tenant: String,
 }
@@ -71,6 +78,16 @@ pub fn run(_ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         tenant: args.tenant.clone(),
         faults,
         seed: args.seed,
+        missing: args
+            .lacks
+            .iter()
+            .map(|l| match l.split_once('.') {
+                Some((o, f)) => (o.to_string(), Some(f.to_string())),
+                None => (l.clone(), None),
+            })
+            .collect(),
+        ignore_skip: args.ignore_skip,
+        ..SimOptions::default()
     };
     let n = ds.transactions.len();
     let state = SimState::new(&ds, opts);

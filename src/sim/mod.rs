@@ -1,25 +1,28 @@
-//! PRM simulator (PartnerStack and Impartner flavours) over real HTTP.
+//! PRM simulator (PartnerStack and Impartner flavours) over real HTTP, serving the real
+//! shapes of both APIs (the `crate::prm` protocol modules) and nothing invented in them.
 //!
-//! - `partnerstack`: `/api/v2/{partnerships,customers,deals,transactions,rewards,flags}`,
-//!   envelope `{"data":{"items":[..],"has_more":bool}}`, `starting_after`/`limit` (1-250),
-//!   `min_updated` (epoch ms), integer cents, epoch-ms timestamps, HTTP Basic auth with a
-//!   key pair (`public:secret`). Decisions: `POST /api/v2/transactions/{key}/review`
-//!   with `If-Match: <version>`.
-//! - `impartner`: `/api/objects/v1/{Partner,Customer,Deal,Transaction,Commission,Flag}`,
-//!   `skip`/`take` (1-1000), `fields`, `filter=updatedMs ge N`,
-//!   `{"data":{"count":..,"results":[..]},"success":true}`, `Authorization: prm-key T`
-//!   plus `X-PRM-Tenant`. Decisions: `PATCH /api/objects/v1/Transaction/{id}` with
-//!   `recordVersion` in the body.
+//! - `partnerstack` (Vendor API v2): `GET /api/v2/{partnerships,customers,deals,
+//!   transactions,rewards}` newest created first (`starting_after` = the last key of a
+//!   page, `limit` 1-250, `min_updated`/`min_created`), `GET /api/v2/{res}/{key}`,
+//!   `POST /api/v2/rewards`; HTTP Basic with a key pair (`public:secret`). There is no
+//!   review API: holds, declines and approvals happen on the "dashboard"
+//!   (`POST /_sim/admin/rewards/{key}`).
+//! - `impartner` (objects API): `GET /api/objects/v1/{Object}` with `fields`, `filter`,
+//!   `orderby=updated,id`, `skip`/`take` (1-1000), `GET|PATCH /api/objects/v1/{Object}/{id}`,
+//!   `_describe`; `Authorization: prm-key KEY` (or Basic) and `X-PRM-TenantId: <integer>`.
+//!   Object and field names come from the tenant's [`Mapping`]; a tenant can lack objects
+//!   or fields ([`SimOptions::missing`]); `ignore_skip` makes it a broken server.
 //!
-//! Writes honour `Idempotency-Key` (same key, same stored response, applied once),
-//! refuse a stale version (409 / 412 with the current record) and a sign-off whose
-//! approver is the proposer (403). Every applied write is appended to a ledger
-//! (`GET /_sim/ledger`). `POST /_sim/admin/...` mutates records server-side, inserts raw
-//! (malformed) items and changes the fault settings. Faults: latency, 5xx, connection
-//! resets, truncated bodies, malformed JSON, duplicated page items, 429 + Retry-After and
-//! "lost" writes (applied, then the connection drops).
+//! Neither API documents idempotency keys, so the simulator has none: a write sent twice
+//! is applied twice (the client's read-back is what keeps it exactly once). Every applied
+//! write is appended to a ledger (`GET /_sim/ledger`). `POST /_sim/admin/...` changes
+//! records server-side, inserts raw (malformed) items, creates items and sets the faults:
+//! latency, 5xx, connection resets, truncated bodies, malformed JSON, duplicated page
+//! items, 429 + Retry-After and "lost" writes (applied, then the connection drops).
 
-pub mod data;
+pub mod dataset;
+pub mod impartner;
+pub mod partnerstack;
 pub mod synth;
 pub mod webhook;
 
@@ -40,10 +43,11 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::model::{CommissionLine, CommissionRole, Dataset};
-use data::{Body, Db, Rec, Res, Reward};
+use crate::model::Dataset;
+use crate::prm::impartner::{self as imp, Mapping};
+use crate::prm::partnerstack as ps;
 
-pub use crate::prm::Flavor;
+pub use crate::prm::{Flavor, Res};
 
 /// Fault injection rates (probabilities per request) and fixed latency.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -104,6 +108,13 @@ pub struct SimOptions {
     pub tenant: String,
     pub faults: Faults,
     pub seed: u64,
+    /// Impartner: the tenant's object and field names.
+    pub mapping: Mapping,
+    /// Impartner: objects (`(name, None)`) or fields (`(object, Some(field))`) the tenant
+    /// does not have.
+    pub missing: Vec<(String, Option<String>)>,
+    /// Impartner: serve every page from the start whatever `skip` says (a broken server).
+    pub ignore_skip: bool,
 }
 
 impl Default for SimOptions {
@@ -114,6 +125,9 @@ impl Default for SimOptions {
             tenant: DEFAULT_TENANT.to_string(),
             faults: Faults::default(),
             seed: 1,
+            mapping: Mapping::default(),
+            missing: Vec::new(),
+            ignore_skip: false,
         }
     }
 }
@@ -127,27 +141,42 @@ pub const TENANT_HEADER: &str = crate::prm::impartner::TENANT_HEADER;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LedgerEntry {
     pub seq: u64,
-    pub idempotency_key: String,
+    /// The record written: a reward key (PartnerStack) or `Object/id` (Impartner).
+    pub record: String,
+    /// The transaction (PartnerStack key, Impartner sale id) the write is about.
     pub transaction_id: String,
+    /// `adjust` (a new reward), or the decision written on an Impartner record.
     pub action: String,
     pub amount_cents: Option<i64>,
     pub reason: Option<String>,
+    /// The tierdesk decision UUID the write carries (description marker or field).
+    pub decision_id: Option<String>,
     pub audit_head: Option<String>,
 }
 
-struct Stored {
-    status: u16,
-    body: Vec<u8>,
+enum Tenant {
+    Ps(Box<partnerstack::Store>),
+    Imp(Box<impartner::Store>),
 }
 
 struct Inner {
     opts: SimOptions,
-    db: Db,
+    tenant: Tenant,
     faults: Faults,
     rng: ChaCha8Rng,
-    idem: HashMap<String, Stored>,
     ledger: Vec<LedgerEntry>,
     requests: u64,
+    /// The last time handed out (epoch ms): the clock never runs behind the wall clock
+    /// or the newest record, and never repeats.
+    clock: i64,
+}
+
+impl Inner {
+    fn now(&mut self) -> i64 {
+        let wall = chrono::Utc::now().timestamp_millis();
+        self.clock = wall.max(self.clock + 1);
+        self.clock
+    }
 }
 
 /// Shared simulator state (cheap to clone).
@@ -156,24 +185,37 @@ pub struct SimState(Arc<Mutex<Inner>>);
 
 impl SimState {
     pub fn new(ds: &Dataset, opts: SimOptions) -> SimState {
-        SimState::from_db(Db::from_dataset(ds), opts)
-    }
-
-    pub fn from_db(db: Db, opts: SimOptions) -> SimState {
+        let (tenant, newest) = match opts.flavor {
+            Flavor::Partnerstack => {
+                let (s, newest) = partnerstack::Store::build(ds);
+                (Tenant::Ps(Box::new(s)), newest)
+            }
+            Flavor::Impartner => {
+                let mut s = impartner::Store::build(ds, opts.mapping.clone());
+                for (o, f) in &opts.missing {
+                    s.remove(o, f.as_deref());
+                }
+                (Tenant::Imp(Box::new(s)), dataset::newest_ms(ds))
+            }
+        };
         SimState(Arc::new(Mutex::new(Inner {
             rng: ChaCha8Rng::seed_from_u64(opts.seed),
             faults: opts.faults.clone(),
             opts,
-            db,
-            idem: HashMap::new(),
+            tenant,
             ledger: Vec::new(),
             requests: 0,
+            clock: newest,
         })))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panicking handler must not take the simulator down with it.
         self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn flavor(&self) -> Flavor {
+        self.lock().opts.flavor
     }
 
     pub fn ledger(&self) -> Vec<LedgerEntry> {
@@ -188,69 +230,132 @@ impl SimState {
         self.lock().requests
     }
 
-    /// The record as the flavour would serve it.
-    pub fn record(&self, res: Res, key: &str) -> Option<Value> {
+    /// Impartner: the id the data-set record `key` of `res` was given (PartnerStack keys
+    /// are the data set's ids).
+    pub fn remote_id(&self, res: Res, key: &str) -> Option<String> {
         let g = self.lock();
-        let rec = g.db.coll(res).get(key)?;
-        Some(match g.opts.flavor {
-            Flavor::Partnerstack => data::ps_json(rec),
-            Flavor::Impartner => data::imp_json(rec),
-        })
-    }
-
-    /// Server-side change of a transaction (another user editing it in the PRM).
-    pub fn mutate_transaction(
-        &self,
-        key: &str,
-        notes: Option<String>,
-        amount: Option<Decimal>,
-    ) -> bool {
-        let mut g = self.lock();
-        let updated = g.db.tick();
-        let coll = g.db.coll_mut(Res::Transactions);
-        let Some(rec) = coll.get(key).cloned() else {
-            return false;
-        };
-        let mut rec: Rec = rec;
-        if let Body::Tx(t) = &mut rec.body {
-            if let Some(n) = notes {
-                t.notes = Some(n);
-            }
-            if let Some(a) = amount {
-                t.amount = a;
+        match &g.tenant {
+            Tenant::Ps(_) => Some(key.to_string()),
+            Tenant::Imp(s) => {
+                let object = imp_object(&s.mapping, res)?;
+                s.id_of(&object, key).map(|i| i.to_string())
             }
         }
-        rec.version += 1;
-        rec.updated = updated;
-        coll.insert(rec);
-        true
     }
 
-    /// Server-side change of a reward's status (the PRM paying out, holding or declining
-    /// it); bumps its version and updated time. False when there is no such reward.
+    /// The record as the flavour serves it (`key` as the PRM names it).
+    pub fn record(&self, res: Res, key: &str) -> Option<Value> {
+        let g = self.lock();
+        match &g.tenant {
+            Tenant::Ps(s) => s
+                .get(ps_resource(res)?, key)
+                .map(partnerstack::Item::to_value),
+            Tenant::Imp(s) => {
+                let object = imp_object(&s.mapping, res)?;
+                s.get(&object, key.parse().ok()?)
+            }
+        }
+    }
+
+    /// Someone edits a transaction's amount in the PRM (`key` as the PRM names it).
+    pub fn mutate_sale(&self, key: &str, amount: Decimal) -> bool {
+        let mut g = self.lock();
+        let now = g.now();
+        match &mut g.tenant {
+            Tenant::Ps(s) => s.mutate_transaction(key, amount, now),
+            Tenant::Imp(s) => {
+                let (Ok(id), m) = (key.parse::<i64>(), s.mapping.clone()) else {
+                    return false;
+                };
+                let mut f = serde_json::Map::new();
+                f.insert(m.sale_amount.clone(), json_num(amount));
+                s.admin_set(&m.sale_object, id, f, now)
+            }
+        }
+    }
+
+    /// The PRM's own screen changes a reward's status (paid, hold, declined with a
+    /// reason); `key` as the PRM names the reward or commission record.
     pub fn set_reward_status(&self, key: &str, status: &str, reason: Option<String>) -> bool {
         let mut g = self.lock();
-        let updated = g.db.tick();
-        let coll = g.db.coll_mut(Res::Rewards);
-        let Some(mut rec) = coll.get(key).cloned() else {
-            return false;
-        };
-        let Body::Reward(rw) = &mut rec.body else {
-            return false;
-        };
-        rw.status = status.to_string();
-        rw.decline_reason = reason;
-        rec.version += 1;
-        rec.updated = updated;
-        coll.insert(rec);
-        true
+        let now = g.now();
+        match &mut g.tenant {
+            Tenant::Ps(s) => s.set_reward_status(key, status, reason, now).is_ok(),
+            Tenant::Imp(s) => {
+                let (Ok(id), m) = (key.parse::<i64>(), s.mapping.clone()) else {
+                    return false;
+                };
+                let mut f = serde_json::Map::new();
+                f.insert(m.commission_status.clone(), json!(status));
+                f.insert(
+                    m.commission_decline_reason.clone(),
+                    reason.map(Value::String).unwrap_or(Value::Null),
+                );
+                s.admin_set(&m.commission_object, id, f, now)
+            }
+        }
     }
 
-    /// Inserts an item verbatim (a malformed record the PRM serves).
+    /// `n` new transactions, each with a seller commission, created now. Returns their
+    /// keys as the PRM names them.
+    pub fn create_transactions(&self, n: usize) -> Vec<String> {
+        let mut g = self.lock();
+        let now = g.now();
+        let g = &mut *g;
+        match &mut g.tenant {
+            Tenant::Ps(s) => {
+                let mut clock = now;
+                let out = s.create_transactions(n, || {
+                    clock += 1;
+                    clock
+                });
+                g.clock = clock;
+                out
+            }
+            Tenant::Imp(s) => s
+                .create_sales(n, now)
+                .into_iter()
+                .map(|i| i.to_string())
+                .collect(),
+        }
+    }
+
+    /// Serves `raw` verbatim as item `key` of `res` (a malformed record).
     pub fn insert_raw(&self, res: Res, key: &str, raw: Value) {
         let mut g = self.lock();
-        g.db.put(res, key.to_string(), Body::Raw(raw));
+        let now = g.now();
+        match &mut g.tenant {
+            Tenant::Ps(s) => {
+                if let Some(r) = ps_resource(res) {
+                    s.insert_raw(r, key, raw, now);
+                }
+            }
+            Tenant::Imp(s) => {
+                if let (Some(o), Ok(id)) = (imp_object(&s.mapping, res), key.parse::<i64>()) {
+                    s.insert_raw(&o, id, raw, now);
+                }
+            }
+        }
     }
+}
+
+fn json_num(d: Decimal) -> Value {
+    serde_json::from_str::<Value>(&d.normalize().to_string()).unwrap_or(Value::Null)
+}
+
+fn ps_resource(r: Res) -> Option<ps::Resource> {
+    ps::Resource::from_segment(r.ps_name())
+}
+
+/// The tenant object a resource lives in.
+fn imp_object(m: &Mapping, r: Res) -> Option<String> {
+    Some(match r {
+        Res::Partners => m.account_object.clone(),
+        Res::Deals => m.opportunity_object.clone(),
+        Res::Transactions => m.sale_object.clone(),
+        Res::Rewards => m.commission_object.clone(),
+        _ => return None,
+    })
 }
 
 /// Serves the simulator on `listener` until the task is dropped.
@@ -259,12 +364,14 @@ pub async fn serve(listener: tokio::net::TcpListener, state: SimState) -> std::i
 }
 
 pub fn router(state: SimState) -> Router {
-    let flavor = state.lock().opts.flavor;
-    let api = match flavor {
+    let api = match state.flavor() {
         Flavor::Partnerstack => Router::new()
+            .route(
+                "/api/v2/rewards",
+                get(ps_rewards_list).post(ps_create_reward),
+            )
             .route("/api/v2/{res}", get(ps_list))
-            .route("/api/v2/{res}/{key}", get(ps_get))
-            .route("/api/v2/transactions/{key}/review", post(ps_review)),
+            .route("/api/v2/{res}/{key}", get(ps_get)),
         Flavor::Impartner => Router::new()
             .route("/api/objects/v1/{obj}", get(imp_list))
             .route("/api/objects/v1/{obj}/{id}", get(imp_get).patch(imp_patch)),
@@ -272,6 +379,8 @@ pub fn router(state: SimState) -> Router {
     api.route("/_sim/ledger", get(ledger))
         .route("/_sim/admin/faults", post(admin_faults))
         .route("/_sim/admin/transactions/{key}", post(admin_mutate))
+        .route("/_sim/admin/rewards/{key}", post(admin_reward))
+        .route("/_sim/admin/create/{n}", post(admin_create))
         .route("/_sim/admin/raw/{res}/{key}", post(admin_raw))
         .with_state(state)
 }
@@ -401,7 +510,16 @@ fn check_auth(g: &Inner, headers: &HeaderMap) -> Result<(), Response> {
             }
         }
         Flavor::Impartner => {
-            if auth.strip_prefix("prm-key ") != Some(g.opts.token.as_str()) {
+            // `prm-key KEY`, or Basic with the integration user of a `basic:user:pass`
+            // token.
+            let ok =
+                match auth.strip_prefix("Basic ") {
+                    Some(b) => g.opts.token.strip_prefix("basic:").is_some_and(|up| {
+                        base64::engine::general_purpose::STANDARD.encode(up) == b
+                    }),
+                    None => auth.strip_prefix("prm-key ") == Some(g.opts.token.as_str()),
+                };
+            if !ok {
                 return Err(unauthorized("invalid prm-key"));
             }
             let tenant = headers
@@ -429,11 +547,26 @@ fn check_auth(g: &Inner, headers: &HeaderMap) -> Result<(), Response> {
 fn bad_request(msg: String) -> Response {
     json_resp(
         StatusCode::BAD_REQUEST,
-        &json!({"error": "bad_request", "message": msg, "success": false}),
+        &json!({"error": "bad_request", "message": msg}),
     )
 }
 
-// ---------------------------------------------------------------- reads
+fn imp_error(status: u16, msg: &str) -> Response {
+    json_resp(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        &serde_json::to_value(imp::ErrorBody::new(status, msg)).unwrap_or_default(),
+    )
+}
+
+/// Runs auth, counting and the pre-handling faults; `Err` is the response to send.
+#[allow(clippy::result_large_err)]
+fn admit(g: &mut Inner, headers: &HeaderMap) -> Result<(), Response> {
+    check_auth(g, headers)?;
+    match pre_faults(g) {
+        Pre::Go => Ok(()),
+        Pre::Reply(r) => Err(r),
+    }
+}
 
 /// The duplicated-items fault: which of `n` items to repeat, and where.
 fn duplicate_at(g: &mut Inner, n: usize) -> Option<(usize, usize)> {
@@ -447,11 +580,14 @@ fn duplicate_at(g: &mut Inner, n: usize) -> Option<(usize, usize)> {
     }
 }
 
-fn maybe_duplicate(g: &mut Inner, items: &mut Vec<Value>) {
-    if let Some((i, at)) = duplicate_at(g, items.len()) {
-        let dup = items[i].clone();
-        items.insert(at, dup);
-    }
+// ---------------------------------------------------------------- PartnerStack
+
+async fn ps_rewards_list(
+    st: State<SimState>,
+    q: Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    ps_list(st, Path("rewards".to_string()), q, headers).await
 }
 
 async fn ps_list(
@@ -462,42 +598,29 @@ async fn ps_list(
 ) -> Response {
     latency(&st).await;
     let mut g = st.lock();
-    if let Err(r) = check_auth(&g, &headers) {
+    if let Err(r) = admit(&mut g, &headers) {
         return r;
     }
-    if let Pre::Reply(r) = pre_faults(&mut g) {
-        return r;
-    }
-    let Some(res) = Res::from_ps(&res) else {
+    let Some(res) = ps::Resource::from_segment(&res) else {
         return json_resp(StatusCode::NOT_FOUND, &json!({"error": "not_found"}));
     };
-    let limit = match q.get("limit").map(|s| s.parse::<usize>()) {
-        None => 25,
-        Some(Ok(n)) if (1..=250).contains(&n) => n,
-        _ => return bad_request("limit must be between 1 and 250".into()),
+    let q = match ps::ListQuery::parse(res, &q) {
+        Ok(q) => q,
+        Err(e) => return bad_request(e),
     };
-    let min_updated = match q.get("min_updated").map(|s| s.parse::<i64>()) {
-        None => None,
-        Some(Ok(n)) => Some(n),
-        Some(Err(_)) => return bad_request("min_updated must be epoch milliseconds".into()),
+    let Tenant::Ps(store) = &g.tenant else {
+        return json_resp(StatusCode::NOT_FOUND, &json!({"error": "not_found"}));
     };
-    let coll = g.db.coll(res);
-    let start: (i64, String) = match (q.get("starting_after"), min_updated) {
-        (Some(k), Some(u)) => (u, k.clone()),
-        (Some(k), None) => match coll.get(k) {
-            Some(r) => (r.updated, r.key.clone()),
-            None => return bad_request(format!("starting_after: no item `{k}`")),
-        },
-        (None, Some(u)) => (u, String::new()),
-        (None, None) => (i64::MIN, String::new()),
+    let (page, has_more) = match store.list(res, &q, false) {
+        Ok(x) => x,
+        Err(e) => return bad_request(e),
     };
-    let (page, has_more) = coll.after(start.0, &start.1, limit);
     // Serialised straight from the records into one buffer (no `Value` per item).
-    let mut buf = Vec::with_capacity(page.len() * 512);
+    let mut buf = Vec::with_capacity(page.len() * 400);
     let mut spans = Vec::with_capacity(page.len() + 1);
-    for rec in page {
+    for it in page {
         let from = buf.len();
-        data::ps_write(rec, &mut buf);
+        it.write(&mut buf);
         spans.push(from..buf.len());
     }
     if let Some((i, at)) = duplicate_at(&mut g, spans.len()) {
@@ -529,14 +652,14 @@ async fn ps_get(
 ) -> Response {
     latency(&st).await;
     let mut g = st.lock();
-    if let Err(r) = check_auth(&g, &headers) {
+    if let Err(r) = admit(&mut g, &headers) {
         return r;
     }
-    if let Pre::Reply(r) = pre_faults(&mut g) {
-        return r;
-    }
-    let rec = Res::from_ps(&res).and_then(|r| g.db.coll(r).get(&key).map(data::ps_json));
-    match rec {
+    let item = match (&g.tenant, ps::Resource::from_segment(&res)) {
+        (Tenant::Ps(s), Some(r)) => s.get(r, &key).map(partnerstack::Item::to_value),
+        _ => None,
+    };
+    match item {
         Some(v) => {
             let fault = body_fault(&mut g);
             respond(
@@ -549,19 +672,62 @@ async fn ps_get(
     }
 }
 
-fn parse_filter(f: &str) -> Result<i64, String> {
-    let parts: Vec<&str> = f.split_whitespace().collect();
-    match parts.as_slice() {
-        ["updatedMs", "ge", n] => n
-            .parse()
-            .map_err(|_| format!("filter: `{n}` is not a number")),
-        ["updated", "ge", t] => chrono::DateTime::parse_from_rfc3339(t)
-            .map(|d| d.timestamp_millis())
-            .map_err(|_| format!("filter: `{t}` is not an ISO timestamp")),
-        _ => Err(format!(
-            "filter `{f}` not supported (use `updatedMs ge N` or `updated ge ISO`)"
-        )),
+/// The "lost" fault on a write: applied, then the connection drops.
+fn write_fault(g: &mut Inner) -> BodyFault {
+    let lost = g.faults.lost;
+    if lost > 0.0 && g.rng.gen_bool(lost) {
+        BodyFault::Reset
+    } else {
+        body_fault(g)
     }
+}
+
+async fn ps_create_reward(State(st): State<SimState>, headers: HeaderMap, body: Bytes) -> Response {
+    latency(&st).await;
+    let mut g = st.lock();
+    if let Err(r) = admit(&mut g, &headers) {
+        return r;
+    }
+    let b: ps::CreateReward = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return bad_request(format!("body: {e}")),
+    };
+    let now = g.now();
+    let g = &mut *g;
+    let Tenant::Ps(store) = &mut g.tenant else {
+        return json_resp(StatusCode::NOT_FOUND, &json!({"error": "not_found"}));
+    };
+    let reward = match store.create_reward(&b, now) {
+        Ok(r) => r,
+        Err(e) => return bad_request(e),
+    };
+    let seq = g.ledger.len() as u64 + 1;
+    g.ledger.push(LedgerEntry {
+        seq,
+        record: reward.key.clone(),
+        transaction_id: b.transaction_key.clone().unwrap_or_default(),
+        action: "adjust".into(),
+        amount_cents: Some(b.amount),
+        reason: Some(b.description.clone()),
+        decision_id: dataset::decision_in_description(&b.description),
+        audit_head: None,
+    });
+    let fault = write_fault(g);
+    respond(
+        StatusCode::OK,
+        serde_json::to_vec(&json!({ "data": reward })).unwrap_or_default(),
+        fault,
+    )
+}
+
+// ---------------------------------------------------------------- Impartner
+
+fn imp_ok(data: Value, fault: BodyFault) -> Response {
+    respond(
+        StatusCode::OK,
+        serde_json::to_vec(&json!({"success": true, "data": data})).unwrap_or_default(),
+        fault,
+    )
 }
 
 async fn imp_list(
@@ -572,52 +738,36 @@ async fn imp_list(
 ) -> Response {
     latency(&st).await;
     let mut g = st.lock();
-    if let Err(r) = check_auth(&g, &headers) {
+    if let Err(r) = admit(&mut g, &headers) {
         return r;
     }
-    if let Pre::Reply(r) = pre_faults(&mut g) {
-        return r;
+    let ignore_skip = g.opts.ignore_skip;
+    let Tenant::Imp(store) = &mut g.tenant else {
+        return imp_error(404, "not found");
+    };
+    if obj == "_describe" {
+        let d = store.describe_all();
+        let fault = body_fault(&mut g);
+        return imp_ok(d, fault);
     }
-    let Some(res) = Res::from_imp(&obj) else {
-        return json_resp(
-            StatusCode::NOT_FOUND,
-            &json!({"success": false, "message": format!("unknown object {obj}")}),
-        );
+    let q = match imp::ListQuery::parse(&q) {
+        Ok(q) => q,
+        Err(e) => return imp_error(400, &e),
     };
-    let take = match q.get("take").map(|s| s.parse::<usize>()) {
-        None => 100,
-        Some(Ok(n)) if (1..=1000).contains(&n) => n,
-        _ => return bad_request("take must be between 1 and 1000".into()),
+    let (mut results, count) = match store.list(&obj, &q, ignore_skip) {
+        Ok(x) => x,
+        Err((code, e)) => return imp_error(code, &e),
     };
-    let skip = match q.get("skip").map(|s| s.parse::<usize>()) {
-        None => 0,
-        Some(Ok(n)) => n,
-        _ => return bad_request("skip must be a number".into()),
-    };
-    let min = match q.get("filter").map(|f| parse_filter(f)) {
-        None => i64::MIN,
-        Some(Ok(n)) => n,
-        Some(Err(e)) => return bad_request(e),
-    };
-    let fields: Option<Vec<&str>> = q.get("fields").map(|f| f.split(',').collect());
-    let (page, count) = g.db.coll(res).from_updated(min, skip, take);
-    let mut results: Vec<Value> = page
-        .into_iter()
-        .map(|r| {
-            let mut v = data::imp_json(r);
-            if let (Some(fields), Some(o)) = (&fields, v.as_object_mut()) {
-                o.retain(|k, _| k == "id" || fields.contains(&k.as_str()));
-            }
-            v
-        })
-        .collect();
-    maybe_duplicate(&mut g, &mut results);
+    if let Some((i, at)) = duplicate_at(&mut g, results.len()) {
+        let dup = results[i].clone();
+        results.insert(at, dup);
+    }
     let fault = body_fault(&mut g);
     drop(g);
-    let body =
-        serde_json::to_vec(&json!({"data": {"count": count, "results": results}, "success": true}))
-            .unwrap_or_default();
-    respond(StatusCode::OK, body, fault)
+    imp_ok(
+        json!({"count": count, "entity": obj, "results": results}),
+        fault,
+    )
 }
 
 async fn imp_get(
@@ -627,318 +777,27 @@ async fn imp_get(
 ) -> Response {
     latency(&st).await;
     let mut g = st.lock();
-    if let Err(r) = check_auth(&g, &headers) {
+    if let Err(r) = admit(&mut g, &headers) {
         return r;
     }
-    if let Pre::Reply(r) = pre_faults(&mut g) {
-        return r;
-    }
-    let rec = Res::from_imp(&obj).and_then(|r| g.db.coll(r).get(&id).map(data::imp_json));
-    match rec {
+    let Tenant::Imp(store) = &g.tenant else {
+        return imp_error(404, "not found");
+    };
+    let found = if id == "_describe" {
+        store.describe(&obj)
+    } else {
+        match id.parse::<i64>() {
+            Ok(n) => store.get(&obj, n),
+            Err(_) => return imp_error(400, &format!("id `{id}` is not an integer")),
+        }
+    };
+    match found {
         Some(v) => {
             let fault = body_fault(&mut g);
-            respond(
-                StatusCode::OK,
-                serde_json::to_vec(&json!({"data": v, "success": true})).unwrap_or_default(),
-                fault,
-            )
+            imp_ok(v, fault)
         }
-        None => json_resp(
-            StatusCode::NOT_FOUND,
-            &json!({"success": false, "message": "not found"}),
-        ),
+        None => imp_error(404, &format!("{obj} {id} not found")),
     }
-}
-
-// ---------------------------------------------------------------- writes
-
-/// A decision as the PRM receives it (both flavours map onto this).
-#[derive(Debug, Clone, Default)]
-pub struct Review {
-    /// hold | approve | decline | adjust
-    pub action: String,
-    pub reason: Option<String>,
-    /// adjust: the decided commission total for the transaction, in cents.
-    pub amount_cents: Option<i64>,
-    pub proposer: Option<String>,
-    pub approver: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct PsReviewBody {
-    action: String,
-    #[serde(default)]
-    reason: Option<String>,
-    #[serde(default)]
-    amount: Option<i64>,
-    #[serde(default)]
-    proposer: Option<String>,
-    #[serde(default)]
-    approver: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ImpReviewBody {
-    action: String,
-    #[serde(default)]
-    reason: Option<String>,
-    #[serde(default)]
-    amount: Option<Decimal>,
-    #[serde(default)]
-    proposer: Option<String>,
-    #[serde(default)]
-    approver: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ImpPatchBody {
-    record_version: Option<i64>,
-    review: ImpReviewBody,
-}
-
-struct WriteCtx<'a> {
-    key: String,
-    idem: Option<String>,
-    audit_head: Option<String>,
-    version: Option<i64>,
-    review: Review,
-    headers: &'a HeaderMap,
-}
-
-/// Handles one write with idempotency, version check, four-eyes and the ledger.
-async fn write(st: &SimState, w: WriteCtx<'_>) -> Response {
-    latency(st).await;
-    let mut g = st.lock();
-    if let Err(r) = check_auth(&g, w.headers) {
-        return r;
-    }
-    if let Pre::Reply(r) = pre_faults(&mut g) {
-        return r;
-    }
-    let flavor = g.opts.flavor;
-    let (status, body) = match w.idem.as_ref().and_then(|k| g.idem.get(k)) {
-        Some(s) => (s.status, s.body.clone()),
-        None => {
-            let (status, v) = apply(&mut g, &w);
-            let body = serde_json::to_vec(&v).unwrap_or_default();
-            if let Some(k) = &w.idem {
-                g.idem.insert(
-                    k.clone(),
-                    Stored {
-                        status,
-                        body: body.clone(),
-                    },
-                );
-            }
-            (status, body)
-        }
-    };
-    let _ = flavor;
-    let lost = g.faults.lost;
-    let fault = if lost > 0.0 && g.rng.gen_bool(lost) {
-        BodyFault::Reset
-    } else {
-        body_fault(&mut g)
-    };
-    respond(
-        StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
-        body,
-        fault,
-    )
-}
-
-fn apply(g: &mut Inner, w: &WriteCtx<'_>) -> (u16, Value) {
-    let flavor = g.opts.flavor;
-    let render = |r: &Rec| match flavor {
-        Flavor::Partnerstack => data::ps_json(r),
-        Flavor::Impartner => data::imp_json(r),
-    };
-    let Some(tx) = g.db.coll(Res::Transactions).get(&w.key).cloned() else {
-        return (
-            404,
-            json!({"error": "not_found", "success": false, "message": format!("no transaction {}", w.key)}),
-        );
-    };
-    if let Some(v) = w.version {
-        if v != tx.version {
-            let code = match flavor {
-                Flavor::Partnerstack => 409,
-                Flavor::Impartner => 412,
-            };
-            return (
-                code,
-                json!({"error": "version_conflict", "success": false,
-                       "message": format!("record version {v} is stale; current is {}", tx.version),
-                       "data": render(&tx)}),
-            );
-        }
-    }
-    let r = &w.review;
-    if let (Some(p), Some(a)) = (&r.proposer, &r.approver) {
-        if p.trim().eq_ignore_ascii_case(a.trim()) {
-            return (
-                403,
-                json!({"error": "four_eyes_violation", "success": false,
-                       "message": format!("sign-off refused: approver {a} is the proposer")}),
-            );
-        }
-    }
-    let (status, reason) = match r.action.as_str() {
-        "approve" => ("approved", None),
-        "hold" => ("hold", None),
-        "decline" => match &r.reason {
-            Some(reason) if !reason.trim().is_empty() => ("declined", Some(reason.clone())),
-            _ => {
-                return (
-                    422,
-                    json!({"error": "reason_required", "success": false,
-                           "message": "a decline needs a reason"}),
-                )
-            }
-        },
-        "adjust" => ("approved", None),
-        other => {
-            return (
-                422,
-                json!({"error": "unknown_action", "success": false,
-                       "message": format!("unknown action `{other}`")}),
-            )
-        }
-    };
-    // The transaction's rewards.
-    let keys: Vec<String> =
-        g.db.coll(Res::Rewards)
-            .recs
-            .iter()
-            .filter(|rec| matches!(&rec.body, Body::Reward(rw) if rw.line.transaction_id == w.key))
-            .map(|rec| rec.key.clone())
-            .collect();
-    let mut current = 0i64;
-    let mut template: Option<CommissionLine> = None;
-    for k in &keys {
-        let Some(mut rec) = g.db.coll(Res::Rewards).get(k).cloned() else {
-            continue;
-        };
-        if let Body::Reward(rw) = &mut rec.body {
-            if rw.status != "declined" {
-                current += data::cents(rw.line.amount);
-            }
-            if template.is_none() || rw.line.role == CommissionRole::Seller {
-                template = Some(rw.line.clone());
-            }
-            rw.status = status.to_string();
-            rw.decline_reason = reason.clone();
-        }
-        rec.version += 1;
-        rec.updated = g.db.tick();
-        g.db.coll_mut(Res::Rewards).insert(rec);
-    }
-    let mut created = None;
-    if r.action == "adjust" {
-        let Some(total) = r.amount_cents else {
-            return (
-                422,
-                json!({"error": "amount_required", "success": false,
-                       "message": "an adjustment needs an amount"}),
-            );
-        };
-        let delta = total - current;
-        if delta != 0 {
-            let key = format!(
-                "adj_{}",
-                w.idem.clone().unwrap_or_else(|| g.ledger.len().to_string())
-            );
-            let (payee, period) = match (&template, g.db.coll(Res::Transactions).get(&w.key)) {
-                (Some(t), _) => (t.payee_partner_id.clone(), t.period.clone()),
-                (
-                    None,
-                    Some(Rec {
-                        body: Body::Tx(t), ..
-                    }),
-                ) => (t.partner_id.clone(), String::new()),
-                _ => (String::new(), String::new()),
-            };
-            let line = CommissionLine {
-                commission_id: key.clone(),
-                transaction_id: w.key.clone(),
-                payee_partner_id: payee,
-                role: if delta < 0 {
-                    CommissionRole::Clawback
-                } else {
-                    CommissionRole::Seller
-                },
-                amount: Decimal::new(delta, 2),
-                period,
-            };
-            g.db.put(
-                Res::Rewards,
-                key.clone(),
-                Body::Reward(Reward {
-                    line,
-                    status: "approved".into(),
-                    decline_reason: None,
-                }),
-            );
-            created = Some(key);
-        }
-    }
-    let seq = g.ledger.len() as u64 + 1;
-    g.ledger.push(LedgerEntry {
-        seq,
-        idempotency_key: w.idem.clone().unwrap_or_default(),
-        transaction_id: w.key.clone(),
-        action: r.action.clone(),
-        amount_cents: r.amount_cents,
-        reason: r.reason.clone(),
-        audit_head: w.audit_head.clone(),
-    });
-    (
-        200,
-        json!({"success": true, "data": {"ledger_seq": seq, "transaction": render(&tx),
-               "rewards_updated": keys.len(), "adjustment": created}}),
-    )
-}
-
-fn header(h: &HeaderMap, name: &str) -> Option<String> {
-    h.get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.to_string())
-}
-
-async fn ps_review(
-    State(st): State<SimState>,
-    Path(key): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let b: PsReviewBody = match serde_json::from_slice(&body) {
-        Ok(b) => b,
-        Err(e) => return bad_request(format!("body: {e}")),
-    };
-    let version = match header(&headers, "if-match") {
-        None => None,
-        Some(v) => match v.trim_matches('"').parse::<i64>() {
-            Ok(n) => Some(n),
-            Err(_) => return bad_request(format!("If-Match `{v}` is not a version")),
-        },
-    };
-    let w = WriteCtx {
-        key,
-        idem: header(&headers, "idempotency-key"),
-        audit_head: header(&headers, "x-audit-head"),
-        version,
-        review: Review {
-            action: b.action,
-            reason: b.reason,
-            amount_cents: b.amount,
-            proposer: b.proposer,
-            approver: b.approver,
-        },
-        headers: &headers,
-    };
-    write(&st, w).await
 }
 
 async fn imp_patch(
@@ -947,31 +806,52 @@ async fn imp_patch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if obj != "Transaction" {
-        return json_resp(
-            StatusCode::METHOD_NOT_ALLOWED,
-            &json!({"success": false, "message": format!("{obj} is read-only")}),
-        );
+    latency(&st).await;
+    let mut g = st.lock();
+    if let Err(r) = admit(&mut g, &headers) {
+        return r;
     }
-    let b: ImpPatchBody = match serde_json::from_slice(&body) {
+    let Ok(id) = id.parse::<i64>() else {
+        return imp_error(400, &format!("id `{id}` is not an integer"));
+    };
+    let b: serde_json::Map<String, Value> = match serde_json::from_slice(&body) {
         Ok(b) => b,
-        Err(e) => return bad_request(format!("body: {e}")),
+        Err(e) => return imp_error(400, &format!("body: {e}")),
     };
-    let w = WriteCtx {
-        key: id,
-        idem: header(&headers, "idempotency-key"),
-        audit_head: header(&headers, "x-audit-head"),
-        version: b.record_version,
-        review: Review {
-            action: b.review.action,
-            reason: b.review.reason,
-            amount_cents: b.review.amount.map(data::cents),
-            proposer: b.review.proposer,
-            approver: b.review.approver,
-        },
-        headers: &headers,
+    let now = g.now();
+    let g = &mut *g;
+    let Tenant::Imp(store) = &mut g.tenant else {
+        return imp_error(404, "not found");
     };
-    write(&st, w).await
+    let rec = match store.patch(&obj, id, &b, now) {
+        Ok(r) => r,
+        Err((code, e)) => return imp_error(code, &e),
+    };
+    let m = &store.mapping;
+    let s = |k: &str| b.get(k).and_then(Value::as_str).map(str::to_string);
+    let sale = rec
+        .get(&m.commission_sale)
+        .and_then(|v| v.get("id").and_then(Value::as_i64).or_else(|| v.as_i64()))
+        .map(|i| i.to_string())
+        .unwrap_or_else(|| id.to_string());
+    let amount = b
+        .get(&m.write_amount)
+        .cloned()
+        .and_then(|v| crate::prm::de_decimal_number(v).ok().flatten())
+        .and_then(|d| (d * Decimal::ONE_HUNDRED).round().try_into().ok());
+    let seq = g.ledger.len() as u64 + 1;
+    g.ledger.push(LedgerEntry {
+        seq,
+        record: format!("{obj}/{id}"),
+        transaction_id: sale,
+        action: s(&m.write_decision).unwrap_or_else(|| "patch".into()),
+        amount_cents: amount,
+        reason: s(&m.write_reason),
+        decision_id: s(&m.write_decision_id),
+        audit_head: s(&m.write_audit_head),
+    });
+    let fault = write_fault(g);
+    imp_ok(rec, fault)
 }
 
 // ---------------------------------------------------------------- test/admin endpoints
@@ -992,10 +872,7 @@ async fn admin_faults(State(st): State<SimState>, body: String) -> Response {
 
 #[derive(Deserialize)]
 struct MutateBody {
-    #[serde(default)]
-    notes: Option<String>,
-    #[serde(default)]
-    amount: Option<Decimal>,
+    amount: Decimal,
 }
 
 async fn admin_mutate(
@@ -1007,12 +884,41 @@ async fn admin_mutate(
         Ok(b) => b,
         Err(e) => return bad_request(format!("body: {e}")),
     };
-    if st.mutate_transaction(&key, b.notes, b.amount) {
+    if st.mutate_sale(&key, b.amount) {
         let v = st.record(Res::Transactions, &key).unwrap_or(Value::Null);
         json_resp(StatusCode::OK, &json!({ "data": v }))
     } else {
         json_resp(StatusCode::NOT_FOUND, &json!({"error": "not_found"}))
     }
+}
+
+#[derive(Deserialize)]
+struct RewardBody {
+    status: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// The PRM's own review screen: set a reward's status.
+async fn admin_reward(
+    State(st): State<SimState>,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Response {
+    let b: RewardBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return bad_request(format!("body: {e}")),
+    };
+    if st.set_reward_status(&key, &b.status, b.reason) {
+        json_resp(StatusCode::OK, &json!({"ok": true}))
+    } else {
+        json_resp(StatusCode::NOT_FOUND, &json!({"error": "not_found"}))
+    }
+}
+
+async fn admin_create(State(st): State<SimState>, Path(n): Path<usize>) -> Response {
+    let keys = st.create_transactions(n.min(1_000_000));
+    json_resp(StatusCode::OK, &json!({ "created": keys }))
 }
 
 async fn admin_raw(

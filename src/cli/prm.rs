@@ -120,7 +120,7 @@ pub struct CheckLine {
 }
 
 /// Compares the mapping with the tenant's `_describe` answers.
-async fn check_impartner(p: &crate::sync::adapter::Impartner) -> Vec<CheckLine> {
+async fn check_impartner(p: &crate::sync::adapter::Impartner) -> Result<Vec<CheckLine>, String> {
     let mapping = p.mapping.clone();
     let mut out = Vec::new();
     for (object, fields) in mapping.required() {
@@ -138,6 +138,10 @@ async fn check_impartner(p: &crate::sync::adapter::Impartner) -> Vec<CheckLine> 
                     error: None,
                 });
             }
+            // Unreachable or refused as a whole: not a verdict on the mapping.
+            Err(e @ crate::sync::PrmError::Transient { .. }) => {
+                return Err(format!("cannot check the mapping: {e}"))
+            }
             Err(e) => out.push(CheckLine {
                 object,
                 missing_fields: None,
@@ -145,7 +149,7 @@ async fn check_impartner(p: &crate::sync::adapter::Impartner) -> Vec<CheckLine> 
             }),
         }
     }
-    out
+    Ok(out)
 }
 
 fn check(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
@@ -153,7 +157,9 @@ fn check(ctx: &Context, args: &Args) -> anyhow::Result<ExitCode> {
     let rt = runtime()?;
     match &prm {
         AnyPrm::Impartner(p) => {
-            let lines = rt.block_on(check_impartner(p));
+            let lines = rt
+                .block_on(check_impartner(p))
+                .map_err(|e| anyhow::anyhow!(e))?;
             let mut bad = 0;
             for l in &lines {
                 let name = crate::text::sanitize(&l.object);

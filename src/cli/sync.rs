@@ -98,6 +98,21 @@ fn print_report(r: &SyncReport, took: Duration) {
     for (tx, decision, msg) in &r.refused {
         println!("refused by the PRM: transaction {tx} decision {decision}: {msg}");
     }
+    if !r.manual.is_empty() {
+        println!(
+            "left for the PRM's own screen: {} (tierdesk prm decisions lists them)",
+            crate::plural::n(r.manual.len() as u64, "decision")
+        );
+    }
+    if !r.confirmed.is_empty() {
+        println!(
+            "applied in the PRM since: {}",
+            r.confirmed.join(", ")
+        );
+    }
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
+    }
     for e in &r.errors {
         eprintln!("error: {e}");
     }

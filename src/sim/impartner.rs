@@ -90,6 +90,8 @@ impl Object {
 pub struct Store {
     pub mapping: Mapping,
     objects: BTreeMap<String, Object>,
+    /// The fields each object declares (`_describe`), whether or not a record has them.
+    declared: BTreeMap<String, Vec<String>>,
     /// (object, data-set id) -> Impartner id.
     ids: HashMap<(String, String), i64>,
     /// Custom fields the tenant has (written by PATCH) beyond what its records carry.
@@ -298,9 +300,20 @@ impl Store {
             m.write_decision_id.clone(),
             m.write_audit_head.clone(),
         ];
+        let declared = objects
+            .keys()
+            .map(|o| {
+                let mut f = m.fields(o);
+                if *o == m.commission_object {
+                    f.extend(writable.iter().cloned());
+                }
+                (o.clone(), f)
+            })
+            .collect();
         Store {
             mapping: m,
             objects,
+            declared,
             ids,
             writable,
         }
@@ -322,8 +335,12 @@ impl Store {
         match field {
             None => {
                 self.objects.remove(object);
+                self.declared.remove(object);
             }
             Some(f) => {
+                if let Some(d) = self.declared.get_mut(object) {
+                    d.retain(|x| x != f);
+                }
                 if let Some(o) = self.objects.get_mut(object) {
                     for (_, r) in o.recs.values_mut() {
                         r.remove(f);
@@ -558,19 +575,9 @@ impl Store {
     pub fn describe(&self, object: &str) -> Option<Value> {
         let o = self.objects.get(object)?;
         let mut names = o.field_names();
-        for base in ["id", "created", "updated", "recordVersion"] {
-            if !names.iter().any(|n| n == base) {
-                names.push(base.to_string());
-            }
-        }
-        if object == self.mapping.commission_object {
-            for w in &self.writable {
-                if !names.contains(w) {
-                    names.push(w.clone());
-                }
-            }
-        }
+        names.extend(self.declared.get(object).into_iter().flatten().cloned());
         names.sort();
+        names.dedup();
         let fields: Vec<Value> = names
             .iter()
             .map(|n| json!({"name": n, "custom": n.ends_with("__cf")}))

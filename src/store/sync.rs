@@ -340,7 +340,19 @@ impl Store {
                     certifications=CASE WHEN instr(?11, ',certifications,') > 0
                         THEN partners.certifications ELSE excluded.certifications END,
                     tax_id=COALESCE(excluded.tax_id, partners.tax_id),
-                    bank_account=COALESCE(excluded.bank_account, partners.bank_account)",
+                    bank_account=COALESCE(excluded.bank_account, partners.bank_account)
+                 WHERE partners.name IS NOT excluded.name
+                    OR partners.joined_on IS NOT excluded.joined_on
+                    OR (instr(?11, ',kind,') = 0 AND partners.kind IS NOT excluded.kind)
+                    OR (instr(?11, ',parent_partner_id,') = 0
+                        AND partners.parent_partner_id IS NOT excluded.parent_partner_id)
+                    OR (instr(?11, ',region,') = 0 AND partners.region IS NOT excluded.region)
+                    OR (instr(?11, ',country,') = 0 AND partners.country IS NOT excluded.country)
+                    OR (instr(?11, ',certifications,') = 0
+                        AND partners.certifications IS NOT excluded.certifications)
+                    OR (excluded.tax_id IS NOT NULL AND partners.tax_id IS NOT excluded.tax_id)
+                    OR (excluded.bank_account IS NOT NULL
+                        AND partners.bank_account IS NOT excluded.bank_account)",
             )?;
             // A PRM that keeps only the current tier: a new history row only when the
             // tier differs from the latest one cached (?4 = 1).
@@ -349,7 +361,8 @@ impl Store {
                  SELECT ?1, ?2, ?3
                   WHERE ?4 = 0 OR (SELECT tier_id FROM tier_history WHERE partner_id = ?1
                                    ORDER BY effective_from DESC LIMIT 1) IS NOT ?2
-                 ON CONFLICT(partner_id, effective_from) DO UPDATE SET tier_id=excluded.tier_id",
+                 ON CONFLICT(partner_id, effective_from) DO UPDATE SET tier_id=excluded.tier_id
+                   WHERE tier_history.tier_id IS NOT excluded.tier_id",
             )?;
             let mut up_reg = tx.prepare_cached(
                 "INSERT INTO registrations (registration_id, partner_id, customer_name,
@@ -362,7 +375,15 @@ impl Store {
                     registered_on=excluded.registered_on,
                     expires_on=CASE WHEN instr(?8, ',expires_on,') > 0
                         THEN registrations.expires_on ELSE excluded.expires_on END,
-                    status=excluded.status",
+                    status=excluded.status
+                 WHERE registrations.partner_id IS NOT excluded.partner_id
+                    OR registrations.customer_name IS NOT excluded.customer_name
+                    OR registrations.registered_on IS NOT excluded.registered_on
+                    OR registrations.status IS NOT excluded.status
+                    OR (instr(?8, ',expected_amount,') = 0
+                        AND registrations.expected_amount IS NOT excluded.expected_amount)
+                    OR (instr(?8, ',expires_on,') = 0
+                        AND registrations.expires_on IS NOT excluded.expires_on)",
             )?;
             let mut up_key = tx.prepare_cached(
                 "INSERT INTO prm_keys (kind, key, partner_id, name) VALUES (?1,?2,?3,?4)
@@ -457,7 +478,7 @@ impl Store {
                         }
                         Pulled::Partner(p, tier, missing) => {
                             let marks = missing_marks(missing);
-                            up_partner.execute(params![
+                            let mut n = up_partner.execute(params![
                                 p.partner_id,
                                 p.name,
                                 p.kind.as_str(),
@@ -478,16 +499,19 @@ impl Store {
                             ])?;
                             if let Some((t, since)) = tier {
                                 let current_only = missing.contains(&"tier_since");
-                                up_tier.execute(params![
+                                n += up_tier.execute(params![
                                     p.partner_id,
                                     t,
                                     since.to_string(),
                                     current_only as i64
                                 ])?;
                             }
+                            if n == 0 {
+                                continue; // unchanged
+                            }
                         }
                         Pulled::Registration(r, missing) => {
-                            up_reg.execute(params![
+                            let n = up_reg.execute(params![
                                 r.registration_id,
                                 r.partner_id,
                                 r.customer_name,
@@ -497,6 +521,9 @@ impl Store {
                                 r.status.as_str(),
                                 missing_marks(missing),
                             ])?;
+                            if n == 0 {
+                                continue; // unchanged
+                            }
                         }
                         Pulled::Commission(c, state) => {
                             let mut n = up_comm.execute(params![

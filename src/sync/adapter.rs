@@ -101,6 +101,10 @@ pub enum PrmError {
     Auth(String),
     #[error("the PRM rejected the request: {0}")]
     Rejected(String),
+    /// The tenant has no such object (a mapped object it lacks): the resource is
+    /// skipped with a warning, everything else syncs.
+    #[error("{0}")]
+    Missing(String),
 }
 
 /// A decision as sent to the PRM.
@@ -828,6 +832,13 @@ impl Prm for Impartner {
         let path = imp::list_path(&object);
         let (status, body) =
             send(self.auth(self.conn.client.get(self.url(&path)).query(&q.to_pairs()))).await?;
+        if status == 404 {
+            return Err(PrmError::Missing(format!(
+                "the tenant has no {object} object ({}): its {} are not synced; set its name in [prm.mapping] (tierdesk prm check)",
+                message(&body),
+                res.ps_name()
+            )));
+        }
         if status != 200 {
             return Err(PrmError::Rejected(format!(
                 "GET {path}: HTTP {status}: {}",

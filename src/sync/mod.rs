@@ -110,6 +110,8 @@ pub struct SyncReport {
     /// Decisions the PRM refused for good: (transaction, decision, message).
     pub refused: Vec<(String, String, String)>,
     pub errors: Vec<String>,
+    /// What did not sync without stopping the rest (a mapped object the tenant lacks).
+    pub warnings: Vec<String>,
     /// Transactions inserted or changed by this pull (to score).
     pub changed_transactions: Vec<String>,
     pub retries: u64,
@@ -505,6 +507,10 @@ pub async fn pull<P: Prm>(
                     if done {
                         break;
                     }
+                }
+                Err(PrmError::Missing(why)) => {
+                    report.warnings.push(why);
+                    continue 'all;
                 }
                 Err(e) => {
                     if matches!(e, PrmError::Transient { .. }) {

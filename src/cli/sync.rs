@@ -105,10 +105,7 @@ fn print_report(r: &SyncReport, took: Duration) {
         );
     }
     if !r.confirmed.is_empty() {
-        println!(
-            "applied in the PRM since: {}",
-            r.confirmed.join(", ")
-        );
+        println!("applied in the PRM since: {}", r.confirmed.join(", "));
     }
     for w in &r.warnings {
         eprintln!("warning: {w}");

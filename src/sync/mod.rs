@@ -445,6 +445,9 @@ pub async fn pull<P: Prm>(
         // Resume a walk a crash interrupted, else start one: a full pass the first time,
         // when asked, or when the incremental pull cannot see status changes and the
         // last full pass is older than the interval.
+        // A walk a crash interrupted is finished first; it cannot see what was created
+        // since it started, so an incremental walk follows it in the same run.
+        let mut resumed = cur.walk.is_some();
         let mut walk = match cur.walk.clone() {
             Some(w) => w,
             None => {
@@ -505,7 +508,16 @@ pub async fn pull<P: Prm>(
                         break 'all; // the writer stopped; its error is reported below
                     }
                     if done {
-                        break;
+                        if !resumed {
+                            break;
+                        }
+                        resumed = false;
+                        walk = Walk {
+                            full: cur.since.is_none(),
+                            since: cur.since,
+                            started: chrono::Utc::now().timestamp_millis(),
+                            ..Walk::default()
+                        };
                     }
                 }
                 Err(PrmError::Missing(why)) => {

@@ -710,3 +710,53 @@ fn a_repeated_id_on_the_bulk_path_names_its_first_line() {
     );
     assert!(all.contains(&want), "{want}\nnot in:\n{all}");
 }
+
+/// The sample's PRM, receiver and model sections, uncommented, are a valid config: the
+/// mapping, the roles, the receiver and the model reach the settings.
+#[test]
+fn the_sample_prm_listen_and_assistant_sections_parse_uncommented() {
+    let sample = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/config.sample.toml"),
+    )
+    .unwrap();
+    let start = sample.find("# [prm]\n").unwrap();
+    let end = sample[start..].find("timeout_secs = 20").unwrap() + start;
+    let end = end + sample[end..].find('\n').unwrap();
+    let mut text = String::new();
+    for line in sample[start..end].lines() {
+        let l = line.strip_prefix("# ").unwrap_or(line);
+        let setting = l.starts_with('[')
+            || l.split_once(" = ").is_some_and(|(k, _)| {
+                k.trim_matches('"')
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            });
+        if setting {
+            text.push_str(l);
+            text.push('\n');
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("config.toml");
+    std::fs::write(&p, &text).unwrap();
+    let c = tierdesk::config::Config::load(&p).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let prm = c.prm.unwrap();
+    assert_eq!(prm.tenant.as_deref(), Some("4711"));
+    assert_eq!(prm.full_pass_hours, Some(24));
+    let m = prm.mapping.clone().unwrap();
+    assert_eq!(m.commission_object, "Commission__co");
+    assert_eq!(m.sale_object, "Sale", "unset names keep their defaults");
+    assert_eq!(prm.roles["offer_override"], "override");
+    let cc = tierdesk::sync::adapter::ConnectorConfig::from_config(&prm).unwrap();
+    assert_eq!(
+        cc.roles.role(Some("offer_override")),
+        tierdesk::model::CommissionRole::Override
+    );
+    assert_eq!(c.listen.poll_secs, Some(300));
+    assert_eq!(c.listen.providers["partnerstack"], "hmac:X-Signature");
+    assert_eq!(c.assistant.unwrap().model, "qwen2.5-7b-instruct");
+    // A typo in the mapping is an error naming it, not a silent default.
+    std::fs::write(&p, text.replace("sale_amount =", "sale_amont =")).unwrap();
+    let e = format!("{:#}", tierdesk::config::Config::load(&p).unwrap_err());
+    assert!(e.contains("sale_amont"), "{e}");
+}

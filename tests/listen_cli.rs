@@ -121,6 +121,25 @@ fn a_signed_event_brings_the_transaction_in_and_a_bad_one_is_refused() {
         .unwrap();
     assert_eq!(again, 200);
     wait_for("sync after events", &mut lines);
+    // The simulator announces its own changes to the receiver.
+    state.set_notify(Some(tierdesk::sim::Notify {
+        url: hook.clone(),
+        mode: mode.clone(),
+        secret: SECRET.as_bytes().to_vec(),
+    }));
+    let created: serde_json::Value = rt
+        .block_on(async {
+            reqwest::Client::new()
+                .post(format!("{prm}/_sim/admin/create/1"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+        })
+        .unwrap();
+    let announced = created["created"][0].as_str().unwrap().to_string();
+    wait_for("sync after events", &mut lines);
     let _ = child.kill();
     let _ = child.wait();
     let store = Store::open(&home.join("cache.db")).unwrap();
@@ -128,9 +147,15 @@ fn a_signed_event_brings_the_transaction_in_and_a_bad_one_is_refused() {
         store.get_transaction(&key).unwrap().is_some(),
         "the transaction the event named was synced: {lines:?}"
     );
+    assert!(
+        store.get_transaction(&announced).unwrap().is_some(),
+        "the announced transaction was synced: {lines:?}"
+    );
     let events = store.webhook_events(10).unwrap();
-    assert_eq!(events.len(), 1, "stored once: {events:?}");
-    assert_eq!(events[0].object_key.as_deref(), Some(key.as_str()));
+    assert_eq!(events.len(), 2, "each stored once: {events:?}");
+    assert!(events
+        .iter()
+        .any(|e| e.object_key.as_deref() == Some(key.as_str())));
     assert!(
         lines.iter().all(|l| !l.contains(SECRET)),
         "the secret is never printed"

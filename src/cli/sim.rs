@@ -45,6 +45,14 @@ pub struct Args {
     /// Impartner: ignore `skip` (a broken server; the client must stop with an error).
     #[arg(long, hide = true)]
     pub ignore_skip: bool,
+    /// Send a webhook to this `tierdesk listen` route after every change made through
+    /// the admin endpoints (e.g. http://127.0.0.1:8790/hooks/partnerstack).
+    #[arg(long, value_name = "URL")]
+    pub notify: Option<String>,
+    /// How to sign them: path, standard or hmac[:HEADER]; the secret is in
+    /// TIERDESK_SIM_WEBHOOK_SECRET.
+    #[arg(long, value_name = "MODE", default_value = "hmac:X-Signature")]
+    pub notify_mode: String,
     /// Impartner tenant id clients must send in `X-PRM-TenantId`.
     #[arg(long, default_value = crate::sim::DEFAULT_TENANT)]
     pub tenant: String,
@@ -87,6 +95,27 @@ pub fn run(_ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             })
             .collect(),
         ignore_skip: args.ignore_skip,
+        notify: match &args.notify {
+            None => None,
+            Some(url) => {
+                let (m, h) = match args.notify_mode.split_once(':') {
+                    Some((m, h)) => (m, Some(h)),
+                    None => (args.notify_mode.as_str(), None),
+                };
+                let mode = crate::listen::Mode::parse(m, h)
+                    .map_err(|e| anyhow::anyhow!("--notify-mode: {e}"))?;
+                let secret = std::env::var("TIERDESK_SIM_WEBHOOK_SECRET").map_err(|_| {
+                    anyhow::anyhow!(
+                        "--notify needs the webhook secret in TIERDESK_SIM_WEBHOOK_SECRET"
+                    )
+                })?;
+                Some(crate::sim::Notify {
+                    url: url.clone(),
+                    mode,
+                    secret: secret.into_bytes(),
+                })
+            }
+        },
         ..SimOptions::default()
     };
     let n = ds.transactions.len();

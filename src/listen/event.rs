@@ -61,12 +61,17 @@ fn ps_resource(prefix: &str) -> Option<Res> {
 }
 
 /// The resource a generic body's `object` names.
+/// A tenant's custom commission object (`Commission__co`, `PartnerCommission__co`)
+/// counts as rewards.
 fn object_resource(object: &str) -> Option<Res> {
-    match object.to_ascii_lowercase().as_str() {
+    let lower = object.to_ascii_lowercase();
+    let o = lower.trim_end_matches("__co");
+    match o {
         "sale" | "sales" | "transaction" | "transactions" => Some(Res::Transactions),
         "partner" | "partners" | "account" | "partnership" => Some(Res::Partners),
         "deal" | "deals" | "opportunity" | "dealregistration" => Some(Res::Deals),
         "commission" | "commissions" | "reward" | "rewards" => Some(Res::Rewards),
+        _ if lower.ends_with("__co") && o.contains("commission") => Some(Res::Rewards),
         _ => None,
     }
 }
@@ -164,6 +169,9 @@ mod tests {
         assert_eq!(p.key.as_deref(), Some("123"));
         assert_eq!(p.event_id, None, "id is the Sale's, not the event's");
         assert_eq!(p.updated.as_deref(), Some("2026-12-03T09:00:00Z"));
+        let c = parse(&json!({"event": "updated", "object": "PartnerCommission__co", "id": 7}))
+            .unwrap();
+        assert_eq!(c.resource, Some(Res::Rewards));
         let p = parse(&json!({"event_id": "e9", "event": "x", "object": "Account", "id": "a1"}))
             .unwrap();
         assert_eq!(p.event_id.as_deref(), Some("e9"));

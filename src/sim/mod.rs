@@ -115,6 +115,17 @@ pub struct SimOptions {
     pub missing: Vec<(String, Option<String>)>,
     /// Impartner: serve every page from the start whatever `skip` says (a broken server).
     pub ignore_skip: bool,
+    /// Send an event to a `tierdesk listen` receiver after every server-side change.
+    pub notify: Option<Notify>,
+}
+
+/// Where and how the simulator sends its webhooks.
+#[derive(Debug, Clone)]
+pub struct Notify {
+    /// The receiver's route, e.g. `http://127.0.0.1:8790/hooks/partnerstack`.
+    pub url: String,
+    pub mode: webhook::SignMode,
+    pub secret: Vec<u8>,
 }
 
 impl Default for SimOptions {
@@ -128,6 +139,7 @@ impl Default for SimOptions {
             mapping: Mapping::default(),
             missing: Vec::new(),
             ignore_skip: false,
+            notify: None,
         }
     }
 }
@@ -224,6 +236,11 @@ impl SimState {
 
     pub fn set_faults(&self, f: Faults) {
         self.lock().faults = f;
+    }
+
+    /// Where server-side changes are announced from now on (None: nowhere).
+    pub fn set_notify(&self, n: Option<Notify>) {
+        self.lock().opts.notify = n;
     }
 
     pub fn requests(&self) -> u64 {
@@ -336,6 +353,52 @@ impl SimState {
                 }
             }
         }
+    }
+}
+
+impl SimState {
+    /// Sends the event for a changed record to the configured receiver (in the
+    /// background; a receiver that is down only misses it, as with a real PRM).
+    fn notify(&self, res: Res, key: &str, change: &str) {
+        let (n, flavor, seq) = {
+            let g = self.lock();
+            let Some(n) = g.opts.notify.clone() else {
+                return;
+            };
+            (n, g.opts.flavor, g.ledger.len() + g.clock as usize)
+        };
+        let id = format!(
+            "evt_{}_{seq}",
+            key.replace(|c: char| !c.is_ascii_alphanumeric(), "")
+        );
+        let event = match flavor {
+            Flavor::Partnerstack => {
+                let kind = match res {
+                    Res::Partners => "partnership",
+                    Res::Customers => "customer",
+                    Res::Deals => "deal",
+                    Res::Rewards => "reward",
+                    _ => "transaction",
+                };
+                json!({"id": id, "event": format!("{kind}.{change}"), "data": {"key": key}})
+            }
+            Flavor::Impartner => {
+                let object = {
+                    let g = self.lock();
+                    match &g.tenant {
+                        Tenant::Imp(s) => imp_object(&s.mapping, res).unwrap_or_default(),
+                        Tenant::Ps(_) => String::new(),
+                    }
+                };
+                json!({"event_id": id, "event": change, "object": object,
+                       "id": key.parse::<i64>().ok(),
+                       "updated": chrono::Utc::now().to_rfc3339()})
+            }
+        };
+        let sig_id = id.clone();
+        tokio::spawn(async move {
+            let _ = webhook::send(&n.url, &n.mode, &n.secret, &event, &sig_id).await;
+        });
     }
 }
 
@@ -885,6 +948,7 @@ async fn admin_mutate(
         Err(e) => return bad_request(format!("body: {e}")),
     };
     if st.mutate_sale(&key, b.amount) {
+        st.notify(Res::Transactions, &key, "updated");
         let v = st.record(Res::Transactions, &key).unwrap_or(Value::Null);
         json_resp(StatusCode::OK, &json!({ "data": v }))
     } else {
@@ -910,6 +974,7 @@ async fn admin_reward(
         Err(e) => return bad_request(format!("body: {e}")),
     };
     if st.set_reward_status(&key, &b.status, b.reason) {
+        st.notify(Res::Rewards, &key, "updated");
         json_resp(StatusCode::OK, &json!({"ok": true}))
     } else {
         json_resp(StatusCode::NOT_FOUND, &json!({"error": "not_found"}))
@@ -918,6 +983,9 @@ async fn admin_reward(
 
 async fn admin_create(State(st): State<SimState>, Path(n): Path<usize>) -> Response {
     let keys = st.create_transactions(n.min(1_000_000));
+    for k in keys.iter().take(100) {
+        st.notify(Res::Transactions, k, "created");
+    }
     json_resp(StatusCode::OK, &json!({ "created": keys }))
 }
 

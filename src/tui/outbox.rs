@@ -36,12 +36,26 @@ pub struct ConflictLine {
     pub created_at: String,
 }
 
+/// A PRM event `tierdesk listen` received (newest first).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventLine {
+    pub received_at: String,
+    pub provider: String,
+    pub event_type: String,
+    pub key: Option<String>,
+    /// received | fetched | scored | failed | ignored
+    pub state: String,
+    pub error: Option<String>,
+}
+
 /// What the Outbox view shows, loaded on the worker.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct OutboxData {
     /// Newest first; waiting and failed rows before pushed ones.
     pub lines: Vec<OutboxLine>,
     pub conflicts: Vec<ConflictLine>,
+    /// The latest webhook events, shown below the decisions.
+    pub events: Vec<EventLine>,
 }
 
 /// The view's state in the app.
@@ -87,6 +101,9 @@ fn describe(w: &PrmWrite, currency: &str) -> String {
         other => other.name().to_string(),
     }
 }
+
+/// Webhook events listed under the decisions.
+pub const EVENTS_SHOWN: usize = 20;
 
 /// Loads the view (on the worker): at most `limit` outbox rows.
 pub fn load(store: &Store, limit: usize) -> Result<OutboxData, String> {
@@ -143,7 +160,24 @@ pub fn load(store: &Store, limit: usize) -> Result<OutboxData, String> {
             created_at: c.created_at,
         })
         .collect();
-    Ok(OutboxData { lines, conflicts })
+    let events = store
+        .webhook_events(EVENTS_SHOWN)
+        .map_err(s)?
+        .into_iter()
+        .map(|e| EventLine {
+            received_at: e.received_at,
+            provider: e.provider,
+            event_type: e.event_type,
+            key: e.object_key,
+            state: e.state.as_str().to_string(),
+            error: e.error,
+        })
+        .collect();
+    Ok(OutboxData {
+        lines,
+        conflicts,
+        events,
+    })
 }
 
 impl App {
@@ -246,6 +280,7 @@ mod tests {
                 decision_id: "d9".into(),
                 created_at: "2026-10-02T00:00:00Z".into(),
             }],
+            events: vec![],
         })));
         assert_eq!(a.outbox.selected(), Some("T9"));
         a.update(Action::Down);
@@ -258,6 +293,50 @@ mod tests {
         // Esc goes back to the Outbox.
         a.update(Action::Back);
         assert_eq!(a.view, View::Outbox);
+    }
+
+    /// What `tierdesk listen` stored shows under the decisions at 80x24, a manual
+    /// decision as "to apply"; the cursor never lands on an event.
+    #[test]
+    fn events_and_decisions_left_for_the_prm_show_at_80x24() {
+        let mut a = App::new(
+            "ana".into(),
+            Role::Analyst,
+            Config::default(),
+            Theme::monochrome(),
+            Keymap::new(&BTreeMap::new()).unwrap(),
+        );
+        a.update(Action::OutboxView);
+        let mut m = line("T3", "manual");
+        m.last_error = Some("hold the rewards of transaction T3".into());
+        a.on_outbox(Ok(Box::new(OutboxData {
+            lines: vec![m],
+            conflicts: vec![],
+            events: vec![EventLine {
+                received_at: "2026-10-03T09:15:00Z".into(),
+                provider: "partnerstack".into(),
+                event_type: "reward.updated".into(),
+                key: Some("rwd_7".into()),
+                state: "scored".into(),
+                error: None,
+            }],
+        })));
+        let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
+        term.draw(|f| crate::tui::ui::draw(f, &a)).unwrap();
+        let text: String = term
+            .backend()
+            .buffer()
+            .content()
+            .iter()
+            .map(|c| c.symbol())
+            .collect();
+        assert!(text.contains("to apply"), "{text}");
+        assert!(text.contains("1 to apply in the PRM"), "{text}");
+        assert!(text.contains("PRM events"), "{text}");
+        assert!(text.contains("reward.updated"), "{text}");
+        assert!(text.contains("rwd_7"), "{text}");
+        a.update(Action::Bottom);
+        assert_eq!(a.outbox.selected(), Some("T3"));
     }
 
     #[test]

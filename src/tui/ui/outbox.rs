@@ -99,6 +99,35 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             style,
         ));
     }
+    // What `tierdesk listen` received, newest first (not selectable).
+    if !d.events.is_empty() {
+        rows.push((
+            format!("── PRM events ({} latest) ──", d.events.len()),
+            t.muted,
+        ));
+        for e in &d.events {
+            let style = match e.state.as_str() {
+                "failed" => t.danger,
+                "received" | "fetched" => t.warning,
+                _ => t.muted,
+            };
+            rows.push((
+                format!(
+                    "{} {:<11} {:<9} {} ({}){}",
+                    short(&e.received_at),
+                    fit(e.key.as_deref().unwrap_or("-"), 11),
+                    fit(&e.state, 9),
+                    e.event_type,
+                    e.provider,
+                    e.error
+                        .as_deref()
+                        .map(|x| format!(": {x}"))
+                        .unwrap_or_default()
+                ),
+                style,
+            ));
+        }
+    }
     let mut lines = Vec::new();
     if rows.is_empty() {
         lines.push(Line::styled(

@@ -596,6 +596,110 @@ fn impartner_adjustments_through_lost_responses_and_5xx_apply_exactly_once() {
     adjustments_exactly_once(Flavor::Impartner);
 }
 
+/// Every read and write fault at once (5xx, resets, truncated and malformed bodies,
+/// duplicated items, 429, lost responses): the cache ends exactly as with a clean PRM.
+fn faults_same_end_state(flavor: Flavor) {
+    let ds = small(5, 30, 300);
+    let clean = start_sim(&ds, flavor, Faults::default());
+    let faulty = start_sim(
+        &ds,
+        flavor,
+        Faults::parse("5xx=0.15,reset=0.1,truncate=0.1,malformed=0.1,dup=0.3,429=0.15,lost=0.3")
+            .unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut digests = Vec::new();
+    for (name, sim) in [("clean", &clean), ("faulty", &faulty)] {
+        let db = dir.path().join(format!("{name}.db"));
+        let (store, report) = sync(&sim.url, flavor, Store::open(&db).unwrap(), &fast_opts(40));
+        assert!(report.errors.is_empty(), "{name}: {:?}", report.errors);
+        if name == "faulty" {
+            assert!(
+                report.retries > 5,
+                "faults were injected: {}",
+                report.retries
+            );
+        }
+        let mut keys = Vec::new();
+        for t in ds
+            .transactions
+            .iter()
+            .filter(|t| t.amount > Decimal::ZERO)
+            .take(8)
+        {
+            let tx = sim
+                .state
+                .remote_id(Res::Transactions, &t.transaction_id)
+                .unwrap();
+            let cur = total(&store, &tx);
+            let d = uuid();
+            enqueue(
+                &store,
+                &d,
+                &tx,
+                PrmWrite::Adjust {
+                    amount: cur + dec("3.00"),
+                    current_amount: cur,
+                },
+                store.sync_record_version(&tx).unwrap(),
+            );
+            keys.push(d);
+        }
+        let mut store = store;
+        for _ in 0..10 {
+            let (s, _) = sync(&sim.url, flavor, store, &fast_opts(40));
+            store = s;
+            if store.wf().pending_outbox(10).unwrap().is_empty() {
+                break;
+            }
+        }
+        assert_exactly_once(
+            &sim.state.ledger(),
+            &keys,
+            usize::from(flavor == Flavor::Partnerstack),
+        );
+        // One more full pass with the faults off reads the PRM's end state.
+        sim.state.set_faults(Faults::default());
+        let mut full = fast_opts(40);
+        full.full = true;
+        let (store, _) = sync(&sim.url, flavor, store, &full);
+        store.integrity_check().unwrap();
+        let mut d = store.sync_digest().unwrap();
+        d.remove("outbox"); // decision ids differ per run
+                            // New rewards carry the time each PRM made them: compare their statuses.
+        d.remove("prm_rewards");
+        let statuses: Vec<(String, String)> = {
+            let c = rusqlite::Connection::open(&db).unwrap();
+            let mut st = c
+                .prepare("SELECT reward_id, status FROM prm_rewards ORDER BY reward_id")
+                .unwrap();
+            let rows = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            rows
+        };
+        d.insert("reward_statuses".into(), format!("{statuses:?}"));
+        digests.push(d);
+        assert_eq!(
+            count(&db, "SELECT COUNT(*) FROM outbox WHERE status = 'pushed'"),
+            8
+        );
+    }
+    assert_eq!(digests[0], digests[1]);
+}
+
+#[test]
+fn partnerstack_faults_reach_the_same_end_state() {
+    faults_same_end_state(Flavor::Partnerstack);
+}
+
+#[test]
+fn impartner_faults_reach_the_same_end_state() {
+    faults_same_end_state(Flavor::Impartner);
+}
+
 #[test]
 fn partnerstack_holds_wait_for_the_prm_screen_until_a_pull_shows_them() {
     let ds = small(8, 10, 120);

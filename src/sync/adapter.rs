@@ -851,14 +851,29 @@ impl Prm for Impartner {
             return Err(transient(format!("{object}: success=false")));
         }
         let results = env.data.results;
-        let positions: Vec<(i64, i64)> = results.iter().filter_map(imp::position).collect();
+        // A record served twice in one page (a proxy retrying, a flaky server) counts
+        // once: for the position, for `skip` and for the short-page test.
+        let mut ids_seen = std::collections::HashSet::with_capacity(results.len());
+        let mut rows = 0usize;
+        let mut positions: Vec<(i64, i64)> = Vec::with_capacity(results.len());
+        for v in &results {
+            let id = v.get("id").and_then(Value::as_i64);
+            if id.is_some_and(|i| !ids_seen.insert(i)) {
+                continue;
+            }
+            rows += 1;
+            if let Some(p) = imp::position(v) {
+                positions.push(p);
+            }
+        }
+        positions.sort_unstable();
         let skip_before = pager.skip;
         pager
             .advance(&object, &positions)
             .map_err(PrmError::Rejected)?;
         // An item without a readable position still took its place in the page.
-        pager.skip = skip_before + results.len();
-        pager.done = results.len() < pager.take;
+        pager.skip = skip_before + rows;
+        pager.done = rows < pager.take;
         let mut next = walk.clone();
         next.skip = pager.skip;
         next.last = pager.last;

@@ -500,6 +500,72 @@ fn all_statements_with_an_index() {
     assert!(out.join("index.html").exists());
 }
 
+/// What a statement says is payable is what `payout prepare` pays the payee for the same
+/// period (a negative balance is carried forward in both), for every payee, on a cache
+/// with decisions on it.
+#[test]
+fn statement_payable_matches_payout_prepare() {
+    let env = Env::copy();
+    let out = env.dir.path().join("st");
+    env.ok(&[
+        "statement",
+        "--period",
+        "2026-Q3",
+        "--all",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let o = env.run(
+        "mia",
+        "manager",
+        &[
+            "payout", "prepare", "--period", "2026-Q3", "--format", "jsonl",
+        ],
+    );
+    let pay: HashMap<String, (Decimal, String)> = ok(o, "payout prepare")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|v| {
+            (
+                v["payee_partner_id"].as_str().unwrap().to_string(),
+                (dec(&v["amount"]), v["status"].as_str().unwrap().to_string()),
+            )
+        })
+        .collect();
+    let idx: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("index.json")).unwrap()).unwrap();
+    let mut checked = 0;
+    for s in idx["statements"].as_array().unwrap() {
+        let st: Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join(s["file"].as_str().unwrap())).unwrap(),
+        )
+        .unwrap();
+        let p = st["payee_partner_id"].as_str().unwrap();
+        let sum = &st["summary"];
+        let (amount, status) = pay
+            .get(p)
+            .unwrap_or_else(|| panic!("no payout line for {p}"));
+        // Carried forward with a positive amount: below the minimum payout, still owed.
+        if status == "carried_forward" && *amount < Decimal::ZERO {
+            assert_eq!(
+                dec(&sum["payable"]),
+                Decimal::ZERO,
+                "{p}: payout {amount}; {sum}"
+            );
+            assert_eq!(dec(&sum["carried_forward"]), -*amount, "{p}");
+        } else {
+            assert_eq!(
+                dec(&sum["payable"]),
+                *amount,
+                "{p}: payout {status}; statement summary {sum}"
+            );
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, pay.len(), "one statement per payee paid");
+    assert!(checked > 10);
+}
+
 fn period_of_today() -> String {
     use chrono::Datelike;
     let d = chrono::Utc::now().date_naive();

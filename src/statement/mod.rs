@@ -7,7 +7,9 @@
 //! - `clawbacks` = minus the clawback lines (a positive number);
 //! - `adjustments` = the review's adjustments in effect on the payee's own transactions of
 //!   the period, plus prior-period adjustments landing in this period;
-//! - `held` = lines on hold (an approved hold, documents requested);
+//! - `held` = lines on hold (an approved hold) or waiting for a decision (flagged, in
+//!   review, escalated, documents requested, awaiting sign-off, sent back, in conflict),
+//!   as a payout run holds them;
 //! - `net = earned + adjustments - clawbacks - held`, `payable = max(net, 0)`,
 //!   `carried_forward = payable - net` (what is owed back and carried to later periods).
 
@@ -239,7 +241,25 @@ fn date_of(ts: &str) -> Option<NaiveDate> {
 
 /// The states in which a decided amount stands.
 pub fn stands(state: &str) -> bool {
-    matches!(state, "queued_for_push" | "pushed" | "signed_off")
+    matches!(
+        state,
+        "approved" | "overridden" | "queued_for_push" | "pushed" | "signed_off"
+    )
+}
+
+/// Case states whose transaction's lines are not paid until someone decides (the same
+/// set a payout run holds: `store::payout_decisions`).
+pub fn under_review(state: &str) -> bool {
+    matches!(
+        state,
+        "flagged"
+            | "in_review"
+            | "escalated"
+            | "documents_requested"
+            | "awaiting_signoff"
+            | "rejected"
+            | "conflict"
+    )
 }
 
 impl<'a> Book<'a> {
@@ -369,7 +389,8 @@ impl<'a> Book<'a> {
         let Some(r) = self.reviews.get(tx_id) else {
             return Effect::None;
         };
-        if r.state == "documents_requested" {
+        // Not decided yet (or sent back): the lines wait, as a payout run holds them.
+        if under_review(&r.state) {
             return Effect::Hold;
         }
         if !stands(&r.state) {

@@ -343,65 +343,71 @@ pub fn move_to(
     let claimed = parse_money(&d.claimed)
         .ok_or_else(|| DisputeError::Corrupt(format!("claimed {:?} of {id}", d.claimed)))?;
     let granted = transition(id, from, to, claimed, granted)?;
-    let mut adjustment = None;
-    let mut decision_id = None;
-    if let Some(g) = granted {
-        // The adjustment: the transaction's commission total plus what is granted.
-        store.ensure_dispute_flag(&d.transaction_id, &d.partner_id)?;
-        let current = store.commission_total(&d.transaction_id)?;
-        let amount = current + g;
-        let state = workflow::decide(
-            store,
-            policy,
-            actor,
-            &d.transaction_id,
-            Command::Override { amount },
-            &format!("dispute {id} {}: {reason}", to.as_str()),
-        )?;
-        adjustment = Some(state.as_str().to_string());
-        decision_id = store
-            .wf()
-            .decisions_for(&d.transaction_id)?
-            .last()
-            .map(|x| x.decision_id.clone());
-    }
+    // The adjustment: the transaction's commission total plus what is granted.
+    let adjust = match granted {
+        Some(g) => {
+            store.ensure_dispute_flag(&d.transaction_id, &d.partner_id)?;
+            Some(store.commission_total(&d.transaction_id)? + g)
+        }
+        None => None,
+    };
     let at = now();
-    store.wf_tx(|db| -> Result<(), DisputeError> {
-        db.update_dispute(
-            id,
-            to.as_str(),
-            granted.map(|g| g.to_string()).as_deref(),
-            decision_id.as_deref(),
-            &at,
-        )?;
-        workflow::record_event(
-            db,
-            actor,
-            &at,
-            "dispute_move",
-            &format!("dispute:{id}"),
-            Some(json!({
-                "from": from.as_str(),
-                "state": to.as_str(),
-                "granted": granted.map(|g| g.to_string()),
-                "decision_id": decision_id,
-            })),
-            Some(&reason),
-        )?;
-        let seq = db.audit_last()?.map(|(s, _)| s);
-        db.insert_dispute_event(&DisputeEventRow {
-            dispute_id: id.to_string(),
-            from_state: Some(from.as_str().into()),
-            to_state: to.as_str().into(),
-            actor: actor.user.clone(),
-            role: actor.role.as_str().into(),
-            reason: reason.clone(),
-            granted: granted.map(|g| g.to_string()),
-            at: at.clone(),
-            audit_seq: seq,
-        })?;
-        Ok(())
-    })?;
+    // The decision and the move in ONE transaction: a crash leaves both or neither.
+    let (adjustment, _decision_id) = store.wf_tx(
+        |db| -> Result<(Option<String>, Option<String>), DisputeError> {
+            let mut adjustment = None;
+            let mut decision_id = None;
+            if let Some(amount) = adjust {
+                let state = workflow::decide_in(
+                    db,
+                    policy,
+                    actor,
+                    &d.transaction_id,
+                    &Command::Override { amount },
+                    &format!("dispute {id} {}: {reason}", to.as_str()),
+                )?;
+                adjustment = Some(state.as_str().to_string());
+                decision_id = db
+                    .decisions_for(&d.transaction_id)?
+                    .last()
+                    .map(|x| x.decision_id.clone());
+            }
+            db.update_dispute(
+                id,
+                to.as_str(),
+                granted.map(|g| g.to_string()).as_deref(),
+                decision_id.as_deref(),
+                &at,
+            )?;
+            workflow::record_event(
+                db,
+                actor,
+                &at,
+                "dispute_move",
+                &format!("dispute:{id}"),
+                Some(json!({
+                    "from": from.as_str(),
+                    "state": to.as_str(),
+                    "granted": granted.map(|g| g.to_string()),
+                    "decision_id": decision_id,
+                })),
+                Some(&reason),
+            )?;
+            let seq = db.audit_last()?.map(|(s, _)| s);
+            db.insert_dispute_event(&DisputeEventRow {
+                dispute_id: id.to_string(),
+                from_state: Some(from.as_str().into()),
+                to_state: to.as_str().into(),
+                actor: actor.user.clone(),
+                role: actor.role.as_str().into(),
+                reason: reason.clone(),
+                granted: granted.map(|g| g.to_string()),
+                at: at.clone(),
+                audit_seq: seq,
+            })?;
+            Ok((adjustment, decision_id))
+        },
+    )?;
     Ok(Moved {
         state: to,
         granted,

@@ -417,7 +417,7 @@ fn illegal(tx_id: &str, from: CaseState, action: &str) -> WorkflowError {
     }
 }
 
-fn decide_in(
+pub(crate) fn decide_in(
     db: &WfDb<'_>,
     policy: &Policy,
     actor: &Actor,

@@ -894,6 +894,57 @@ fn impartner_tenant_lacking_an_object_warns_and_syncs_the_rest() {
     assert_eq!(count(&db, "SELECT COUNT(*) FROM transactions"), 80);
 }
 
+/// A tenant without one of the fields tierdesk writes: the write leaves it out and
+/// goes through (the rest of the decision is on the record).
+#[test]
+fn impartner_write_leaves_out_a_field_the_tenant_lacks() {
+    let ds = small(11, 10, 80);
+    let m = tierdesk::prm::impartner::Mapping::default();
+    let sim = start(
+        &ds,
+        SimOptions {
+            flavor: Flavor::Impartner,
+            missing: vec![(
+                m.commission_object.clone(),
+                Some(m.write_audit_head.clone()),
+            )],
+            ..SimOptions::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cache.db");
+    let (store, _) = sync(
+        &sim.url,
+        Flavor::Impartner,
+        Store::open(&db).unwrap(),
+        &fast_opts(100),
+    );
+    let tx = sim
+        .state
+        .remote_id(Res::Transactions, &ds.transactions[2].transaction_id)
+        .unwrap();
+    let cur = total(&store, &tx);
+    let d = uuid();
+    enqueue(
+        &store,
+        &d,
+        &tx,
+        PrmWrite::Adjust {
+            amount: cur + Decimal::ONE,
+            current_amount: cur,
+        },
+        store.sync_record_version(&tx).unwrap(),
+    );
+    let (_store, r) = sync(&sim.url, Flavor::Impartner, store, &fast_opts(100));
+    assert_eq!(r.pushed, 1, "{r:?}");
+    let ledger = sim.state.ledger();
+    assert!(!ledger.is_empty());
+    assert!(ledger
+        .iter()
+        .all(|e| e.decision_id.as_deref() == Some(d.as_str())));
+    assert!(ledger.iter().all(|e| e.audit_head.is_none()), "left out");
+}
+
 #[test]
 fn impartner_simulator_wants_an_integer_tenant_id_in_x_prm_tenantid() {
     let ds = small(5, 6, 40);

@@ -684,6 +684,9 @@ pub struct Impartner {
     pub conn: Conn,
     pub mapping: imp::Mapping,
     pub roles: RoleMap,
+    /// The commission object's fields as `_describe` gave them (asked once, before the
+    /// first write): a mapped write field the tenant lacks is left out of the PATCH.
+    writable: Mutex<Option<Vec<String>>>,
 }
 
 const IMP_RESOURCES: [Res; 4] = [Res::Partners, Res::Deals, Res::Transactions, Res::Rewards];
@@ -694,6 +697,7 @@ impl Impartner {
             conn,
             mapping,
             roles,
+            writable: Mutex::new(None),
         }
     }
 
@@ -772,6 +776,29 @@ impl Impartner {
         }
         let env: imp::Envelope<Value> = body_json(&path, status, &body)?;
         Ok(Some(env.data))
+    }
+
+    /// The commission object's field names (`_describe`, asked once); None when the
+    /// tenant does not describe it (then the whole mapped body is sent).
+    async fn commission_fields(&self) -> Option<Vec<String>> {
+        if let Some(f) = self
+            .writable
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            return Some(f);
+        }
+        let data = self
+            .describe(Some(&self.mapping.commission_object))
+            .await
+            .ok()?;
+        let fields = imp::describe_fields(&data);
+        if fields.is_empty() {
+            return None;
+        }
+        *self.writable.lock().unwrap_or_else(|e| e.into_inner()) = Some(fields.clone());
+        Some(fields)
     }
 
     /// `_describe` of the tenant, or of one object.
@@ -951,7 +978,19 @@ impl Prm for Impartner {
             decision_id: req.idempotency_key.clone(),
             audit_head: req.audit_head.clone(),
         };
-        let body = imp::patch_body(m, &wb);
+        let mut body = imp::patch_body(m, &wb);
+        let fields = self.commission_fields().await;
+        if let (Some(fields), Some(o)) = (fields, body.as_object_mut()) {
+            o.retain(|k, _| fields.iter().any(|f| f.eq_ignore_ascii_case(k)));
+            if !o.contains_key(&m.write_decision_id) {
+                return Ok(PushOutcome::Refused {
+                    message: format!(
+                        "{} has no {} field: without it a write cannot be checked before a retry (set write_decision_id in [prm.mapping]; tierdesk prm check)",
+                        m.commission_object, m.write_decision_id
+                    ),
+                });
+            }
+        }
         let mut written = Vec::new();
         for cid in &req.commission_ids {
             let Ok(id) = cid.trim().parse::<i64>() else {

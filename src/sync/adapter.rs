@@ -371,14 +371,19 @@ impl PartnerStack {
         Ok(body)
     }
 
-    /// Maps one item, updating the key maps; its paging time (updated, else created).
-    fn map_item(&self, res: Res, v: &Value) -> (Pulled, Option<i64>, Option<Pulled>) {
-        fn de<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T, String> {
-            T::deserialize(v).map_err(|e| e.to_string())
+    /// Maps one item (its JSON text, read straight into the record struct), updating the
+    /// key maps; its key as served and its paging time (updated, else created). An item
+    /// that does not map is quarantined with its raw text.
+    fn map_item(&self, res: Res, raw: &str) -> (Pulled, Option<i64>, Option<Pulled>, String) {
+        fn de<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, String> {
+            serde_json::from_str(raw).map_err(|e| e.to_string())
         }
+        let v = raw;
+        let mut key = String::new();
         let r: Result<(Pulled, i64, Option<Pulled>), String> = (|| match res {
             Res::Partners => {
                 let p: ps::Partnership = de(v)?;
+                key.clone_from(&p.key);
                 self.keys().add_partnership(&p);
                 let m = ps::map_partnership(&p)?;
                 let (partner, tier) = m.value;
@@ -396,6 +401,7 @@ impl PartnerStack {
             }
             Res::Customers => {
                 let c: ps::Customer = de(v)?;
+                key.clone_from(&c.key);
                 let mut keys = self.keys();
                 keys.add_customer(&c);
                 let (partner, name) = keys
@@ -416,6 +422,7 @@ impl PartnerStack {
             }
             Res::Deals => {
                 let d: ps::Deal = de(v)?;
+                key.clone_from(&d.key);
                 let m = ps::map_deal(&d)?;
                 Ok((
                     Pulled::Registration(m.value, m.missing),
@@ -425,6 +432,7 @@ impl PartnerStack {
             }
             Res::Transactions => {
                 let t: ps::TransactionRecord = de(v)?;
+                key.clone_from(&t.key);
                 let m = ps::map_transaction(&t, &self.keys())?;
                 let (tx, version) = m.value;
                 let mut missing: Missing = m.missing;
@@ -437,6 +445,7 @@ impl PartnerStack {
             }
             Res::Rewards => {
                 let rw: ps::Reward = de(v)?;
+                key.clone_from(&rw.key);
                 let m = ps::map_reward(&rw, &self.keys(), &self.roles)?;
                 let (line, status, decline) = m.value;
                 Ok((
@@ -456,8 +465,12 @@ impl PartnerStack {
             Res::Flags => Err("PartnerStack has no flags".into()),
         })();
         match r {
-            Ok((p, t, extra)) => (p, Some(t), extra),
-            Err(e) => (bad(v, "key", e), None, None),
+            Ok((p, t, extra)) => (p, Some(t), extra, key),
+            Err(e) => {
+                let value: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
+                let key = ps::item_key(&value).unwrap_or_default().to_string();
+                (bad(&value, "key", e), None, None, key)
+            }
         }
     }
 
@@ -548,36 +561,36 @@ impl Prm for PartnerStack {
         };
         let q = pager.query(limit, &base);
         let body = self.get_list(r, &q).await?;
-        let env: ps::Envelope<ps::ListData<Value>> = serde_json::from_slice(&body)
-            .map_err(|e| transient(format!("{}: malformed page: {e}", res.ps_name())))?;
-        let keys: Vec<&str> = env
-            .data
-            .items
-            .iter()
-            .map(|v| ps::item_key(v).unwrap_or_default())
-            .collect();
-        pager
-            .advance(&keys, env.data.has_more)
-            .map_err(|e| PrmError::Rejected(format!("{}: {e}", res.ps_name())))?;
-        let mut next = walk.clone();
-        next.starting_after = pager.starting_after.clone();
+        // Each item stays raw JSON text until it is read into its record struct (no
+        // `Value` tree per item; the bench's figure is in `tierdesk bench sync`).
+        let env: ps::Envelope<ps::ListData<Box<serde_json::value::RawValue>>> =
+            serde_json::from_slice(&body)
+                .map_err(|e| transient(format!("{}: malformed page: {e}", res.ps_name())))?;
         let mut items = Vec::with_capacity(env.data.items.len() + 8);
+        let mut keys: Vec<String> = Vec::with_capacity(env.data.items.len());
         let mut seen = std::collections::HashSet::with_capacity(env.data.items.len());
-        for v in &env.data.items {
-            if let Some(k) = ps::item_key(v) {
-                if !seen.insert(k) {
-                    continue; // an item repeated within the page
-                }
+        let mut max_seen = walk.max_seen;
+        for raw in &env.data.items {
+            let (p, t, extra, key) = self.map_item(res, raw.get());
+            keys.push(key.clone());
+            if !key.is_empty() && !seen.insert(key) {
+                continue; // an item repeated within the page
             }
-            let (p, t, extra) = self.map_item(res, v);
             if let Some(t) = t {
-                next.max_seen = max_opt(next.max_seen, t);
+                max_seen = max_opt(max_seen, t);
             }
             if let Some(e) = extra {
                 items.push(e);
             }
             items.push(p);
         }
+        let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        pager
+            .advance(&key_refs, env.data.has_more)
+            .map_err(|e| PrmError::Rejected(format!("{}: {e}", res.ps_name())))?;
+        let mut next = walk.clone();
+        next.starting_after = pager.starting_after.clone();
+        next.max_seen = max_seen;
         Ok(Page {
             items,
             walk: next,

@@ -67,7 +67,16 @@ pub fn score_cache(
 ) -> anyhow::Result<ScoreSummary> {
     let ds = store.load_dataset()?;
     let variances = variances_for(&ds);
-    let findings = score_dataset_full(&ds, &variances);
+    let mut findings = score_dataset_full(&ds, &variances);
+    // Transactions a PRM pulled without some inputs: those checks did not run.
+    let missing = store.transactions_missing()?;
+    if !missing.is_empty() {
+        for f in &mut findings {
+            if let Some(m) = missing.get(f.score.transaction_id.as_str()) {
+                super::mark_missing_inputs(f, m);
+            }
+        }
+    }
     let row_hashes = store.transaction_row_hashes()?;
     let existing = store.flag_results()?;
     let stored_proposals = store.proposal_digests()?;

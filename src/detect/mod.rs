@@ -294,6 +294,52 @@ fn score_one(ctx: &Ctx, i: usize, pw: &Pairwise, variances: &FxMap<&str, Varianc
     f
 }
 
+/// The checks a missing field keeps from running: a detector without its input says
+/// "not evaluated" (with the field) instead of passing the record.
+pub fn needs(field: &str) -> &'static [AnomalyKind] {
+    match field {
+        "quantity" | "unit_list_price" | "unit_net_price" => &[AnomalyKind::DiscountPolicy],
+        "registration_id" => &[AnomalyKind::RegistrationMismatch],
+        "closed_on" => &[AnomalyKind::Backdated, AnomalyKind::PeriodEndCluster],
+        _ => &[],
+    }
+}
+
+/// Marks in `f` the checks its transaction's `missing` fields kept from running (kinds
+/// that found something anyway stay as found).
+pub fn mark_missing_inputs(f: &mut Finding, missing: &[String]) {
+    let mut by_kind: BTreeMap<AnomalyKind, Vec<&str>> = BTreeMap::new();
+    for m in missing {
+        for k in needs(m) {
+            if !f.score.kinds.contains(k) {
+                by_kind.entry(*k).or_default().push(m);
+            }
+        }
+    }
+    if by_kind.is_empty() {
+        return;
+    }
+    let mut notes: Vec<serde_json::Value> = f
+        .evidence
+        .get("not_evaluated")
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default();
+    for (k, fields) in &by_kind {
+        if !f.score.not_evaluated.contains(k) {
+            f.score.not_evaluated.push(*k);
+        }
+        notes.push(serde_json::json!(format!(
+            "{} (no {} from the PRM or an import)",
+            k.as_str(),
+            fields.join(", ")
+        )));
+    }
+    f.score.not_evaluated.sort();
+    if let Some(m) = f.evidence.as_object_mut() {
+        m.insert("not_evaluated".into(), serde_json::Value::Array(notes));
+    }
+}
+
 /// Rounds a score to 4 decimals so output is byte-stable.
 pub fn round4(x: f64) -> f64 {
     ((x * 10_000.0).round() / 10_000.0).clamp(0.0, 1.0)

@@ -643,6 +643,27 @@ impl Store {
         })
     }
 
+    /// Every cached transaction some domain fields are missing for (none from an
+    /// import; pulled from a PRM that does not carry them): id -> fields.
+    pub fn transactions_missing(&self) -> Result<std::collections::HashMap<String, Vec<String>>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT transaction_id, missing FROM transactions WHERE missing IS NOT NULL AND missing <> ''",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = std::collections::HashMap::new();
+        for row in rows {
+            let (id, m) = row?;
+            out.insert(
+                id,
+                m.split(',')
+                    .filter(|x| !x.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            );
+        }
+        Ok(out)
+    }
+
     /// The domain fields no source provided for a cached transaction.
     pub fn transaction_missing(&self, id: &str) -> Result<Vec<String>> {
         let m: Option<Option<String>> = self

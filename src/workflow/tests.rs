@@ -1065,7 +1065,18 @@ mod props {
                 let cur = o.payload["currency"].as_str().unwrap();
                 let tx = db.get_transaction(&o.transaction_id).unwrap().unwrap();
                 let hv = db.partner_high_value(&tx.partner_id).unwrap();
-                if p.needs_signoff(delta, cur, &tx.partner_id, hv) {
+                if p.needs_signoff(delta, cur, &tx.partner_id, hv) && d.action == "compensate" {
+                    // Taking back a pushed write restores what four eyes approved before
+                    // it; undoing a pushed sign-off is a manager's decision.
+                    let reverted = o.payload["reverts"].as_str().expect("reverts");
+                    let orig = db
+                        .get_decision(reverted)
+                        .unwrap()
+                        .expect("reverted decision");
+                    if orig.action == "sign_off" {
+                        assert_eq!(d.role, "manager", "{o:?}");
+                    }
+                } else if p.needs_signoff(delta, cur, &tx.partner_id, hv) {
                     assert_eq!(d.action, "sign_off", "{o:?}");
                     assert_eq!(d.role, "manager");
                     let by = o.payload["signed_off_by"].as_str().expect("signed off");

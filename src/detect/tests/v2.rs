@@ -363,3 +363,38 @@ fn product_mix_needs_a_new_family_in_volume() {
     let r = &score(&ds, "MX1").score.reasons;
     assert!(r.iter().any(|r| r.contains("never sold clouds")), "{r:?}");
 }
+
+/// A transaction pulled without the inputs a check needs (PartnerStack carries no unit
+/// prices and no close date) says which checks did not run and why, instead of passing.
+#[test]
+fn missing_inputs_are_not_evaluated_with_the_field_named() {
+    let ds = busy_program(4);
+    let variances = BTreeMap::new();
+    let mut f = score_dataset_full(&ds, &variances)
+        .into_iter()
+        .find(|f| f.score.kinds.is_empty())
+        .unwrap();
+    let before = f.score.not_evaluated.clone();
+    mark_missing_inputs(
+        &mut f,
+        &["unit_net_price".to_string(), "closed_on".to_string()],
+    );
+    let mut want = before;
+    want.extend([
+        AnomalyKind::DiscountPolicy,
+        AnomalyKind::Backdated,
+        AnomalyKind::PeriodEndCluster,
+    ]);
+    want.sort();
+    assert_eq!(f.score.not_evaluated, want);
+    let notes = f.evidence["not_evaluated"].to_string();
+    assert!(
+        notes.contains("discount_policy (no unit_net_price"),
+        "{notes}"
+    );
+    assert!(notes.contains("backdated (no closed_on"), "{notes}");
+    // A field no check needs changes nothing.
+    let mut g = f.clone();
+    mark_missing_inputs(&mut g, &["notes".to_string()]);
+    assert_eq!(g.score.not_evaluated, f.score.not_evaluated);
+}

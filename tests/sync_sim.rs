@@ -98,6 +98,23 @@ fn sync(url: &str, flavor: Flavor, store: Store, opts: &SyncOptions) -> (Store, 
     rt.block_on(tierdesk::sync::run_once(&p, store, opts, &mut |_| {}))
 }
 
+/// A fresh cache in a temporary folder, filled by one pull from `sim`.
+fn first_pull(
+    sim: &Sim,
+    flavor: Flavor,
+    page: usize,
+) -> (tempfile::TempDir, std::path::PathBuf, Store, SyncReport) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cache.db");
+    let (store, report) = sync(
+        &sim.url,
+        flavor,
+        Store::open(&db).unwrap(),
+        &fast_opts(page),
+    );
+    (dir, db, store, report)
+}
+
 fn fixture() -> Dataset {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sample-program");
     tierdesk::import::load_dataset(Path::new(dir))
@@ -200,14 +217,7 @@ fn assert_exactly_once(ledger: &[LedgerEntry], keys: &[String], records_per_deci
 fn partnerstack_full_pull_equals_the_source_and_a_full_pass_finds_changes() {
     let ds = fixture();
     let sim = start_sim(&ds, Flavor::Partnerstack, Faults::default());
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("cache.db");
-    let (store, report) = sync(
-        &sim.url,
-        Flavor::Partnerstack,
-        Store::open(&db).unwrap(),
-        &fast_opts(250),
-    );
+    let (_dir, db, store, report) = first_pull(&sim, Flavor::Partnerstack, 250);
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert!(sim.state.requests() > (ds.transactions.len() / 250) as u64);
     assert_eq!(
@@ -280,14 +290,7 @@ fn partnerstack_full_pull_equals_the_source_and_a_full_pass_finds_changes() {
 fn impartner_full_pull_equals_the_source_and_sees_changes_incrementally() {
     let ds = small(31, 60, 3000);
     let sim = start_sim(&ds, Flavor::Impartner, Faults::default());
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("cache.db");
-    let (store, report) = sync(
-        &sim.url,
-        Flavor::Impartner,
-        Store::open(&db).unwrap(),
-        &fast_opts(1000),
-    );
+    let (_dir, db, store, report) = first_pull(&sim, Flavor::Impartner, 1000);
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(
         count(&db, "SELECT COUNT(*) FROM transactions") as usize,
@@ -393,14 +396,7 @@ fn impartner_paging_over_10000_records_with_ties_is_complete_and_a_server_ignori
     let sim = start_sim(&ds, Flavor::Impartner, Faults::default());
     // A bulk load: 10,200 sales with one `updated` between them.
     assert_eq!(sim.state.create_transactions(10_200).len(), 10_200);
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("cache.db");
-    let (_store, report) = sync(
-        &sim.url,
-        Flavor::Impartner,
-        Store::open(&db).unwrap(),
-        &fast_opts(1000),
-    );
+    let (dir, db, _store, report) = first_pull(&sim, Flavor::Impartner, 1000);
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(count(&db, "SELECT COUNT(*) FROM transactions"), 10_400);
     assert_eq!(report.pulled.get("transactions"), Some(&10_400));
@@ -436,14 +432,7 @@ fn impartner_paging_over_10000_records_with_ties_is_complete_and_a_server_ignori
 fn partnerstack_status_changes_show_after_the_next_full_pass() {
     let ds = small(41, 15, 400);
     let sim = start_sim(&ds, Flavor::Partnerstack, Faults::default());
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("cache.db");
-    let (store, _) = sync(
-        &sim.url,
-        Flavor::Partnerstack,
-        Store::open(&db).unwrap(),
-        &fast_opts(100),
-    );
+    let (_dir, _db, store, _) = first_pull(&sim, Flavor::Partnerstack, 100);
     let (a, b) = (&ds.commissions[0], &ds.commissions[1]);
     let status = |store: &Store, c: &tierdesk::model::CommissionLine| {
         store
@@ -487,14 +476,7 @@ fn partnerstack_status_changes_show_after_the_next_full_pass() {
 fn impartner_status_changes_show_on_the_incremental_pull() {
     let ds = small(42, 15, 400);
     let sim = start_sim(&ds, Flavor::Impartner, Faults::default());
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("cache.db");
-    let (store, _) = sync(
-        &sim.url,
-        Flavor::Impartner,
-        Store::open(&db).unwrap(),
-        &fast_opts(500),
-    );
+    let (_dir, _db, store, _) = first_pull(&sim, Flavor::Impartner, 500);
     let c = &ds.commissions[3];
     let key = sim.state.remote_id(Res::Rewards, &c.commission_id).unwrap();
     let tx = sim
@@ -516,9 +498,7 @@ fn impartner_status_changes_show_on_the_incremental_pull() {
 fn adjustments_exactly_once(flavor: Flavor) {
     let ds = small(5, 30, 300);
     let sim = start_sim(&ds, flavor, Faults::default());
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("cache.db");
-    let (store, _) = sync(&sim.url, flavor, Store::open(&db).unwrap(), &fast_opts(100));
+    let (_dir, db, store, _) = first_pull(&sim, flavor, 100);
     let mut keys = Vec::new();
     let mut want = BTreeMap::new();
     for t in ds
@@ -704,14 +684,7 @@ fn impartner_faults_reach_the_same_end_state() {
 fn partnerstack_holds_wait_for_the_prm_screen_until_a_pull_shows_them() {
     let ds = small(8, 10, 120);
     let sim = start_sim(&ds, Flavor::Partnerstack, Faults::default());
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("cache.db");
-    let (store, _) = sync(
-        &sim.url,
-        Flavor::Partnerstack,
-        Store::open(&db).unwrap(),
-        &fast_opts(100),
-    );
+    let (_dir, db, store, _) = first_pull(&sim, Flavor::Partnerstack, 100);
     let c = &ds.commissions[2];
     let d = uuid();
     enqueue(
@@ -752,14 +725,7 @@ fn partnerstack_holds_wait_for_the_prm_screen_until_a_pull_shows_them() {
 fn impartner_sale_changed_after_the_decision_is_a_conflict_not_an_overwrite() {
     let ds = small(9, 10, 100);
     let sim = start_sim(&ds, Flavor::Impartner, Faults::default());
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("cache.db");
-    let (store, _) = sync(
-        &sim.url,
-        Flavor::Impartner,
-        Store::open(&db).unwrap(),
-        &fast_opts(100),
-    );
+    let (_dir, _db, store, _) = first_pull(&sim, Flavor::Impartner, 100);
     let tx = sim
         .state
         .remote_id(Res::Transactions, &ds.transactions[4].transaction_id)
@@ -788,14 +754,7 @@ fn impartner_sale_changed_after_the_decision_is_a_conflict_not_an_overwrite() {
 fn offline_decisions_wait_and_are_pushed_once_online() {
     let ds = small(3, 20, 120);
     let sim = start_sim(&ds, Flavor::Partnerstack, Faults::default());
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("cache.db");
-    let (store, _) = sync(
-        &sim.url,
-        Flavor::Partnerstack,
-        Store::open(&db).unwrap(),
-        &fast_opts(50),
-    );
+    let (_dir, _db, store, _) = first_pull(&sim, Flavor::Partnerstack, 50);
     let mut keys = Vec::new();
     for t in ds
         .transactions
@@ -849,14 +808,7 @@ fn malformed_items_are_quarantined_while_the_rest_syncs() {
         "T-bad",
         json!({"key": "T-bad", "amount": "lots", "created_at": 1}),
     );
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("cache.db");
-    let (_store, report) = sync(
-        &sim.url,
-        Flavor::Partnerstack,
-        Store::open(&db).unwrap(),
-        &fast_opts(25),
-    );
+    let (_dir, db, _store, report) = first_pull(&sim, Flavor::Partnerstack, 25);
     assert_eq!(report.quarantined, 1, "{report:?}");
     assert_eq!(count(&db, "SELECT COUNT(*) FROM transactions"), 60);
     let raw: String = rusqlite::Connection::open(&db)
@@ -877,14 +829,7 @@ fn impartner_tenant_lacking_an_object_warns_and_syncs_the_rest() {
             ..SimOptions::default()
         },
     );
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("cache.db");
-    let (_s, r) = sync(
-        &sim.url,
-        Flavor::Impartner,
-        Store::open(&db).unwrap(),
-        &fast_opts(100),
-    );
+    let (_dir, db, _s, r) = first_pull(&sim, Flavor::Impartner, 100);
     assert!(r.errors.is_empty(), "{:?}", r.errors);
     assert!(
         r.warnings.iter().any(|w| w.contains("Opportunity")),
@@ -911,14 +856,7 @@ fn impartner_write_leaves_out_a_field_the_tenant_lacks() {
             ..SimOptions::default()
         },
     );
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("cache.db");
-    let (store, _) = sync(
-        &sim.url,
-        Flavor::Impartner,
-        Store::open(&db).unwrap(),
-        &fast_opts(100),
-    );
+    let (_dir, _db, store, _) = first_pull(&sim, Flavor::Impartner, 100);
     let tx = sim
         .state
         .remote_id(Res::Transactions, &ds.transactions[2].transaction_id)

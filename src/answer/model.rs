@@ -454,21 +454,23 @@ async fn send(
     if let Some(k) = key {
         rb = rb.bearer_auth(k.expose_secret());
     }
-    let resp = rb.send().await.map_err(|e| {
+    // A timeout reads the same whether it hit the request or the body.
+    let failed = |what: &str, e: reqwest::Error| {
         if e.is_timeout() {
             format!("the model did not answer within {}s", timeout.as_secs())
         } else {
-            format!("the model could not be reached: {e}")
+            format!("{what}: {e}")
         }
-    })?;
+    };
+    let resp = rb
+        .send()
+        .await
+        .map_err(|e| failed("the model could not be reached", e))?;
     let status = resp.status();
-    let text = resp.text().await.map_err(|e| {
-        if e.is_timeout() {
-            format!("the model did not answer within {}s", timeout.as_secs())
-        } else {
-            format!("reading the model's reply: {e}")
-        }
-    })?;
+    let text = resp
+        .text()
+        .await
+        .map_err(|e| failed("reading the model's reply", e))?;
     if !status.is_success() {
         return Err(format!("the model answered HTTP {}", status.as_u16()));
     }

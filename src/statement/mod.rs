@@ -247,19 +247,10 @@ pub fn stands(state: &str) -> bool {
     )
 }
 
-/// Case states whose transaction's lines are not paid until someone decides (the same
-/// set a payout run holds: `store::payout_decisions`).
+/// Case states whose transaction's lines are not paid until someone decides: the set a
+/// payout run holds (`store::payout_decisions` uses this too).
 pub fn under_review(state: &str) -> bool {
-    matches!(
-        state,
-        "flagged"
-            | "in_review"
-            | "escalated"
-            | "documents_requested"
-            | "awaiting_signoff"
-            | "rejected"
-            | "conflict"
-    )
+    crate::workflow::awaits_decision(state)
 }
 
 impl<'a> Book<'a> {

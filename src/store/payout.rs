@@ -266,13 +266,7 @@ impl Store {
         for row in rows {
             let (tx, state, decided, action) = row?;
             let d = match state.as_str() {
-                "flagged"
-                | "in_review"
-                | "escalated"
-                | "documents_requested"
-                | "awaiting_signoff"
-                | "rejected"
-                | "conflict" => TxDecision::UnderReview(state),
+                s if crate::workflow::awaits_decision(s) => TxDecision::UnderReview(state),
                 "approved" | "overridden" | "signed_off" | "queued_for_push" | "pushed" => {
                     match decided {
                         Some(a) => TxDecision::Total(dec("cases.decided_amount", &a)?),

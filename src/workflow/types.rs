@@ -341,3 +341,19 @@ pub struct OutboxItem {
     pub attempts: i64,
     pub created_at: String,
 }
+
+/// Case states whose transaction's lines wait for someone to decide (flagged, in review,
+/// escalated, documents requested, awaiting sign-off, sent back, in conflict): a payout
+/// run holds them and a statement shows them as held.
+pub fn awaits_decision(state: &str) -> bool {
+    matches!(
+        state,
+        "flagged"
+            | "in_review"
+            | "escalated"
+            | "documents_requested"
+            | "awaiting_signoff"
+            | "rejected"
+            | "conflict"
+    )
+}

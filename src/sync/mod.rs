@@ -1,30 +1,33 @@
 //! PRM sync: adapters, credentials, pull and push.
 //!
 //! One run ([`run_once`]):
-//! 1. **Push** the outbox in order. Each decision goes out with `Idempotency-Key` =
-//!    its idempotency key (the decision id), the record version it was decided on and
-//!    the local audit-chain head. Transient failures are retried with exponential backoff
-//!    and full jitter, honouring `Retry-After`; a stale version becomes a conflict with
-//!    three versions (seen / decided / remote), never an overwrite; a refusal (e.g. the
-//!    PRM's own four-eyes check) marks the entry failed with the PRM's message.
-//! 2. **Pull** each resource incrementally from its saved cursor. A writer thread writes
-//!    each page's rows together with the cursor after it in one SQLite transaction
-//!    (several pages per transaction, up to `commit_rows` / `commit_window`), so a
-//!    crash at any point resumes without loss or duplication. Malformed items are
-//!    quarantined with their raw payload while the rest syncs. Clean pages are
-//!    deserialised straight into typed items; a page with a bad item takes the
-//!    item-by-item path. A first pull into an empty cache drops the secondary indexes
-//!    of the empty tables and rebuilds them at the end (the import's bulk path).
+//! 1. **Push** the outbox in order. Neither PRM documents idempotency keys, so each
+//!    write carries the decision's UUID where the PRM keeps it (a PartnerStack reward's
+//!    description, an Impartner decision-id field) and the record is read back before
+//!    every attempt: a write already there is not sent again. Transient failures are
+//!    retried with exponential backoff and full jitter, honouring `Retry-After`; a
+//!    record changed since the decision (Impartner `recordVersion`) becomes a conflict
+//!    with three versions (seen / decided / remote), never an overwrite; a refusal marks
+//!    the entry failed with the PRM's message; a write the PRM has no API for
+//!    (PartnerStack holds, declines, approvals) is left `manual` for its own screen and
+//!    confirmed when a pull shows it.
+//! 2. **Pull** each resource connector-defined walk by walk: incremental from the saved
+//!    cursor, or a full pass (the first pull, `--full`, or every full-pass interval for
+//!    resources whose incremental pull cannot see status changes). A writer thread
+//!    writes each page's rows together with the walk's position in one SQLite
+//!    transaction (several pages per transaction, up to `commit_rows` /
+//!    `commit_window`), so a crash resumes the walk without loss or duplication, and an
+//!    incremental walk follows a resumed one. Malformed items are quarantined with their
+//!    raw payload while the rest syncs; only what changed is written. A first pull into
+//!    an empty cache drops the secondary indexes of the empty tables and rebuilds them
+//!    at the end (the import's bulk path).
 //! 3. Write the status (online/offline, last sync, items pulled, errors) to `sync_state`.
 //!
 //! Offline is a normal state: when the PRM cannot be reached the run says so, the
 //! outbox keeps waiting, and everything else works on the cache.
 //!
-//! Outbox payload (JSON written by the workflow) understood here: `action` (approve,
-//! dismiss, signoff/signed_off, hold, escalate, request_documents, decline/reject/reverse,
-//! override/adjust), `amount` (decimal string: the decided commission total),
-//! `reason`, `proposer`, `approver` (a sign-off's approver; the PRM refuses approver ==
-//! proposer), optional `seen` (the record as the reviewer saw it).
+//! The outbox payload is the workflow's typed [`workflow::OutboxPayload`]; rows of the
+//! older untyped shape are still read.
 
 pub mod adapter;
 pub mod creds;

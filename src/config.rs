@@ -176,6 +176,10 @@ pub struct PrmConfig {
     /// rewards; default 24).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full_pass_hours: Option<u64>,
+    /// `[prm] timeout_secs`: seconds a request may take before it is retried (default 15;
+    /// connecting has 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
 }
 
 impl PrmConfig {
@@ -187,6 +191,7 @@ impl PrmConfig {
             mapping: None,
             roles: BTreeMap::new(),
             full_pass_hours: None,
+            timeout_secs: None,
         }
     }
 }

@@ -1125,3 +1125,56 @@ fn login_secret_is_read_back_by_a_new_process() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("tierdesk login"), "{err}");
 }
+
+/// `sync --once` says how it went in its exit status: 4 when the PRM cannot be reached
+/// (quickly, not minutes), 3 when it answered but part of the run failed, 0 otherwise.
+#[test]
+fn sync_once_exit_status_tells_offline_partial_and_ok_apart() {
+    let exe = env!("CARGO_BIN_EXE_tierdesk");
+    let dir = tempfile::tempdir().unwrap();
+    let run = |db: &str, url: &str, flavor: &str| {
+        std::process::Command::new(exe)
+            .args(["--db", dir.path().join(db).to_str().unwrap(), "--config"])
+            .arg(dir.path().join("none.toml"))
+            .args([
+                "sync",
+                "--once",
+                "--prm",
+                url,
+                "--flavor",
+                flavor,
+                "--tenant",
+                DEFAULT_TENANT,
+            ])
+            .env("TIERDESK_PRM_TOKEN", DEFAULT_TOKEN)
+            .env("TIERDESK_SYNC_BACKOFF_MS", "1")
+            .output()
+            .unwrap()
+    };
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let t = Instant::now();
+    let o = run("a.db", &dead_url, "partnerstack");
+    assert_eq!(o.status.code(), Some(4), "{o:?}");
+    assert!(t.elapsed() < Duration::from_secs(60), "{:?}", t.elapsed());
+    let ds = small(13, 6, 50);
+    let ok = start_sim(&ds, Flavor::Impartner, Faults::default());
+    assert_eq!(run("b.db", &ok.url, "impartner").status.code(), Some(0));
+    let broken = start(
+        &ds,
+        SimOptions {
+            flavor: Flavor::Impartner,
+            ignore_skip: true,
+            ..SimOptions::default()
+        },
+    );
+    broken.state.create_transactions(300);
+    let o = run("c.db", &broken.url, "impartner");
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -89,6 +89,7 @@ pub fn run_login(ctx: &Context, args: LoginArgs) -> anyhow::Result<ExitCode> {
         prm.mapping = k.mapping;
         prm.roles = k.roles;
         prm.full_pass_hours = k.full_pass_hours;
+        prm.timeout_secs = k.timeout_secs;
     }
     config.prm = Some(prm);
     config.save(&ctx.paths.config_file)?;

@@ -12,7 +12,9 @@ use crate::sync::{AnyPrm, Conn, Progress, SyncOptions, SyncReport};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Sync once and exit (default: keep syncing every --interval seconds).
+    /// Sync once and exit (default: keep syncing every --interval seconds). Exit status:
+    /// 0 all went through, 3 partial (a page, a decision or a write failed, or the PRM
+    /// refused a decision), 4 offline (the PRM could not be reached; the outbox waits).
     #[arg(long)]
     pub once: bool,
     /// Do not contact the PRM: mark the cache offline and show what waits in the outbox.
@@ -76,6 +78,7 @@ pub(crate) fn target(
         out.mapping = c.mapping.clone();
         out.roles = c.roles.clone();
         out.full_pass_hours = c.full_pass_hours;
+        out.timeout_secs = c.timeout_secs;
     }
     Ok((out, flavor))
 }
@@ -205,14 +208,25 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             score_new(&mut store, ctx);
         }
         if args.once {
-            let failed = report.errors.iter().any(|e| !e.starts_with("push")) && report.online;
-            return Ok(if failed {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            });
+            return Ok(ExitCode::from(exit_code(&report)));
         }
         std::thread::sleep(Duration::from_secs(args.interval.max(1)));
+    }
+}
+
+/// `sync --once` exit status: 0 everything went through; 3 partial (the PRM answered,
+/// but a page, a decision or a write failed, or the PRM refused a decision); 4 offline
+/// (the PRM could not be reached; the outbox waits).
+pub const EXIT_PARTIAL: u8 = 3;
+pub const EXIT_OFFLINE: u8 = 4;
+
+pub fn exit_code(r: &SyncReport) -> u8 {
+    if !r.online {
+        EXIT_OFFLINE
+    } else if !r.errors.is_empty() || !r.refused.is_empty() {
+        EXIT_PARTIAL
+    } else {
+        0
     }
 }
 

@@ -185,6 +185,9 @@ pub trait Prm: Send + Sync {
     ) -> impl Future<Output = Result<PushOutcome, PrmError>> + Send;
 }
 
+/// A request's time limit when `[prm] timeout_secs` does not say.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// Connection settings shared by the connectors.
 #[derive(Clone)]
 pub struct Conn {
@@ -196,9 +199,19 @@ pub struct Conn {
 
 impl Conn {
     pub fn new(base: &str, token: SecretString, tenant: &str) -> Result<Conn, PrmError> {
+        Conn::with_timeout(base, token, tenant, DEFAULT_TIMEOUT)
+    }
+
+    /// As [`Conn::new`], with the time a request may take (connecting has 5 s at most).
+    pub fn with_timeout(
+        base: &str,
+        token: SecretString,
+        tenant: &str,
+        timeout: Duration,
+    ) -> Result<Conn, PrmError> {
         let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(5))
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
             .pool_max_idle_per_host(4)
             .build()
             .map_err(|e| PrmError::Rejected(format!("HTTP client: {e}")))?;
@@ -1110,7 +1123,10 @@ pub fn connect_configured(cfg: &crate::config::PrmConfig) -> Result<AnyPrm, Stri
     )
     .map_err(|e| e.to_string())?;
     let tenant = tenant_for(flavor, cfg.tenant.as_deref())?;
-    let conn = Conn::new(&cfg.url, token, &tenant).map_err(|e| e.to_string())?;
+    let timeout = cfg
+        .timeout_secs
+        .map_or(DEFAULT_TIMEOUT, |s| Duration::from_secs(s.max(1)));
+    let conn = Conn::with_timeout(&cfg.url, token, &tenant, timeout).map_err(|e| e.to_string())?;
     Ok(AnyPrm::with_config(flavor, conn, settings))
 }
 

@@ -892,12 +892,15 @@ pub struct WriteBack {
     pub audit_head: Option<String>,
 }
 
+/// A Currency/Percent field's value: a JSON number written from the decimal's exact text.
+pub fn json_number(d: Decimal) -> Value {
+    serde_json::from_str::<Value>(&d.normalize().to_string()).unwrap_or(Value::Null)
+}
+
 /// The `PATCH` body: the object's own (mapped custom) fields. Amounts and scores are
 /// JSON numbers, written from their exact decimal text.
 pub fn patch_body(m: &Mapping, w: &WriteBack) -> Value {
-    let num = |d: Decimal| -> Value {
-        serde_json::from_str::<Value>(&d.normalize().to_string()).unwrap_or(Value::Null)
-    };
+    let num = json_number;
     let mut o = Map::new();
     o.insert(m.write_decision.clone(), Value::String(w.decision.clone()));
     o.insert(

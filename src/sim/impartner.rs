@@ -98,9 +98,7 @@ pub struct Store {
     writable: Vec<String>,
 }
 
-fn num(d: Decimal) -> Value {
-    serde_json::from_str::<Value>(&d.normalize().to_string()).unwrap_or(Value::Null)
-}
+use imp::json_number as num;
 
 fn time(ms: i64) -> String {
     imp::format_time(DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default())

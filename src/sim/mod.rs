@@ -285,7 +285,7 @@ impl SimState {
                     return false;
                 };
                 let mut f = serde_json::Map::new();
-                f.insert(m.sale_amount.clone(), json_num(amount));
+                f.insert(m.sale_amount.clone(), imp::json_number(amount));
                 s.admin_set(&m.sale_object, id, f, now)
             }
         }
@@ -400,10 +400,6 @@ impl SimState {
             let _ = webhook::send(&n.url, &n.mode, &n.secret, &event, &sig_id).await;
         });
     }
-}
-
-fn json_num(d: Decimal) -> Value {
-    serde_json::from_str::<Value>(&d.normalize().to_string()).unwrap_or(Value::Null)
 }
 
 fn ps_resource(r: Res) -> Option<ps::Resource> {

@@ -799,6 +799,68 @@ fn offline_decisions_wait_and_are_pushed_once_online() {
     assert_eq!(sim.state.ledger().len(), 6);
 }
 
+/// A PRM that refuses writes (503 on every push) is still pulled from: the push failure is
+/// reported, the decisions wait in order, and the pull brings what changed meanwhile.
+#[test]
+fn a_failing_push_does_not_skip_the_pull() {
+    for flavor in [Flavor::Partnerstack, Flavor::Impartner] {
+        let ds = small(21, 10, 60);
+        let sim = start_sim(&ds, flavor, Faults::default());
+        let (_dir, db, store, _) = first_pull(&sim, flavor, 50);
+        let t = ds
+            .transactions
+            .iter()
+            .find(|t| t.amount > Decimal::ZERO)
+            .unwrap();
+        let id = sim
+            .state
+            .remote_id(Res::Transactions, &t.transaction_id)
+            .unwrap();
+        let cur = total(&store, &id);
+        let d = uuid();
+        enqueue(
+            &store,
+            &d,
+            &id,
+            PrmWrite::Adjust {
+                amount: cur - dec("1.00"),
+                current_amount: cur,
+            },
+            None,
+        );
+        let before = count(&db, "SELECT COUNT(*) FROM transactions");
+        let made = sim.state.create_transactions(3);
+        sim.state.set_faults(Faults {
+            write_error: 1.0,
+            ..Faults::default()
+        });
+        let mut opts = fast_opts(50);
+        opts.max_attempts = 2;
+        let (store, r) = sync(&sim.url, flavor, store, &opts);
+        assert_eq!(r.pushed, 0, "{flavor:?}");
+        assert!(
+            r.errors
+                .iter()
+                .any(|e| e.contains("push") && e.contains("503")),
+            "{flavor:?}: {:?}",
+            r.errors
+        );
+        assert!(r.online, "{flavor:?}: the PRM answered");
+        for k in &made {
+            assert!(
+                store.get_transaction(k).unwrap().is_some(),
+                "{flavor:?}: {k} pulled although the push failed"
+            );
+        }
+        assert_eq!(count(&db, "SELECT COUNT(*) FROM transactions"), before + 3);
+        assert_eq!(store.wf().pending_outbox(100).unwrap().len(), 1);
+        sim.state.set_faults(Faults::default());
+        let (_store, r) = sync(&sim.url, flavor, store, &fast_opts(50));
+        assert_eq!(r.pushed, 1, "{flavor:?}: {:?}", r.errors);
+        assert_eq!(sim.state.ledger().len(), 1);
+    }
+}
+
 #[test]
 fn malformed_items_are_quarantined_while_the_rest_syncs() {
     let ds = small(6, 10, 60);

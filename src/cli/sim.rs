@@ -32,7 +32,7 @@ pub struct Args {
     /// A lean synthetic program without commission lines (for the sync benchmark).
     #[arg(long, hide = true)]
     pub bare: bool,
-    /// Fault injection, e.g. `latency=5,5xx=0.1,reset=0.05,truncate=0.05,malformed=0.05,dup=0.1,429=0.1,lost=0.2`.
+    /// Fault injection, e.g. `latency=5,5xx=0.1,reset=0.05,truncate=0.05,malformed=0.05,dup=0.1,429=0.1,lost=0.2`; `write5xx=1` refuses every write with a 503 while reads work.
     #[arg(long, value_name = "SPEC", default_value = "")]
     pub faults: String,
     /// The credential clients must present (PartnerStack: `public:secret`).

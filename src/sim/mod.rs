@@ -61,10 +61,13 @@ pub struct Faults {
     pub rate_limit: f64,
     /// Writes only: apply, then drop the connection before the response.
     pub lost: f64,
+    /// Writes only: answer 503 without applying (reads keep working).
+    #[serde(default)]
+    pub write_error: f64,
 }
 
 impl Faults {
-    /// Parses `latency=5,5xx=0.1,reset=0.05,truncate=0.05,malformed=0.05,dup=0.1,429=0.1,lost=0.5`.
+    /// Parses `latency=5,5xx=0.1,reset=0.05,truncate=0.05,malformed=0.05,dup=0.1,429=0.1,lost=0.5,write5xx=1`.
     pub fn parse(spec: &str) -> Result<Faults, String> {
         let mut f = Faults::default();
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -92,6 +95,7 @@ impl Faults {
                 "dup" | "duplicate" => f.duplicate = p,
                 "429" => f.rate_limit = p,
                 "lost" => f.lost = p,
+                "write5xx" => f.write_error = p,
                 other => return Err(format!("unknown fault `{other}`")),
             }
         }
@@ -627,6 +631,21 @@ fn admit(g: &mut Inner, headers: &HeaderMap) -> Result<(), Response> {
     }
 }
 
+/// [`admit`] for a write: the `write5xx` fault refuses it with a 503 before anything is
+/// applied.
+#[allow(clippy::result_large_err)]
+fn admit_write(g: &mut Inner, headers: &HeaderMap) -> Result<(), Response> {
+    admit(g, headers)?;
+    let p = g.faults.write_error;
+    if p > 0.0 && g.rng.gen_bool(p) {
+        return Err(json_resp(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"error": "server_error", "message": "writes are unavailable"}),
+        ));
+    }
+    Ok(())
+}
+
 /// The duplicated-items fault: which of `n` items to repeat, and where.
 fn duplicate_at(g: &mut Inner, n: usize) -> Option<(usize, usize)> {
     let p = g.faults.duplicate;
@@ -744,7 +763,7 @@ fn write_fault(g: &mut Inner) -> BodyFault {
 async fn ps_create_reward(State(st): State<SimState>, headers: HeaderMap, body: Bytes) -> Response {
     latency(&st).await;
     let mut g = st.lock();
-    if let Err(r) = admit(&mut g, &headers) {
+    if let Err(r) = admit_write(&mut g, &headers) {
         return r;
     }
     let b: ps::CreateReward = match serde_json::from_slice(&body) {
@@ -867,7 +886,7 @@ async fn imp_patch(
 ) -> Response {
     latency(&st).await;
     let mut g = st.lock();
-    if let Err(r) = admit(&mut g, &headers) {
+    if let Err(r) = admit_write(&mut g, &headers) {
         return r;
     }
     let Ok(id) = id.parse::<i64>() else {

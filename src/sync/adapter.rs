@@ -237,6 +237,17 @@ pub fn parse_retry_after(v: &str) -> Option<Duration> {
     )
 }
 
+/// How a request that never got an answer (no connection, or no response in time) begins.
+const UNREACHABLE: &str = "PRM unreachable";
+
+impl PrmError {
+    /// No answer at all (connection refused, reset before a response, timed out), as opposed
+    /// to a PRM that answered with an error: the rest of a sync is not worth trying.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, PrmError::Transient { msg, .. } if msg.starts_with(UNREACHABLE))
+    }
+}
+
 fn transient(msg: String) -> PrmError {
     PrmError::Transient {
         msg,
@@ -251,7 +262,7 @@ async fn send(rb: reqwest::RequestBuilder) -> Result<(u16, Bytes), PrmError> {
     let resp = rb
         .send()
         .await
-        .map_err(|e| transient(format!("PRM unreachable: {e}")))?;
+        .map_err(|e| transient(format!("{UNREACHABLE}: {e}")))?;
     let status = resp.status().as_u16();
     let retry_after = resp
         .headers()

@@ -233,7 +233,8 @@ pub fn push_request_item(
 }
 
 /// Pushes the outbox in order. Stops at the first transient failure (order matters);
-/// returns false when the PRM could not be reached.
+/// returns false only when the PRM could not be reached at all: a PRM that answered a write
+/// with an error is still pulled from (the pull does not depend on the push).
 pub async fn push_outbox<P: Prm>(
     prm: &P,
     store: &mut Store,
@@ -310,7 +311,7 @@ pub async fn push_outbox<P: Prm>(
                     let _ = workflow::record_push_attempt(store, &row.decision_id, &e.to_string());
                     report.errors.push(format!("push {}: {e}", row.decision_id));
                     // Keep the order: nothing after this entry goes out before it.
-                    return !matches!(e, PrmError::Transient { .. });
+                    return !e.is_unreachable();
                 }
             };
             if let Err(e) = r {

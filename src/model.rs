@@ -354,6 +354,9 @@ pub enum AnomalyKind {
     PeriodEndCluster,
     ProductMix,
     VolumeSpike,
+    /// A row kept from the PRM although it breaks a rule of the data set (amount against
+    /// quantity x price, signs, currency, ids): never paid without a decision.
+    DataIntegrity,
 }
 
 impl AnomalyKind {
@@ -376,7 +379,9 @@ impl AnomalyKind {
         AnomalyKind::VolumeSpike,
     ];
 
-    /// Every kind the detector can name (v1 then v2).
+    /// Every kind the detector can name (v1 then v2). [`AnomalyKind::DataIntegrity`] is
+    /// not among them: it is a rule the row breaks, not an anomaly scored from the data,
+    /// and no data set labels it.
     pub fn every() -> impl Iterator<Item = AnomalyKind> {
         AnomalyKind::ALL.into_iter().chain(AnomalyKind::V2)
     }
@@ -395,11 +400,14 @@ impl AnomalyKind {
             AnomalyKind::PeriodEndCluster => "period_end_cluster",
             AnomalyKind::ProductMix => "product_mix",
             AnomalyKind::VolumeSpike => "volume_spike",
+            AnomalyKind::DataIntegrity => "data_integrity",
         }
     }
 
     pub fn parse(s: &str) -> Option<AnomalyKind> {
-        AnomalyKind::every().find(|k| k.as_str() == s)
+        AnomalyKind::every()
+            .chain([AnomalyKind::DataIntegrity])
+            .find(|k| k.as_str() == s)
     }
 }
 

@@ -861,6 +861,65 @@ fn a_failing_push_does_not_skip_the_pull() {
     }
 }
 
+/// A PRM sale whose amount is not quantity x unit price, or in another currency, is kept
+/// (the PRM is the source of truth), recorded as a data-integrity issue and flagged
+/// `data_integrity` first, score 1, with a hold; correcting it in the PRM clears it.
+#[test]
+fn impossible_prm_sales_are_kept_flagged_and_held_until_corrected() {
+    let ds = small(41, 6, 40);
+    let sim = start_sim(&ds, Flavor::Impartner, Faults::default());
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cache.db");
+    let mut store = Store::open(&db).unwrap();
+    // The plan and program come from an import, as for any synced cache.
+    store.upsert_program(&ds.program).unwrap();
+    store.upsert_plan(&ds.plan).unwrap();
+    store.upsert_tiers(&ds.tiers).unwrap();
+    store.upsert_products(&ds.products).unwrap();
+    store.upsert_discount_policy(&ds.discount_policy).unwrap();
+    let sale = ds
+        .transactions
+        .iter()
+        .find(|t| t.amount > Decimal::ZERO && t.quantity > 1)
+        .unwrap();
+    let key = sim
+        .state
+        .remote_id(Res::Transactions, &sale.transaction_id)
+        .unwrap();
+    let mut item = sim.state.record(Res::Transactions, &key).unwrap();
+    let bad_amount = sale.amount * dec("3.7");
+    item["amount__cf"] = json!(bad_amount.round_dp(2).to_string().parse::<f64>().unwrap());
+    sim.state.insert_raw(Res::Transactions, &key, item);
+    let (store2, r) = sync(&sim.url, Flavor::Impartner, store, &fast_opts(50));
+    store = store2;
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let issues = store.integrity_issues().unwrap();
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert_eq!(issues[0].0, key);
+    assert_eq!(issues[0].1, "amount");
+    assert!(
+        issues[0].2.contains("quantity x unit_net_price"),
+        "{issues:?}"
+    );
+    assert!(store.get_transaction(&key).unwrap().is_some(), "kept");
+    tierdesk::detect::cache::score_cache(&mut store, &mut |_, _| {}).unwrap();
+    let d = store.record_detail(&key).unwrap().unwrap();
+    let flag = d.flag.expect("flagged");
+    assert_eq!(
+        flag.kinds.first().map(String::as_str),
+        Some("data_integrity"),
+        "{:?}",
+        flag.kinds
+    );
+    assert!(flag.score >= 0.999, "{}", flag.score);
+    assert!(flag.reasons[0].contains("amount"), "{:?}", flag.reasons);
+    assert_eq!(d.proposal.expect("proposal").action, "hold");
+    // Corrected in the PRM: the issue is gone after the next pull.
+    assert!(sim.state.mutate_sale(&key, sale.amount));
+    let (store, _) = sync(&sim.url, Flavor::Impartner, store, &fast_opts(50));
+    assert!(store.integrity_issues().unwrap().is_empty());
+}
+
 #[test]
 fn malformed_items_are_quarantined_while_the_rest_syncs() {
     let ds = small(6, 10, 60);
@@ -1239,4 +1298,137 @@ fn sync_once_exit_status_tells_offline_partial_and_ok_apart() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+}
+
+// ---------------------------------------------------------------- hostile PRM items
+
+/// Real items of either PRM with their fields replaced by hostile values (numbers beyond
+/// any money type, wrong types, control characters, impossible timestamps, fields left
+/// out): the sync never panics, the item is either stored or quarantined (never lost,
+/// never both), what is stored is within the money bound, and the cache stays sound.
+mod hostile_items {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    fn hostile_value() -> impl Strategy<Value = Option<Value>> {
+        prop_oneof![
+            Just(None),
+            Just(Some(json!("9999999999999999999999999999"))),
+            Just(Some(json!(99999999999999999999999999999999.0))),
+            Just(Some(json!(u64::MAX))),
+            Just(Some(json!(i64::MIN))),
+            Just(Some(json!(-1))),
+            Just(Some(json!(0))),
+            Just(Some(json!(1e-30))),
+            Just(Some(json!("12.345"))),
+            Just(Some(json!("Evil\u{1b}[2J\u{202e}Corp\u{200b}"))),
+            Just(Some(json!(""))),
+            Just(Some(Value::Null)),
+            Just(Some(json!(true))),
+            Just(Some(json!([1, "two", null]))),
+            Just(Some(json!({"nested": {"deeper": "\u{7}"}}))),
+            Just(Some(json!("2026-13-45T99:99:99Z"))),
+            Just(Some(json!("T\u{200b}X-1"))),
+            "[ -~]{0,12}".prop_map(|s| Some(json!(s))),
+            any::<i64>().prop_map(|n| Some(json!(n))),
+        ]
+    }
+
+    fn run(flavor: Flavor, edits: Vec<(bool, Option<Value>)>) -> Result<(), TestCaseError> {
+        let ds = small(31, 5, 12);
+        let sim = start_sim(&ds, flavor, Faults::default());
+        let key0 = sim
+            .state
+            .remote_id(Res::Transactions, &ds.transactions[0].transaction_id)
+            .unwrap();
+        let mut item = sim.state.record(Res::Transactions, &key0).unwrap();
+        let (key, id_field) = match flavor {
+            Flavor::Partnerstack => ("TX-fuzz".to_string(), "key"),
+            Flavor::Impartner => ("990001".to_string(), "id"),
+        };
+        let obj = item.as_object_mut().unwrap();
+        obj.insert(
+            id_field.into(),
+            match flavor {
+                Flavor::Partnerstack => json!(key),
+                Flavor::Impartner => json!(990001),
+            },
+        );
+        // The identity stays, and the simulator stamps Impartner's `updated` (a server
+        // serving items out of `(updated, id)` order is refused as a whole, tested above).
+        let fields: Vec<String> = obj
+            .keys()
+            .filter(|k| *k != id_field && *k != "updated")
+            .cloned()
+            .collect();
+        for (f, (edit, v)) in fields.iter().zip(edits) {
+            if !edit {
+                continue;
+            }
+            match v {
+                None => {
+                    obj.remove(f);
+                }
+                Some(v) => {
+                    obj.insert(f.clone(), v);
+                }
+            }
+        }
+        if flavor == Flavor::Impartner {
+            // Served last (inserted now): its `updated` says so too.
+        }
+        sim.state.insert_raw(Res::Transactions, &key, item.clone());
+        let (_dir, db, store, report) = first_pull(&sim, flavor, 5);
+        let stored = store.get_transaction(&key).unwrap();
+        let raw: Vec<String> = rusqlite::Connection::open(&db)
+            .unwrap()
+            .prepare("SELECT raw FROM quarantine")
+            .unwrap()
+            .query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let quarantined = raw.iter().any(|r| r.contains(&key));
+        prop_assert!(
+            stored.is_some() != quarantined,
+            "{flavor:?}: stored {} quarantined {quarantined}: {item} {report:?}",
+            stored.is_some()
+        );
+        if let Some(t) = stored {
+            let bound = Decimal::from(1_000_000_000_000i64);
+            prop_assert!(t.amount.abs() <= bound, "{}", t.amount);
+            // A kept row that breaks a data rule carries its issue (this cache has no
+            // program yet, so no currency rule).
+            let missing = store.transaction_missing(&key).unwrap();
+            let m: Vec<&str> = missing.iter().map(String::as_str).collect();
+            let broken =
+                tierdesk::import::integrity::check_pulled_transaction(&t, None, &m).is_some();
+            let recorded = store.integrity_issues().unwrap().iter().any(|i| i.0 == key);
+            prop_assert_eq!(broken, recorded, "{}", item);
+        }
+        // Every other item synced as usual.
+        for t in &ds.transactions {
+            let k = sim
+                .state
+                .remote_id(Res::Transactions, &t.transaction_id)
+                .unwrap();
+            prop_assert!(store.get_transaction(&k).unwrap().is_some(), "{k}");
+        }
+        store.integrity_check().unwrap();
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 16, .. ProptestConfig::default() })]
+        #[test]
+        fn partnerstack_items(edits in prop::collection::vec((prop::bool::weighted(0.08), hostile_value()), 40)) {
+            run(Flavor::Partnerstack, edits)?;
+        }
+
+        #[test]
+        fn impartner_items(edits in prop::collection::vec((prop::bool::weighted(0.08), hostile_value()), 40)) {
+            run(Flavor::Impartner, edits)?;
+        }
+    }
 }

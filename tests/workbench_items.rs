@@ -172,6 +172,70 @@ fn escape_codes_in_partner_and_customer_names_never_reach_the_screen_or_the_cli(
     }
 }
 
+/// Random hostile text (escape sequences, C0 and C1 controls, bidi overrides, zero-width
+/// and combining marks, wide characters, line breaks) as partner and customer names: no
+/// view of the workbench draws a control or bidi character, and nothing panics.
+mod hostile_names {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn piece() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[A-Za-z ]{1,8}",
+            Just("\u{1b}[2J\u{1b}[H".to_string()),
+            Just("\u{1b}]0;title\u{7}".to_string()),
+            Just("\u{1b}P+q\u{1b}\\".to_string()),
+            (0u32..0x20).prop_map(|c| char::from_u32(c).unwrap().to_string()),
+            (0x7fu32..0xa0).prop_map(|c| char::from_u32(c).unwrap().to_string()),
+            prop::sample::select(vec![
+                '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}', '\u{2066}', '\u{2067}',
+                '\u{2068}', '\u{2069}', '\u{200e}', '\u{200f}', '\u{061c}',
+            ])
+            .prop_map(|c| c.to_string()),
+            Just("\u{200b}\u{feff}".to_string()),
+            Just("e\u{301}\u{301}\u{301}".to_string()),
+            Just("株式会社🦀".to_string()),
+            Just("\t\r\n".to_string()),
+        ]
+    }
+
+    fn hostile() -> impl Strategy<Value = String> {
+        prop::collection::vec(piece(), 1..12).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 12, .. ProptestConfig::default() })]
+        #[test]
+        fn no_view_draws_a_control_character(partner in hostile(), customer in hostile()) {
+            let dir = tempfile::tempdir().unwrap();
+            let db = dir.path().join("cache.db");
+            build_cache(&db, false);
+            {
+                let s = Store::open(&db).unwrap();
+                s.execute_fixture_sql(&format!(
+                    "UPDATE partners SET name = '{}'; UPDATE transactions SET customer_name = '{}';",
+                    partner.replace('\'', "''"),
+                    customer.replace('\'', "''"),
+                ))
+                .unwrap();
+            }
+            let mut hs = Harness::new(&db, 80, 24, Theme::load("dark", None).unwrap(), Role::Analyst, "bob");
+            prop_assert!(!hs.app.queue.rows.is_empty());
+            hs.assert_clean("queue");
+            hs.key(KeyCode::Enter);
+            for pane in 0..5 {
+                hs.assert_clean(&format!("record pane {pane}"));
+                hs.key(KeyCode::Tab);
+            }
+            hs.key(KeyCode::Esc);
+            for view in ['2', '5', '6', '7', '3'] {
+                hs.key(KeyCode::Char(view));
+                hs.assert_clean(&format!("view {view}"));
+            }
+        }
+    }
+}
+
 #[test]
 fn the_transaction_id_is_on_screen_at_every_width_and_in_search_results() {
     let dir = tempfile::tempdir().unwrap();

@@ -86,6 +86,47 @@ pub fn score_cache(
         .iter()
         .map(|t| (t.transaction_id.as_str(), t))
         .collect();
+    // PRM rows kept although they break a data rule: flagged so they are never paid
+    // without a decision. An issue whose row is consistent now (an import replaced it,
+    // the program's currency changed) is cleared instead.
+    let mut issues = store.integrity_issues()?;
+    if !issues.is_empty() {
+        let currency = Some(ds.program.currency.as_str());
+        let mut cleared = Vec::new();
+        issues.retain(|(id, _, _)| {
+            let still = by_id.get(id.as_str()).is_some_and(|t| {
+                let m: Vec<&str> = missing
+                    .get(id.as_str())
+                    .map(|v| v.iter().map(String::as_str).collect())
+                    .unwrap_or_default();
+                crate::import::integrity::check_pulled_transaction(t, currency, &m).is_some()
+            });
+            if !still {
+                cleared.push(id.clone());
+            }
+            still
+        });
+        for id in &cleared {
+            store.clear_integrity_issue(id)?;
+        }
+        let by_tx: std::collections::HashMap<&str, (&str, &str)> = issues
+            .iter()
+            .map(|(t, f, r)| (t.as_str(), (f.as_str(), r.as_str())))
+            .collect();
+        let mut accrued: std::collections::HashMap<&str, Decimal> = Default::default();
+        for l in &ds.commissions {
+            if by_tx.contains_key(l.transaction_id.as_str()) {
+                *accrued.entry(l.transaction_id.as_str()).or_default() += l.amount;
+            }
+        }
+        for f in &mut findings {
+            let id = f.score.transaction_id.as_str();
+            if let Some((field, reason)) = by_tx.get(id) {
+                let a = accrued.get(id).copied().unwrap_or_default();
+                super::mark_integrity_issue(f, field, reason, a, &ds.program.currency);
+            }
+        }
+    }
     let window = ds.program.review_window;
     let currency = ds.program.currency.clone();
     let total = findings.len();

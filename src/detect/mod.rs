@@ -340,6 +340,53 @@ pub fn mark_missing_inputs(f: &mut Finding, missing: &[String]) {
     }
 }
 
+/// Marks in `f` a rule of the data set its row breaks (a PRM row kept as the source of
+/// truth, see `import::integrity::check_pulled_transaction`): kind `data_integrity`
+/// first, score 1, the field and rule named, and a hold of the accrual so it is never
+/// paid without a decision (unless a finding already proposes a reversal).
+pub fn mark_integrity_issue(
+    f: &mut Finding,
+    field: &str,
+    reason: &str,
+    accrued: Decimal,
+    currency: &str,
+) {
+    let k = AnomalyKind::DataIntegrity;
+    if !f.score.kinds.contains(&k) {
+        f.score.kinds.insert(0, k);
+        f.score.reasons.insert(
+            0,
+            format!("The PRM's row breaks a data rule: {field}: {reason}"),
+        );
+    }
+    f.score.score = 1.0;
+    f.score.confidence = 1.0;
+    if let Some(m) = f.evidence.as_object_mut() {
+        m.insert(
+            k.as_str().into(),
+            serde_json::json!({ "field": field, "rule": reason }),
+        );
+    } else {
+        f.evidence = serde_json::json!({ k.as_str(): { "field": field, "rule": reason } });
+    }
+    let keep = f
+        .proposal
+        .as_ref()
+        .is_some_and(|p| matches!(p.action, ProposalAction::Reverse | ProposalAction::Hold));
+    if !keep {
+        f.proposal = Some(Proposal {
+            action: ProposalAction::Hold,
+            current_amount: accrued,
+            proposed_amount: Decimal::ZERO,
+            delta: -accrued,
+            rationale: format!(
+                "Hold the {} accrued until the PRM's row is corrected ({field}: {reason})",
+                crate::money::format_money(accrued, currency)
+            ),
+        });
+    }
+}
+
 /// Rounds a score to 4 decimals so output is byte-stable.
 pub fn round4(x: f64) -> f64 {
     ((x * 10_000.0).round() / 10_000.0).clamp(0.0, 1.0)

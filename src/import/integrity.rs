@@ -142,14 +142,16 @@ pub fn check_amounts(a: &Amounts<'_>, program_currency: Option<&str>) -> Result<
             ),
         ));
     }
+    check_currency(a.currency, program_currency)
+}
+
+/// The currency rule: a row's currency is the program's.
+fn check_currency(currency: &str, program_currency: Option<&str>) -> Result<(), Issue> {
     if let Some(program) = program_currency {
-        if a.currency != program {
+        if currency != program {
             return Err(issue(
                 "currency",
-                format!(
-                    "{:?} is not the program's currency {:?}",
-                    a.currency, program
-                ),
+                format!("{currency:?} is not the program's currency {program:?}"),
             ));
         }
     }
@@ -238,8 +240,15 @@ pub fn normalize_id_in(field: &'static str, id: &mut String) -> Result<(), Issue
 
 /// A pulled transaction's problem, if any: the sync keeps the row (the PRM is the
 /// source of truth) and records the issue with kind [`DATA_INTEGRITY`], so it is
-/// never paid without a decision. `program_currency` is the cache's program currency.
-pub fn check_pulled_transaction(tx: &Transaction, program_currency: Option<&str>) -> Option<Issue> {
+/// never paid without a decision. `program_currency` is the cache's program currency;
+/// `missing` names the fields the PRM did not carry (and no import filled): a rule on
+/// them cannot be checked, so the amount rules are skipped when a price or the quantity
+/// is among them, and a missing id is not checked.
+pub fn check_pulled_transaction(
+    tx: &Transaction,
+    program_currency: Option<&str>,
+    missing: &[&str],
+) -> Option<Issue> {
     for (field, id) in [
         ("transaction_id", Some(tx.transaction_id.as_str())),
         ("partner_id", Some(tx.partner_id.as_str())),
@@ -250,11 +259,20 @@ pub fn check_pulled_transaction(tx: &Transaction, program_currency: Option<&str>
         ),
         ("registration_id", tx.registration_id.as_deref()),
     ] {
+        if missing.contains(&field) {
+            continue;
+        }
         if let Some(id) = id {
             if let Err(e) = normalize_id(field, id) {
                 return Some(e);
             }
         }
+    }
+    if ["quantity", "unit_list_price", "unit_net_price", "amount"]
+        .iter()
+        .any(|f| missing.contains(f))
+    {
+        return check_currency(&tx.currency, program_currency).err();
     }
     check_amounts(
         &Amounts {

@@ -85,6 +85,13 @@ pub fn cents(c: i64) -> Decimal {
     Decimal::new(c, 2)
 }
 
+/// [`cents`] within what tierdesk accepts anywhere money enters (`field` names it in
+/// the error): an amount beyond the bound is a malformed item, never a stored one.
+pub fn bounded_cents(field: &'static str, c: i64) -> Result<Decimal, String> {
+    crate::import::integrity::bounded_money(field, cents(c))
+        .map_err(|e| format!("{}: {}", e.field, e.message))
+}
+
 /// The calendar quarter of a date, `YYYY-Qn` (the period a commission line belongs to).
 pub fn quarter(d: NaiveDate) -> String {
     format!("{}-Q{}", d.year(), (d.month() - 1) / 3 + 1)
@@ -115,7 +122,8 @@ fn decimal_text(s: &str) -> Result<Decimal, String> {
     } else {
         s.parse::<Decimal>()
     };
-    d.map_err(|_| format!("`{s}` is not a decimal amount"))
+    let d = d.map_err(|_| format!("`{s}` is not a decimal amount"))?;
+    crate::import::integrity::bounded_money("amount", d).map_err(|e| e.message)
 }
 
 // ---------------------------------------------------------------- shared vocabulary

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{cents, ms_to_date, ms_to_utc, quarter, Capabilities, Mapped, RoleMap};
+use super::{bounded_cents, ms_to_date, ms_to_utc, quarter, Capabilities, Mapped, RoleMap};
 use crate::model::{
     CommissionLine, CommissionRole, Partner, PartnerKind, Registration, RegistrationStatus,
     Transaction, TransactionKind,
@@ -550,7 +550,7 @@ pub fn map_deal(d: &Deal) -> Result<Mapped<Registration>, String> {
             registration_id: d.key.clone(),
             partner_id: d.partner_key.clone(),
             customer_name: d.account_name.clone().unwrap_or_default(),
-            expected_amount: cents(d.amount.unwrap_or(0)),
+            expected_amount: bounded_cents("amount", d.amount.unwrap_or(0))?,
             registered_on,
             expires_on: close.unwrap_or(registered_on),
             status: stage_status(d.stage.as_deref())?,
@@ -596,7 +596,7 @@ pub fn map_transaction(
         .and_then(|c| c.name.clone())
         .or_else(|| known.and_then(|k| k.1.clone()))
         .unwrap_or_default();
-    let amount = cents(t.amount);
+    let amount = bounded_cents("amount", t.amount)?;
     let meta = |k: &str| {
         t.metadata
             .as_ref()
@@ -688,7 +688,7 @@ pub fn map_reward(
                 transaction_id: tx.key.clone(),
                 payee_partner_id: payee,
                 role,
-                amount: cents(r.amount),
+                amount: bounded_cents("amount", r.amount)?,
                 period: quarter(ms_to_date(r.created_at)?),
             },
             status,

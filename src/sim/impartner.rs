@@ -543,7 +543,9 @@ impl Store {
         out
     }
 
-    /// Serves `value` verbatim as record `id` of `object` (a malformed record).
+    /// Serves `value` verbatim as record `id` of `object` (a malformed record), but for
+    /// its `id` and `updated`: it is served in `(updated, id)` order as of now, as a
+    /// real tenant orders a record just written, so `updated` says now.
     pub fn insert_raw(&mut self, object: &str, id: i64, value: Value, now: i64) {
         let mut r = match value {
             Value::Object(o) => o,
@@ -554,6 +556,7 @@ impl Store {
             }
         };
         r.insert("id".into(), json!(id));
+        r.insert("updated".into(), json!(time(now)));
         if let Some(o) = self.objects.get_mut(object) {
             o.insert(now, r);
         }

@@ -428,6 +428,19 @@ impl Store {
                 "INSERT INTO quarantine (source, line, field, error, raw, received_at)
                  VALUES (?1, NULL, NULL, ?2, ?3, ?4)",
             )?;
+            // A row that breaks a data rule is kept (the PRM is the source of truth) and
+            // its issue recorded, so the scorer flags it `data_integrity`.
+            let program_currency: Option<String> = tx
+                .query_row("SELECT currency FROM program WHERE id = 1", [], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            let mut put_issue = tx.prepare_cached(
+                "INSERT OR REPLACE INTO integrity_issues (transaction_id, field, reason, source, found_at)
+                 VALUES (?1, ?2, ?3, 'prm', ?4)",
+            )?;
+            let mut clear_issue =
+                tx.prepare_cached("DELETE FROM integrity_issues WHERE transaction_id = ?1")?;
             let mut cursor = tx.prepare_cached(
                 "INSERT INTO sync_cursors (resource, cursor, updated_at) VALUES (?1,?2,?3)
                  ON CONFLICT(resource) DO UPDATE SET cursor=excluded.cursor, updated_at=excluded.updated_at",
@@ -474,6 +487,24 @@ impl Store {
                                 stats.changed_transactions.push(t.transaction_id.clone());
                             } else {
                                 continue;
+                            }
+                            let still: Vec<&str> = still.iter().map(|m| m.as_ref()).collect();
+                            match crate::import::integrity::check_pulled_transaction(
+                                t,
+                                program_currency.as_deref(),
+                                &still,
+                            ) {
+                                Some(issue) => {
+                                    put_issue.execute(params![
+                                        t.transaction_id,
+                                        issue.field,
+                                        issue.message,
+                                        at
+                                    ])?;
+                                }
+                                None => {
+                                    clear_issue.execute([&t.transaction_id])?;
+                                }
                             }
                         }
                         Pulled::Partner(p, tier, missing) => {

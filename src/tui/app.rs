@@ -161,7 +161,7 @@ fn toggle_choice(set: &mut Vec<String>, shown: usize, choices: &[&str]) {
     }
 }
 
-pub const KIND_CHOICES: [&str; 8] = [
+pub const KIND_CHOICES: [&str; 13] = [
     "deal_size_tier",
     "discount_policy",
     "uncertified_product",
@@ -170,6 +170,11 @@ pub const KIND_CHOICES: [&str; 8] = [
     "split_deals",
     "registration_mismatch",
     "commission_variance",
+    "erp_mismatch",
+    "period_end_cluster",
+    "volume_spike",
+    "product_mix",
+    "data_integrity",
 ];
 pub const STATUS_CHOICES: [&str; 13] = [
     "flagged",

@@ -251,6 +251,65 @@ fn overrides_beyond_the_bounds_or_the_minor_unit_are_refused_with_nothing_applie
     );
 }
 
+mod money_fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Any decimal a parser can produce: every scale, mantissas up to the type's limit,
+    /// both signs, and the edges of the accepted range.
+    fn amount() -> impl Strategy<Value = Decimal> {
+        prop_oneof![
+            (any::<i64>(), 0u32..=28).prop_map(|(m, e)| Decimal::new(m, e)),
+            (any::<i128>(), 0u32..=28).prop_map(|(m, e)| {
+                let m = m % 79_228_162_514_264_337_593_543_950_335i128;
+                Decimal::from_i128_with_scale(m, e)
+            }),
+            (0i64..=100_000_000_000_000, 0u32..=3).prop_map(|(m, e)| Decimal::new(m, e)),
+            Just(dec!(1000000000000)),
+            Just(dec!(1000000000000.01)),
+            Just(Decimal::MAX),
+            Just(Decimal::MIN),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, .. ProptestConfig::default() })]
+
+        /// A random override is refused as an invalid amount (nothing applied) or taken,
+        /// and whatever is taken converts to the PRM's write exactly: the push never
+        /// overflows, saturates or rounds.
+        #[test]
+        fn any_override_is_refused_or_pushed_exactly(a in amount()) {
+            let mut s = store();
+            let p = policy();
+            add(&s, "T", "adjust", "100", "90", "2026-08-15");
+            match decide(&mut s, &p, &analyst("ana"), "T", Command::Override { amount: a }, "fuzz") {
+                Err(WorkflowError::InvalidAmount(m)) => {
+                    prop_assert!(!m.is_empty());
+                    prop_assert_eq!(state(&s, "T"), CaseState::Flagged);
+                    prop_assert!(pending_outbox(&s, 10).unwrap().is_empty());
+                }
+                Err(e) => prop_assert!(false, "{a}: unexpected refusal {e}"),
+                Ok(_) => {
+                    if state(&s, "T") == CaseState::AwaitingSignoff {
+                        signoff(&mut s, &p, &manager("max"), "T", SignoffCommand::Approve, "")
+                            .unwrap();
+                    }
+                    for o in pending_outbox(&s, 10).unwrap() {
+                        let r = crate::sync::push_request_item(&o, None);
+                        prop_assert!(r.is_ok(), "{a}: {:?}", r.err());
+                        let r = r.unwrap();
+                        if let Some(m) = r.amount {
+                            prop_assert_eq!(m, a);
+                            prop_assert!(crate::money::to_minor_exact(m, "USD").is_ok());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn far_beyond_the_deal_is_named_with_its_numbers() {
     let s = store();

@@ -149,6 +149,7 @@ pub fn kind_abbrev(k: &str) -> &str {
         "period_end_cluster" => "qend",
         "volume_spike" => "spike",
         "product_mix" => "mix",
+        "data_integrity" => "data",
         other => other,
     }
 }

@@ -883,3 +883,147 @@ fn needs_me_differs_for_analyst_and_manager_and_never_shows_a_manager_their_own_
     mgr2.key(KeyCode::Enter);
     assert_eq!(queue_ids(&mgr2), m);
 }
+
+/// The header line of the queue table (the line holding "id" and "status" or "age").
+fn queue_header(hs: &Harness) -> String {
+    hs.screen()
+        .lines()
+        .find(|l| l.split_whitespace().any(|w| w == "id"))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn the_column_chooser_hides_and_shows_columns_and_keeps_them_per_person() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cache.db");
+    build_cache(&db, false);
+    let mut hs = Harness::new(&db, 120, 40, Theme::monochrome(), Role::Analyst, "bob");
+    let head = queue_header(&hs);
+    assert!(head.contains("kinds") && !head.contains("action"), "{head}");
+    hs.key(KeyCode::Char('C'));
+    assert!(hs.screen().contains("Queue columns"), "{}", hs.screen());
+    // Down to "id": it cannot be hidden.
+    hs.key(KeyCode::Down);
+    hs.key(KeyCode::Char(' '));
+    assert!(hs.app.shows_column("id"));
+    // "kinds" off, "action" (the 10th) on.
+    hs.key(KeyCode::Down);
+    hs.key(KeyCode::Char(' '));
+    for _ in 0..7 {
+        hs.key(KeyCode::Down);
+    }
+    hs.key(KeyCode::Char(' '));
+    hs.key(KeyCode::Enter);
+    let head = queue_header(&hs);
+    assert!(!head.contains("kinds"), "{head}");
+    assert!(head.contains("action") && head.contains(" id "), "{head}");
+    // The proposed action is in the rows.
+    let action = hs.app.queue.rows[0].action.clone().expect("a proposal");
+    assert!(hs.screen().contains(&action), "{}", hs.screen());
+    // The next session of bob has the same columns; another person the default.
+    let bob = Harness::new(&db, 120, 40, Theme::monochrome(), Role::Analyst, "bob");
+    let head = queue_header(&bob);
+    assert!(!head.contains("kinds") && head.contains("action"), "{head}");
+    let eve = Harness::new(&db, 120, 40, Theme::monochrome(), Role::Analyst, "eve");
+    let head = queue_header(&eve);
+    assert!(head.contains("kinds") && !head.contains("action"), "{head}");
+    // At 80 columns too the id stays when most columns are hidden or shown.
+    let narrow = Harness::new(&db, 80, 24, Theme::monochrome(), Role::Analyst, "bob");
+    let id = narrow.app.queue.rows[0].transaction_id.clone();
+    assert!(narrow.screen().contains(&id));
+    narrow.assert_clean("narrow queue with chosen columns");
+}
+
+#[test]
+fn saved_views_keep_filter_sort_and_columns_and_the_cli_lists_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cache.db");
+    build_cache(&db, false);
+    let mut hs = Harness::new(&db, 120, 40, Theme::monochrome(), Role::Analyst, "bob");
+    palette(&mut hs, "filter kind=dup,disc");
+    hs.key(KeyCode::Char('s')); // by at stake
+    hs.key(KeyCode::Char('O')); // reversed
+    let want = queue_ids(&hs);
+    assert!(want.len() > 3, "fixture: some duplicates and discounts");
+    palette(&mut hs, "view save Dups and discounts");
+    assert!(
+        hs.screen().contains("view Dups and discounts saved"),
+        "{}",
+        hs.screen()
+    );
+    // Clear everything, then apply the view by name (any case).
+    hs.key(KeyCode::Char('F'));
+    hs.key(KeyCode::Char('s'));
+    assert_ne!(queue_ids(&hs), want);
+    palette(&mut hs, "view dups AND discounts");
+    assert_eq!(queue_ids(&hs), want);
+    assert!(hs.screen().contains("kind dup,disc"), "{}", hs.screen());
+    assert!(hs.screen().contains("by at stake ↑"), "{}", hs.screen());
+    // The CLI prints the view's rows in the view's order, for the same person.
+    let o = bin(
+        &db,
+        dir.path(),
+        &[
+            "--user",
+            "bob",
+            "queue",
+            "--format",
+            "jsonl",
+            "--view",
+            "Dups and discounts",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let cli: Vec<String> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["transaction_id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(cli, want);
+    // Another person has no such view: a clear error naming it.
+    let o = bin(
+        &db,
+        dir.path(),
+        &["--user", "eve", "queue", "--view", "Dups and discounts"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no view named 'Dups and discounts'"), "{err}");
+    // `v` lists the views; Enter applies, d deletes.
+    hs.key(KeyCode::Char('F'));
+    hs.key(KeyCode::Char('v'));
+    assert!(hs.screen().contains("Saved views"), "{}", hs.screen());
+    assert!(
+        hs.screen().contains("Dups and discounts — kind dup,disc"),
+        "{}",
+        hs.screen()
+    );
+    hs.key(KeyCode::Enter);
+    assert_eq!(queue_ids(&hs), want);
+    hs.key(KeyCode::Char('v'));
+    hs.key(KeyCode::Char('d'));
+    assert!(
+        hs.screen().contains("view Dups and discounts deleted"),
+        "{}",
+        hs.screen()
+    );
+    assert!(hs.app.views.is_empty());
+    hs.key(KeyCode::Esc);
+    palette(&mut hs, "view Dups and discounts");
+    assert!(
+        hs.screen().contains("no view named Dups and discounts"),
+        "{}",
+        hs.screen()
+    );
+    // A bad name is refused with the reason.
+    palette(&mut hs, "view save ");
+    assert!(
+        hs.screen().contains("a view needs a name"),
+        "{}",
+        hs.screen()
+    );
+}

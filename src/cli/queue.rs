@@ -1,5 +1,5 @@
 //! `tierdesk queue --format jsonl|table [--state S] [--kind K] [--sort score|stake|amount|age]
-//! [--reverse] [--limit N]`: the exception queue — the same rows, in the same order, as the
+//! [--reverse] [--view NAME] [--limit N]`: the exception queue — the same rows, in the same order, as the
 //! workbench's queue (one read model: `Store::queue_page`, review window, at least one kind,
 //! by score then at stake unless sorted otherwise).
 
@@ -34,9 +34,13 @@ pub struct Args {
     /// (oldest submission first), as the workbench's `s` cycles them.
     #[arg(long, value_name = "ORDER", default_value = "score")]
     pub sort: String,
-    /// Reverse the order (the workbench's `S`).
+    /// Reverse the order (the workbench's `O`).
     #[arg(long)]
     pub reverse: bool,
+    /// A view saved in the workbench (`:view save NAME`) by this `--user`: its filter and
+    /// sort, instead of --state, --kind, --sort and --reverse.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["state", "kind", "sort", "reverse"])]
+    pub view: Option<String>,
 }
 
 /// One queue line as `--format jsonl` prints it (money as exact decimal strings).
@@ -154,10 +158,36 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         reverse: args.reverse,
     };
     let store = ctx.open_existing_store()?;
-    let filter = QueueFilter {
-        status: states,
-        kind: list(&args.kind),
-        ..QueueFilter::default()
+    let (filter, order) = match &args.view {
+        Some(name) => match store.view(&ctx.user, name)? {
+            Some(v) => (v.filter.to_filter(&ctx.user, ctx.role), v.order),
+            None => {
+                let names: Vec<String> = store
+                    .views(&ctx.user)?
+                    .into_iter()
+                    .map(|v| v.name)
+                    .collect();
+                eprintln!(
+                    "tierdesk queue: {} has no view named '{}'{}",
+                    sanitize(&ctx.user),
+                    sanitize(name),
+                    if names.is_empty() {
+                        " (save one in the workbench with :view save NAME)".to_string()
+                    } else {
+                        format!("; saved: {}", sanitize(&names.join(", ")))
+                    }
+                );
+                return Ok(ExitCode::from(2));
+            }
+        },
+        None => (
+            QueueFilter {
+                status: states,
+                kind: list(&args.kind),
+                ..QueueFilter::default()
+            },
+            order,
+        ),
     };
     let items = rows(&store, &filter, order, args.limit.unwrap_or(usize::MAX))?;
     match args.format {

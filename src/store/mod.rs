@@ -26,6 +26,7 @@ pub mod queue;
 pub mod secret;
 pub mod statement;
 pub mod sync;
+pub mod views;
 pub mod webhook;
 pub mod workflow;
 
@@ -62,6 +63,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0015_erp_invoices.sql"),
     include_str!("migrations/0016_webhook_events.sql"),
     include_str!("migrations/0017_prm_sync.sql"),
+    include_str!("migrations/0018_saved_views.sql"),
 ];
 
 /// The schema version this build writes.

@@ -65,6 +65,16 @@ impl QueueSort {
         }
     }
 
+    /// The name [`QueueSort::parse`] reads back (`score`, `stake`, `amount`, `age`).
+    pub fn name(self) -> &'static str {
+        match self {
+            QueueSort::Rank => "score",
+            QueueSort::AtStake => "stake",
+            QueueSort::Amount => "amount",
+            QueueSort::Age => "age",
+        }
+    }
+
     /// The sort named `s` (`score`, `stake`, `amount`, `age`; as the CLI spells them).
     pub fn parse(s: &str) -> Option<QueueSort> {
         match s.trim().to_ascii_lowercase().as_str() {

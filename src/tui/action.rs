@@ -50,6 +50,8 @@ pub enum Action {
     ExportView,
     JumpLinked,
     Ask,
+    Columns,
+    Views,
 }
 
 /// Where an action is offered (for grouping in the help overlay).
@@ -75,7 +77,7 @@ impl Group {
 }
 
 impl Action {
-    pub const ALL: [Action; 45] = [
+    pub const ALL: [Action; 47] = [
         Action::Up,
         Action::Down,
         Action::PageUp,
@@ -106,6 +108,8 @@ impl Action {
         Action::SelectAll,
         Action::CopyId,
         Action::ExportView,
+        Action::Columns,
+        Action::Views,
         Action::Ask,
         Action::Approve,
         Action::Override,
@@ -170,6 +174,8 @@ impl Action {
             Action::CopyId => "copy_id",
             Action::JumpLinked => "linked",
             Action::ExportView => "export_view",
+            Action::Columns => "columns",
+            Action::Views => "views",
             Action::Ask => "ask",
         }
     }
@@ -234,6 +240,10 @@ impl Action {
                 "Jump to a linked record (a duplicate's original, split siblings, a refund's sale); again cycles back"
             }
             Action::ExportView => "Export the queue as filtered and sorted now to a CSV file",
+            Action::Columns => "Choose the queue's columns (Space shows or hides one; kept for next time)",
+            Action::Views => {
+                "Saved views: filter, sort and columns by name (Enter applies, d deletes; :view save NAME)"
+            }
             Action::Ask => {
                 "Ask the records a question (answers cite them; in a record: about it, as its partner)"
             }
@@ -289,6 +299,8 @@ impl Action {
             | Action::SelectAll
             | Action::CopyId
             | Action::ExportView
+            | Action::Columns
+            | Action::Views
             | Action::Ask => Group::Find,
             Action::Approve
             | Action::Override
@@ -352,6 +364,8 @@ impl Action {
             Action::CopyId => &["y"],
             Action::JumpLinked => &["L"],
             Action::ExportView => &["E"],
+            Action::Columns => &["C"],
+            Action::Views => &["v"],
             Action::Ask => &["A"],
         }
     }

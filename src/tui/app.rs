@@ -243,6 +243,10 @@ pub enum Modal {
     Ask(Box<super::ask::AskPrompt>),
     /// An answer with its citations (scrolls; Esc closes).
     Answer(Box<super::ask::AnswerView>),
+    /// The column chooser.
+    Columns(super::views::ColumnsPicker),
+    /// The saved views.
+    Views(super::views::ViewsPicker),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -325,6 +329,10 @@ pub struct App {
     pub table_area: Cell<Rect>,
     /// Record navigation, auto-advance and where Esc returns (see `flow`).
     pub nav: super::flow::NavState,
+    /// The queue's hidden columns (see `views`; kept in the cache per person).
+    pub hidden_columns: Vec<String>,
+    /// The person's saved views, by name (loaded with `v`).
+    pub views: Vec<crate::store::views::SavedView>,
 }
 
 /// A list selection moved by `by` rows, kept within `n` rows (0 when the list is empty).
@@ -377,6 +385,8 @@ impl App {
                 auto_advance: config.workbench.auto_advance,
                 ..Default::default()
             },
+            hidden_columns: super::views::default_hidden(),
+            views: Vec::new(),
         }
     }
 
@@ -386,6 +396,7 @@ impl App {
             Effect::LoadProgram,
             Effect::LoadCounters,
             Effect::LoadStatus,
+            Effect::LoadViews,
         ];
         fx.push(self.reload_queue(Select::First));
         fx
@@ -424,7 +435,7 @@ impl App {
         self.reload_queue(select)
     }
 
-    fn reload_queue(&mut self, select: Select) -> Effect {
+    pub(crate) fn reload_queue(&mut self, select: Select) -> Effect {
         self.queue.req += 1;
         self.queue.loading = true;
         let (cursor, dir) = match select {
@@ -985,6 +996,8 @@ impl App {
             }
             // Handled in `flow_update` (record navigation, copy, export).
             Action::Ask => self.open_ask(),
+            Action::Columns => self.open_columns(),
+            Action::Views => self.open_views(),
             Action::NextRecord
             | Action::PrevRecord
             | Action::NextUnreviewed
@@ -1155,6 +1168,12 @@ impl App {
                 partner,
                 result,
             } => self.on_answer(question, partner, result),
+            Msg::Views {
+                hidden,
+                views,
+                note,
+                apply,
+            } => self.on_views(hidden, views, note, apply),
             Msg::Payouts(r) => self.on_payouts(r),
             Msg::PayoutPayees(id, r) => self.on_payout_payees(id, r),
             Msg::PolicyRan(text) => {
@@ -1334,6 +1353,8 @@ impl App {
             Modal::Confirm(c) => self.confirm_key(c, key),
             Modal::Ask(p) => self.ask_key(p, key),
             Modal::Answer(a) => self.answer_key(a, key),
+            Modal::Columns(p) => self.columns_key(p, key),
+            Modal::Views(p) => self.views_key(p, key),
             Modal::Help { scroll } => {
                 let scroll = match key.code {
                     KeyCode::Down | KeyCode::Char('j') => scroll.saturating_add(1),

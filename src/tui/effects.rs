@@ -129,6 +129,16 @@ pub enum Effect {
         question: String,
         partner: Option<String>,
     },
+    /// The person's column layout and saved views.
+    LoadViews,
+    /// Save (or replace) a view under its name.
+    SaveView(crate::store::views::SavedView),
+    /// Delete a saved view by name.
+    DeleteView(String),
+    /// Read a saved view by name and apply it.
+    ApplyView(String),
+    /// Keep the hidden columns for the next session.
+    SaveColumns(Vec<String>),
 }
 
 impl Effect {
@@ -161,6 +171,10 @@ impl Effect {
             Effect::ApproveRun(_) => "approving the payout run",
             Effect::ReleaseHold { .. } => "releasing the holds",
             Effect::Ask { .. } => "answering",
+            Effect::LoadViews | Effect::ApplyView(_) => "loading the views",
+            Effect::SaveView(_) | Effect::DeleteView(_) | Effect::SaveColumns(_) => {
+                "saving the views"
+            }
             // Effects added by other views describe themselves generically.
             #[allow(unreachable_patterns)]
             _ => "working",
@@ -236,6 +250,14 @@ pub enum Msg {
     Error(String),
     /// The cache's data version (another connection committed when it changes).
     DataVersion(i64),
+    /// The person's hidden columns (`None`: leave them), views, what happened (ok, text)
+    /// and a view to apply.
+    Views {
+        hidden: Option<Vec<String>>,
+        views: Vec<crate::store::views::SavedView>,
+        note: Option<(bool, String)>,
+        apply: Option<Box<crate::store::views::SavedView>>,
+    },
 }
 
 /// Everything the render loop waits for, on one channel: terminal input, worker results,
@@ -673,6 +695,65 @@ fn run(store: &mut Store, env: &Env, e: Effect) -> anyhow::Result<Msg> {
         Effect::SyncNow => {
             Msg::SyncUnavailable("background sync runs in the interactive workbench".into())
         }
+        Effect::LoadViews => views_msg(store, env, None, None, true)?,
+        Effect::SaveView(v) => {
+            store.save_view(&env.user, &v)?;
+            let note = format!("view {} saved", crate::text::sanitize(&v.name));
+            views_msg(store, env, Some((true, note)), None, false)?
+        }
+        Effect::DeleteView(name) => {
+            let n = crate::text::sanitize(&name).into_owned();
+            let note = if store.delete_view(&env.user, &name)? {
+                (true, format!("view {n} deleted"))
+            } else {
+                (false, format!("no view named {n}"))
+            };
+            views_msg(store, env, Some(note), None, false)?
+        }
+        Effect::ApplyView(name) => match store.view(&env.user, &name)? {
+            Some(v) => views_msg(store, env, None, Some(Box::new(v)), false)?,
+            None => {
+                let names: Vec<String> = store
+                    .views(&env.user)?
+                    .into_iter()
+                    .map(|v| v.name)
+                    .collect();
+                let note = format!(
+                    "no view named {}{}",
+                    crate::text::sanitize(&name),
+                    if names.is_empty() {
+                        " (save one with :view save NAME)".to_string()
+                    } else {
+                        format!(" (saved: {})", crate::text::sanitize(&names.join(", ")))
+                    }
+                );
+                views_msg(store, env, Some((false, note)), None, false)?
+            }
+        },
+        Effect::SaveColumns(hidden) => {
+            store.set_hidden_columns(&env.user, &hidden)?;
+            views_msg(store, env, None, None, false)?
+        }
+    })
+}
+
+/// The person's views (and, with `layout`, the columns they chose last).
+fn views_msg(
+    store: &Store,
+    env: &Env,
+    note: Option<(bool, String)>,
+    apply: Option<Box<crate::store::views::SavedView>>,
+    layout: bool,
+) -> Result<Msg, crate::store::StoreError> {
+    Ok(Msg::Views {
+        hidden: if layout {
+            store.hidden_columns(&env.user)?
+        } else {
+            None
+        },
+        views: store.views(&env.user)?,
+        note,
+        apply,
     })
 }
 

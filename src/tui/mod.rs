@@ -25,6 +25,7 @@ pub mod search;
 pub mod sync;
 pub mod theme;
 pub mod ui;
+pub mod views;
 
 use std::io::{stdout, Write};
 use std::path::Path;

@@ -10,7 +10,7 @@ use super::theme::Theme;
 use crate::store::queue::{NeedsMe, QueueFilter};
 
 /// The commands that take an argument, with their usage (shown in the palette).
-pub const ARG_COMMANDS: [(&str, &str); 3] = [
+pub const ARG_COMMANDS: [(&str, &str); 4] = [
     ("goto", "goto ID — open the record with this transaction id"),
     (
         "filter",
@@ -19,6 +19,10 @@ pub const ARG_COMMANDS: [(&str, &str); 3] = [
     (
         "theme",
         "theme dark|light|high-contrast|colorblind — switch the palette",
+    ),
+    (
+        "view",
+        "view save NAME | view NAME | view delete NAME — saved filter, sort and columns",
     ),
 ];
 
@@ -77,6 +81,7 @@ impl App {
         match cmd.as_str() {
             "goto" => Some(self.goto(args.first().copied())),
             "filter" if !args.is_empty() => Some(self.filter_command(&args)),
+            "view" | "views" => Some(self.view_command(&args)),
             "theme" if !args.is_empty() => {
                 match Theme::select(Some(args[0]), super::theme::no_color_env(), None) {
                     Ok(t) => {

@@ -31,7 +31,75 @@ pub fn draw(f: &mut Frame, app: &App, m: &Modal, area: Rect) {
         Modal::Confirm(c) => confirm(f, app, c, area),
         Modal::Ask(p) => ask_prompt(f, app, p, area),
         Modal::Answer(a) => answer(f, app, a, area),
+        Modal::Columns(p) => columns(f, app, p, area),
+        Modal::Views(p) => views(f, app, p, area),
     }
+}
+
+/// The column chooser: every column with a check box (the id is fixed).
+fn columns(f: &mut Frame, app: &App, p: &crate::tui::views::ColumnsPicker, area: Rect) {
+    let t = &app.theme;
+    let cols = &crate::tui::views::COLUMNS;
+    let r = centered(area, 62, cols.len() as u16 + 5);
+    f.render_widget(Clear, r);
+    let mut lines = Vec::new();
+    for (i, (name, label)) in cols.iter().enumerate() {
+        let on = i == p.sel;
+        let mark = if *name == "id" {
+            "[■]"
+        } else if app.shows_column(name) {
+            "[x]"
+        } else {
+            "[ ]"
+        };
+        let style = if on { t.selection } else { t.text };
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {mark} "), if on { t.selection } else { t.accent }),
+            Span::styled(fit(label, (r.width as usize).saturating_sub(8)), style),
+        ]));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        " ↑/↓ column · Space shows/hides · Enter/Esc closes (kept)",
+        t.muted,
+    ));
+    f.render_widget(
+        Paragraph::new(lines).block(block(app, " Queue columns ")),
+        r,
+    );
+}
+
+/// The saved views: name, filter summary and sort.
+fn views(f: &mut Frame, app: &App, p: &crate::tui::views::ViewsPicker, area: Rect) {
+    let t = &app.theme;
+    let n = app.views.len().max(1) as u16;
+    let r = centered(area, 76, (n + 5).min(area.height));
+    f.render_widget(Clear, r);
+    let room = (r.width as usize).saturating_sub(4);
+    let mut lines = Vec::new();
+    if app.views.is_empty() {
+        lines.push(Line::styled(
+            " No saved views yet: set a filter, sort and columns, then :view save NAME",
+            t.muted,
+        ));
+    }
+    let body = (r.height as usize).saturating_sub(5).max(1);
+    let start = p.sel.saturating_sub(body.saturating_sub(1));
+    for (i, v) in app.views.iter().enumerate().skip(start).take(body) {
+        let on = i == p.sel;
+        let what = crate::tui::views::describe(app, v);
+        let text = format!(" {} — {what}", crate::text::sanitize(&v.name));
+        lines.push(Line::styled(
+            fit(&text, room),
+            if on { t.selection } else { t.text },
+        ));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        " ↑/↓ view · Enter applies · d deletes · Esc closes",
+        t.muted,
+    ));
+    f.render_widget(Paragraph::new(lines).block(block(app, " Saved views ")), r);
 }
 
 /// The one-line question (tui-textarea) at the bottom, with its scope.

@@ -144,6 +144,37 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
 
     // Column widths sized to the terminal and to the visible figures. The transaction
     // id is always shown; narrow terminals shorten the score bar and partner · tier.
+    // Columns the person hid (`C`) take no room.
+    let show = |name: &str| app.shows_column(name);
+    let (score_on, kinds_on, partner_on) = (show("score"), show("kinds"), show("partner"));
+    let (amount_on, stake_on, age_on, status_on) =
+        (show("amount"), show("stake"), show("age"), show("status"));
+    let (action_on, delta_on) = (show("action"), show("delta"));
+    let row_currency = |r: &crate::store::queue::QueueRow| {
+        if r.currency.is_empty() {
+            cur.to_string()
+        } else {
+            r.currency.clone()
+        }
+    };
+    let deltas: Vec<String> = if delta_on {
+        slice
+            .iter()
+            .map(|r| match &r.delta {
+                Some(d) => {
+                    let m = money_text(d, &row_currency(r));
+                    if d.starts_with('-') || d.trim_start_matches(['0', '.']).is_empty() {
+                        m
+                    } else {
+                        format!("+{m}")
+                    }
+                }
+                None => "—".into(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let w = table_area.width as usize;
     let amt_w = amounts
         .iter()
@@ -157,6 +188,12 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         .max()
         .unwrap_or(0)
         .clamp(8, 14);
+    let delta_w = deltas
+        .iter()
+        .map(|s| s.width())
+        .max()
+        .unwrap_or(0)
+        .clamp(5, 14);
     let id_w = slice
         .iter()
         .map(|r| crate::text::sanitize(&r.transaction_id).width())
@@ -169,55 +206,77 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         100..140 => 12,
         _ => 20,
     };
-    let fixed = 1 + score_w + id_w + kinds_w + amt_w + stake_w + 4 + 9;
-    // Nine gaps between ten columns; one more when the customer column shows.
-    let flex = w.saturating_sub(fixed + 9);
-    let show_customer = flex >= 40;
-    let (partner_w, cust_w) = if show_customer {
-        // Partner names get the larger share: they are what a reviewer scans.
-        (flex * 3 / 5, flex - flex * 3 / 5 - 1)
-    } else {
-        (flex, 0)
-    };
-    let mut widths = vec![
-        Constraint::Length(1),
-        Constraint::Length(score_w as u16),
-        Constraint::Length(id_w as u16),
-        Constraint::Length(kinds_w as u16),
-        Constraint::Length(partner_w as u16),
+    // (shown, width) of the fixed columns, in order around the flexible ones.
+    let lead = [
+        (true, 1),
+        (score_on, score_w),
+        (true, id_w),
+        (kinds_on, kinds_w),
     ];
-    if show_customer {
-        widths.push(Constraint::Length(cust_w as u16));
+    let tail = [
+        (amount_on, amt_w),
+        (stake_on, stake_w),
+        (delta_on, delta_w),
+        (action_on, 9),
+        (age_on, 4),
+        (status_on, 9),
+    ];
+    let fixed: usize = lead.iter().chain(&tail).filter(|c| c.0).map(|c| c.1).sum();
+    let n_fixed = lead.iter().chain(&tail).filter(|c| c.0).count();
+    // One gap after each column but the last, and one column of slack.
+    let flex = w.saturating_sub(fixed + n_fixed + usize::from(partner_on));
+    let want_customer = show("customer");
+    let show_customer = want_customer && if partner_on { flex >= 40 } else { flex >= 9 };
+    let (partner_w, cust_w) = match (partner_on, show_customer) {
+        // Partner names get the larger share: they are what a reviewer scans.
+        (true, true) => (flex * 3 / 5, flex - flex * 3 / 5 - 1),
+        (true, false) => (flex, 0),
+        (false, true) => (0, flex.saturating_sub(1)),
+        (false, false) => (0, 0),
+    };
+    let mut widths = vec![Constraint::Length(1)];
+    let mut head: Vec<Cell> = vec![Cell::from("")];
+    let right = |s: &'static str| Cell::from(Line::from(s).alignment(Alignment::Right));
+    if score_on {
+        widths.push(Constraint::Length(score_w as u16));
+        head.push(Cell::from(if score_w < 8 { "scr" } else { "score" }));
     }
-    widths.extend([
-        Constraint::Length(amt_w as u16),
-        Constraint::Length(stake_w as u16),
-        Constraint::Length(4),
-        Constraint::Length(9),
-    ]);
-
-    let mut head = vec![
-        "",
-        if score_w < 8 { "scr" } else { "score" },
-        "id",
-        "kinds",
-        if partner_w < 16 {
+    widths.push(Constraint::Length(id_w as u16));
+    head.push(Cell::from("id"));
+    if kinds_on {
+        widths.push(Constraint::Length(kinds_w as u16));
+        head.push(Cell::from("kinds"));
+    }
+    if partner_on {
+        widths.push(Constraint::Length(partner_w as u16));
+        head.push(Cell::from(if partner_w < 16 {
             "partner"
         } else {
             "partner · tier"
-        },
-    ];
-    if show_customer {
-        head.push("customer");
+        }));
     }
-    let mut header_cells: Vec<Cell> = head.into_iter().map(Cell::from).collect();
-    header_cells.push(Cell::from(Line::from("amount").alignment(Alignment::Right)));
-    header_cells.push(Cell::from(
-        Line::from("at stake").alignment(Alignment::Right),
-    ));
-    header_cells.push(Cell::from("age"));
-    header_cells.push(Cell::from("status"));
-    let header = Row::new(header_cells).style(t.header);
+    if show_customer {
+        widths.push(Constraint::Length(cust_w as u16));
+        head.push(Cell::from("customer"));
+    }
+    for (on, cw, label, is_right) in [
+        (amount_on, amt_w, "amount", true),
+        (stake_on, stake_w, "at stake", true),
+        (delta_on, delta_w, "Δ", true),
+        (action_on, 9, "action", false),
+        (age_on, 4, "age", false),
+        (status_on, 9, "status", false),
+    ] {
+        if on {
+            widths.push(Constraint::Length(cw as u16));
+            head.push(if is_right {
+                right(label)
+            } else {
+                Cell::from(label)
+            });
+        }
+    }
+    let header = Row::new(head).style(t.header);
 
     let as_of = app.program.as_ref().map(|p| p.as_of.as_str());
     let rows = slice.iter().enumerate().map(|(i, r)| {
@@ -226,41 +285,70 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         // On the selected row the selection's colours win over every cell's.
         let st = |role| if selected { t.on_selection(role) } else { role };
         let marked = q.marked.contains(&r.transaction_id);
-        let kinds: Vec<&str> = r.kinds.iter().map(|k| kind_abbrev(k)).collect();
-        let partner = partner_tier(&r.partner_name, &r.tier, partner_w);
-        let amount = &amounts[i];
-        let score = if score_w < 8 {
-            format!("{:>3}", (r.score * 100.0).round() as i64)
-        } else {
-            format!(
-                "{}{:>3}",
-                score_bar(r.score),
-                (r.score * 100.0).round() as i64
-            )
-        };
-        let mut cells = vec![
-            Cell::from(if marked { "●" } else { " " }).style(st(t.marked)),
-            Cell::from(score).style(st(t.bar)),
-            Cell::from(fit(&r.transaction_id, id_w)).style(st(t.text)),
-            Cell::from(fit(&kinds.join(","), kinds_w)).style(st(t.accent)),
-            Cell::from(fit(&partner, partner_w)).style(st(t.text)),
-        ];
+        let mut cells = vec![Cell::from(if marked { "●" } else { " " }).style(st(t.marked))];
+        if score_on {
+            let score = if score_w < 8 {
+                format!("{:>3}", (r.score * 100.0).round() as i64)
+            } else {
+                format!(
+                    "{}{:>3}",
+                    score_bar(r.score),
+                    (r.score * 100.0).round() as i64
+                )
+            };
+            cells.push(Cell::from(score).style(st(t.bar)));
+        }
+        cells.push(Cell::from(fit(&r.transaction_id, id_w)).style(st(t.text)));
+        if kinds_on {
+            let kinds: Vec<&str> = r.kinds.iter().map(|k| kind_abbrev(k)).collect();
+            cells.push(Cell::from(fit(&kinds.join(","), kinds_w)).style(st(t.accent)));
+        }
+        if partner_on {
+            let partner = partner_tier(&r.partner_name, &r.tier, partner_w);
+            cells.push(Cell::from(fit(&partner, partner_w)).style(st(t.text)));
+        }
         if show_customer {
             cells.push(Cell::from(fit(&r.customer, cust_w)).style(st(t.text)));
         }
-        let amount_style = if r.amount.starts_with('-') {
-            t.money_negative
-        } else {
-            t.text
+        let money_style = |v: &str| {
+            if v.starts_with('-') {
+                t.money_negative
+            } else {
+                t.text
+            }
         };
-        cells.extend([
-            Cell::from(Line::from(fit(amount, amt_w)).alignment(Alignment::Right))
-                .style(st(amount_style)),
-            Cell::from(Line::from(fit(&stakes[i], stake_w)).alignment(Alignment::Right))
-                .style(st(t.warning)),
-            Cell::from(age_days(as_of, &r.submitted_at)).style(st(t.muted)),
-            Cell::from(fit(status_abbrev(&r.status), 9)).style(st(status_style(app, &r.status))),
-        ]);
+        if amount_on {
+            let amount = &amounts[i];
+            cells.push(
+                Cell::from(Line::from(fit(amount, amt_w)).alignment(Alignment::Right))
+                    .style(st(money_style(&r.amount))),
+            );
+        }
+        if stake_on {
+            cells.push(
+                Cell::from(Line::from(fit(&stakes[i], stake_w)).alignment(Alignment::Right))
+                    .style(st(t.warning)),
+            );
+        }
+        if delta_on {
+            cells.push(
+                Cell::from(Line::from(fit(&deltas[i], delta_w)).alignment(Alignment::Right))
+                    .style(st(money_style(&deltas[i]))),
+            );
+        }
+        if action_on {
+            let a = r.action.as_deref().unwrap_or("—");
+            cells.push(Cell::from(fit(a, 9)).style(st(t.text)));
+        }
+        if age_on {
+            cells.push(Cell::from(age_days(as_of, &r.submitted_at)).style(st(t.muted)));
+        }
+        if status_on {
+            cells.push(
+                Cell::from(fit(status_abbrev(&r.status), 9))
+                    .style(st(status_style(app, &r.status))),
+            );
+        }
         let row = Row::new(cells);
         if selected {
             row.style(t.selection)

@@ -217,6 +217,31 @@ fn search_approve_override_quit_in_a_real_terminal() {
     send(&mut writer, &[0x13]); // Ctrl-S submits
     screen.wait_for(&format!("{override_id}: override"), t);
 
+    // The rest of the README's tour: sort and reverse, the record's panes, payouts,
+    // disputes, help and the palette.
+    send(&mut writer, b"F");
+    send(&mut writer, b"s");
+    screen.wait_for("by at stake ↓", t);
+    send(&mut writer, b"O");
+    screen.wait_for("by at stake ↑", t);
+    send(&mut writer, b"\r");
+    screen.wait_for("Detail", t);
+    send(&mut writer, b"\t");
+    screen.wait_for("Reasoning", t);
+    send(&mut writer, &[0x1b]);
+    send(&mut writer, b"6");
+    screen.wait_for("[Payouts]", t);
+    send(&mut writer, b"7");
+    screen.wait_for("[Disputes]", t);
+    send(&mut writer, b"1");
+    screen.wait_for("[Queue]", t);
+    send(&mut writer, b"?");
+    screen.wait_for("Help — ", t);
+    send(&mut writer, &[0x1b]);
+    send(&mut writer, b"C");
+    screen.wait_for("Queue columns", t);
+    send(&mut writer, &[0x1b]);
+
     send(&mut writer, b"q");
     wait_exit(&mut child, t);
 

@@ -1279,6 +1279,48 @@ fn sync_once_exit_status_tells_offline_partial_and_ok_apart() {
     let o = run("a.db", &dead_url, "partnerstack");
     assert_eq!(o.status.code(), Some(4), "{o:?}");
     assert!(t.elapsed() < Duration::from_secs(60), "{:?}", t.elapsed());
+    // A PRM that accepts connections and never answers: offline after the configured
+    // timeout (1 s here) and the retries, not minutes.
+    let stall = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let stall_url = format!("http://{}", stall.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in stall.incoming().flatten() {
+            held.push(c);
+        }
+    });
+    std::fs::write(
+        dir.path().join("stall.toml"),
+        format!("[prm]\nurl = \"{stall_url}\"\nflavor = \"partnerstack\"\ntimeout_secs = 1\n"),
+    )
+    .unwrap();
+    let t = Instant::now();
+    let o = std::process::Command::new(exe)
+        .args([
+            "--db",
+            dir.path().join("s.db").to_str().unwrap(),
+            "--config",
+        ])
+        .arg(dir.path().join("stall.toml"))
+        .args([
+            "sync",
+            "--once",
+            "--prm",
+            &stall_url,
+            "--flavor",
+            "partnerstack",
+        ])
+        .env("TIERDESK_PRM_TOKEN", DEFAULT_TOKEN)
+        .env("TIERDESK_SYNC_BACKOFF_MS", "1")
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(t.elapsed() < Duration::from_secs(40), "{:?}", t.elapsed());
     let ds = small(13, 6, 50);
     let ok = start_sim(&ds, Flavor::Impartner, Faults::default());
     assert_eq!(run("b.db", &ok.url, "impartner").status.code(), Some(0));

@@ -442,7 +442,13 @@ fn check_nacha(text: &str) -> Vec<(String, u64, String)> {
                 i += 1;
                 while recs[i].starts_with('6') {
                     let e = recs[i];
-                    assert!(["22", "32"].contains(&&e[1..3]), "credit codes");
+                    assert!(
+                        ["22", "32", "23", "33"].contains(&&e[1..3]),
+                        "credit or credit-prenote codes"
+                    );
+                    if ["23", "33"].contains(&&e[1..3]) {
+                        assert_eq!(num(&e[29..39]), 0, "a prenote carries no money");
+                    }
                     let routing = &e[3..12];
                     assert!(ref_aba(routing), "check digit of entry {}", i + 1);
                     hash += num(&e[3..11]);
@@ -1093,4 +1099,175 @@ fn nacha_returns_and_notifications_of_change() {
     let o = reconcile(&env, &[&h]);
     assert!(!o.status.success());
     assert!(err(&o).contains("notes.txt:1"), "{}", err(&o));
+}
+
+/// With `[payout] prenotes = true`, a first payment to an account waits for a prenote:
+/// the run's file carries zero-dollar entries (23/33) for the new accounts, the payment
+/// goes in a run dated three banking days after it, and a returned prenote holds the
+/// payee until the bank details change.
+#[test]
+fn prenotes_go_before_first_payments_and_a_returned_prenote_holds_the_payee() {
+    let env = Env::new();
+    std::fs::write(
+        &env.config,
+        format!("{CONFIG}prenotes = true\nprenote_wait_days = 3\n"),
+    )
+    .unwrap();
+    env.import_v2();
+    let prepare = |date: &str| {
+        let o = env.run(
+            "ana",
+            "analyst",
+            &[
+                "payout",
+                "prepare",
+                "--period",
+                "2026-Q3",
+                "--run-date",
+                date,
+                "--format",
+                "jsonl",
+            ],
+        );
+        assert!(o.status.success(), "prepare failed: {}", err(&o));
+        let rows = jsonl(&out(&o));
+        (rows[0]["run_id"].as_str().unwrap().to_string(), rows)
+    };
+    let codes = |r: &serde_json::Value| -> Vec<String> {
+        r["holds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["code"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // Friday 2026-10-02: every ACH payee with good details waits for its prenote.
+    let (run, rows) = prepare("2026-10-02");
+    // Held only for it (the others wait for something else too; they get the prenote
+    // as well, so the account is proven while the rest is sorted out).
+    let waiting: Vec<&serde_json::Value> = rows
+        .iter()
+        .filter(|r| codes(r) == ["prenote_pending"])
+        .collect();
+    let prenoted: Vec<&serde_json::Value> = rows
+        .iter()
+        .filter(|r| codes(r).iter().any(|c| c == "prenote_pending"))
+        .collect();
+    assert!(waiting.len() >= 4, "{rows:?}");
+    assert!(rows
+        .iter()
+        .filter(|r| codes(r).iter().any(|c| c == "invalid_routing"))
+        .all(|r| !codes(r).iter().any(|c| c == "prenote_pending")));
+    assert!(rows.iter().all(|r| r["status"] != "payable"), "{rows:?}");
+    let reason = waiting[0]["holds"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("••") && reason.contains("2026-10-07"),
+        "{reason}"
+    );
+    let o = env.run(
+        "mia",
+        "manager",
+        &["payout", "approve", &run, "--reason", "ok"],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    let f = env.dir.path().join("prenotes.ach");
+    let export = |run: &str, f: &Path| {
+        let o = env.run(
+            "ana",
+            "analyst",
+            &["payout", "export", run, "--out", f.to_str().unwrap()],
+        );
+        assert!(o.status.success(), "{}", err(&o));
+        out(&o)
+    };
+    let said = export(&run, &f);
+    assert!(
+        said.contains(&format!("0 payments and {} prenotes", prenoted.len())),
+        "{said}"
+    );
+    let text = std::fs::read_to_string(&f).unwrap();
+    let entries = check_nacha(&text);
+    let ids: BTreeSet<String> = entries.iter().map(|e| e.2.clone()).collect();
+    let want: BTreeSet<String> = prenoted
+        .iter()
+        .map(|r| r["payee_partner_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, want);
+    let clean: BTreeSet<String> = waiting
+        .iter()
+        .map(|r| r["payee_partner_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(entries.iter().all(|e| e.1 == 0));
+    assert!(text
+        .lines()
+        .filter(|l| l.starts_with('6'))
+        .all(|l| ["23", "33"].contains(&&l[1..3])));
+    // Exporting again gives the same bytes.
+    let f2 = env.dir.path().join("again.ach");
+    export(&run, &f2);
+    assert_eq!(std::fs::read(&f).unwrap(), std::fs::read(&f2).unwrap());
+    // Two banking days later (Tuesday): still waiting, now naming the prenote's run.
+    let (_, rows) = prepare("2026-10-06");
+    let r = rows
+        .iter()
+        .find(|r| r["payee_partner_id"] == waiting[0]["payee_partner_id"])
+        .unwrap();
+    assert_eq!(codes(r), ["prenote_pending"]);
+    assert!(
+        r["holds"][0]["reason"].as_str().unwrap().contains(&run),
+        "{r}"
+    );
+    // The prenote of one payee comes back R03 (no account).
+    let back = entries
+        .iter()
+        .find(|e| clean.contains(&e.2))
+        .unwrap()
+        .clone();
+    let pad = |s: String| format!("{s:<94}");
+    let recs = [
+        pad("101 011000015 1234567890261006120".to_string() + "0A094101"),
+        pad("5220TIERDESK                            1234567890CCDRETURNS         261006   1091000010000001".to_string()),
+        pad(format!(
+            "621011000015{:<17}{:010}{:<15}{:<22}  1091000010000001",
+            "123", 0, "X", "NAME"
+        )),
+        pad(format!("799R03{}      01100001", back.0)),
+        pad(format!("82200000020001100001{:012}{:012}", 0, 0)),
+        pad("9000001000001000000020001100001".to_string()),
+    ];
+    let ret = env.dir.path().join("prenote-return.ach");
+    std::fs::write(&ret, recs.join("\n") + "\n").unwrap();
+    let o = reconcile(&env, &[&ret]);
+    assert!(o.status.success(), "{}", err(&o));
+    let res = jsonl(&out(&o));
+    assert_eq!(res[0]["class"], "returned", "{res:?}");
+    assert_eq!(res[0]["lines"][0], format!("prenote:{}", back.2).as_str());
+    // Wednesday, three banking days after: the others are paid, the returned one held.
+    let (run3, rows) = prepare("2026-10-07");
+    for w in &waiting {
+        let id = w["payee_partner_id"].as_str().unwrap();
+        let r = rows.iter().find(|r| r["payee_partner_id"] == id).unwrap();
+        if id == back.2 {
+            assert_eq!(codes(r), ["prenote_returned"], "{r}");
+            assert!(r["holds"][0]["reason"].as_str().unwrap().contains("R03"));
+        } else {
+            assert_eq!(r["status"], "payable", "{r}");
+        }
+    }
+    let o = env.run(
+        "mia",
+        "manager",
+        &["payout", "approve", &run3, "--reason", "ok"],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    let f3 = env.dir.path().join("live.ach");
+    export(&run3, &f3);
+    let text = std::fs::read_to_string(&f3).unwrap();
+    let live = check_nacha(&text);
+    assert_eq!(live.len(), waiting.len() - 1);
+    assert!(live.iter().all(|e| e.1 > 0));
+    assert!(text
+        .lines()
+        .filter(|l| l.starts_with('6'))
+        .all(|l| ["22", "32"].contains(&&l[1..3])));
 }

@@ -379,6 +379,7 @@ fn build_money_cache(path: &Path) {
         "2026-Q3",
         run_date,
         30,
+        None,
         "2026-10-02T09:00:00Z",
     )
     .unwrap();

@@ -37,6 +37,7 @@ fn cache(dir: &Path) -> (PathBuf, String) {
         "2026-Q3",
         chrono::NaiveDate::from_ymd_opt(2026, 9, 30).unwrap(),
         30,
+        None,
         "2026-10-02T09:00:00Z",
     )
     .unwrap();

@@ -114,7 +114,15 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 }
             };
             let days = cfg.bank_change_hold_days.unwrap_or(30);
-            let p = payout::prepare(&mut store, &actor, &period, run_date, days, &now())?;
+            let p = payout::prepare(
+                &mut store,
+                &actor,
+                &period,
+                run_date,
+                days,
+                cfg.prenote_wait(),
+                &now(),
+            )?;
             match format {
                 Format::Jsonl => {
                     for r in &p.payees {
@@ -182,11 +190,15 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 payout::export::export(&mut store, &actor, &cfg, &run, rail.as_deref(), &now())?;
             std::fs::write(&path, &e.bytes)
                 .map_err(|err| anyhow::anyhow!("cannot write {}: {err}", path.display()))?;
+            let pre = match e.prenotes {
+                0 => String::new(),
+                n => format!(" and {}", crate::plural::n(n as i128, "prenote")),
+            };
             writeln!(
                 out,
-                "{}: {} payments, {} {} ({}) written to {}",
+                "{}: {}{pre}, {} {} ({}) written to {}",
                 run,
-                e.count,
+                crate::plural::n(e.count as i128, "payment"),
                 e.total,
                 e.currency,
                 e.rail,
@@ -288,7 +300,7 @@ fn bench(n: usize) -> anyhow::Result<ExitCode> {
     };
     let date = NaiveDate::from_ymd_opt(2026, 9, 30).unwrap_or_default();
     let t = Instant::now();
-    let p = payout::prepare(&mut store, &preparer, "2026-Q3", date, 30, &now())?;
+    let p = payout::prepare(&mut store, &preparer, "2026-Q3", date, 30, None, &now())?;
     let prepare_s = t.elapsed().as_secs_f64();
     payout::approve(&mut store, &manager, &p.run.run_id, "bench", &now())?;
     let t = Instant::now();

@@ -180,7 +180,15 @@ pub fn seed(store: &mut Store, config: &Config) -> anyhow::Result<Seeded> {
             crate::model::fiscal_year_quarter(program.as_of, program.fiscal_year_start_month);
         let (y, q) = if q == 1 { (y - 1, 4) } else { (y, q - 1) };
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        match crate::payout::prepare(store, &ana, &format!("{y}-Q{q}"), program.as_of, 30, &now) {
+        match crate::payout::prepare(
+            store,
+            &ana,
+            &format!("{y}-Q{q}"),
+            program.as_of,
+            30,
+            None,
+            &now,
+        ) {
             Ok(_) => *out.states.entry("payout run".into()).or_default() += 1,
             Err(e) => out.refused.push(format!("payout run {y}-Q{q}: {e}")),
         }

@@ -19,6 +19,8 @@ pub struct Exported {
     pub total: Decimal,
     pub currency: String,
     pub rail: &'static str,
+    /// ACH prenotes (zero-dollar entries to new accounts) in the file.
+    pub prenotes: usize,
 }
 
 /// The EndToEndId of a payee's payment in a run (≤ 35 characters).
@@ -111,11 +113,34 @@ pub fn export(
     let payees = store.payout_run_payees(run_id)?;
     let bank = store.payees()?;
     let payable: Vec<_> = payees.iter().filter(|p| p.status == "payable").collect();
-    if payable.is_empty() {
+    // ACH prenotes: payees held only until their new account is prenoted (this run's
+    // prenote, or one not sent yet) get a zero-dollar entry in the file.
+    let known = store.payout_accounts()?;
+    let prenote_payees: Vec<_> = if rail == Rail::Ach {
+        payees
+            .iter()
+            .filter(|p| p.status == "held" && p.holds.iter().any(|h| h.code == "prenote_pending"))
+            .filter(|p| {
+                let fp = bank
+                    .get(&p.partner_id)
+                    .and_then(super::prenote::fingerprint);
+                match fp.as_ref().map(|f| known.get(f)) {
+                    Some(None) => true,
+                    Some(Some(super::prenote::Known::Sent { run_id: r, .. })) => r == run_id,
+                    _ => false,
+                }
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if payable.is_empty() && prenote_payees.is_empty() {
         return Err(refused(format!("{run_id} has no payable payee")));
     }
     let total: Decimal = payable.iter().map(|p| p.amount).sum();
     let mut refs = Vec::new();
+    let mut prenotes: Vec<(String, String, String)> = Vec::new();
+    let mut paid_accounts: Vec<(String, String)> = Vec::new();
     let bytes = match rail {
         Rail::Ach => {
             let need = |v: &Option<String>, k: &str| cfg.need(v, k, "ACH").map(str::to_string);
@@ -146,7 +171,11 @@ pub fn export(
                     .unwrap_or_else(|| "COMMISSION".into()),
             };
             let mut entries = Vec::new();
-            for p in &payable {
+            for (p, prenote) in payable
+                .iter()
+                .map(|p| (p, false))
+                .chain(prenote_payees.iter().map(|p| (p, true)))
+            {
                 let b = bank
                     .get(&p.partner_id)
                     .ok_or_else(|| refused(format!("{}: no bank details on file", p.partner_id)))?;
@@ -164,14 +193,18 @@ pub fn export(
                         p.partner_id
                     )));
                 }
-                let cents = nacha::cents(p.amount)
-                    .filter(|c| *c > 0 && *c < 10_000_000_000)
-                    .ok_or_else(|| {
-                        refused(format!(
-                            "{}: amount {} does not fit a NACHA entry",
-                            p.partner_id, p.amount
-                        ))
-                    })?;
+                let cents = if prenote {
+                    0
+                } else {
+                    nacha::cents(p.amount)
+                        .filter(|c| *c > 0 && *c < 10_000_000_000)
+                        .ok_or_else(|| {
+                            refused(format!(
+                                "{}: amount {} does not fit a NACHA entry",
+                                p.partner_id, p.amount
+                            ))
+                        })?
+                };
                 let individual = b.tax_form_kind.as_deref() == Some("W-8BEN");
                 entries.push(nacha::Entry {
                     routing,
@@ -182,8 +215,16 @@ pub fn export(
                     name: b.account_name.clone().unwrap_or_else(|| b.name.clone()),
                     sec: if individual { "PPD" } else { "CCD" },
                     seq: p.seq as u64,
+                    prenote,
                 });
-                refs.push((p.partner_id.clone(), nacha::trace(&odfi, p.seq as u64)));
+                let trace = nacha::trace(&odfi, p.seq as u64);
+                let fp = super::prenote::fingerprint(b).unwrap_or_default();
+                if prenote {
+                    prenotes.push((fp, p.partner_id.clone(), trace));
+                } else {
+                    paid_accounts.push((fp, p.partner_id.clone()));
+                    refs.push((p.partner_id.clone(), trace));
+                }
             }
             let dates = nacha::Dates {
                 created_yymmdd: created_t.format("%y%m%d").to_string(),
@@ -253,6 +294,7 @@ pub fn export(
     store.wf_tx(|db| -> Result<(), PayoutError> {
         if first {
             db.payout_set_exported(run_id, rail_s, &created, &sha, &refs)?;
+            db.payout_note_accounts(run_id, run.run_date, &prenotes, &paid_accounts, now)?;
         }
         workflow::record_event(
             db,
@@ -260,7 +302,7 @@ pub fn export(
             now,
             if first { "payout_export" } else { "payout_reexport" },
             run_id,
-            Some(json!({"rail": rail_s, "payments": refs.len(), "total": total.to_string(), "sha256": sha})),
+            Some(json!({"rail": rail_s, "payments": refs.len(), "prenotes": prenotes.len(), "total": total.to_string(), "sha256": sha})),
             None,
         )?;
         Ok(())
@@ -271,5 +313,6 @@ pub fn export(
         total,
         currency: run.currency,
         rail: rail_s,
+        prenotes: prenotes.len(),
     })
 }

@@ -10,6 +10,7 @@ pub mod nacha;
 pub mod pain001;
 pub mod payable;
 pub mod postings;
+pub mod prenote;
 pub mod reconcile;
 pub mod statements;
 
@@ -41,6 +42,10 @@ pub struct PayoutConfig {
     pub debtor_iban: Option<String>,
     pub debtor_bic: Option<String>,
     pub bank_change_hold_days: Option<i64>,
+    /// ACH: send a prenote to an account before its first payment (default false).
+    pub prenotes: Option<bool>,
+    /// Banking days between a prenote's effective date and the first payment (default 3).
+    pub prenote_wait_days: Option<u32>,
     /// The cash account credited by settled payouts in `tierdesk journal` (default 1000).
     pub cash_account: Option<String>,
 }
@@ -63,6 +68,13 @@ impl PayoutConfig {
     }
 
     /// A key a rail needs: a clear error naming it when missing.
+    /// `Some(wait days)` when prenotes are on.
+    pub fn prenote_wait(&self) -> Option<u32> {
+        self.prenotes
+            .unwrap_or(false)
+            .then(|| self.prenote_wait_days.unwrap_or(3))
+    }
+
     pub fn need<'a>(
         &self,
         v: &'a Option<String>,
@@ -102,6 +114,7 @@ pub fn prepare(
     period: &str,
     run_date: NaiveDate,
     hold_days: i64,
+    prenote_wait_days: Option<u32>,
     now: &str,
 ) -> Result<Prepared, PayoutError> {
     crate::model::check_quarter(period).map_err(|e| PayoutError::Refused(e.to_string()))?;
@@ -122,6 +135,10 @@ pub fn prepare(
     let payees = store.payees()?;
     let returned = store.payout_returned_payees()?;
     let released = BTreeMap::new();
+    let known = match prenote_wait_days {
+        Some(_) => store.payout_accounts()?,
+        None => BTreeMap::new(),
+    };
     let results = payable::compute(&payable::Inputs {
         currency: &program.currency,
         minimum_payout: pp.minimum_payout,
@@ -135,6 +152,10 @@ pub fn prepare(
         payees: &payees,
         returned: &returned,
         released: &released,
+        prenotes: prenote_wait_days.map(|wait_days| payable::Prenotes {
+            known: &known,
+            wait_days,
+        }),
     });
     let n = store.payout_run_count()? + 1;
     let run = RunRow {

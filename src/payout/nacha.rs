@@ -30,6 +30,8 @@ pub struct Entry {
     pub sec: &'static str,
     /// 7-digit sequence of the trace number.
     pub seq: u64,
+    /// A prenote: zero dollars, transaction code 23 (checking) or 33 (savings).
+    pub prenote: bool,
 }
 
 /// File creation time and the effective entry date, as `YYMMDD` / `HHMM`.
@@ -113,14 +115,20 @@ pub fn write(o: &Originator, d: &Dates, entries: &[Entry]) -> String {
             let rdfi8 = &e.routing[..8];
             let check = &e.routing[8..9];
             hash += rdfi8.parse::<u64>().unwrap_or(0);
-            credit += e.cents.max(0) as u64;
+            let cents = if e.prenote { 0 } else { e.cents.max(0) as u64 };
+            credit += cents;
             recs.push(format!(
                 "6{}{}{}{}{}{}{}  0{}",
-                if e.savings { "32" } else { "22" },
+                match (e.savings, e.prenote) {
+                    (false, false) => "22",
+                    (false, true) => "23",
+                    (true, false) => "32",
+                    (true, true) => "33",
+                },
                 rdfi8,
                 check,
                 alpha(&e.account, 17),
-                num(e.cents.max(0) as u64, 10),
+                num(cents, 10),
                 alpha(&e.id_number, 15),
                 alpha(&e.name, 22),
                 trace(&o.odfi_routing, e.seq),

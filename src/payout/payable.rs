@@ -60,6 +60,16 @@ pub struct Inputs<'a> {
     pub returned: &'a BTreeMap<String, String>,
     /// Hold codes released for a payee in this run (after a call-back).
     pub released: &'a BTreeMap<String, Vec<String>>,
+    /// ACH prenotes, when `[payout] prenotes` is on: what is known of each account (by
+    /// fingerprint) and the banking days a prenote must precede the first payment.
+    pub prenotes: Option<Prenotes<'a>>,
+}
+
+/// See [`Inputs::prenotes`] and `payout::prenote`.
+#[derive(Debug, Clone, Copy)]
+pub struct Prenotes<'a> {
+    pub known: &'a BTreeMap<String, super::prenote::Known>,
+    pub wait_days: u32,
 }
 
 /// Rounds to the currency's minor units.
@@ -161,6 +171,19 @@ pub fn compute(inp: &Inputs<'_>) -> Vec<PayeeResult> {
                 );
                 holds.extend(r.holds);
                 warnings = r.warnings;
+                // A prenote can only go to an account that passes the checks on its
+                // numbers (a payee held for a tax form or a call-back still gets it).
+                let numbers_ok = !holds.iter().any(|h| h.code == "invalid_routing");
+                if let (Rail::Ach, Some(pn), true) = (inp.rail, inp.prenotes, numbers_ok) {
+                    if let Some(fp) = super::prenote::fingerprint(p) {
+                        holds.extend(super::prenote::hold(
+                            p,
+                            pn.known.get(&fp),
+                            inp.settings.run_date,
+                            pn.wait_days,
+                        ));
+                    }
+                }
             }
             None => holds.push(Hold::new(
                 match inp.rail {
@@ -321,6 +344,7 @@ mod tests {
             payees: &payees,
             returned: &none,
             released: &released,
+            prenotes: None,
         });
         let by: BTreeMap<&str, &PayeeResult> =
             r.iter().map(|p| (p.partner_id.as_str(), p)).collect();

@@ -59,10 +59,30 @@ pub fn reconcile(
         }
         let sent = store.sent_payments()?;
         let index = matching::Index::new(&sent);
+        let prenotes = store.payout_prenote_traces()?;
+        // (trace, code) of returned prenotes, applied with the file.
+        let mut prenote_returns: Vec<(String, String)> = Vec::new();
         let outcomes: Vec<(StmtEntry, Outcome)> = entries
             .into_iter()
             .map(|e| {
-                let o = matching::classify_in(&e, &index, window_days);
+                let mut o = matching::classify_in(&e, &index, window_days);
+                // A return of a prenote (no payment went out): the account is marked and
+                // its payee held until the bank details change.
+                if o.class == "unmatched" && e.change.is_none() {
+                    if let (Some(code), Some((trace, pid))) = (
+                        e.return_code.as_ref(),
+                        e.refs
+                            .iter()
+                            .find_map(|r| prenotes.get(r.trim()).map(|p| (r.trim(), p))),
+                    ) {
+                        prenote_returns.push((trace.to_string(), code.clone()));
+                        o = Outcome {
+                            class: "returned",
+                            lines: vec![format!("prenote:{pid}")],
+                            code: Some(code.clone()),
+                        };
+                    }
+                }
                 (e, o)
             })
             .collect();
@@ -94,6 +114,9 @@ pub fn reconcile(
             }
             for run in &runs {
                 db.update_run_state(run)?;
+            }
+            for (trace, code) in &prenote_returns {
+                db.payout_prenote_returned(trace, code, now)?;
             }
             let count = |c: &str| outcomes.iter().filter(|(_, o)| o.class == c).count();
             workflow::record_event(

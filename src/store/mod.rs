@@ -64,6 +64,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0016_webhook_events.sql"),
     include_str!("migrations/0017_prm_sync.sql"),
     include_str!("migrations/0018_saved_views.sql"),
+    include_str!("migrations/0019_payout_accounts.sql"),
 ];
 
 /// The schema version this build writes.

@@ -656,6 +656,65 @@ impl WfDb<'_> {
         Ok(())
     }
 
+    /// Records what an ACH export tells of accounts: prenotes sent (fingerprint, partner,
+    /// trace) and accounts paid (fingerprint, partner). A paid account stays paid; a
+    /// prenote row is written once (a re-export keeps it).
+    pub fn payout_note_accounts(
+        &self,
+        run_id: &str,
+        effective: NaiveDate,
+        prenotes: &[(String, String, String)],
+        paid: &[(String, String)],
+        at: &str,
+    ) -> Result<()> {
+        let mut pre = self.conn.prepare(
+            "INSERT INTO payout_accounts (fingerprint, partner_id, state, run_id, effective_date,
+                trace, return_code, updated_at)
+             VALUES (?1, ?2, 'prenote_sent', ?3, ?4, ?5, NULL, ?6)
+             ON CONFLICT(fingerprint) DO NOTHING",
+        )?;
+        for (fp, pid, trace) in prenotes {
+            pre.execute(params![fp, pid, run_id, effective.to_string(), trace, at])?;
+        }
+        let mut pay = self.conn.prepare(
+            "INSERT INTO payout_accounts (fingerprint, partner_id, state, run_id, effective_date,
+                trace, return_code, updated_at)
+             VALUES (?1, ?2, 'paid', ?3, ?4, NULL, NULL, ?5)
+             ON CONFLICT(fingerprint) DO UPDATE SET state = 'paid', updated_at = excluded.updated_at
+             WHERE payout_accounts.state <> 'paid'",
+        )?;
+        for (fp, pid) in paid {
+            pay.execute(params![fp, pid, run_id, effective.to_string(), at])?;
+        }
+        Ok(())
+    }
+
+    /// A return of the prenote with trace number `trace`: the account is marked returned
+    /// (with the reason code). Returns the partner it belongs to, if it was a prenote.
+    pub fn payout_prenote_returned(
+        &self,
+        trace: &str,
+        code: &str,
+        at: &str,
+    ) -> Result<Option<String>> {
+        let pid: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT partner_id FROM payout_accounts WHERE trace = ?1",
+                [trace],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if pid.is_some() {
+            self.conn.execute(
+                "UPDATE payout_accounts SET state = 'prenote_returned', return_code = ?2,
+                    updated_at = ?3 WHERE trace = ?1",
+                params![trace, code, at],
+            )?;
+        }
+        Ok(pid)
+    }
+
     pub fn payout_file_sha(&self, run_id: &str) -> Result<Option<String>> {
         Ok(self
             .conn
@@ -666,6 +725,52 @@ impl WfDb<'_> {
             )
             .optional()?
             .flatten())
+    }
+}
+
+impl Store {
+    /// The trace numbers of prenotes sent, with their partner.
+    pub fn payout_prenote_traces(&self) -> Result<BTreeMap<String, String>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT trace, partner_id FROM payout_accounts WHERE trace IS NOT NULL")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// What tierdesk knows of each ACH account, by fingerprint (`payout::prenote`).
+    pub fn payout_accounts(&self) -> Result<BTreeMap<String, crate::payout::prenote::Known>> {
+        use crate::payout::prenote::Known;
+        let mut st = self.conn.prepare(
+            "SELECT fingerprint, state, run_id, effective_date, return_code FROM payout_accounts",
+        )?;
+        let rows = st.query_map([], |r| {
+            let state: String = r.get(1)?;
+            let run_id: String = r.get(2)?;
+            let eff: String = r.get(3)?;
+            let code: Option<String> = r.get(4)?;
+            Ok((r.get::<_, String>(0)?, state, run_id, eff, code))
+        })?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let (fp, state, run_id, eff, code) = row?;
+            let known = match state.as_str() {
+                "paid" => Known::Paid,
+                "prenote_returned" => Known::Returned {
+                    code: code.unwrap_or_else(|| "?".into()),
+                },
+                _ => Known::Sent {
+                    run_id,
+                    effective: eff.parse().map_err(|_| {
+                        StoreError::Corrupt(format!(
+                            "payout_accounts {fp}: effective_date {eff:?} is not a date"
+                        ))
+                    })?,
+                },
+            };
+            out.insert(fp, known);
+        }
+        Ok(out)
     }
 }
 

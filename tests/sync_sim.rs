@@ -189,7 +189,8 @@ fn uuid() -> String {
 /// Each decision applied once per record it writes, and nothing else applied.
 fn assert_exactly_once(ledger: &[LedgerEntry], keys: &[String], records_per_decision: usize) {
     let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
-    for e in ledger {
+    // Processing-status writes are not decisions (they carry none).
+    for e in ledger.iter().filter(|e| e.action != "status") {
         *seen
             .entry((e.decision_id.clone().unwrap_or_default(), e.record.clone()))
             .or_default() += 1;
@@ -918,6 +919,109 @@ fn impossible_prm_sales_are_kept_flagged_and_held_until_corrected() {
     assert!(sim.state.mutate_sale(&key, sale.amount));
     let (store, _) = sync(&sim.url, Flavor::Impartner, store, &fast_opts(50));
     assert!(store.integrity_issues().unwrap().is_empty());
+}
+
+/// Impartner: once scored, each pulled sale's processing status (`ai_validated`,
+/// `anomaly_flagged`, then the workflow state), anomaly score and first flag reason are
+/// written on its commission records, once per change; PartnerStack has no field for it.
+#[test]
+fn processing_status_is_written_back_once_per_change_where_the_prm_can() {
+    let ds = small(43, 6, 30);
+    let sim = start_sim(&ds, Flavor::Impartner, Faults::default());
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("cache.db")).unwrap();
+    store.upsert_program(&ds.program).unwrap();
+    store.upsert_plan(&ds.plan).unwrap();
+    store.upsert_tiers(&ds.tiers).unwrap();
+    store.upsert_products(&ds.products).unwrap();
+    store.upsert_discount_policy(&ds.discount_policy).unwrap();
+    // One impossible sale, so one is flagged for sure.
+    let sale = ds
+        .transactions
+        .iter()
+        .find(|t| t.amount > Decimal::ZERO && t.quantity > 1)
+        .unwrap();
+    let bad = sim
+        .state
+        .remote_id(Res::Transactions, &sale.transaction_id)
+        .unwrap();
+    let mut item = sim.state.record(Res::Transactions, &bad).unwrap();
+    item["amount__cf"] = json!(sale.amount.round_dp(2).to_string().parse::<f64>().unwrap() * 3.0);
+    sim.state.insert_raw(Res::Transactions, &bad, item);
+    let (s, first) = sync(&sim.url, Flavor::Impartner, store, &fast_opts(50));
+    store = s;
+    assert_eq!(first.statuses, 0, "nothing is scored yet");
+    tierdesk::detect::cache::score_cache(&mut store, &mut |_, _| {}).unwrap();
+    let (s, second) = sync(&sim.url, Flavor::Impartner, store, &fast_opts(50));
+    store = s;
+    assert!(second.errors.is_empty(), "{:?}", second.errors);
+    let n = count(
+        &dir.path().join("cache.db"),
+        "SELECT COUNT(*) FROM transactions",
+    );
+    assert_eq!(second.statuses as i64, n, "every scored sale once");
+    let status_of = |store: &Store, tx: &str| {
+        let cid = store.push_context(tx).unwrap().commission_ids[0].clone();
+        sim.state.record(Res::Rewards, &cid).unwrap()
+    };
+    let rec = status_of(&store, &bad);
+    assert_eq!(rec["tdProcessingStatus__cf"], "anomaly_flagged", "{rec}");
+    assert!(rec["tdAnomalyScore__cf"].as_f64().unwrap() > 0.99, "{rec}");
+    assert!(
+        rec["tdFlagReason__cf"]
+            .as_str()
+            .unwrap()
+            .contains("data rule"),
+        "{rec}"
+    );
+    assert!(
+        rec.get("tdDecision__cf").is_none_or(|v| v.is_null()),
+        "no decision written: {rec}"
+    );
+    let clean = ds
+        .transactions
+        .iter()
+        .map(|t| {
+            sim.state
+                .remote_id(Res::Transactions, &t.transaction_id)
+                .unwrap()
+        })
+        .find(|k| {
+            store
+                .record_detail(k)
+                .unwrap()
+                .is_some_and(|d| d.flag.is_some_and(|f| f.kinds.is_empty()))
+        })
+        .expect("a clean sale");
+    assert_eq!(
+        status_of(&store, &clean)["tdProcessingStatus__cf"],
+        "ai_validated"
+    );
+    // Nothing changed: nothing is written again.
+    let before = sim.state.ledger().len();
+    let (s, third) = sync(&sim.url, Flavor::Impartner, store, &fast_opts(50));
+    store = s;
+    assert_eq!(third.statuses, 0);
+    assert_eq!(sim.state.ledger().len(), before);
+    // A reviewer starts on the flagged one: its new status goes back once.
+    let policy = tierdesk::workflow::Policy::from_config(&tierdesk::config::Config::default());
+    let ana = tierdesk::workflow::Actor::new("ana", tierdesk::config::Role::Analyst);
+    tierdesk::workflow::decide(
+        &mut store,
+        &policy,
+        &ana,
+        &bad,
+        tierdesk::workflow::Command::StartReview,
+        "looking",
+    )
+    .unwrap();
+    let (store, fourth) = sync(&sim.url, Flavor::Impartner, store, &fast_opts(50));
+    assert_eq!(fourth.statuses, 1);
+    assert_eq!(
+        status_of(&store, &bad)["tdProcessingStatus__cf"],
+        "in_review"
+    );
+    assert!(sim.state.ledger().iter().all(|e| e.action == "status"));
 }
 
 #[test]

@@ -110,6 +110,12 @@ fn print_report(r: &SyncReport, took: Duration) {
     if !r.confirmed.is_empty() {
         println!("applied in the PRM since: {}", r.confirmed.join(", "));
     }
+    if r.statuses > 0 {
+        println!(
+            "processing status written back for {}",
+            crate::plural::n(r.statuses, "transaction")
+        );
+    }
     for w in &r.warnings {
         eprintln!("warning: {w}");
     }
@@ -194,7 +200,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         // Recorded as running until it ends: an interrupted sync is seen (`doctor`,
         // `score`, the workbench). Another sync running at once is not refused.
         let _ = store.begin_work("sync", &url);
-        let (s, report) = rt.block_on(crate::sync::run_once(&prm, store, &opts, &mut bar));
+        let (s, mut report) = rt.block_on(crate::sync::run_once(&prm, store, &opts, &mut bar));
         store = s;
         if report.online {
             store.bind_prm(&prm_id)?;
@@ -206,6 +212,27 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         print_report(&report, started.elapsed());
         if !report.changed_transactions.is_empty() || has_unscored(&store) {
             score_new(&mut store, ctx);
+            // What this run scored goes back to the PRM now, not at the next run.
+            if report.online {
+                let mut after = crate::sync::SyncReport::default();
+                rt.block_on(crate::sync::push_statuses(
+                    &prm, &mut store, &opts, &mut after,
+                ));
+                report.statuses += after.statuses;
+                if after.statuses > 0 {
+                    println!(
+                        "processing status written back for {}",
+                        crate::plural::n(after.statuses, "transaction")
+                    );
+                }
+                for w in &after.warnings {
+                    eprintln!("warning: {w}");
+                }
+                for e in &after.errors {
+                    eprintln!("error: {e}");
+                }
+                report.errors.extend(after.errors);
+            }
         }
         if args.once {
             return Ok(ExitCode::from(exit_code(&report)));

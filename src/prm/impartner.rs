@@ -944,6 +944,45 @@ pub fn patch_body(m: &Mapping, w: &WriteBack) -> Value {
     Value::Object(o)
 }
 
+/// The `PATCH` body of a processing-status write: status, anomaly score and flag
+/// reason only (a decision's fields are left as they are).
+pub fn status_body(
+    m: &Mapping,
+    status: &str,
+    score: Option<Decimal>,
+    reason: Option<&str>,
+) -> Value {
+    let mut o = Map::new();
+    o.insert(
+        m.write_processing_status.clone(),
+        Value::String(status.to_string()),
+    );
+    o.insert(
+        m.write_anomaly_score.clone(),
+        score.map(json_number).unwrap_or(Value::Null),
+    );
+    o.insert(
+        m.write_flag_reason.clone(),
+        reason
+            .map(|r| Value::String(r.to_string()))
+            .unwrap_or(Value::Null),
+    );
+    Value::Object(o)
+}
+
+/// Whether a record read back already carries every field of `body` (a status write
+/// that is already there is not sent again).
+pub fn carries_fields(record: &Value, body: &Value) -> bool {
+    body.as_object().is_some_and(|o| {
+        o.iter().all(|(k, v)| match (record.get(k), v) {
+            (Some(Value::Number(a)), Value::Number(b)) => a.as_f64() == b.as_f64(),
+            (Some(a), b) => a == b,
+            (None, Value::Null) => true,
+            (None, _) => false,
+        })
+    })
+}
+
 /// Whether a record read back already carries the decision (the check before a retry).
 pub fn carries_decision(record: &Value, m: &Mapping, decision_id: &str) -> bool {
     record.get(&m.write_decision_id).and_then(Value::as_str) == Some(decision_id)

@@ -922,7 +922,14 @@ async fn imp_patch(
         seq,
         record: format!("{obj}/{id}"),
         transaction_id: sale,
-        action: s(&m.write_decision).unwrap_or_else(|| "patch".into()),
+        // A write without a decision but with the processing status is a status write.
+        action: s(&m.write_decision).unwrap_or_else(|| {
+            if b.contains_key(&m.write_processing_status) {
+                "status".into()
+            } else {
+                "patch".into()
+            }
+        }),
         amount_cents: amount,
         reason: s(&m.write_reason),
         decision_id: s(&m.write_decision_id),

@@ -65,6 +65,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0017_prm_sync.sql"),
     include_str!("migrations/0018_saved_views.sql"),
     include_str!("migrations/0019_payout_accounts.sql"),
+    include_str!("migrations/0020_prm_status.sql"),
 ];
 
 /// The schema version this build writes.

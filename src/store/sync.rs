@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono::{NaiveDate, Utc};
 use rusqlite::{params, OptionalExtension};
+use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -59,6 +60,19 @@ pub struct PrmKey {
     pub key: String,
     pub partner_id: String,
     pub name: Option<String>,
+}
+
+/// A processing status to write back on the PRM (see [`Store::prm_status_due`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusDue {
+    pub transaction_id: String,
+    /// `pending_ai_review`, `ai_validated`, `anomaly_flagged` or the workflow state.
+    pub status: String,
+    pub anomaly_score: Option<Decimal>,
+    pub flag_reason: Option<String>,
+    pub commission_ids: Vec<String>,
+    /// What was written, to write each change once.
+    pub digest: String,
 }
 
 /// A pulled transaction with the text forms and row hash the cache stores (the same as an
@@ -672,6 +686,81 @@ impl Store {
             anomaly_score: score,
             flag_reason: reason,
         })
+    }
+
+    /// Transactions pulled from the PRM whose processing status (with its anomaly score
+    /// and first flag reason) differs from what was last written back, at most `limit`,
+    /// with the commission records to write it on.
+    pub fn prm_status_due(&self, limit: usize) -> Result<Vec<StatusDue>> {
+        let mut st = self.conn.prepare(
+            "SELECT t.transaction_id, f.kinds, f.score, f.reasons, c.state, w.digest
+             FROM transactions t
+             LEFT JOIN flags f ON f.transaction_id = t.transaction_id
+             LEFT JOIN cases c ON c.transaction_id = t.transaction_id
+             LEFT JOIN prm_status_written w ON w.transaction_id = t.transaction_id
+             WHERE t.record_version IS NOT NULL
+             ORDER BY t.transaction_id",
+        )?;
+        let mut rows = st.query([])?;
+        let mut out = Vec::new();
+        let mut commissions = self.conn.prepare_cached(
+            "SELECT commission_id FROM commissions WHERE transaction_id = ?1 ORDER BY commission_id",
+        )?;
+        while let Some(r) = rows.next()? {
+            let id: String = r.get(0)?;
+            let kinds: Option<Vec<String>> = r
+                .get::<_, Option<String>>(1)?
+                .map(|k| serde_json::from_str(&k).unwrap_or_default());
+            let score: Option<f64> = r.get(2)?;
+            let reason: Option<String> = r
+                .get::<_, Option<String>>(3)?
+                .and_then(|t| serde_json::from_str::<Vec<String>>(&t).ok())
+                .and_then(|v| v.into_iter().next());
+            let state: Option<String> = r.get(4)?;
+            let written: Option<String> = r.get(5)?;
+            let status =
+                crate::policy::processing_status(kinds.as_deref(), state.as_deref()).to_string();
+            // Not scored yet: nothing to say (the PRM's record has no status of ours).
+            if status == "pending_ai_review" {
+                continue;
+            }
+            let score = score.and_then(|s| Decimal::from_f64_retain(s).map(|d| d.round_dp(4)));
+            let digest = hex::encode(Sha256::digest(format!(
+                "{status}\u{1f}{}\u{1f}{}",
+                score.map(|d| d.normalize().to_string()).unwrap_or_default(),
+                reason.as_deref().unwrap_or("")
+            )));
+            if written.as_deref() == Some(digest.as_str()) {
+                continue;
+            }
+            let commission_ids = commissions
+                .query_map([&id], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            out.push(StatusDue {
+                transaction_id: id,
+                status,
+                anomaly_score: score,
+                flag_reason: reason,
+                commission_ids,
+                digest,
+            });
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records that `due`'s status is on the PRM now.
+    pub fn prm_status_written(&self, due: &StatusDue) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO prm_status_written (transaction_id, digest, status, written_at)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(transaction_id) DO UPDATE SET digest = excluded.digest,
+                status = excluded.status, written_at = excluded.written_at",
+            params![due.transaction_id, due.digest, due.status, now()],
+        )?;
+        Ok(())
     }
 
     /// Every cached transaction some domain fields are missing for (none from an

@@ -183,6 +183,30 @@ pub trait Prm: Send + Sync {
         &self,
         req: &PushRequest,
     ) -> impl Future<Output = Result<PushOutcome, PrmError>> + Send;
+    /// Writes a transaction's processing status back where the connector can (reads
+    /// back first); by default it cannot.
+    fn write_status(
+        &self,
+        due: &crate::store::sync::StatusDue,
+    ) -> impl Future<Output = Result<StatusOutcome, PrmError>> + Send {
+        let _ = due;
+        async {
+            Ok(StatusOutcome::Unsupported(
+                "this PRM's API has no field for it".into(),
+            ))
+        }
+    }
+}
+
+/// What a processing-status write did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusOutcome {
+    /// Written on this many records (0: they carried it already).
+    Written(usize),
+    /// The connector or tenant cannot carry it: why.
+    Unsupported(String),
+    /// The PRM refused the write.
+    Refused(String),
 }
 
 /// A request's time limit when `[prm] timeout_secs` does not say.
@@ -1068,6 +1092,56 @@ impl Prm for Impartner {
             remote_ref: format!("{} {}", m.commission_object, written.join(",")),
         })
     }
+
+    async fn write_status(
+        &self,
+        due: &crate::store::sync::StatusDue,
+    ) -> Result<StatusOutcome, PrmError> {
+        let m = &self.mapping;
+        let mut body = imp::status_body(
+            m,
+            &due.status,
+            due.anomaly_score,
+            due.flag_reason.as_deref(),
+        );
+        if let (Some(fields), Some(o)) = (self.commission_fields().await, body.as_object_mut()) {
+            if !fields
+                .iter()
+                .any(|f| f.eq_ignore_ascii_case(&m.write_processing_status))
+            {
+                return Ok(StatusOutcome::Unsupported(format!(
+                    "{} has no {} field (set write_processing_status in [prm.mapping]; tierdesk prm check)",
+                    m.commission_object, m.write_processing_status
+                )));
+            }
+            o.retain(|k, _| fields.iter().any(|f| f.eq_ignore_ascii_case(k)));
+        }
+        let mut written = 0;
+        for cid in &due.commission_ids {
+            let Ok(id) = cid.trim().parse::<i64>() else {
+                continue;
+            };
+            match self.get_record(&m.commission_object, id).await? {
+                None => continue,
+                Some(rec) if imp::carries_fields(&rec, &body) => continue,
+                Some(_) => {}
+            }
+            let path = imp::item_path(&m.commission_object, id);
+            let (status, resp) = send(
+                self.auth(self.conn.client.patch(self.url(&path)))
+                    .json(&body),
+            )
+            .await?;
+            if status != 200 && status != 204 {
+                return Ok(StatusOutcome::Refused(format!(
+                    "PATCH {path}: HTTP {status}: {}",
+                    message(&resp)
+                )));
+            }
+            written += 1;
+        }
+        Ok(StatusOutcome::Written(written))
+    }
 }
 
 // ---------------------------------------------------------------- either
@@ -1205,6 +1279,16 @@ impl Prm for AnyPrm {
         match self {
             AnyPrm::Partnerstack(p) => p.apply(req).await,
             AnyPrm::Impartner(p) => p.apply(req).await,
+        }
+    }
+
+    async fn write_status(
+        &self,
+        due: &crate::store::sync::StatusDue,
+    ) -> Result<StatusOutcome, PrmError> {
+        match self {
+            AnyPrm::Partnerstack(p) => p.write_status(due).await,
+            AnyPrm::Impartner(p) => p.write_status(due).await,
         }
     }
 }

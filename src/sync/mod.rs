@@ -126,6 +126,8 @@ pub struct SyncReport {
     pub manual: Vec<(String, String)>,
     /// Decisions left for the PRM's screen that a pull now shows applied.
     pub confirmed: Vec<String>,
+    /// Transactions whose processing status was written back on the PRM.
+    pub statuses: u64,
 }
 
 impl SyncReport {
@@ -326,6 +328,66 @@ pub async fn push_outbox<P: Prm>(
                 resource: "outbox",
                 done,
             });
+        }
+    }
+}
+
+/// Status writes per sync run at most (the rest follow in the next runs).
+pub const STATUS_BATCH: usize = 2_000;
+
+/// Writes processing statuses (with anomaly score and flag reason) back on the PRM where
+/// the connector can, once per change; stops quietly where it cannot, and at the first
+/// failure (the rest wait for the next run).
+pub async fn push_statuses<P: Prm>(
+    prm: &P,
+    store: &mut Store,
+    opts: &SyncOptions,
+    report: &mut SyncReport,
+) {
+    if !prm.capabilities().patch_record {
+        return;
+    }
+    let due = match store.prm_status_due(STATUS_BATCH) {
+        Ok(d) => d,
+        Err(e) => {
+            report
+                .errors
+                .push(format!("reading statuses to write: {e}"));
+            return;
+        }
+    };
+    for d in due {
+        let mut retries = 0;
+        let res = with_retry(opts, &mut retries, || prm.write_status(&d)).await;
+        report.retries += retries;
+        match res {
+            Ok(adapter::StatusOutcome::Written(_)) => {
+                if let Err(e) = store.prm_status_written(&d) {
+                    report
+                        .errors
+                        .push(format!("recording the status of {}: {e}", d.transaction_id));
+                    return;
+                }
+                report.statuses += 1;
+            }
+            Ok(adapter::StatusOutcome::Unsupported(why)) => {
+                report
+                    .warnings
+                    .push(format!("processing status not written back: {why}"));
+                return;
+            }
+            Ok(adapter::StatusOutcome::Refused(why)) => {
+                report
+                    .errors
+                    .push(format!("status of {}: {why}", d.transaction_id));
+                return;
+            }
+            Err(e) => {
+                report
+                    .errors
+                    .push(format!("status of {}: {e}", d.transaction_id));
+                return;
+            }
         }
     }
 }
@@ -574,6 +636,9 @@ pub async fn run_once<P: Prm>(
     }
     if opts.push {
         report.online = push_outbox(prm, &mut store, opts, &mut report, progress).await;
+        if report.online {
+            push_statuses(prm, &mut store, opts, &mut report).await;
+        }
     }
     if report.online {
         let (s, online) = pull(prm, store, opts, &mut report, progress).await;

@@ -71,8 +71,8 @@ pub struct StatusDue {
     pub anomaly_score: Option<Decimal>,
     pub flag_reason: Option<String>,
     pub commission_ids: Vec<String>,
-    /// What was written, to write each change once.
-    pub digest: String,
+    /// The score as compared with what was written (rounded to 4 places).
+    pub score: Option<f64>,
 }
 
 /// A pulled transaction with the text forms and row hash the cache stores (the same as an
@@ -692,61 +692,53 @@ impl Store {
     /// and first flag reason) differs from what was last written back, at most `limit`,
     /// with the commission records to write it on.
     pub fn prm_status_due(&self, limit: usize) -> Result<Vec<StatusDue>> {
+        // The status as `policy::processing_status` names it, in SQL (a scored row: a
+        // flag exists), so only what changed is read.
         let mut st = self.conn.prepare(
-            "SELECT t.transaction_id, f.kinds, f.score, f.reasons, c.state, w.digest
-             FROM transactions t
-             LEFT JOIN flags f ON f.transaction_id = t.transaction_id
-             LEFT JOIN cases c ON c.transaction_id = t.transaction_id
-             LEFT JOIN prm_status_written w ON w.transaction_id = t.transaction_id
-             WHERE t.record_version IS NOT NULL
-             ORDER BY t.transaction_id",
+            "SELECT transaction_id, status, score, reason FROM (
+                SELECT f.transaction_id, round(f.score, 4) AS score,
+                    json_extract(f.reasons, '$[0]') AS reason,
+                    CASE WHEN c.state IS NOT NULL AND c.state <> 'flagged' THEN c.state
+                         WHEN f.kinds IN ('[]', '[\"qa_sample\"]') THEN 'ai_validated'
+                         ELSE 'anomaly_flagged' END AS status,
+                    w.transaction_id AS w_id, w.status AS w_status, w.score AS w_score,
+                    w.reason AS w_reason
+                FROM flags f
+                JOIN transactions t ON t.transaction_id = f.transaction_id
+                LEFT JOIN cases c ON c.transaction_id = f.transaction_id
+                LEFT JOIN prm_status_written w ON w.transaction_id = f.transaction_id
+                WHERE t.record_version IS NOT NULL)
+             WHERE w_id IS NULL OR w_status <> status OR w_score IS NOT score
+                OR w_reason IS NOT reason
+             ORDER BY transaction_id LIMIT ?1",
         )?;
-        let mut rows = st.query([])?;
-        let mut out = Vec::new();
+        let rows = st
+            .query_map([limit as i64], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<f64>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         let mut commissions = self.conn.prepare_cached(
             "SELECT commission_id FROM commissions WHERE transaction_id = ?1 ORDER BY commission_id",
         )?;
-        while let Some(r) = rows.next()? {
-            let id: String = r.get(0)?;
-            let kinds: Option<Vec<String>> = r
-                .get::<_, Option<String>>(1)?
-                .map(|k| serde_json::from_str(&k).unwrap_or_default());
-            let score: Option<f64> = r.get(2)?;
-            let reason: Option<String> = r
-                .get::<_, Option<String>>(3)?
-                .and_then(|t| serde_json::from_str::<Vec<String>>(&t).ok())
-                .and_then(|v| v.into_iter().next());
-            let state: Option<String> = r.get(4)?;
-            let written: Option<String> = r.get(5)?;
-            let status =
-                crate::policy::processing_status(kinds.as_deref(), state.as_deref()).to_string();
-            // Not scored yet: nothing to say (the PRM's record has no status of ours).
-            if status == "pending_ai_review" {
-                continue;
-            }
-            let score = score.and_then(|s| Decimal::from_f64_retain(s).map(|d| d.round_dp(4)));
-            let digest = hex::encode(Sha256::digest(format!(
-                "{status}\u{1f}{}\u{1f}{}",
-                score.map(|d| d.normalize().to_string()).unwrap_or_default(),
-                reason.as_deref().unwrap_or("")
-            )));
-            if written.as_deref() == Some(digest.as_str()) {
-                continue;
-            }
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, status, score, reason) in rows {
             let commission_ids = commissions
                 .query_map([&id], |r| r.get::<_, String>(0))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             out.push(StatusDue {
                 transaction_id: id,
                 status,
-                anomaly_score: score,
+                anomaly_score: score
+                    .and_then(|s| Decimal::from_f64_retain(s).map(|d| d.round_dp(4))),
+                score,
                 flag_reason: reason,
                 commission_ids,
-                digest,
             });
-            if out.len() >= limit {
-                break;
-            }
         }
         Ok(out)
     }
@@ -754,11 +746,18 @@ impl Store {
     /// Records that `due`'s status is on the PRM now.
     pub fn prm_status_written(&self, due: &StatusDue) -> Result<()> {
         self.conn.execute(
-            "INSERT INTO prm_status_written (transaction_id, digest, status, written_at)
-             VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(transaction_id) DO UPDATE SET digest = excluded.digest,
-                status = excluded.status, written_at = excluded.written_at",
-            params![due.transaction_id, due.digest, due.status, now()],
+            "INSERT INTO prm_status_written (transaction_id, status, score, reason, written_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(transaction_id) DO UPDATE SET status = excluded.status,
+                score = excluded.score, reason = excluded.reason,
+                written_at = excluded.written_at",
+            params![
+                due.transaction_id,
+                due.status,
+                due.score,
+                due.flag_reason,
+                now()
+            ],
         )?;
         Ok(())
     }

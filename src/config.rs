@@ -157,7 +157,7 @@ impl Default for WorkbenchConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PrmConfig {
     pub url: String,
     pub flavor: String,
@@ -180,6 +180,11 @@ pub struct PrmConfig {
     /// connecting has 5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_secs: Option<u64>,
+    /// `[prm.tasks]`: the Impartner object and fields a `prm` alert channel creates its
+    /// tasks in (default `tdTask__co` with `name`, `tdDescription__cf`,
+    /// `tdTransaction__cf`, `tdAlertId__cf`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<crate::prm::impartner::TaskMapping>,
 }
 
 impl PrmConfig {
@@ -192,6 +197,7 @@ impl PrmConfig {
             roles: BTreeMap::new(),
             full_pass_hours: None,
             timeout_secs: None,
+            tasks: None,
         }
     }
 }
@@ -222,8 +228,12 @@ impl Config {
     /// one is an error naming the file and the problem.
     pub fn load(path: &Path) -> anyhow::Result<Config> {
         match std::fs::read_to_string(path) {
-            Ok(text) => toml::from_str(&text)
-                .map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display())),
+            Ok(text) => {
+                let mut c: Config = toml::from_str(&text)
+                    .map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?;
+                c.alerts.prm = c.prm.clone();
+                Ok(c)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
             Err(e) => Err(anyhow::anyhow!(
                 "cannot read config file {}: {e}",

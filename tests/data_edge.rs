@@ -747,6 +747,7 @@ fn the_sample_prm_listen_and_assistant_sections_parse_uncommented() {
     assert_eq!(m.commission_object, "Commission__co");
     assert_eq!(m.sale_object, "Sale", "unset names keep their defaults");
     assert_eq!(prm.roles["offer_override"], "override");
+    assert_eq!(prm.tasks.clone().unwrap().alert_id, "tdAlertId__cf");
     let cc = tierdesk::sync::adapter::ConnectorConfig::from_config(&prm).unwrap();
     assert_eq!(
         cc.roles.role(Some("offer_override")),

@@ -673,3 +673,144 @@ fn assist_adjusts_once_the_gate_is_met_and_the_policy_view_rolls_one_back() {
     let verify = env.ok("ana", "analyst", &["audit", "verify"]);
     assert!(!verify.is_empty());
 }
+
+/// A `prm` channel creates the alert as a task record in Impartner (the mapped task
+/// object, with the alert id), through the PRM's connection; on PartnerStack, which has no
+/// task API, it is refused with what to use instead and never retried.
+#[test]
+fn a_prm_channel_creates_an_impartner_task_and_partnerstack_is_refused() {
+    use tierdesk::sim::{Flavor, SimOptions, SimState, DEFAULT_TENANT, DEFAULT_TOKEN};
+    let ds = tierdesk::sim::synth::program(5, 4, 10, true);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let state = SimState::new(
+        &ds,
+        SimOptions {
+            flavor: Flavor::Impartner,
+            ..SimOptions::default()
+        },
+    );
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    rt.spawn(tierdesk::sim::serve(listener, state.clone()));
+    std::env::set_var("TIERDESK_PRM_TOKEN", DEFAULT_TOKEN);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("c.db")).unwrap();
+    let payload = serde_json::json!({
+        "type": "flag", "what": "Task:", "transaction_id": "100007", "partner_id": "P1",
+        "partner_name": "Acme Partners", "amount_at_stake": "120.50", "currency": "USD",
+        "score": 0.55, "confidence": 0.5, "kinds": ["duplicate"],
+        "top_reason": "resubmits 100003", "rule": "low", "phase": "observe"
+    });
+    let queue = |ch: &str| {
+        store
+            .insert_alert(&NewAlert {
+                alert_id: &format!("msg_{ch}"),
+                channel: ch,
+                dedupe_key: &format!("{ch}:t"),
+                kind: "flag",
+                transaction_id: Some("100007"),
+                payload: &payload,
+                now: "2000-01-01T00:00:00.000Z",
+            })
+            .unwrap()
+    };
+    assert!(queue("prmtasks"));
+    let mut cfg = AlertsConfig {
+        channels: vec![Channel {
+            name: "prmtasks".into(),
+            kind: ChannelKind::Prm,
+            url: None,
+        }],
+        retry_base_ms: 50,
+        timeout_secs: 2,
+        budget_secs: 10,
+        ..AlertsConfig::default()
+    };
+    cfg.prm = Some(tierdesk::config::PrmConfig::new(
+        &url,
+        "impartner",
+        Some(DEFAULT_TENANT.into()),
+    ));
+    let rep = deliver::deliver(&store, &cfg, Duration::from_secs(10)).unwrap();
+    assert_eq!(rep.sent, 1, "{rep:?}");
+    let tasks: Vec<_> = state
+        .ledger()
+        .into_iter()
+        .filter(|e| e.action == "task")
+        .collect();
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    assert_eq!(tasks[0].decision_id.as_deref(), Some("msg_prmtasks"));
+    assert_eq!(tasks[0].transaction_id, "100007");
+    assert!(tasks[0].record.starts_with("tdTask__co/"));
+    let text = tasks[0].reason.clone().unwrap();
+    assert!(
+        text.contains("Acme Partners") && text.contains("resubmits 100003"),
+        "{text}"
+    );
+    // Delivered once: a second pass creates nothing.
+    let again = deliver::deliver(&store, &cfg, Duration::from_secs(2)).unwrap();
+    assert_eq!(again.sent, 0);
+    assert_eq!(state.ledger().len(), 1);
+    // The same channel on a PartnerStack program: refused, named, not retried.
+    let ps = AlertsConfig {
+        channels: vec![Channel {
+            name: "pstasks".into(),
+            kind: ChannelKind::Prm,
+            url: None,
+        }],
+        prm: Some(tierdesk::config::PrmConfig::new(&url, "partnerstack", None)),
+        ..cfg.clone()
+    };
+    assert!(queue("pstasks"));
+    let rep = deliver::deliver(&store, &ps, Duration::from_secs(2)).unwrap();
+    assert_eq!(rep.sent, 0);
+    assert_eq!(rep.failed, 1, "{rep:?}");
+    assert!(
+        rep.errors
+            .iter()
+            .any(|e| e.contains("no task or case object")),
+        "{:?}",
+        rep.errors
+    );
+}
+
+/// `alerts add prm NAME` writes the channel for Impartner and refuses on PartnerStack.
+#[test]
+fn alerts_add_prm_writes_the_channel_on_impartner_and_refuses_partnerstack() {
+    let dir = tempfile::tempdir().unwrap();
+    for (flavor, ok) in [("impartner", true), ("partnerstack", false)] {
+        let cfg = dir.path().join(format!("{flavor}.toml"));
+        std::fs::write(
+            &cfg,
+            format!("# mine\n[prm]\nurl = \"http://127.0.0.1:9\"\nflavor = \"{flavor}\"\ntenant = \"1\"\n"),
+        )
+        .unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_tierdesk"))
+            .arg("--db")
+            .arg(dir.path().join("c.db"))
+            .arg("--config")
+            .arg(&cfg)
+            .args(["alerts", "add", "prm", "tasks"])
+            .env("HOME", dir.path())
+            .output()
+            .unwrap();
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        assert_eq!(o.status.success(), ok, "{flavor}: {o:?}");
+        if ok {
+            assert!(
+                text.contains("kind = \"prm\"") && text.contains("# mine"),
+                "{text}"
+            );
+        } else {
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(err.contains("no task or case object"), "{err}");
+            assert!(!text.contains("kind = \"prm\""));
+        }
+    }
+}

@@ -190,7 +190,10 @@ fn uuid() -> String {
 fn assert_exactly_once(ledger: &[LedgerEntry], keys: &[String], records_per_decision: usize) {
     let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
     // Processing-status writes are not decisions (they carry none).
-    for e in ledger.iter().filter(|e| e.action != "status") {
+    for e in ledger
+        .iter()
+        .filter(|e| e.action != "status" && e.action != "task")
+    {
         *seen
             .entry((e.decision_id.clone().unwrap_or_default(), e.record.clone()))
             .or_default() += 1;

@@ -65,8 +65,83 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &str) -> Result<String
     ))
 }
 
+/// The request that creates an alert's task in the PRM (a `prm` channel): Impartner's
+/// task object through `[prm]`'s URL, tenant and credential. PartnerStack's API has no
+/// task or case object, so such a channel is refused with what to use instead.
+fn prm_request(
+    ch: &Channel,
+    prm: Option<&crate::config::PrmConfig>,
+    alert: &AlertRow,
+) -> Result<Request, String> {
+    let prm = prm.ok_or_else(|| {
+        format!(
+            "alert channel `{}` is of kind prm but config.toml has no [prm] (tierdesk login)",
+            ch.name
+        )
+    })?;
+    if prm.flavor != "impartner" {
+        return Err(format!(
+            "alert channel `{}`: {}'s API has no task or case object; use a slack or webhook channel",
+            ch.name, prm.flavor
+        ));
+    }
+    let token = crate::sync::creds::load(
+        &crate::sync::creds::account(&prm.url, &prm.flavor),
+        crate::sync::creds::TIMEOUT,
+    )
+    .map_err(|e| e.to_string())?;
+    let tenant =
+        crate::sync::adapter::tenant_for(crate::prm::Flavor::Impartner, prm.tenant.as_deref())?;
+    let t = prm.tasks.clone().unwrap_or_default();
+    let p = &alert.payload;
+    let text = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("");
+    let subject = super::clean(&format!("tierdesk: {}", summary(alert)));
+    let mut body = summary(alert);
+    if !text("partner_name").is_empty() {
+        body.push_str(&format!(
+            "; partner {} ({})",
+            text("partner_name"),
+            text("partner_id")
+        ));
+    }
+    if let Some(s) = p.get("score").and_then(Value::as_f64) {
+        body.push_str(&format!("; score {s:.2}"));
+    }
+    if !text("top_reason").is_empty() {
+        body.push_str(&format!("; {}", text("top_reason")));
+    }
+    if !text("rule").is_empty() {
+        body.push_str(&format!("; rule {}, phase {}", text("rule"), text("phase")));
+    }
+    let body = super::clean(&body);
+    let tx = p.get("transaction_id").and_then(Value::as_str);
+    let auth = crate::prm::impartner::auth_header(token.expose_secret());
+    Ok(Request {
+        url: format!(
+            "{}{}",
+            prm.url.trim_end_matches('/'),
+            crate::prm::impartner::list_path(&t.object)
+        ),
+        body: crate::prm::impartner::task_body(&t, &subject, &body, tx, &alert.alert_id)
+            .to_string(),
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("authorization".into(), auth),
+            (crate::prm::impartner::TENANT_HEADER.into(), tenant),
+        ],
+    })
+}
+
 /// Builds the request for an alert on its channel (reads the channel's secret).
-pub fn request(ch: &Channel, alert: &AlertRow, now: DateTime<Utc>) -> Result<Request, String> {
+pub fn request(
+    cfg: &AlertsConfig,
+    ch: &Channel,
+    alert: &AlertRow,
+    now: DateTime<Utc>,
+) -> Result<Request, String> {
+    if ch.kind == ChannelKind::Prm {
+        return prm_request(ch, cfg.prm.as_ref(), alert);
+    }
     let secret = load_secret(ch).map_err(|e| e.to_string())?;
     match ch.kind {
         ChannelKind::Slack => Ok(Request {
@@ -74,7 +149,7 @@ pub fn request(ch: &Channel, alert: &AlertRow, now: DateTime<Utc>) -> Result<Req
             body: slack_message(&alert.payload).to_string(),
             headers: vec![("content-type".into(), "application/json".into())],
         }),
-        ChannelKind::Webhook => {
+        ChannelKind::Webhook | ChannelKind::Prm => {
             let url = ch
                 .url
                 .clone()
@@ -239,7 +314,7 @@ pub fn deliver(store: &Store, cfg: &AlertsConfig, budget: Duration) -> anyhow::R
             match cfg
                 .channel(&a.channel)
                 .ok_or_else(|| format!("no alert channel `{}` in [alerts]", a.channel))
-                .and_then(|ch| request(ch, &a, now))
+                .and_then(|ch| request(cfg, ch, &a, now))
             {
                 Ok(r) => {
                     reqs.push(r);

@@ -25,6 +25,9 @@ pub enum ChannelKind {
     Slack,
     /// A generic HTTPS endpoint signed with Standard Webhooks (`whsec_` secret in the keyring).
     Webhook,
+    /// A task record created in the PRM (`[prm]`'s connection and credential): Impartner's
+    /// mapped task object; PartnerStack's API has none.
+    Prm,
 }
 
 impl ChannelKind {
@@ -32,6 +35,7 @@ impl ChannelKind {
         match self {
             ChannelKind::Slack => "slack",
             ChannelKind::Webhook => "webhook",
+            ChannelKind::Prm => "prm",
         }
     }
 }
@@ -65,6 +69,9 @@ pub struct AlertsConfig {
     /// How long `score`, `sync` or a run may spend delivering, in seconds; what is left
     /// stays in the outbox for the next one.
     pub budget_secs: u64,
+    /// `[prm]` of the same config file, for `prm` channels (filled when it is loaded).
+    #[serde(skip)]
+    pub prm: Option<crate::config::PrmConfig>,
 }
 
 impl Default for AlertsConfig {
@@ -77,6 +84,7 @@ impl Default for AlertsConfig {
             max_attempts: 10,
             timeout_secs: 5,
             budget_secs: 10,
+            prm: None,
         }
     }
 }

@@ -44,6 +44,19 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     review_reward: true,
 };
 
+/// The `Authorization` value of a credential: `prm-key <key>`, or HTTP Basic for an
+/// integration user given as `basic:user:password`.
+pub fn auth_header(token: &str) -> String {
+    use base64::Engine as _;
+    match token.strip_prefix("basic:") {
+        Some(up) => format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(up)
+        ),
+        None => format!("{AUTH_SCHEME} {token}"),
+    }
+}
+
 /// `/api/objects/v1/{object}`
 pub fn list_path(object: &str) -> String {
     format!("{BASE_PATH}/{object}")
@@ -981,6 +994,51 @@ pub fn carries_fields(record: &Value, body: &Value) -> bool {
             (None, _) => false,
         })
     })
+}
+
+/// The task tierdesk creates for an alert (a `prm` alert channel): the mapped task
+/// object's fields, with the alert id so a person (or a later check) can tell them apart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TaskMapping {
+    pub object: String,
+    pub subject: String,
+    pub body: String,
+    pub transaction: String,
+    pub alert_id: String,
+}
+
+impl Default for TaskMapping {
+    fn default() -> Self {
+        TaskMapping {
+            object: "tdTask__co".into(),
+            subject: "name".into(),
+            body: "tdDescription__cf".into(),
+            transaction: "tdTransaction__cf".into(),
+            alert_id: "tdAlertId__cf".into(),
+        }
+    }
+}
+
+/// The `POST` body of a task record.
+pub fn task_body(
+    t: &TaskMapping,
+    subject: &str,
+    body: &str,
+    transaction: Option<&str>,
+    alert_id: &str,
+) -> Value {
+    let mut o = Map::new();
+    o.insert(t.subject.clone(), Value::String(subject.to_string()));
+    o.insert(t.body.clone(), Value::String(body.to_string()));
+    o.insert(
+        t.transaction.clone(),
+        transaction
+            .map(|x| Value::String(x.to_string()))
+            .unwrap_or(Value::Null),
+    );
+    o.insert(t.alert_id.clone(), Value::String(alert_id.to_string()));
+    Value::Object(o)
 }
 
 /// Whether a record read back already carries the decision (the check before a retry).

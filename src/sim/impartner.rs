@@ -287,6 +287,9 @@ impl Store {
         objects.insert(m.deal_object.clone(), Object::new(3001));
         objects.insert(m.sale_object.clone(), sales);
         objects.insert(m.commission_object.clone(), comms);
+        // The custom object tierdesk's `prm` alert channel creates tasks in.
+        let tasks = crate::prm::impartner::TaskMapping::default();
+        objects.insert(tasks.object.clone(), Object::new(5001));
         let writable = vec![
             m.write_decision.clone(),
             m.write_amount.clone(),
@@ -304,6 +307,14 @@ impl Store {
                 let mut f = m.fields(o);
                 if *o == m.commission_object {
                     f.extend(writable.iter().cloned());
+                }
+                if *o == tasks.object {
+                    f = vec![
+                        tasks.subject.clone(),
+                        tasks.body.clone(),
+                        tasks.transaction.clone(),
+                        tasks.alert_id.clone(),
+                    ];
                 }
                 (o.clone(), f)
             })
@@ -411,6 +422,40 @@ impl Store {
 
     /// `PATCH`: the body's fields set on the record (only fields the object has, and
     /// never `id`, `created`, `updated` or `recordVersion`), its version bumped.
+    /// `POST /api/objects/v1/{object}`: a new record of the object's declared fields.
+    pub fn create(
+        &mut self,
+        object: &str,
+        body: &Map<String, Value>,
+        now: i64,
+    ) -> Result<Value, (u16, String)> {
+        let known = self.declared.get(object).cloned().ok_or_else(|| {
+            (
+                404,
+                format!("object {object} does not exist in this tenant"),
+            )
+        })?;
+        for k in body.keys() {
+            if !known.contains(k) {
+                return Err((400, format!("field {k} does not exist on {object}")));
+            }
+        }
+        let o = self
+            .objects
+            .get_mut(object)
+            .ok_or_else(|| (404, format!("no {object}")))?;
+        let mut r = body.clone();
+        r.insert("created".into(), json!(time(now)));
+        r.insert("updated".into(), json!(time(now)));
+        r.insert("recordVersion".into(), json!(1));
+        r.remove("id");
+        let id = o.insert(now, r);
+        Ok(o.recs
+            .get(&id)
+            .map(|(_, r)| Value::Object(r.clone()))
+            .unwrap_or(Value::Null))
+    }
+
     pub fn patch(
         &mut self,
         object: &str,

@@ -436,7 +436,7 @@ pub fn router(state: SimState) -> Router {
             .route("/api/v2/{res}", get(ps_list))
             .route("/api/v2/{res}/{key}", get(ps_get)),
         Flavor::Impartner => Router::new()
-            .route("/api/objects/v1/{obj}", get(imp_list))
+            .route("/api/objects/v1/{obj}", get(imp_list).post(imp_create))
             .route("/api/objects/v1/{obj}/{id}", get(imp_get).patch(imp_patch)),
     };
     api.route("/_sim/ledger", get(ledger))
@@ -806,6 +806,51 @@ fn imp_ok(data: Value, fault: BodyFault) -> Response {
         serde_json::to_vec(&json!({"success": true, "data": data})).unwrap_or_default(),
         fault,
     )
+}
+
+/// Creates a record (the `prm` alert channel's tasks); in the ledger as `task`.
+async fn imp_create(
+    State(st): State<SimState>,
+    Path(obj): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    latency(&st).await;
+    let mut g = st.lock();
+    if let Err(r) = admit_write(&mut g, &headers) {
+        return r;
+    }
+    let b: serde_json::Map<String, Value> = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return imp_error(400, &format!("body: {e}")),
+    };
+    let now = g.now();
+    let g = &mut *g;
+    let Tenant::Imp(store) = &mut g.tenant else {
+        return imp_error(404, "not found");
+    };
+    let rec = match store.create(&obj, &b, now) {
+        Ok(r) => r,
+        Err((code, e)) => return imp_error(code, &e),
+    };
+    let t = crate::prm::impartner::TaskMapping::default();
+    let s = |k: &str| b.get(k).and_then(Value::as_str).map(str::to_string);
+    let seq = g.ledger.len() as u64 + 1;
+    g.ledger.push(LedgerEntry {
+        seq,
+        record: format!(
+            "{obj}/{}",
+            rec.get("id").and_then(Value::as_i64).unwrap_or_default()
+        ),
+        transaction_id: s(&t.transaction).unwrap_or_default(),
+        action: "task".into(),
+        amount_cents: None,
+        reason: s(&t.body),
+        decision_id: s(&t.alert_id),
+        audit_head: None,
+    });
+    let fault = write_fault(g);
+    imp_ok(json!({"count": 1, "entity": obj, "results": [rec]}), fault)
 }
 
 async fn imp_list(

@@ -14,7 +14,6 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
@@ -764,15 +763,8 @@ impl Impartner {
 
     fn auth(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         let t = self.conn.token.expose_secret();
-        let rb = match t.strip_prefix("basic:") {
-            // An integration user: `basic:user:password`.
-            Some(up) => {
-                let b = base64::engine::general_purpose::STANDARD.encode(up);
-                rb.header("authorization", format!("Basic {b}"))
-            }
-            None => rb.header("authorization", format!("{} {t}", imp::AUTH_SCHEME)),
-        };
-        rb.header(imp::TENANT_HEADER, self.conn.tenant.trim())
+        rb.header("authorization", imp::auth_header(t))
+            .header(imp::TENANT_HEADER, self.conn.tenant.trim())
     }
 
     /// The tenant's object a resource is read from.

@@ -332,6 +332,18 @@ fn scoring_sends_exactly_the_alerts_the_policy_routes_and_phases_hold_what_simul
         .filter(|r| r.effect == "held")
         .count();
     assert_eq!(trail, held, "every hold is audited once");
+    // The holds are listed for the partner manager, with what to tell each partner.
+    let listed: Vec<serde_json::Value> = env
+        .ok("ana", "analyst", &["policy", "held", "--format", "jsonl"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(listed.len(), held, "{listed:?}");
+    for l in &listed {
+        let m = l["message"].as_str().unwrap();
+        assert!(m.contains(l["transaction_id"].as_str().unwrap()), "{m}");
+        assert!(m.contains("held for review"), "{m}");
+    }
     // No new alerts: the flags did not change, only the phase.
     assert_eq!(rx.hits.lock().unwrap().len(), hits.len());
 

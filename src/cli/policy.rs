@@ -40,6 +40,12 @@ pub enum Cmd {
     },
     /// Route every new or changed flag now (score and sync do this after scoring) and send alerts.
     Run,
+    /// Commissions the policy holds in the pending-review bucket, by partner, with the
+    /// sentence to tell the partner (for the partner manager where the PRM cannot).
+    Held {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
     /// Measured precision per kind: confirmed / decided by people, with the counts.
     Precision {
         #[arg(long, value_enum, default_value = "table")]
@@ -83,6 +89,105 @@ fn parse_phase(s: &str) -> Result<Phase, String> {
     Phase::parse(s).ok_or_else(|| format!("unknown phase `{s}`: observe, review or assist"))
 }
 
+/// One commission the policy holds, as `policy held` lists it.
+#[derive(Debug, serde::Serialize)]
+struct Held {
+    partner_id: String,
+    partner_name: String,
+    transaction_id: String,
+    at_stake: String,
+    currency: String,
+    rule: String,
+    kinds: Vec<String>,
+    held_since: String,
+    /// What to tell the partner (no tax ids or bank details; the reason as the detector
+    /// gave it).
+    message: String,
+}
+
+/// `policy held`: the holds still waiting for a person, by partner then transaction.
+fn held(ctx: &Context, format: Format) -> anyhow::Result<ExitCode> {
+    let store = ctx.open_existing_store()?;
+    let facts: std::collections::HashMap<String, crate::store::policy::FlagFacts> = store
+        .policy_flag_facts()?
+        .into_iter()
+        .map(|f| (f.transaction_id.clone(), f))
+        .collect();
+    let mut rows: Vec<Held> = store
+        .policy_routes()?
+        .into_iter()
+        .filter(|r| r.effect == "held")
+        .filter_map(|r| {
+            let f = facts.get(&r.transaction_id)?;
+            // Held until a person decides: a decided case is no longer the policy's hold.
+            if !crate::workflow::awaits_decision(&f.status) {
+                return None;
+            }
+            let at_stake = crate::policy::minor_to_decimal(f.at_stake_minor, &f.currency);
+            let money = crate::money::format_money(at_stake, &f.currency);
+            let why = f
+                .top_reason
+                .clone()
+                .unwrap_or_else(|| "it needs a review".into());
+            Some(Held {
+                partner_id: f.partner_id.clone(),
+                partner_name: crate::text::sanitize(&f.partner_name).into_owned(),
+                transaction_id: r.transaction_id.clone(),
+                at_stake: at_stake.to_string(),
+                currency: f.currency.clone(),
+                rule: r.rule.clone(),
+                kinds: r.kinds.clone(),
+                held_since: r.routed_at.clone(),
+                message: crate::text::sanitize(&format!(
+                    "The commission of {money} on {} is held for review while we check it: {why}",
+                    r.transaction_id
+                ))
+                .into_owned(),
+            })
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        (a.partner_id.as_str(), a.transaction_id.as_str())
+            .cmp(&(b.partner_id.as_str(), b.transaction_id.as_str()))
+    });
+    let mut out = crate::text::clean_stdout();
+    use std::io::Write as _;
+    match format {
+        Format::Jsonl => {
+            for r in &rows {
+                serde_json::to_writer(&mut out, r)?;
+                writeln!(out)?;
+            }
+        }
+        Format::Table => {
+            writeln!(
+                out,
+                "{:<10} {:<24} {:<12} {:>14} {:<12} TELL THE PARTNER",
+                "PARTNER", "NAME", "TRANSACTION", "HELD", "RULE"
+            )?;
+            for r in &rows {
+                writeln!(
+                    out,
+                    "{:<10} {:<24} {:<12} {:>14} {:<12} {}",
+                    r.partner_id,
+                    crate::text::fit(&r.partner_name, 24),
+                    r.transaction_id,
+                    crate::money::format_money(r.at_stake.parse().unwrap_or_default(), &r.currency),
+                    r.rule,
+                    r.message
+                )?;
+            }
+            writeln!(
+                out,
+                "{} held by the policy",
+                crate::plural::n(rows.len() as i128, "commission")
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -98,6 +203,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             after_scoring(&mut store, ctx, false)?;
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Held { format } => held(ctx, format),
         Cmd::Precision { format } => precision(ctx, cfg, format),
         Cmd::Phase { command } => match command {
             PhaseCmd::Set {

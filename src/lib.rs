@@ -26,6 +26,7 @@ pub mod plan;
 pub mod plural;
 pub mod policy;
 pub mod prm;
+pub mod service;
 pub mod sim;
 pub mod statement;
 pub mod store;

@@ -906,7 +906,7 @@ fn impossible_prm_sales_are_kept_flagged_and_held_until_corrected() {
         "{issues:?}"
     );
     assert!(store.get_transaction(&key).unwrap().is_some(), "kept");
-    tierdesk::detect::cache::score_cache(&mut store, &mut |_, _| {}).unwrap();
+    tierdesk::service::score::score_cache(&mut store, &mut |_, _| {}).unwrap();
     let d = store.record_detail(&key).unwrap().unwrap();
     let flag = d.flag.expect("flagged");
     assert_eq!(
@@ -954,7 +954,7 @@ fn processing_status_is_written_back_once_per_change_where_the_prm_can() {
     let (s, first) = sync(&sim.url, Flavor::Impartner, store, &fast_opts(50));
     store = s;
     assert_eq!(first.statuses, 0, "nothing is scored yet");
-    tierdesk::detect::cache::score_cache(&mut store, &mut |_, _| {}).unwrap();
+    tierdesk::service::score::score_cache(&mut store, &mut |_, _| {}).unwrap();
     let (s, second) = sync(&sim.url, Flavor::Impartner, store, &fast_opts(50));
     store = s;
     assert!(second.errors.is_empty(), "{:?}", second.errors);

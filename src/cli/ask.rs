@@ -2,11 +2,9 @@
 
 use std::process::ExitCode;
 
-use serde_json::{json, Value};
-
 use super::Context;
-use crate::answer::{self, Facts};
-use crate::store::Store;
+use crate::answer;
+use crate::service::records::{check_partner, facts};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum AskFormat {
@@ -33,49 +31,6 @@ pub struct Args {
     pub set_key: bool,
 }
 
-/// Reward statuses and audit entries, for the resolver.
-pub(crate) fn facts(store: &Store) -> anyhow::Result<Facts> {
-    let mut f = Facts::default();
-    for (tx, reward, status) in store.all_reward_statuses()? {
-        f.rewards.entry(tx).or_default().push((reward, status));
-    }
-    store.wf().for_each_audit(|a| {
-        let parse = |s: &Option<String>| -> Value {
-            s.as_deref()
-                .and_then(|x| serde_json::from_str(x).ok())
-                .unwrap_or(Value::Null)
-        };
-        f.audit.insert(
-            a.seq,
-            json!({
-                "seq": a.seq,
-                "at": a.at,
-                "actor": a.actor,
-                "role": a.role,
-                "action": a.action,
-                "target": a.target,
-                "before": parse(&a.before),
-                "after": parse(&a.after),
-                "reason": a.reason,
-                "decision_id": a.decision_id,
-                "prev_hash": a.prev_hash,
-                "hash": a.hash,
-            }),
-        );
-        Ok(true)
-    })?;
-    Ok(f)
-}
-
-pub(crate) fn check_partner(ds: &crate::model::Dataset, p: Option<&str>) -> anyhow::Result<()> {
-    if let Some(p) = p {
-        if !ds.partners.iter().any(|x| x.partner_id == p) {
-            anyhow::bail!("--partner: no partner {p:?} in the cache");
-        }
-    }
-    Ok(())
-}
-
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     if args.set_key {
         let key = super::login::read_secret("API key of the [assistant] model")?;
@@ -89,11 +44,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
     let question = args.question.clone().unwrap_or_default();
     let store = ctx.open_existing_store()?;
-    let loaded = super::statement::load(&store)?;
+    let loaded = crate::service::records::load(&store)?;
     let facts = facts(&store)?;
     let partner = args.partner.as_deref().map(str::trim);
     check_partner(&loaded.ds, partner)?;
-    let book = loaded.book(super::statement::now());
+    let book = loaded.book(crate::service::records::now());
     let det = answer::answer(&book, &facts, partner, &question);
     let ans = if args.offline {
         det

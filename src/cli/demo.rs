@@ -226,7 +226,7 @@ fn fresh_import(db: &Path, dir: &Path) -> anyhow::Result<crate::import::ImportRe
 fn score_demo(db: &Path) -> anyhow::Result<()> {
     let t = Instant::now();
     let mut store = crate::store::Store::open(db)?;
-    let s = crate::detect::cache::score_cache(&mut store, &mut |_, _| {})?;
+    let s = crate::service::score::score_cache(&mut store, &mut |_, _| {})?;
     println!(
         "Scored {} transactions in {:.2}s: {} flagged, {} of them in the review window (detector {})",
         s.transactions,

@@ -139,7 +139,7 @@ fn after_import(store: &mut Store, score: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     if score && has_plan {
-        let s = crate::detect::cache::score_cache(store, &mut |_, _| {})?;
+        let s = crate::service::score::score_cache(store, &mut |_, _| {})?;
         println!(
             "scored: {} rewritten, {} unchanged; {} flagged, {} of them in the review window",
             s.rescored, s.unchanged, s.flagged, s.flagged_in_window

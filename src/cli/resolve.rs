@@ -27,11 +27,11 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let store = ctx.open_existing_store()?;
-    let loaded = super::statement::load(&store)?;
-    let facts = super::ask::facts(&store)?;
+    let loaded = crate::service::records::load(&store)?;
+    let facts = crate::service::records::facts(&store)?;
     let partner = args.partner.as_deref().map(str::trim);
-    super::ask::check_partner(&loaded.ds, partner)?;
-    let book = loaded.book(super::statement::now());
+    crate::service::records::check_partner(&loaded.ds, partner)?;
+    let book = loaded.book(crate::service::records::now());
     let resolve = |c: &str| crate::answer::resolve(&book, &facts, partner, c.trim());
     if let [one] = args.citations.as_slice() {
         return match resolve(one) {

@@ -30,7 +30,7 @@ pub struct Args {
 /// The variance map the detectors need, from the plan's recalculation: the plan's
 /// reason and its total commission per transaction whose PRM lines differ.
 pub fn variances_for(ds: &Dataset) -> BTreeMap<String, detect::VarianceInfo> {
-    detect::cache::variances_for(ds)
+    crate::service::score::variances_for(ds)
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
@@ -69,7 +69,7 @@ fn run_cache(ctx: &Context, format: Format, _limit: usize) -> anyhow::Result<Exi
         return Ok(ExitCode::FAILURE);
     }
     let mut last = 0usize;
-    let summary = detect::cache::score_cache(&mut store, &mut |done, total| {
+    let summary = crate::service::score::score_cache(&mut store, &mut |done, total| {
         if total > 0 && (done == total || done >= last + total.div_ceil(10)) {
             last = done;
             eprintln!("scored {done}/{total}");

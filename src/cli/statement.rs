@@ -1,18 +1,15 @@
 //! `tierdesk statement`: one payee's statement for a period (JSON, HTML, CSV), or every
 //! payee's with an index; `--finalize` stores the statement as final (immutable).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use chrono::{SecondsFormat, Utc};
 use serde_json::{json, Value};
 
 use super::Context;
-use crate::model::Dataset;
-use crate::money::parse_money;
-use crate::statement::{render, Book, DecisionRef, DisputeRef, FinalRef, Review};
+use crate::service::records::{load, now};
+use crate::statement::render;
 use crate::store::Store;
 use crate::workflow::Actor;
 
@@ -43,107 +40,6 @@ pub struct Args {
     /// stands in for the approval of the period's payout run).
     #[arg(long)]
     pub finalize: bool,
-}
-
-/// Everything the statement builder needs, loaded from the cache.
-pub(crate) struct Loaded {
-    pub ds: Dataset,
-    pub reviews: Vec<Review>,
-    pub decisions: Vec<DecisionRef>,
-    pub finals: BTreeMap<(String, String), FinalRef>,
-    pub disputes: Vec<DisputeRef>,
-    pub audit_head: String,
-}
-
-impl Loaded {
-    pub(crate) fn book(&self, computed_at: String) -> Book<'_> {
-        Book::new(
-            &self.ds,
-            self.reviews.clone(),
-            self.decisions.clone(),
-            self.finals.clone(),
-            self.disputes.clone(),
-            self.audit_head.clone(),
-            computed_at,
-        )
-    }
-}
-
-pub(crate) fn now() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-pub(crate) fn load(store: &Store) -> anyhow::Result<Loaded> {
-    let ds = store
-        .load_dataset()
-        .context("reading the program from the cache")?;
-    let reviews = store
-        .review_rows()?
-        .into_iter()
-        .map(|r| Review {
-            current: r.current_amount.as_deref().and_then(parse_money),
-            decided: r.decided_amount.as_deref().and_then(parse_money),
-            kinds: r
-                .kinds
-                .as_deref()
-                .and_then(|k| serde_json::from_str(k).ok())
-                .unwrap_or_default(),
-            transaction_id: r.transaction_id,
-            partner_id: r.partner_id,
-            state: r.state,
-            proposal_action: r.proposal_action,
-        })
-        .collect();
-    let decisions = store
-        .decisions_with_audit()?
-        .into_iter()
-        .map(|d| DecisionRef {
-            decision_id: d.decision_id,
-            transaction_id: d.transaction_id,
-            action: d.action,
-            actor: d.actor,
-            to_state: d.to_state,
-            reverts: d.reverts,
-            created_at: d.created_at,
-            audit_seq: d.audit_seq,
-        })
-        .collect();
-    let mut finals = BTreeMap::new();
-    for f in store.final_statements()? {
-        let statement: Value = serde_json::from_str(&f.json)
-            .with_context(|| format!("stored statement {} is not valid JSON", f.statement_id))?;
-        finals.insert(
-            (f.partner_id, f.period),
-            FinalRef {
-                finalized_at: f.finalized_at,
-                statement,
-            },
-        );
-    }
-    let disputes = store
-        .disputes(None)?
-        .into_iter()
-        .map(|d| DisputeRef {
-            dispute_id: format!("dispute:{}", d.dispute_id),
-            partner_id: d.partner_id,
-            transaction_id: d.transaction_id,
-            state: d.state,
-            reason_code: d.reason_code,
-            claimed: d.claimed,
-            granted: d.granted,
-            opened_at: d.opened_at,
-            updated_at: d.updated_at,
-        })
-        .collect();
-    let audit_head = crate::workflow::audit_head(store)?;
-    Ok(Loaded {
-        ds,
-        reviews,
-        decisions,
-        finals,
-        disputes,
-        audit_head,
-    })
 }
 
 fn render(st: &Value, f: StatementFormat) -> anyhow::Result<String> {

@@ -279,7 +279,7 @@ pub(crate) fn score_new(store: &mut crate::store::Store, ctx: &Context) {
             return;
         }
     }
-    match crate::detect::cache::score_cache(store, &mut |_, _| {}) {
+    match crate::service::score::score_cache(store, &mut |_, _| {}) {
         Ok(s) => {
             println!(
                 "scored: {} rewritten, {} unchanged, {} flagged in the review window",

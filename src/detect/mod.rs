@@ -22,7 +22,6 @@ use serde::{Deserialize, Serialize};
 use crate::model::*;
 
 pub mod backdated;
-pub mod cache;
 pub mod certification;
 pub mod context;
 pub mod deal_size;

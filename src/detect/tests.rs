@@ -686,14 +686,14 @@ fn cache_rescoring_is_incremental_and_keeps_baselines_current() {
     let n = ds.transactions.len();
 
     // First run: everything is new.
-    let s = cache::score_cache(&mut store, &mut |_, _| {}).unwrap();
+    let s = crate::service::score::score_cache(&mut store, &mut |_, _| {}).unwrap();
     assert_eq!((s.transactions, s.rescored, s.unchanged), (n, n, 0));
     assert_eq!(stored_kinds(&store, "L1"), vec!["deal_size_tier"]);
     assert!(stored_kinds(&store, "N1").is_empty());
     let n1_before = store.flag("N1").unwrap().unwrap();
 
     // Nothing changed: nothing is rewritten.
-    let s = cache::score_cache(&mut store, &mut |_, _| {}).unwrap();
+    let s = crate::service::score::score_cache(&mut store, &mut |_, _| {}).unwrap();
     assert_eq!((s.rescored, s.unchanged, s.baseline_moved), (0, n, 0));
 
     // One window transaction changes (priced far beyond the discount policy): only it
@@ -702,7 +702,7 @@ fn cache_rescoring_is_incremental_and_keeps_baselines_current() {
     changed.unit_net_price = dec("500");
     changed.amount = dec("5000");
     store.upsert_transactions(&[changed]).unwrap();
-    let s = cache::score_cache(&mut store, &mut |_, _| {}).unwrap();
+    let s = crate::service::score::score_cache(&mut store, &mut |_, _| {}).unwrap();
     assert_eq!((s.rescored, s.unchanged, s.baseline_moved), (1, n - 1, 0));
     assert_eq!(stored_kinds(&store, "N1"), vec!["discount_policy"]);
     let n1_after = store.flag("N1").unwrap().unwrap();
@@ -728,13 +728,13 @@ fn cache_rescoring_is_incremental_and_keeps_baselines_current() {
         ));
     }
     store.upsert_transactions(&history).unwrap();
-    let s = cache::score_cache(&mut store, &mut |_, _| {}).unwrap();
+    let s = crate::service::score::score_cache(&mut store, &mut |_, _| {}).unwrap();
     assert_eq!(s.transactions, n + 5);
     assert!(s.baseline_moved >= 1, "{s:?}");
     assert!(stored_kinds(&store, "L1").is_empty());
     assert_eq!(s.rescored, 5 + s.baseline_moved, "{s:?}");
     // And the next run is quiet again.
-    let s = cache::score_cache(&mut store, &mut |_, _| {}).unwrap();
+    let s = crate::service::score::score_cache(&mut store, &mut |_, _| {}).unwrap();
     assert_eq!(s.rescored, 0);
 }
 

@@ -42,7 +42,7 @@ pub struct AnswerView {
 /// The worker's program and facts for answers, with the cache's data version they were
 /// read at.
 pub(crate) struct AskCache {
-    loaded: crate::cli::statement::Loaded,
+    loaded: crate::service::records::Loaded,
     facts: Facts,
     version: i64,
 }
@@ -67,14 +67,14 @@ pub(crate) fn answer(
             ));
         }
         *cache = Some(AskCache {
-            loaded: crate::cli::statement::load(store).map_err(s)?,
-            facts: crate::cli::ask::facts(store).map_err(s)?,
+            loaded: crate::service::records::load(store).map_err(s)?,
+            facts: crate::service::records::facts(store).map_err(s)?,
             version,
         });
     }
     let c = cache.as_ref().ok_or("no program")?;
-    crate::cli::ask::check_partner(&c.loaded.ds, partner).map_err(s)?;
-    let book = c.loaded.book(crate::cli::statement::now());
+    crate::service::records::check_partner(&c.loaded.ds, partner).map_err(s)?;
+    let book = c.loaded.book(crate::service::records::now());
     let det = crate::answer::answer(&book, &c.facts, partner, question);
     // The configured model may rephrase it (checked, else the deterministic answer).
     Ok(crate::answer::model::maybe_rephrase(

@@ -157,7 +157,7 @@ fn rescore(store: &mut Store) -> Result<usize, String> {
         (Ok(Some(_)), Ok(Some(_))) => {}
         _ => return Err("no program or plan in the cache yet".into()),
     }
-    crate::detect::cache::score_cache(store, &mut |_, _| {})
+    crate::service::score::score_cache(store, &mut |_, _| {})
         .map(|s| s.rescored)
         .map_err(|e| format!("{e:#}"))
 }

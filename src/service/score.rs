@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::{score_dataset_full, Finding, VarianceInfo, DETECTOR_VERSION};
+use crate::detect::{self, score_dataset_full, Finding, VarianceInfo, DETECTOR_VERSION};
 use crate::model::Dataset;
 use crate::store::flags::{FlagRow, ProposalRow};
 use crate::store::Store;
@@ -73,7 +73,7 @@ pub fn score_cache(
     if !missing.is_empty() {
         for f in &mut findings {
             if let Some(m) = missing.get(f.score.transaction_id.as_str()) {
-                super::mark_missing_inputs(f, m);
+                detect::mark_missing_inputs(f, m);
             }
         }
     }
@@ -123,7 +123,7 @@ pub fn score_cache(
             let id = f.score.transaction_id.as_str();
             if let Some((field, reason)) = by_tx.get(id) {
                 let a = accrued.get(id).copied().unwrap_or_default();
-                super::mark_integrity_issue(f, field, reason, a, &ds.program.currency);
+                detect::mark_integrity_issue(f, field, reason, a, &ds.program.currency);
             }
         }
     }
@@ -227,7 +227,10 @@ pub fn score_cache(
 }
 
 /// True when the stored proposal (action, proposed amount, rationale) is the new one.
-fn same_proposal(stored: Option<&(String, String, String)>, new: Option<&super::Proposal>) -> bool {
+fn same_proposal(
+    stored: Option<&(String, String, String)>,
+    new: Option<&detect::Proposal>,
+) -> bool {
     match (stored, new) {
         (None, None) => true,
         (Some((action, amount, rationale)), Some(p)) => {

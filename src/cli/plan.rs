@@ -48,6 +48,10 @@ pub struct DraftArgs {
     pub sentence: String,
     #[arg(long, value_enum, default_value_t = DraftFormat::Text)]
     pub format: DraftFormat,
+    /// Never ask the configured language model (`[assistant]`), even for phrasing the
+    /// parser cannot read.
+    #[arg(long)]
+    pub offline: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -106,27 +110,51 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// The program's names when a cache is open, else defaults.
-fn vocabulary(ctx: &Context) -> Vocabulary {
+/// The program's names, and its partners' ids and names (which are never sent to a model).
+fn vocabulary(ctx: &Context) -> (Vocabulary, Vec<String>) {
     if !ctx.paths.db.exists() {
-        return Vocabulary::defaults();
+        return (Vocabulary::defaults(), Vec::new());
     }
     match ctx.open_store().and_then(|s| Ok(s.load_dataset()?)) {
-        Ok(ds) => Vocabulary::from_dataset(&ds),
-        Err(_) => Vocabulary::defaults(),
+        Ok(ds) => {
+            let partners = ds
+                .partners
+                .iter()
+                .flat_map(|p| [p.partner_id.clone(), p.name.clone()])
+                .collect();
+            (Vocabulary::from_dataset(&ds), partners)
+        }
+        Err(_) => (Vocabulary::defaults(), Vec::new()),
     }
 }
 
 fn run_draft(ctx: &Context, a: DraftArgs) -> anyhow::Result<ExitCode> {
-    let vocab = vocabulary(ctx);
+    let (vocab, partners) = vocabulary(ctx);
+    let model = match (&ctx.config.assistant, a.offline) {
+        (Some(cfg), false) => Some(crate::answer::model::ModelDrafter::new(
+            cfg.clone(),
+            partners,
+        )),
+        _ => None,
+    };
     let mut out = std::io::stdout().lock();
-    match draft::draft_with(&a.sentence, &vocab, None) {
+    let model_ref = model
+        .as_ref()
+        .map(|m| m as &dyn crate::plan::draft::DraftModel);
+    match draft::draft_with(&a.sentence, &vocab, model_ref) {
         Ok(d) => {
             match a.format {
                 DraftFormat::Json => {
-                    let v = json!({"rule": d.rule, "paraphrase": d.paraphrase});
+                    let v = json!({"rule": d.rule, "paraphrase": d.paraphrase, "source": d.source});
                     writeln!(out, "{v}")?;
                 }
                 DraftFormat::Text => {
+                    if d.source == "model" {
+                        writeln!(
+                            out,
+                            "(drafted by the language model and checked: schema, names, numbers)"
+                        )?;
+                    }
                     writeln!(out, "{}", d.paraphrase)?;
                     writeln!(out, "{}", serde_json::to_string_pretty(&d.rule)?)?;
                 }

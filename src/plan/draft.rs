@@ -74,6 +74,8 @@ impl Vocabulary {
 pub struct Drafted {
     pub rule: Rule,
     pub paraphrase: String,
+    /// `parser`, or `model` when the optional language model drafted it (checked).
+    pub source: &'static str,
 }
 
 /// Why a sentence was refused and the part that could not be read.
@@ -104,10 +106,152 @@ pub fn accept_model_rule(json: &str, vocab: &Vocabulary) -> Result<Drafted, Refu
     Ok(Drafted {
         paraphrase: paraphrase(&rule),
         rule,
+        source: "model",
     })
 }
 
-/// The parser first; when it refuses and a model is given, the model's checked answer.
+/// Refusals a model may try to do better on: phrasing the parser could not read. Every
+/// other refusal is something that must not be guessed (a vague region, a percentage
+/// without a base, a missing amount, contradictions), and stays a refusal.
+const MODEL_MAY_TRY: [&str; 2] = [
+    "part of the sentence could not be read",
+    "no rate, multiplier, quota threshold or SPIFF amount per unit found",
+];
+
+/// Whether the model is asked after the parser's refusal `r`.
+pub fn model_may_try(r: &Refusal) -> bool {
+    MODEL_MAY_TRY.contains(&r.refused.as_str())
+}
+
+/// The numbers written in a sentence (`1.5x`, `110%` also as 1.1, `$25`, `Q4`, and
+/// the words double, twice, triple and half).
+fn numbers_in(sentence: &str) -> Vec<Decimal> {
+    let mut out = Vec::new();
+    for w in sentence
+        .to_lowercase()
+        .split(|c: char| !c.is_ascii_alphabetic())
+    {
+        match w {
+            "double" | "doubled" | "twice" => out.push(Decimal::from(2)),
+            "triple" | "tripled" | "thrice" => out.push(Decimal::from(3)),
+            "half" => out.push(Decimal::new(5, 1)),
+            _ => {}
+        }
+    }
+    let mut cur = String::new();
+    let chars: Vec<char> = sentence.chars().chain([' ']).collect();
+    for (i, c) in chars.iter().enumerate() {
+        if c.is_ascii_digit()
+            || (*c == '.'
+                && !cur.is_empty()
+                && chars.get(i + 1).is_some_and(|n| n.is_ascii_digit()))
+        {
+            cur.push(*c);
+            continue;
+        }
+        if *c == ',' && !cur.is_empty() && chars.get(i + 1).is_some_and(|n| n.is_ascii_digit()) {
+            continue;
+        }
+        if !cur.is_empty() {
+            if let Ok(d) = cur.parse::<Decimal>() {
+                out.push(d.normalize());
+                if *c == '%' {
+                    out.push((d / Decimal::ONE_HUNDRED).normalize());
+                }
+            }
+            cur.clear();
+        }
+    }
+    out
+}
+
+/// A model's rule may say only what the sentence says: every scope name and every
+/// number it uses must be written in the sentence (so it never guesses a region, a
+/// base or an amount the parser refused to guess).
+fn check_mentioned(rule: &Rule, sentence: &str) -> Result<(), Refusal> {
+    let lower = sentence.to_lowercase();
+    let s = &rule.scope;
+    let named: Vec<(&str, String)> = [
+        ("region", s.region.clone()),
+        ("tier", s.tier.clone()),
+        ("family", s.family.clone()),
+        ("sku", s.sku.clone()),
+        ("from", s.from.map(|d| d.to_string())),
+        ("to", s.to.map(|d| d.to_string())),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| (k, v)))
+    .collect();
+    for (what, v) in named {
+        if !lower.contains(&v.to_lowercase()) {
+            return Err(refuse(
+                "the model's rule names what the sentence does not say",
+                format!("{what} {v}"),
+            ));
+        }
+    }
+    if let Some(k) = s.partner_kind {
+        let word = serde_json::to_value(k)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        if !lower.contains(&word) {
+            return Err(refuse(
+                "the model's rule names what the sentence does not say",
+                format!("partner kind {word}"),
+            ));
+        }
+    }
+    let said = numbers_in(sentence);
+    let mut used = Vec::new();
+    match &rule.action {
+        super::v2::RuleAction::Rate(d) | super::v2::RuleAction::RateMultiplier(d) => {
+            used.push(d.normalize())
+        }
+        super::v2::RuleAction::Accelerator(steps) => {
+            for (from, m) in steps {
+                used.push(from.normalize());
+                used.push(m.normalize());
+            }
+        }
+        super::v2::RuleAction::Spiff {
+            amount_per_unit,
+            from,
+            to,
+            ..
+        } => {
+            used.push(amount_per_unit.normalize());
+            for d in [from, to].into_iter().flatten() {
+                if !lower.contains(&d.to_string()) {
+                    return Err(refuse(
+                        "the model's rule names what the sentence does not say",
+                        format!("date {d}"),
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(q) = s.quarter {
+        used.push(Decimal::from(q));
+    }
+    for n in used {
+        // 0 and 1 are the schedule's base (from nothing, times one), never an amount.
+        if n.is_zero() || n == Decimal::ONE {
+            continue;
+        }
+        if !said.contains(&n) {
+            return Err(refuse(
+                "the model's rule has a number the sentence does not",
+                n.to_string(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The parser first; when it refuses only because it could not read the phrasing and a
+/// model is given, the model's answer, checked against the schema, the vocabulary and
+/// the sentence itself.
 pub fn draft_with(
     sentence: &str,
     vocab: &Vocabulary,
@@ -115,11 +259,15 @@ pub fn draft_with(
 ) -> Result<Drafted, Refusal> {
     match (draft(sentence, vocab), model) {
         (Ok(d), _) => Ok(d),
-        (Err(r), None) => Err(r),
-        (Err(r), Some(m)) => match m.draft_rule(sentence, vocab) {
-            Ok(json) => accept_model_rule(&json, vocab),
+        (Err(r), Some(m)) if model_may_try(&r) => match m.draft_rule(sentence, vocab) {
+            Ok(json) => {
+                let d = accept_model_rule(&json, vocab)?;
+                check_mentioned(&d.rule, sentence)?;
+                Ok(d)
+            }
             Err(_) => Err(r),
         },
+        (Err(r), _) => Err(r),
     }
 }
 
@@ -724,6 +872,7 @@ pub fn draft(sentence: &str, vocab: &Vocabulary) -> Result<Drafted, Refusal> {
     Ok(Drafted {
         paraphrase: paraphrase(&rule),
         rule,
+        source: "parser",
     })
 }
 

@@ -494,5 +494,10 @@ fn money_views_at_80x24_and_120x40() {
         insta::assert_snapshot!(format!("money_{w}x{h}_ask"), screen);
         let screen = press(&mut app, KeyCode::Enter);
         insta::assert_snapshot!(format!("money_{w}x{h}_answer"), screen);
+        press(&mut app, KeyCode::Esc);
+        let screen = press(&mut app, KeyCode::Char('8'));
+        assert_eq!(app.view, View::Plan);
+        assert!(screen.contains(" Plan · "), "{screen}");
+        insta::assert_snapshot!(format!("money_{w}x{h}_plan"), screen);
     }
 }

@@ -410,3 +410,64 @@ fn reconciliation_exceptions_list_only_entries_that_need_a_person() {
     b.key(KeyCode::Char('j'));
     assert_eq!(b.app.payouts.exc_sel, 1);
 }
+
+/// `8` shows the plan's rules over the last periods with the report's findings (a rule
+/// that never triggered is named), and `:whatif override_rate=0.015` shows the same
+/// total difference as `tierdesk plan whatif --set override_rate=0.015`.
+#[test]
+fn the_plan_view_lists_rules_findings_and_a_whatif_that_matches_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = cache(dir.path());
+    let mut b = Bench::new(&db, "ana", Role::Analyst, None);
+    b.key(KeyCode::Char('8'));
+    let s = b.screen();
+    assert!(s.contains("[Plan]") && s.contains(" Plan · "), "{s}");
+    let data = match &b.app.plan.data {
+        Some(Ok(d)) => d.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(!data.report.rules.is_empty());
+    let first = &data.report.rules[0];
+    assert!(s.contains(&first.rule[..first.rule.len().min(20)]), "{s}");
+    for f in data.report.findings.iter().take(1) {
+        assert!(s.contains(&f[..f.len().min(40)]), "{f}\n{s}");
+    }
+    // The what-if, as the CLI computes it.
+    let fx = b.app.palette_command("whatif override_rate=0.015").unwrap();
+    b.settle(fx);
+    let s = b.screen();
+    assert!(s.contains("What if override_rate=0.015"), "{s}");
+    let Some((_, Ok(w))) = &b.app.plan.whatif else {
+        panic!("{:?}", b.app.plan.whatif)
+    };
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_tierdesk"))
+        .arg("--db")
+        .arg(&db)
+        .args([
+            "plan",
+            "whatif",
+            "--set",
+            "override_rate=0.015",
+            "--format",
+            "jsonl",
+        ])
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let text = String::from_utf8(o.stdout).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let cli: rust_decimal::Decimal = last["total"]["difference"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(w.total.difference, cli);
+    assert!(!cli.is_zero(), "the override rate moves the total");
+    let shown = tierdesk::money::format_money(w.total.difference, &data.currency);
+    assert!(s.contains(&shown), "{shown}\n{s}");
+    // An unknown key is named, and the view stays.
+    let fx = b.app.palette_command("whatif bogus=1").unwrap();
+    b.settle(fx);
+    assert!(b.screen().contains("bogus"), "{}", b.screen());
+}

@@ -38,6 +38,7 @@ pub enum Action {
     OutboxView,
     PayoutsView,
     DisputesView,
+    PlanView,
     Refresh,
     SyncNow,
     Help,
@@ -77,7 +78,7 @@ impl Group {
 }
 
 impl Action {
-    pub const ALL: [Action; 47] = [
+    pub const ALL: [Action; 48] = [
         Action::Up,
         Action::Down,
         Action::PageUp,
@@ -99,6 +100,7 @@ impl Action {
         Action::OutboxView,
         Action::PayoutsView,
         Action::DisputesView,
+        Action::PlanView,
         Action::Search,
         Action::Filter,
         Action::ClearFilter,
@@ -161,6 +163,7 @@ impl Action {
             Action::OutboxView => "outbox",
             Action::PayoutsView => "payouts",
             Action::DisputesView => "disputes",
+            Action::PlanView => "plan",
             Action::ApproveRun => "approve_run",
             Action::ReleaseHold => "release_hold",
             Action::Refresh => "refresh",
@@ -227,6 +230,9 @@ impl Action {
             Action::DisputesView => {
                 "Show partner disputes, newest first, with their age and the review SLA"
             }
+            Action::PlanView => {
+                "Show the plan's rules (triggered, paid, share, flags), findings and a what-if (:whatif KEY=VALUE)"
+            }
             Action::Refresh => "Reload the queue, counts and sync status",
             Action::SyncNow => "Sync with the PRM now (push decisions, pull changes)",
             Action::Help => "Show this help",
@@ -289,7 +295,8 @@ impl Action {
             | Action::PolicyView
             | Action::OutboxView
             | Action::PayoutsView
-            | Action::DisputesView => Group::View,
+            | Action::DisputesView
+            | Action::PlanView => Group::View,
             Action::Search
             | Action::Filter
             | Action::ClearFilter
@@ -351,6 +358,7 @@ impl Action {
             Action::OutboxView => &["5"],
             Action::PayoutsView => &["6"],
             Action::DisputesView => &["7"],
+            Action::PlanView => &["8"],
             Action::ApproveRun => &["P"],
             Action::ReleaseHold => &["R"],
             Action::Refresh => &["ctrl-r"],

@@ -33,6 +33,7 @@ pub enum View {
     Outbox,
     Payouts,
     Disputes,
+    Plan,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -311,6 +312,7 @@ pub struct App {
     pub outbox: super::outbox::OutboxState,
     pub disputes: super::disputes::DisputesState,
     pub payouts: super::payouts::PayoutsState,
+    pub plan: super::plan::PlanState,
     pub detail: Option<Box<RecordDetail>>,
     /// The plan's recalculation for `detail_id` (Commission pane), when loaded.
     pub explain: Option<(String, Result<super::effects::ExplainView, String>)>,
@@ -370,6 +372,7 @@ impl App {
             outbox: Default::default(),
             disputes: Default::default(),
             payouts: Default::default(),
+            plan: Default::default(),
             detail: None,
             explain: None,
             detail_id: None,
@@ -565,9 +568,12 @@ impl App {
                     .unwrap_or_default()
             }
             View::Record => self.detail_id.clone().into_iter().collect(),
-            View::Forecast | View::Policy | View::Outbox | View::Payouts | View::Disputes => {
-                vec![]
-            }
+            View::Forecast
+            | View::Policy
+            | View::Outbox
+            | View::Payouts
+            | View::Disputes
+            | View::Plan => vec![],
             View::Queue => {
                 if !self.queue.marked.is_empty() {
                     return self.queue.marked.iter().cloned().collect();
@@ -655,6 +661,9 @@ impl App {
         if self.view == View::Payouts {
             fx.extend(self.payouts_effect());
         }
+        if self.view == View::Plan {
+            fx.extend(self.plan_effect());
+        }
         fx.push(self.reload_queue(Select::Keep));
         if self.view == View::Signoff {
             fx.push(Effect::LoadSignoff);
@@ -687,6 +696,9 @@ impl App {
             return fx;
         }
         if let Some(fx) = self.payouts_update(action) {
+            return fx;
+        }
+        if let Some(fx) = self.plan_update(action) {
             return fx;
         }
         let page = self.page_rows() as isize;
@@ -793,7 +805,8 @@ impl App {
                     | View::Policy
                     | View::Outbox
                     | View::Payouts
-                    | View::Disputes => vec![],
+                    | View::Disputes
+                    | View::Plan => vec![],
                 }
             }
             Action::QueueView => {
@@ -829,6 +842,10 @@ impl App {
             Action::PayoutsView => {
                 self.view = View::Payouts;
                 self.payouts_effect()
+            }
+            Action::PlanView => {
+                self.view = View::Plan;
+                self.plan_effect()
             }
             // Handled by `payouts_update` (in the Payouts view, or said where they work).
             Action::ApproveRun | Action::ReleaseHold => vec![],
@@ -1163,6 +1180,8 @@ impl App {
             Msg::Policy(r) => self.on_policy(r),
             Msg::Outbox(r) => self.on_outbox(r),
             Msg::Disputes(r) => self.on_disputes(r),
+            Msg::Plan(r) => self.on_plan(r),
+            Msg::PlanWhatIf(changes, r) => self.on_plan_whatif(changes, r),
             Msg::Answer {
                 question,
                 partner,

@@ -129,6 +129,10 @@ pub enum Effect {
         question: String,
         partner: Option<String>,
     },
+    /// The Plan view's rule report.
+    LoadPlan,
+    /// A what-if of the plan with these `KEY=VALUE` changes.
+    PlanWhatIf(String),
     /// The person's column layout and saved views.
     LoadViews,
     /// Save (or replace) a view under its name.
@@ -172,6 +176,8 @@ impl Effect {
             Effect::ReleaseHold { .. } => "releasing the holds",
             Effect::Ask { .. } => "answering",
             Effect::LoadViews | Effect::ApplyView(_) => "loading the views",
+            Effect::LoadPlan => "loading the plan's rules",
+            Effect::PlanWhatIf(_) => "recalculating the what-if",
             Effect::SaveView(_) | Effect::DeleteView(_) | Effect::SaveColumns(_) => {
                 "saving the views"
             }
@@ -217,6 +223,8 @@ pub enum Msg {
     PolicyRan(String),
     Outbox(Result<Box<crate::tui::outbox::OutboxData>, String>),
     Disputes(Result<Box<crate::tui::disputes::DisputesData>, String>),
+    Plan(Result<Box<crate::tui::plan::PlanData>, String>),
+    PlanWhatIf(String, Result<Box<crate::plan::whatif::WhatIf>, String>),
     Payouts(Result<Box<crate::tui::payouts::PayoutsData>, String>),
     PayoutPayees(String, Result<Vec<crate::tui::payouts::PayeeLine>, String>),
     /// The answer to an `ask` question.
@@ -696,6 +704,11 @@ fn run(store: &mut Store, env: &Env, e: Effect) -> anyhow::Result<Msg> {
             Msg::SyncUnavailable("background sync runs in the interactive workbench".into())
         }
         Effect::LoadViews => views_msg(store, env, None, None, true)?,
+        Effect::LoadPlan => Msg::Plan(super::plan::load(store).map(Box::new)),
+        Effect::PlanWhatIf(changes) => {
+            let r = super::plan::run_whatif(store, &changes).map(Box::new);
+            Msg::PlanWhatIf(changes, r)
+        }
         Effect::SaveView(v) => {
             store.save_view(&env.user, &v)?;
             let note = format!("view {} saved", crate::text::sanitize(&v.name));

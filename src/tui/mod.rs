@@ -20,6 +20,7 @@ pub mod keymap;
 pub mod outbox;
 pub mod palette;
 pub mod payouts;
+pub mod plan;
 pub mod policy;
 pub mod search;
 pub mod sync;

@@ -10,7 +10,7 @@ use super::theme::Theme;
 use crate::store::queue::{NeedsMe, QueueFilter};
 
 /// The commands that take an argument, with their usage (shown in the palette).
-pub const ARG_COMMANDS: [(&str, &str); 4] = [
+pub const ARG_COMMANDS: [(&str, &str); 5] = [
     ("goto", "goto ID — open the record with this transaction id"),
     (
         "filter",
@@ -23,6 +23,10 @@ pub const ARG_COMMANDS: [(&str, &str); 4] = [
     (
         "view",
         "view save NAME | view NAME | view delete NAME — saved filter, sort and columns",
+    ),
+    (
+        "whatif",
+        "whatif override_rate=0.015 — recalculate the plan with a change (Plan view)",
     ),
 ];
 
@@ -82,6 +86,7 @@ impl App {
             "goto" => Some(self.goto(args.first().copied())),
             "filter" if !args.is_empty() => Some(self.filter_command(&args)),
             "view" | "views" => Some(self.view_command(&args)),
+            "whatif" | "what-if" => Some(self.whatif_command(&args)),
             "theme" if !args.is_empty() => {
                 match Theme::select(Some(args[0]), super::theme::no_color_env(), None) {
                     Ok(t) => {

@@ -7,6 +7,7 @@ mod forecast;
 mod outbox;
 mod overlay;
 mod payouts;
+mod plan;
 mod policy;
 mod queue;
 mod record;
@@ -57,6 +58,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         View::Outbox => outbox::draw(f, app, body),
         View::Disputes => disputes::draw(f, app, body),
         View::Payouts => payouts::draw(f, app, body),
+        View::Plan => plan::draw(f, app, body),
     }
     if let Some((level, text)) = &app.message {
         let st = match level {
@@ -226,6 +228,7 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
         View::Outbox => "Outbox",
         View::Disputes => "Disputes",
         View::Payouts => "Payouts",
+        View::Plan => "Plan",
     };
     let pos = match app.view {
         View::Queue | View::Record => queue::position(app)
@@ -236,7 +239,8 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
         | View::Policy
         | View::Outbox
         | View::Payouts
-        | View::Disputes => String::new(),
+        | View::Disputes
+        | View::Plan => String::new(),
     };
     let right = format!("{pos}[{view}] ");
     let mut room = width.saturating_sub(right.width());
@@ -451,6 +455,13 @@ fn status_bar(f: &mut Frame, app: &App, area: Rect) {
             (Action::ApproveRun, "approve run"),
             (Action::ReleaseHold, "release hold"),
             (Action::Refresh, "reload"),
+            (Action::Quit, "quit"),
+        ],
+        View::Plan => &[
+            (Action::Help, "help"),
+            (Action::Palette, "whatif"),
+            (Action::Refresh, "reload"),
+            (Action::QueueView, "queue"),
             (Action::Quit, "quit"),
         ],
         View::Disputes => &[

@@ -115,6 +115,19 @@ fn first_pull(
     (dir, db, store, report)
 }
 
+/// A fresh cache holding the program, plan, tiers, products and discount policy (what
+/// an import gives a synced cache: a PRM does not serve the plan).
+fn cache_with_master_data(ds: &Dataset) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("cache.db")).unwrap();
+    store.upsert_program(&ds.program).unwrap();
+    store.upsert_plan(&ds.plan).unwrap();
+    store.upsert_tiers(&ds.tiers).unwrap();
+    store.upsert_products(&ds.products).unwrap();
+    store.upsert_discount_policy(&ds.discount_policy).unwrap();
+    (dir, store)
+}
+
 fn fixture() -> Dataset {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sample-program");
     tierdesk::import::load_dataset(Path::new(dir))
@@ -872,15 +885,7 @@ fn a_failing_push_does_not_skip_the_pull() {
 fn impossible_prm_sales_are_kept_flagged_and_held_until_corrected() {
     let ds = small(41, 6, 40);
     let sim = start_sim(&ds, Flavor::Impartner, Faults::default());
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("cache.db");
-    let mut store = Store::open(&db).unwrap();
-    // The plan and program come from an import, as for any synced cache.
-    store.upsert_program(&ds.program).unwrap();
-    store.upsert_plan(&ds.plan).unwrap();
-    store.upsert_tiers(&ds.tiers).unwrap();
-    store.upsert_products(&ds.products).unwrap();
-    store.upsert_discount_policy(&ds.discount_policy).unwrap();
+    let (_dir, mut store) = cache_with_master_data(&ds);
     let sale = ds
         .transactions
         .iter()
@@ -931,13 +936,7 @@ fn impossible_prm_sales_are_kept_flagged_and_held_until_corrected() {
 fn processing_status_is_written_back_once_per_change_where_the_prm_can() {
     let ds = small(43, 6, 30);
     let sim = start_sim(&ds, Flavor::Impartner, Faults::default());
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("cache.db")).unwrap();
-    store.upsert_program(&ds.program).unwrap();
-    store.upsert_plan(&ds.plan).unwrap();
-    store.upsert_tiers(&ds.tiers).unwrap();
-    store.upsert_products(&ds.products).unwrap();
-    store.upsert_discount_policy(&ds.discount_policy).unwrap();
+    let (dir, mut store) = cache_with_master_data(&ds);
     // One impossible sale, so one is flagged for sure.
     let sale = ds
         .transactions

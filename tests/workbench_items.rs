@@ -632,6 +632,17 @@ fn palette(hs: &mut Harness, cmd: &str) {
     hs.key(KeyCode::Enter);
 }
 
+/// The transaction ids of `tierdesk queue --format jsonl` output, in order.
+fn jsonl_ids(o: &std::process::Output) -> Vec<String> {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["transaction_id"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
 fn queue_ids(hs: &Harness) -> Vec<String> {
     hs.app
         .queue
@@ -686,14 +697,7 @@ fn the_cli_and_the_workbench_give_the_same_order_for_every_sort_and_direction() 
             }
             let o = bin(&db, dir.path(), &args);
             assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-            let cli: Vec<String> = String::from_utf8(o.stdout)
-                .unwrap()
-                .lines()
-                .map(|l| {
-                    let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                    v["transaction_id"].as_str().unwrap().to_string()
-                })
-                .collect();
+            let cli = jsonl_ids(&o);
             assert_eq!(cli, ui, "--sort {name} reverse={reverse}");
             if reverse {
                 let mut back = ui.clone();
@@ -774,14 +778,7 @@ fn multi_value_filters_show_in_the_header_and_bad_words_are_named() {
         ],
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let cli: Vec<String> = String::from_utf8(o.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v["transaction_id"].as_str().unwrap().to_string()
-        })
-        .collect();
+    let cli = jsonl_ids(&o);
     assert_eq!(cli, queue_ids(&hs));
     // A long filter is cut with an ellipsis inside 80 columns, the clear hint kept.
     palette(
@@ -975,14 +972,7 @@ fn saved_views_keep_filter_sort_and_columns_and_the_cli_lists_the_same_rows() {
         ],
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let cli: Vec<String> = String::from_utf8(o.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v["transaction_id"].as_str().unwrap().to_string()
-        })
-        .collect();
+    let cli = jsonl_ids(&o);
     assert_eq!(cli, want);
     // Another person has no such view: a clear error naming it.
     let o = bin(

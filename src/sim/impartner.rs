@@ -435,11 +435,7 @@ impl Store {
                 format!("object {object} does not exist in this tenant"),
             )
         })?;
-        for k in body.keys() {
-            if !known.contains(k) {
-                return Err((400, format!("field {k} does not exist on {object}")));
-            }
-        }
+        check_fields(object, body, &known)?;
         let o = self
             .objects
             .get_mut(object)
@@ -476,14 +472,7 @@ impl Store {
             }
             k
         };
-        for k in body.keys() {
-            if ["id", "created", "updated", "recordVersion"].contains(&k.as_str()) {
-                return Err((400, format!("{k} cannot be written")));
-            }
-            if !known.contains(k) {
-                return Err((400, format!("field {k} does not exist on {object}")));
-            }
-        }
+        check_fields(object, body, &known)?;
         let o = self
             .objects
             .get_mut(object)
@@ -647,6 +636,24 @@ fn select(r: &Map<String, Value>, fields: &[String]) -> Value {
         }
     }
     Value::Object(o)
+}
+
+/// A write's fields: none of the record's own (`id`, `created`, `updated`,
+/// `recordVersion`), each one the object has.
+fn check_fields(
+    object: &str,
+    body: &Map<String, Value>,
+    known: &[String],
+) -> Result<(), (u16, String)> {
+    for k in body.keys() {
+        if ["id", "created", "updated", "recordVersion"].contains(&k.as_str()) {
+            return Err((400, format!("{k} cannot be written")));
+        }
+        if !known.contains(k) {
+            return Err((400, format!("field {k} does not exist on {object}")));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -808,6 +808,30 @@ fn imp_ok(data: Value, fault: BodyFault) -> Response {
     )
 }
 
+/// What an Impartner write shares: the write faults, the JSON body, the tenant; `f`
+/// applies it. The record written and the body, or the response to send.
+#[allow(clippy::result_large_err)]
+fn imp_write(
+    g: &mut Inner,
+    headers: &HeaderMap,
+    body: &Bytes,
+    f: impl FnOnce(
+        &mut impartner::Store,
+        &serde_json::Map<String, Value>,
+        i64,
+    ) -> Result<Value, (u16, String)>,
+) -> Result<(Value, serde_json::Map<String, Value>), Response> {
+    admit_write(g, headers)?;
+    let b: serde_json::Map<String, Value> =
+        serde_json::from_slice(body).map_err(|e| imp_error(400, &format!("body: {e}")))?;
+    let now = g.now();
+    let Tenant::Imp(store) = &mut g.tenant else {
+        return Err(imp_error(404, "not found"));
+    };
+    let rec = f(store, &b, now).map_err(|(code, e)| imp_error(code, &e))?;
+    Ok((rec, b))
+}
+
 /// Creates a record (the `prm` alert channel's tasks); in the ledger as `task`.
 async fn imp_create(
     State(st): State<SimState>,
@@ -817,22 +841,11 @@ async fn imp_create(
 ) -> Response {
     latency(&st).await;
     let mut g = st.lock();
-    if let Err(r) = admit_write(&mut g, &headers) {
-        return r;
-    }
-    let b: serde_json::Map<String, Value> = match serde_json::from_slice(&body) {
-        Ok(b) => b,
-        Err(e) => return imp_error(400, &format!("body: {e}")),
+    let (rec, b) = match imp_write(&mut g, &headers, &body, |s, b, now| s.create(&obj, b, now)) {
+        Ok(v) => v,
+        Err(r) => return r,
     };
-    let now = g.now();
     let g = &mut *g;
-    let Tenant::Imp(store) = &mut g.tenant else {
-        return imp_error(404, "not found");
-    };
-    let rec = match store.create(&obj, &b, now) {
-        Ok(r) => r,
-        Err((code, e)) => return imp_error(code, &e),
-    };
     let t = crate::prm::impartner::TaskMapping::default();
     let s = |k: &str| b.get(k).and_then(Value::as_str).map(str::to_string);
     let seq = g.ledger.len() as u64 + 1;
@@ -931,24 +944,18 @@ async fn imp_patch(
 ) -> Response {
     latency(&st).await;
     let mut g = st.lock();
-    if let Err(r) = admit_write(&mut g, &headers) {
-        return r;
-    }
     let Ok(id) = id.parse::<i64>() else {
         return imp_error(400, &format!("id `{id}` is not an integer"));
     };
-    let b: serde_json::Map<String, Value> = match serde_json::from_slice(&body) {
-        Ok(b) => b,
-        Err(e) => return imp_error(400, &format!("body: {e}")),
+    let (rec, b) = match imp_write(&mut g, &headers, &body, |s, b, now| {
+        s.patch(&obj, id, b, now)
+    }) {
+        Ok(v) => v,
+        Err(r) => return r,
     };
-    let now = g.now();
     let g = &mut *g;
-    let Tenant::Imp(store) = &mut g.tenant else {
+    let Tenant::Imp(store) = &g.tenant else {
         return imp_error(404, "not found");
-    };
-    let rec = match store.patch(&obj, id, &b, now) {
-        Ok(r) => r,
-        Err((code, e)) => return imp_error(code, &e),
     };
     let m = &store.mapping;
     let s = |k: &str| b.get(k).and_then(Value::as_str).map(str::to_string);

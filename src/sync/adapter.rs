@@ -821,6 +821,23 @@ impl Impartner {
         format!("{}{}", self.conn.base, path)
     }
 
+    /// `PATCH`es record `id` of `object` with `body`; `Some(why)` when the PRM refused.
+    async fn patch_record(
+        &self,
+        object: &str,
+        id: i64,
+        body: &Value,
+    ) -> Result<Option<String>, PrmError> {
+        let path = imp::item_path(object, id);
+        let (status, resp) = send(
+            self.auth(self.conn.client.patch(self.url(&path)))
+                .json(body),
+        )
+        .await?;
+        Ok((status != 200 && status != 204)
+            .then(|| format!("PATCH {path}: HTTP {status}: {}", message(&resp))))
+    }
+
     async fn get_record(&self, object: &str, id: i64) -> Result<Option<Value>, PrmError> {
         let path = imp::item_path(object, id);
         let (status, body) = send(self.auth(self.conn.client.get(self.url(&path)))).await?;
@@ -1058,16 +1075,8 @@ impl Prm for Impartner {
                 }
                 Some(_) => {}
             }
-            let path = imp::item_path(&m.commission_object, id);
-            let (status, resp) = send(
-                self.auth(self.conn.client.patch(self.url(&path)))
-                    .json(&body),
-            )
-            .await?;
-            if status != 200 && status != 204 {
-                return Ok(PushOutcome::Refused {
-                    message: format!("PATCH {path}: HTTP {status}: {}", message(&resp)),
-                });
+            if let Some(message) = self.patch_record(&m.commission_object, id, &body).await? {
+                return Ok(PushOutcome::Refused { message });
             }
             written.push(id.to_string());
         }
@@ -1118,17 +1127,8 @@ impl Prm for Impartner {
                 Some(rec) if imp::carries_fields(&rec, &body) => continue,
                 Some(_) => {}
             }
-            let path = imp::item_path(&m.commission_object, id);
-            let (status, resp) = send(
-                self.auth(self.conn.client.patch(self.url(&path)))
-                    .json(&body),
-            )
-            .await?;
-            if status != 200 && status != 204 {
-                return Ok(StatusOutcome::Refused(format!(
-                    "PATCH {path}: HTTP {status}: {}",
-                    message(&resp)
-                )));
+            if let Some(why) = self.patch_record(&m.commission_object, id, &body).await? {
+                return Ok(StatusOutcome::Refused(why));
             }
             written += 1;
         }

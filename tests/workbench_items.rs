@@ -211,13 +211,11 @@ mod hostile_names {
             let db = dir.path().join("cache.db");
             build_cache(&db, false);
             {
-                let s = Store::open(&db).unwrap();
-                s.execute_fixture_sql(&format!(
-                    "UPDATE partners SET name = '{}'; UPDATE transactions SET customer_name = '{}';",
-                    partner.replace('\'', "''"),
-                    customer.replace('\'', "''"),
-                ))
-                .unwrap();
+                // Bound parameters: the names may hold NUL and quotes, which SQL text cannot.
+                let c = rusqlite::Connection::open(&db).unwrap();
+                c.execute("UPDATE partners SET name = ?1", [&partner]).unwrap();
+                c.execute("UPDATE transactions SET customer_name = ?1", [&customer])
+                    .unwrap();
             }
             let mut hs = Harness::new(&db, 80, 24, Theme::load("dark", None).unwrap(), Role::Analyst, "bob");
             prop_assert!(!hs.app.queue.rows.is_empty());

@@ -139,17 +139,16 @@ pub fn request(
     alert: &AlertRow,
     now: DateTime<Utc>,
 ) -> Result<Request, String> {
-    if ch.kind == ChannelKind::Prm {
-        return prm_request(ch, cfg.prm.as_ref(), alert);
-    }
-    let secret = load_secret(ch).map_err(|e| e.to_string())?;
+    let secret = || load_secret(ch).map_err(|e| e.to_string());
     match ch.kind {
+        ChannelKind::Prm => prm_request(ch, cfg.prm.as_ref(), alert),
         ChannelKind::Slack => Ok(Request {
-            url: secret.expose_secret().to_string(),
+            url: secret()?.expose_secret().to_string(),
             body: slack_message(&alert.payload).to_string(),
             headers: vec![("content-type".into(), "application/json".into())],
         }),
-        ChannelKind::Webhook | ChannelKind::Prm => {
+        ChannelKind::Webhook => {
+            let secret = secret()?;
             let url = ch
                 .url
                 .clone()

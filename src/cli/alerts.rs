@@ -59,11 +59,6 @@ pub enum AddCmd {
     Prm { name: String },
 }
 
-/// `add` handles a prm channel before it needs a secret.
-fn unreachable_prm() -> anyhow::Result<(String, Channel, secrecy::SecretString)> {
-    anyhow::bail!("a prm channel has no secret of its own")
-}
-
 fn now_s() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -109,36 +104,38 @@ fn valid_name(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn add(ctx: &Context, kind: AddCmd) -> anyhow::Result<ExitCode> {
-    if let AddCmd::Prm { name } = &kind {
-        valid_name(name)?;
-        let prm = ctx.config.prm.as_ref().ok_or_else(|| {
-            anyhow::anyhow!(
-                "a prm channel uses the PRM connection: configure it with `tierdesk login` first"
-            )
-        })?;
-        if prm.flavor != "impartner" {
-            anyhow::bail!(
-                "{}'s API has no task or case object: add a slack or webhook channel instead",
-                prm.flavor
-            );
-        }
-        let ch = Channel {
-            name: name.clone(),
-            kind: ChannelKind::Prm,
-            url: None,
-        };
-        write_channel(&ctx.paths.config_file, &ch)?;
-        let object = prm.tasks.clone().unwrap_or_default().object;
-        println!(
-            "alert channel `{name}` (prm) added to {}: alerts become {object} records in {} (the PRM login is used)",
-            ctx.paths.config_file.display(),
-            prm.url
+/// `alerts add prm NAME`: the PRM connection is the channel (no secret of its own).
+fn add_prm(ctx: &Context, name: &str) -> anyhow::Result<ExitCode> {
+    valid_name(name)?;
+    let prm = ctx.config.prm.as_ref().ok_or_else(|| {
+        anyhow::anyhow!(
+            "a prm channel uses the PRM connection: configure it with `tierdesk login` first"
+        )
+    })?;
+    if prm.flavor != "impartner" {
+        anyhow::bail!(
+            "{}'s API has no task or case object: add a slack or webhook channel instead",
+            prm.flavor
         );
-        return Ok(ExitCode::SUCCESS);
     }
+    let ch = Channel {
+        name: name.to_string(),
+        kind: ChannelKind::Prm,
+        url: None,
+    };
+    write_channel(&ctx.paths.config_file, &ch)?;
+    let object = prm.tasks.clone().unwrap_or_default().object;
+    println!(
+        "alert channel `{name}` (prm) added to {}: alerts become {object} records in {} (the PRM login is used)",
+        ctx.paths.config_file.display(),
+        prm.url
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn add(ctx: &Context, kind: AddCmd) -> anyhow::Result<ExitCode> {
     let (name, ch, secret) = match kind {
-        AddCmd::Prm { .. } => unreachable_prm()?,
+        AddCmd::Prm { name } => return add_prm(ctx, &name),
         AddCmd::Slack { name } => {
             valid_name(&name)?;
             let url = read_stdin_secret("Slack webhook URL")?;

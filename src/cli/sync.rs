@@ -83,6 +83,16 @@ pub(crate) fn target(
     Ok((out, flavor))
 }
 
+/// The status write-back's line, when it wrote anything.
+fn print_statuses(n: u64) {
+    if n > 0 {
+        println!(
+            "processing status written back for {}",
+            crate::plural::n(n, "transaction")
+        );
+    }
+}
+
 fn print_report(r: &SyncReport, took: Duration) {
     if !r.online {
         eprintln!("PRM unreachable: working offline; queued decisions wait in the outbox.");
@@ -110,12 +120,7 @@ fn print_report(r: &SyncReport, took: Duration) {
     if !r.confirmed.is_empty() {
         println!("applied in the PRM since: {}", r.confirmed.join(", "));
     }
-    if r.statuses > 0 {
-        println!(
-            "processing status written back for {}",
-            crate::plural::n(r.statuses, "transaction")
-        );
-    }
+    print_statuses(r.statuses);
     for w in &r.warnings {
         eprintln!("warning: {w}");
     }
@@ -219,12 +224,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                     &prm, &mut store, &opts, &mut after,
                 ));
                 report.statuses += after.statuses;
-                if after.statuses > 0 {
-                    println!(
-                        "processing status written back for {}",
-                        crate::plural::n(after.statuses, "transaction")
-                    );
-                }
+                print_statuses(after.statuses);
                 for w in &after.warnings {
                     eprintln!("warning: {w}");
                 }

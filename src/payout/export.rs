@@ -115,8 +115,8 @@ pub fn export(
     let payable: Vec<_> = payees.iter().filter(|p| p.status == "payable").collect();
     // ACH prenotes: payees held only until their new account is prenoted (this run's
     // prenote, or one not sent yet) get a zero-dollar entry in the file.
-    let known = store.payout_accounts()?;
     let prenote_payees: Vec<_> = if rail == Rail::Ach {
+        let known = store.payout_accounts()?;
         payees
             .iter()
             .filter(|p| p.status == "held" && p.holds.iter().any(|h| h.code == "prenote_pending"))

@@ -112,10 +112,6 @@ fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<SavedView> {
 impl Store {
     /// Saves (or replaces) `owner`'s view (check the name with [`check_view_name`]).
     pub fn save_view(&self, owner: &str, v: &SavedView) -> Result<()> {
-        self.put_view(owner, v)
-    }
-
-    fn put_view(&self, owner: &str, v: &SavedView) -> Result<()> {
         self.conn.execute(
             "INSERT INTO saved_views (owner, name, filter, sort, reverse, hidden, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -191,7 +187,7 @@ impl Store {
 
     /// Keeps the columns `owner` hides for the next session.
     pub fn set_hidden_columns(&self, owner: &str, hidden: &[String]) -> Result<()> {
-        self.put_view(
+        self.save_view(
             owner,
             &SavedView {
                 name: String::new(),

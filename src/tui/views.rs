@@ -90,9 +90,7 @@ impl App {
     }
 
     pub(crate) fn open_columns(&mut self) -> Vec<Effect> {
-        if self.view != View::Queue {
-            self.view = View::Queue;
-        }
+        self.view = View::Queue;
         self.modal = Some(Modal::Columns(ColumnsPicker::default()));
         vec![]
     }

@@ -124,18 +124,17 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let end = (scroll + visible).min(q.rows.len());
     let cur = app.currency();
     let slice = &q.rows[scroll..end];
+    // A row's own currency, the program's when it has none.
+    let row_currency = |r: &'_ crate::store::queue::QueueRow| -> String {
+        if r.currency.is_empty() {
+            cur.to_string()
+        } else {
+            r.currency.clone()
+        }
+    };
     let amounts: Vec<String> = slice
         .iter()
-        .map(|r| {
-            money_text(
-                &r.amount,
-                if r.currency.is_empty() {
-                    cur
-                } else {
-                    &r.currency
-                },
-            )
-        })
+        .map(|r| money_text(&r.amount, &row_currency(r)))
         .collect();
     let stakes: Vec<String> = slice
         .iter()
@@ -150,13 +149,6 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let (amount_on, stake_on, age_on, status_on) =
         (show("amount"), show("stake"), show("age"), show("status"));
     let (action_on, delta_on) = (show("action"), show("delta"));
-    let row_currency = |r: &crate::store::queue::QueueRow| {
-        if r.currency.is_empty() {
-            cur.to_string()
-        } else {
-            r.currency.clone()
-        }
-    };
     let deltas: Vec<String> = if delta_on {
         slice
             .iter()
